@@ -1,0 +1,70 @@
+//! The `hbd` command line: one file per subcommand, errors rendered once here.
+
+mod check;
+mod import;
+mod keygen;
+mod run;
+mod schema;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::config::DEFAULT_CONFIG_FILE;
+use crate::error::Error;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "hbd",
+    version,
+    about = "Failover daemon: Heartbeat's model, driven through systemd"
+)]
+pub struct Cli {
+    /// Cluster configuration file.
+    #[arg(long, short = 'c', global = true, default_value = DEFAULT_CONFIG_FILE, env = "HBD_CONFIG")]
+    pub config: PathBuf,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Validate the configuration and key file, print a summary (exit 0 valid, 1 invalid).
+    Check(check::Args),
+    /// Print the JSON schema of cluster.toml.
+    Schema,
+    /// Write a new random authentication key (mode 0600).
+    Keygen(keygen::Args),
+    /// Convert a Heartbeat v1 /etc/ha.d into cluster.toml, with a report of every change.
+    Import(import::Args),
+    /// Run the daemon (normally started by systemd as hbd.service).
+    Run(run::Args),
+}
+
+/// Parse the command line, run the command, print any error as one sentence.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Check(a) => check::run(&cli.config, a),
+        Command::Schema => schema::run(),
+        Command::Keygen(a) => keygen::run(&cli.config, a),
+        Command::Import(a) => import::run(&cli.config, a),
+        Command::Run(a) => run::run(&cli.config, a),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            report(&e);
+            ExitCode::from(e.exit_code())
+        }
+    }
+}
+
+fn report(e: &Error) {
+    match e {
+        // Config errors are already "file:line:col: error: ..." lines.
+        Error::Config(c) => eprintln!("{c}"),
+        other => eprintln!("hbd: error: {other}"),
+    }
+}

@@ -1,0 +1,296 @@
+//! The shared secret: `ID SECRET` lines in /etc/hbd/authkey (or a systemd credential).
+//!
+//! Several keys may be present so a cluster can rotate keys one node at a time:
+//! every key in the file is accepted on receipt, and `auth.key_id` picks the one a
+//! node signs with. The file must not be readable by anyone but its owner.
+
+use std::collections::BTreeMap;
+use std::fs;
+use std::io::Write;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use super::model::{Algorithm, Auth};
+
+/// Shortest secret accepted without a warning.
+pub const MIN_SECRET: usize = 16;
+
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    #[error("key file {} does not exist: create it with `hbd keygen --output {}`", .0.display(), .0.display())]
+    Missing(PathBuf),
+    #[error("cannot read key file {}: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(
+        "key file {} is readable by group or others (mode {mode:04o}): run `chmod 600 {}`",
+        path.display(), path.display()
+    )]
+    Permissions { path: PathBuf, mode: u32 },
+    #[error(
+        "key file {} is owned by uid {uid}, not root: run `chown root:root {}`",
+        path.display(), path.display()
+    )]
+    Owner { path: PathBuf, uid: u32 },
+    #[error("{}:{line}: {why}", path.display())]
+    Syntax {
+        path: PathBuf,
+        line: usize,
+        why: String,
+    },
+    #[error("key file {} holds no key: add a line `1 SECRET` or run `hbd keygen`", .0.display())]
+    Empty(PathBuf),
+    #[error("auth.key_id is {id} but key file {} has no key {id} (it has {have})", path.display())]
+    NoSuchId { path: PathBuf, id: u8, have: String },
+    #[error("{} already exists: pass --force to replace it", .0.display())]
+    Exists(PathBuf),
+    #[error("cannot write key file {}: {source}", path.display())]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot get random bytes from the kernel: {0}")]
+    Random(String),
+}
+
+/// The keys a node signs and verifies with.
+#[derive(Clone, PartialEq, Eq)]
+pub struct KeySet {
+    pub algorithm: Algorithm,
+    /// Key this node signs with.
+    pub send_id: u8,
+    keys: BTreeMap<u8, Vec<u8>>,
+    /// Where they came from, for messages.
+    pub source: PathBuf,
+}
+
+impl std::fmt::Debug for KeySet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never print secrets.
+        f.debug_struct("KeySet")
+            .field("algorithm", &self.algorithm)
+            .field("send_id", &self.send_id)
+            .field("ids", &self.keys.keys().collect::<Vec<_>>())
+            .field("source", &self.source)
+            .finish()
+    }
+}
+
+impl KeySet {
+    /// A key set from explicit keys (tests, the importer).
+    pub fn new(algorithm: Algorithm, send_id: u8, keys: BTreeMap<u8, Vec<u8>>) -> Self {
+        KeySet {
+            algorithm,
+            send_id,
+            keys,
+            source: PathBuf::new(),
+        }
+    }
+    pub fn get(&self, id: u8) -> Option<&[u8]> {
+        self.keys.get(&id).map(Vec::as_slice)
+    }
+    pub fn send_key(&self) -> Option<&[u8]> {
+        self.get(self.send_id)
+    }
+    pub fn ids(&self) -> impl Iterator<Item = u8> + '_ {
+        self.keys.keys().copied()
+    }
+}
+
+/// Where the key is read from: a systemd credential when hbd runs with one, else `auth.key_file`.
+pub fn key_path(auth: &Auth) -> PathBuf {
+    if let Some(dir) = std::env::var_os("CREDENTIALS_DIRECTORY") {
+        let p = Path::new(&dir).join("authkey");
+        if p.exists() {
+            return p;
+        }
+    }
+    auth.key_file.clone()
+}
+
+/// Load and check the key file named by the config (warnings are returned, not printed).
+pub fn load(auth: &Auth) -> Result<(KeySet, Vec<String>), KeyError> {
+    let path = key_path(auth);
+    let meta = match fs::metadata(&path) {
+        Ok(m) => m,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(KeyError::Missing(path)),
+        Err(source) => return Err(KeyError::Read { path, source }),
+    };
+    let mode = meta.permissions().mode() & 0o7777;
+    if mode & 0o077 != 0 {
+        return Err(KeyError::Permissions { path, mode });
+    }
+    let euid = nix::unistd::geteuid().as_raw();
+    if meta.uid() != 0 && meta.uid() != euid {
+        return Err(KeyError::Owner {
+            path,
+            uid: meta.uid(),
+        });
+    }
+    let text = fs::read(&path).map_err(|source| KeyError::Read {
+        path: path.clone(),
+        source,
+    })?;
+    let (keys, warnings) = parse(&text, &path)?;
+    if !keys.contains_key(&auth.key_id) {
+        let have = keys
+            .keys()
+            .map(u8::to_string)
+            .collect::<Vec<_>>()
+            .join(", ");
+        return Err(KeyError::NoSuchId {
+            path,
+            id: auth.key_id,
+            have,
+        });
+    }
+    Ok((
+        KeySet {
+            algorithm: auth.algorithm,
+            send_id: auth.key_id,
+            keys,
+            source: path,
+        },
+        warnings,
+    ))
+}
+
+/// Parse key file text: `ID SECRET` per line, `#` comments, blank lines ignored.
+pub fn parse(bytes: &[u8], path: &Path) -> Result<(BTreeMap<u8, Vec<u8>>, Vec<String>), KeyError> {
+    let syntax = |line: usize, why: String| KeyError::Syntax {
+        path: path.to_path_buf(),
+        line,
+        why,
+    };
+    let text = std::str::from_utf8(bytes).map_err(|e| {
+        let line = bytes[..e.valid_up_to()]
+            .iter()
+            .filter(|&&b| b == b'\n')
+            .count()
+            + 1;
+        syntax(line, "not valid UTF-8 text".into())
+    })?;
+    let mut keys = BTreeMap::new();
+    let mut warnings = Vec::new();
+    for (i, raw) in text.lines().enumerate() {
+        let n = i + 1;
+        let line = raw.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let mut words = line.split_whitespace();
+        let (Some(id), Some(secret), None) = (words.next(), words.next(), words.next()) else {
+            return Err(syntax(
+                n,
+                "expected `ID SECRET` (one key per line, no spaces in the secret)".into(),
+            ));
+        };
+        let id: u8 = match id.parse() {
+            Ok(v) if v > 0 => v,
+            _ => {
+                return Err(syntax(
+                    n,
+                    format!("key id \"{id}\" is not a number from 1 to 255"),
+                ));
+            }
+        };
+        if keys.insert(id, secret.as_bytes().to_vec()).is_some() {
+            return Err(syntax(n, format!("key id {id} appears twice")));
+        }
+        if secret.len() < MIN_SECRET {
+            warnings.push(format!(
+                "{}:{n}: key {id} is only {} characters long; `hbd keygen` makes a 64-character one",
+                path.display(),
+                secret.len()
+            ));
+        }
+    }
+    if keys.is_empty() {
+        return Err(KeyError::Empty(path.to_path_buf()));
+    }
+    Ok((keys, warnings))
+}
+
+/// A fresh random secret: 32 bytes from the kernel, hex encoded.
+pub fn random_secret() -> Result<String, KeyError> {
+    let mut buf = [0u8; 32];
+    getrandom::fill(&mut buf).map_err(|e| KeyError::Random(e.to_string()))?;
+    Ok(hex::encode(buf))
+}
+
+/// Write a key file atomically with mode 0600: a temporary file in the same
+/// directory, fsynced, then renamed over the target.
+pub fn write_key_file(path: &Path, contents: &str, force: bool) -> Result<(), KeyError> {
+    let werr = |source| KeyError::Write {
+        path: path.to_path_buf(),
+        source,
+    };
+    if path.exists() && !force {
+        return Err(KeyError::Exists(path.to_path_buf()));
+    }
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    fs::create_dir_all(&dir).map_err(werr)?;
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().to_string())
+        .unwrap_or_default();
+    let tmp = dir.join(format!(".{name}.tmp{}", std::process::id()));
+    let result = (|| {
+        let mut f = fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&tmp)?;
+        f.write_all(contents.as_bytes())?;
+        f.sync_all()?;
+        fs::rename(&tmp, path)
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result.map_err(werr)
+}
+
+/// Key file text for a new key set.
+pub fn render(keys: &BTreeMap<u8, String>) -> String {
+    let mut s = String::from(
+        "# hbd authentication keys: `ID SECRET`, one per line. Keep this file mode 0600.\n",
+    );
+    for (id, secret) in keys {
+        s.push_str(&format!("{id} {secret}\n"));
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_several_keys() {
+        let (k, w) = parse(b"# c\n1 abcdefabcdefabcdef\n\n2 short\n", Path::new("k")).unwrap();
+        assert_eq!(k.len(), 2);
+        assert_eq!(w.len(), 1);
+    }
+
+    #[test]
+    fn rejects_bad_lines() {
+        for bad in [
+            &b"x secret"[..],
+            b"0 secret",
+            b"1 a b",
+            b"1 a\n1 b",
+            b"# only comment",
+            b"1 \xff",
+        ] {
+            assert!(parse(bad, Path::new("k")).is_err(), "{bad:?}");
+        }
+    }
+}

@@ -1,0 +1,472 @@
+//! Cross-checks that serde cannot express: names that must match, timing that must
+//! make sense, addresses that must not collide. Pure: takes a model, returns
+//! diagnostics keyed by path (positions are attached by the caller).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::net::IpAddr;
+
+use super::diagnostic::{Diagnostic, did_you_mean};
+use super::duration::HumanDuration;
+use super::model::*;
+
+/// Upper bounds that keep a heartbeat packet inside one UDP datagram.
+pub const MAX_NODES: usize = 32;
+pub const MAX_GROUPS: usize = 64;
+pub const MAX_NAME: usize = 63;
+
+pub fn validate(c: &Config) -> Vec<Diagnostic> {
+    let mut out = Vec::new();
+    cluster(c, &mut out);
+    timing(c, &mut out);
+    links(c, &mut out);
+    nodes(c, &mut out);
+    groups(c, &mut out);
+    out
+}
+
+fn check_name(key: &str, what: &str, name: &str, out: &mut Vec<Diagnostic>) {
+    if name.is_empty() {
+        out.push(Diagnostic::error(key, format!("{what} name is empty")));
+    } else if name.len() > MAX_NAME {
+        out.push(Diagnostic::error(
+            key,
+            format!("{what} name \"{name}\" is longer than {MAX_NAME} characters"),
+        ));
+    } else if !name
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+    {
+        out.push(Diagnostic::error(
+            key,
+            format!("{what} name \"{name}\" may only contain letters, digits, '-', '_' and '.'"),
+        ));
+    }
+}
+
+fn cluster(c: &Config, out: &mut Vec<Diagnostic>) {
+    check_name("cluster.name", "cluster", &c.cluster.name, out);
+    if c.auth.key_id == 0 {
+        out.push(Diagnostic::error(
+            "auth.key_id",
+            "key ids run from 1 to 255",
+        ));
+    }
+}
+
+fn timing(c: &Config, out: &mut Vec<Diagnostic>) {
+    let t = &c.timing;
+    let (ka, warn, dead, init) = (
+        t.keepalive.as_millis(),
+        t.warntime.as_millis(),
+        t.deadtime.as_millis(),
+        t.initdead.as_millis(),
+    );
+    if ka < 10 {
+        out.push(Diagnostic::error(
+            "timing.keepalive",
+            format!("keepalive {} is below the 10ms minimum", t.keepalive),
+        ));
+        return;
+    }
+    if dead <= 2 * ka {
+        out.push(
+            Diagnostic::error(
+                "timing.deadtime",
+                format!(
+                    "deadtime {} must be more than twice keepalive {}: one lost packet would kill a peer",
+                    t.deadtime, t.keepalive
+                ),
+            )
+            .with_help(format!("try deadtime = \"{}\"", HumanDuration::from_millis(ka * 5))),
+        );
+    } else if dead < 4 * ka {
+        out.push(Diagnostic::warning(
+            "timing.deadtime",
+            format!(
+                "deadtime {} is less than four keepalives ({}): a short burst of loss will cause a failover",
+                t.deadtime, t.keepalive
+            ),
+        ));
+    }
+    if warn >= dead {
+        out.push(Diagnostic::error(
+            "timing.warntime",
+            format!(
+                "warntime {} must be shorter than deadtime {}",
+                t.warntime, t.deadtime
+            ),
+        ));
+    } else if warn <= ka {
+        out.push(Diagnostic::warning(
+            "timing.warntime",
+            format!(
+                "warntime {} is not longer than keepalive {}: every jitter will be reported as a late peer",
+                t.warntime, t.keepalive
+            ),
+        ));
+    }
+    if init < dead {
+        out.push(Diagnostic::error(
+            "timing.initdead",
+            format!(
+                "initdead {} must be at least deadtime {}",
+                t.initdead, t.deadtime
+            ),
+        ));
+    } else if init < 2 * dead {
+        out.push(Diagnostic::warning(
+            "timing.initdead",
+            format!(
+                "initdead {} is less than twice deadtime {}: a peer still booting may be declared dead",
+                t.initdead, t.deadtime
+            ),
+        ));
+    }
+}
+
+fn links(c: &Config, out: &mut Vec<Diagnostic>) {
+    if c.links.is_empty() {
+        out.push(Diagnostic::error(
+            "",
+            "no [[link]]: the nodes need at least one heartbeat link",
+        ));
+        return;
+    }
+    if c.links.len() == 1 {
+        out.push(Diagnostic::warning(
+            "link[0]",
+            "only one heartbeat link: losing it looks exactly like a dead peer; add a second link (another NIC or a serial line)",
+        ));
+    }
+    let mut seen = BTreeSet::new();
+    let mut endpoints = BTreeSet::new();
+    for (i, l) in c.links.iter().enumerate() {
+        let key = format!("link[{i}]");
+        check_name(&format!("{key}.name"), "link", l.name(), out);
+        if !seen.insert(l.name()) {
+            out.push(Diagnostic::error(
+                format!("{key}.name"),
+                format!("link name \"{}\" is used twice", l.name()),
+            ));
+        }
+        let port = match l {
+            Link::UdpUnicast(u) => Some((u.interface.clone().unwrap_or_default(), u.port)),
+            Link::UdpBroadcast(b) => Some((b.interface.clone(), b.port)),
+            Link::UdpMulticast(m) => Some((m.interface.clone(), m.port)),
+            Link::Serial(_) => None,
+        };
+        if let Some((iface, port)) = port {
+            if port == 0 {
+                out.push(Diagnostic::error(
+                    format!("{key}.port"),
+                    "port 0 is not a usable UDP port",
+                ));
+            }
+            if !endpoints.insert((l.kind(), iface.clone(), port)) {
+                out.push(Diagnostic::error(
+                    format!("{key}.port"),
+                    format!(
+                        "another {} link already uses interface \"{iface}\" port {port}",
+                        l.kind()
+                    ),
+                ));
+            }
+            if iface.is_empty() && !matches!(l, Link::UdpUnicast(_)) {
+                out.push(Diagnostic::error(
+                    format!("{key}.interface"),
+                    "interface is empty",
+                ));
+            }
+            if iface.len() > 15 {
+                out.push(Diagnostic::error(
+                    format!("{key}.interface"),
+                    format!("interface name \"{iface}\" is longer than Linux allows (15)"),
+                ));
+            }
+        }
+        match l {
+            Link::UdpMulticast(m) => {
+                if !m.group.is_multicast() {
+                    out.push(Diagnostic::error(
+                        format!("{key}.group"),
+                        format!("{} is not a multicast address (224.0.0.0/4)", m.group),
+                    ));
+                }
+                if m.ttl == 0 {
+                    out.push(Diagnostic::error(
+                        format!("{key}.ttl"),
+                        "ttl 0 never leaves this host",
+                    ));
+                }
+            }
+            Link::Serial(s) => {
+                if !s.device.is_absolute() {
+                    out.push(Diagnostic::error(
+                        format!("{key}.device"),
+                        format!(
+                            "serial device \"{}\" must be an absolute path",
+                            s.device.display()
+                        ),
+                    ));
+                }
+                if !BAUD_RATES.contains(&s.baud) {
+                    out.push(
+                        Diagnostic::error(
+                            format!("{key}.baud"),
+                            format!("baud {} is not a standard rate", s.baud),
+                        )
+                        .with_help(format!(
+                            "use one of {}",
+                            BAUD_RATES
+                                .iter()
+                                .map(u32::to_string)
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        )),
+                    );
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+fn nodes(c: &Config, out: &mut Vec<Diagnostic>) {
+    if c.nodes.len() < 2 {
+        out.push(Diagnostic::error(
+            if c.nodes.is_empty() { "" } else { "node[0]" },
+            format!(
+                "a cluster needs at least two [[node]] tables, found {}",
+                c.nodes.len()
+            ),
+        ));
+    }
+    if c.nodes.len() > MAX_NODES {
+        out.push(Diagnostic::error(
+            format!("node[{MAX_NODES}]"),
+            format!("at most {MAX_NODES} nodes are supported"),
+        ));
+    }
+    let mut names = BTreeMap::new();
+    let link_names: Vec<&str> = c.links.iter().map(Link::name).collect();
+    // (link, address) -> node index, to find two nodes sharing an address.
+    let mut used: BTreeMap<(&str, IpAddr), usize> = BTreeMap::new();
+    for (i, n) in c.nodes.iter().enumerate() {
+        let key = format!("node[{i}]");
+        check_name(&format!("{key}.name"), "node", &n.name, out);
+        if let Some(prev) = names.insert(n.name.to_ascii_lowercase(), i) {
+            out.push(Diagnostic::error(
+                format!("{key}.name"),
+                format!("node \"{}\" is already declared as node[{prev}]", n.name),
+            ));
+        }
+        for (link, addr) in &n.address {
+            let akey = format!("{key}.address.{link}");
+            match c.links.iter().find(|l| l.name() == link) {
+                None => {
+                    let mut d = Diagnostic::error(&akey, format!("no link is named \"{link}\""));
+                    if let Some(s) = did_you_mean(link, link_names.iter().copied()) {
+                        d = d.with_help(format!("did you mean \"{s}\"?"));
+                    }
+                    out.push(d);
+                }
+                Some(Link::UdpUnicast(_)) => {}
+                Some(l) => out.push(Diagnostic::warning(
+                    &akey,
+                    format!(
+                        "link \"{link}\" is {}; node addresses are only used by udp-unicast links",
+                        l.kind()
+                    ),
+                )),
+            }
+            if addr.is_unspecified() || addr.is_multicast() {
+                out.push(Diagnostic::error(
+                    &akey,
+                    format!("{addr} cannot be a node's address"),
+                ));
+            }
+            if let Some(other) = used.insert((link.as_str(), *addr), i) {
+                out.push(Diagnostic::error(
+                    &akey,
+                    format!(
+                        "address {addr} on link \"{link}\" is also node \"{}\"'s",
+                        c.nodes[other].name
+                    ),
+                ));
+            }
+        }
+    }
+    for (li, l) in c.links.iter().enumerate() {
+        if let Link::UdpUnicast(u) = l {
+            for (i, n) in c.nodes.iter().enumerate() {
+                if !n.address.contains_key(&u.name) {
+                    out.push(Diagnostic::error(
+                        format!("node[{i}]"),
+                        format!(
+                            "node \"{}\" has no address for udp-unicast link \"{}\" (link[{li}])",
+                            n.name, u.name
+                        ),
+                    ).with_help(format!("add  address.{} = \"IP\"  to this node", u.name)));
+                }
+            }
+        }
+    }
+}
+
+fn groups(c: &Config, out: &mut Vec<Diagnostic>) {
+    if c.groups.len() > MAX_GROUPS {
+        out.push(Diagnostic::error(
+            format!("group[{MAX_GROUPS}]"),
+            format!("at most {MAX_GROUPS} groups are supported"),
+        ));
+    }
+    let node_names: Vec<&str> = c.nodes.iter().map(|n| n.name.as_str()).collect();
+    let mut names = BTreeMap::new();
+    let mut ips: BTreeMap<IpAddr, String> = BTreeMap::new();
+    let mut units: BTreeMap<String, String> = BTreeMap::new();
+    let mut mounts: BTreeMap<String, String> = BTreeMap::new();
+    for (gi, g) in c.groups.iter().enumerate() {
+        let key = format!("group[{gi}]");
+        check_name(&format!("{key}.name"), "group", &g.name, out);
+        if let Some(prev) = names.insert(g.name.as_str(), gi) {
+            out.push(Diagnostic::error(
+                format!("{key}.name"),
+                format!("group \"{}\" is already declared as group[{prev}]", g.name),
+            ));
+        }
+        if c.node_index(&g.preferred).is_none() {
+            let mut d = Diagnostic::error(
+                format!("{key}.preferred"),
+                format!("no node is named \"{}\"", g.preferred),
+            );
+            if let Some(s) = did_you_mean(&g.preferred, node_names.iter().copied()) {
+                d = d.with_help(format!("did you mean \"{s}\"?"));
+            }
+            out.push(d);
+        }
+        if g.restart_window.as_millis() == 0 && g.max_restarts > 0 {
+            out.push(Diagnostic::error(
+                format!("{key}.restart_window"),
+                "restart_window must be longer than 0s when max_restarts is above 0",
+            ));
+        }
+        for (ri, r) in g.resources.iter().enumerate() {
+            let rkey = format!("{key}.resource[{ri}]");
+            if r.timeout().as_millis() == 0 {
+                out.push(Diagnostic::error(
+                    format!("{rkey}.timeout"),
+                    "timeout must be longer than 0s",
+                ));
+            }
+            match r {
+                Resource::Ip(ip) => {
+                    let a = ip.address.addr;
+                    if a.is_unspecified() || a.is_multicast() || a.is_loopback() {
+                        out.push(Diagnostic::error(
+                            format!("{rkey}.address"),
+                            format!("{a} cannot be a virtual IP"),
+                        ));
+                    }
+                    if ip.broadcast.is_some() && a.is_ipv6() {
+                        out.push(Diagnostic::error(
+                            format!("{rkey}.broadcast"),
+                            "IPv6 addresses have no broadcast address",
+                        ));
+                    }
+                    if let Some(prev) = ips.insert(a, g.name.clone()) {
+                        out.push(Diagnostic::error(
+                            format!("{rkey}.address"),
+                            format!("{a} is already a resource of group \"{prev}\""),
+                        ));
+                    }
+                    if ip.arp_count > 100 {
+                        out.push(Diagnostic::error(
+                            format!("{rkey}.arp_count"),
+                            "arp_count above 100 floods the network",
+                        ));
+                    }
+                }
+                Resource::Unit(u) => {
+                    if let Err(why) = check_unit_name(&u.unit) {
+                        out.push(Diagnostic::error(format!("{rkey}.unit"), why));
+                    }
+                    if let Some(prev) = units.insert(u.unit.clone(), g.name.clone()) {
+                        out.push(Diagnostic::error(
+                            format!("{rkey}.unit"),
+                            format!("{} is already a resource of group \"{prev}\"", u.unit),
+                        ));
+                    }
+                }
+                Resource::Mount(m) => {
+                    if m.what.trim().is_empty() {
+                        out.push(Diagnostic::error(
+                            format!("{rkey}.what"),
+                            "what (the device to mount) is empty",
+                        ));
+                    }
+                    if !m.r#where.is_absolute() || m.r#where == std::path::Path::new("/") {
+                        out.push(Diagnostic::error(
+                            format!("{rkey}.where"),
+                            format!(
+                                "mount point \"{}\" must be an absolute path other than /",
+                                m.r#where.display()
+                            ),
+                        ));
+                    }
+                    let w = m.r#where.display().to_string();
+                    if let Some(prev) = mounts.insert(w.clone(), g.name.clone()) {
+                        out.push(Diagnostic::error(
+                            format!("{rkey}.where"),
+                            format!("{w} is already a resource of group \"{prev}\""),
+                        ));
+                    }
+                }
+                Resource::Script(s) => {
+                    if !s.path.is_absolute() {
+                        out.push(Diagnostic::error(
+                            format!("{rkey}.path"),
+                            format!("script \"{}\" must be an absolute path", s.path.display()),
+                        ));
+                    }
+                }
+            }
+        }
+    }
+}
+
+const UNIT_SUFFIXES: &[&str] = &[
+    "service",
+    "socket",
+    "target",
+    "mount",
+    "automount",
+    "swap",
+    "path",
+    "timer",
+    "device",
+    "scope",
+    "slice",
+];
+
+/// Whether `name` is a full systemd unit name (`nginx.service`, `getty@tty1.service`).
+pub fn check_unit_name(name: &str) -> Result<(), String> {
+    let Some((stem, suffix)) = name.rsplit_once('.') else {
+        return Err(format!(
+            "\"{name}\" is not a full unit name: write \"{name}.service\""
+        ));
+    };
+    if !UNIT_SUFFIXES.contains(&suffix) {
+        return Err(format!(
+            "\"{name}\" has unknown unit type \".{suffix}\" (expected .service, .socket, .target, ...)"
+        ));
+    }
+    if stem.is_empty()
+        || name.len() > 255
+        || !stem
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || ":-_.\\@".contains(c))
+    {
+        return Err(format!("\"{name}\" is not a valid systemd unit name"));
+    }
+    Ok(())
+}

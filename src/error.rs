@@ -1,0 +1,42 @@
+//! The library's top-level error: each variant renders as the one sentence the user sees.
+
+use crate::config::{ConfigError, KeyError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Key(#[from] KeyError),
+    #[error("{0}")]
+    Usage(String),
+    #[error("{context}: {source}")]
+    Io {
+        context: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Runtime(String),
+}
+
+impl Error {
+    pub fn io(context: impl Into<String>, source: std::io::Error) -> Self {
+        Error::Io {
+            context: context.into(),
+            source,
+        }
+    }
+
+    /// Process exit code (documented in the README): 1 bad config or key,
+    /// 2 bad usage, 3 runtime failure.
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            Error::Config(_) | Error::Key(_) => 1,
+            Error::Usage(_) => 2,
+            Error::Io { .. } | Error::Runtime(_) => 3,
+        }
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

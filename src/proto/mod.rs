@@ -1,0 +1,1 @@
+//! Wire protocol: the binary heartbeat message and its authentication (sans-IO).

@@ -1,0 +1,1 @@
+//! systemd: the manager's D-Bus API, unit name escaping, and sd_notify.

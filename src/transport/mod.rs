@@ -1,0 +1,1 @@
+//! Heartbeat transports: UDP (unicast, broadcast, multicast) and serial lines.
