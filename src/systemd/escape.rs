@@ -1,0 +1,1 @@
+//! Unit name escaping, exactly as `systemd-escape --path` does it.

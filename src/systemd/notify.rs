@@ -1,0 +1,1 @@
+//! sd_notify: READY=1, STATUS=, WATCHDOG=1, STOPPING=1.
