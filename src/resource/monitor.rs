@@ -1,0 +1,195 @@
+//! Monitoring without polling.
+//!
+//! While a group runs, one task per group listens to systemd's PropertiesChanged
+//! signals of each unit, mount and script unit (ActiveState) and to netlink address
+//! events (RTM_DELADDR of each virtual IP). Every event is checked against the real
+//! state before anything happens (so the echoes of hbd's own restarts are ignored).
+//! A resource that is really down is restarted in place — it and the resources after
+//! it, which depend on it — up to the group's `max_restarts` within `restart_window`;
+//! one failure more, or a restart that fails, sends a [`Failure`] and ends the task.
+//! `stop_group` aborts the task before it stops anything, so a stop never looks like
+//! a failure. When the machine is shutting down (SystemState "stopping"), nothing is
+//! restarted.
+
+use std::collections::VecDeque;
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use futures::stream::{BoxStream, SelectAll};
+use netlink_packet_route::RouteNetlinkMessage;
+use rtnetlink::MulticastGroup;
+use rtnetlink::packet_core::NetlinkPayload;
+use tokio::sync::mpsc::UnboundedSender;
+
+use super::group::{self, Resource};
+use super::unit::SystemdLink;
+use super::{Failure, ip};
+
+/// What the monitor watches for one resource.
+#[derive(Debug, Clone)]
+pub enum Watch {
+    /// A systemd unit's ActiveState.
+    Unit(String),
+    /// A virtual IP's presence.
+    Address(IpAddr),
+}
+
+/// Everything a group's monitor needs.
+pub struct Plan {
+    pub group: usize,
+    pub name: String,
+    pub resources: Arc<Vec<Box<dyn Resource>>>,
+    pub watches: Vec<Watch>,
+    pub max_restarts: u32,
+    pub window: Duration,
+    pub sd: SystemdLink,
+    pub lock: Arc<tokio::sync::Mutex<()>>,
+    pub failures: UnboundedSender<Failure>,
+}
+
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Watch the group until it fails beyond its budget (or the task is aborted).
+pub async fn run(plan: Plan) {
+    let mut events: SelectAll<BoxStream<'static, (usize, String)>> = SelectAll::new();
+    let mut _netlink: Option<AbortOnDrop> = None;
+    let mut addresses = Vec::new();
+    for (i, w) in plan.watches.iter().enumerate() {
+        match w {
+            Watch::Unit(unit) => {
+                let sd = match plan.sd.get().await {
+                    Ok(sd) => sd,
+                    Err(e) => {
+                        tracing::error!("group {}: cannot monitor {unit}: {e}", plan.name);
+                        continue;
+                    }
+                };
+                match sd.watch_active_state(unit).await {
+                    Ok(s) => {
+                        let unit = unit.clone();
+                        events.push(
+                            s.filter(|st| {
+                                futures::future::ready(matches!(st.as_str(), "failed" | "inactive"))
+                            })
+                            .map(move |st| (i, format!("unit {unit} became {st}")))
+                            .boxed(),
+                        );
+                    }
+                    Err(e) => tracing::error!("group {}: cannot monitor {unit}: {e}", plan.name),
+                }
+            }
+            Watch::Address(a) => addresses.push((i, *a)),
+        }
+    }
+    if !addresses.is_empty() {
+        match rtnetlink::new_multicast_connection(&[
+            MulticastGroup::Ipv4Ifaddr,
+            MulticastGroup::Ipv6Ifaddr,
+        ]) {
+            Ok((conn, _handle, messages)) => {
+                _netlink = Some(AbortOnDrop(tokio::spawn(conn)));
+                let addresses = addresses.clone();
+                events.push(
+                    messages
+                        .filter_map(move |(msg, _)| {
+                            let hit = match msg.payload {
+                                NetlinkPayload::InnerMessage(RouteNetlinkMessage::DelAddress(
+                                    m,
+                                )) => ip::event_address(&m).and_then(|(_, a)| {
+                                    addresses
+                                        .iter()
+                                        .find(|(_, x)| *x == a)
+                                        .map(|(i, x)| (*i, format!("ip {x} was removed")))
+                                }),
+                                _ => None,
+                            };
+                            futures::future::ready(hit)
+                        })
+                        .boxed(),
+                );
+            }
+            Err(e) => tracing::error!("group {}: cannot watch addresses: {e}", plan.name),
+        }
+    }
+    // Anything that went down before the watches were in place counts too.
+    let initial: Vec<(usize, String)> = {
+        let mut v = Vec::new();
+        for (i, r) in plan.resources.iter().enumerate() {
+            if let Ok(false) = r.is_active().await {
+                v.push((i, format!("{} is not active", r.name())));
+            }
+        }
+        v
+    };
+    events.push(futures::stream::iter(initial).boxed());
+
+    let mut restarts: VecDeque<Instant> = VecDeque::new();
+    while let Some((i, why)) = events.next().await {
+        let _guard = plan.lock.lock().await;
+        let Some(res) = plan.resources.get(i) else {
+            continue;
+        };
+        match res.is_active().await {
+            Ok(true) => continue,
+            Ok(false) => {}
+            Err(e) => tracing::warn!("group {}: cannot check {}: {e}", plan.name, res.name()),
+        }
+        if let Ok(sd) = plan.sd.get().await
+            && sd.system_state().await.is_ok_and(|s| s == "stopping")
+        {
+            tracing::info!(
+                "group {}: {why} while the system shuts down; not restarting",
+                plan.name
+            );
+            return;
+        }
+        let now = Instant::now();
+        while restarts
+            .front()
+            .is_some_and(|t| now.duration_since(*t) > plan.window)
+        {
+            restarts.pop_front();
+        }
+        if restarts.len() >= plan.max_restarts as usize {
+            let reason = format!(
+                "{why}; already restarted {} times within {:?}, giving up here",
+                restarts.len(),
+                plan.window
+            );
+            tracing::error!("group {}: {reason}", plan.name);
+            let _ = plan.failures.send(Failure {
+                group: plan.group,
+                reason,
+            });
+            return;
+        }
+        restarts.push_back(now);
+        tracing::warn!(
+            "group {}: {why}; restarting in place ({}/{})",
+            plan.name,
+            restarts.len(),
+            plan.max_restarts
+        );
+        let result = match group::stop_down_to(&plan.resources, i).await {
+            Ok(()) => group::start_from(&plan.resources, i).await,
+            Err(e) => Err(e),
+        };
+        if let Err(e) = result {
+            let reason = format!("{why}; restart in place failed: {e}");
+            tracing::error!("group {}: {reason}", plan.name);
+            let _ = plan.failures.send(Failure {
+                group: plan.group,
+                reason,
+            });
+            return;
+        }
+        tracing::info!("group {}: restarted {} in place", plan.name, res.name());
+    }
+}

@@ -1,0 +1,408 @@
+//! Units, mounts and legacy scripts, all driven through systemd.
+//!
+//! - `unit`: StartUnit/StopUnit. Before the first start hbd writes the runtime
+//!   drop-in `/run/systemd/system/<unit>.d/50-hbd.conf` (like Pacemaker's
+//!   50-pacemaker.conf): a Description that says the unit is cluster-managed and, for
+//!   services, `Restart=no`, so systemd never restarts it behind hbd's back (hbd
+//!   restarts in place itself, within the group's budget). The drop-in has **no**
+//!   ordering against hbd.service, on purpose: with `Before=hbd.service`, every
+//!   StopUnit hbd issues while its own stop job runs (SIGTERM, shutdown) would wait
+//!   for that very job — a deadlock until TimeoutStopSec. hbd stops its groups itself,
+//!   in order, on SIGTERM. The drop-in stays after a stop (it lives in /run, so a
+//!   reboot clears it) and is only rewritten, with a daemon-reload, when it changes.
+//!   A unit that is `enabled` is logged as a warning: started at boot on two nodes, it
+//!   is a split brain waiting to happen.
+//! - `mount`: a transient `<escaped where>.mount` (StartTransientUnit with What,
+//!   Where, Type, Options); a mount unit already active there is adopted.
+//! - `script`: a transient `hbd-script-<name>.service`, Type=oneshot,
+//!   RemainAfterExit=yes, ExecStart=`script args… start`, ExecStop=`script args… stop`,
+//!   so the script's output lands in the journal and systemd supervises it.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::future::BoxFuture;
+use zbus::Variant;
+
+use super::group::Resource;
+use crate::config::{MountResource, ScriptResource};
+use crate::systemd::escape;
+use crate::systemd::manager::{Systemd, SystemdError};
+
+/// Where runtime drop-ins go.
+pub const RUNTIME_UNIT_DIR: &str = "/run/systemd/system";
+const DROPIN_NAME: &str = "50-hbd.conf";
+const MANAGED_SUFFIX: &str = " (managed by hbd)";
+
+/// A systemd connection made on first use and shared by every resource.
+#[derive(Clone, Default)]
+pub struct SystemdLink(Arc<tokio::sync::Mutex<Option<Systemd>>>);
+
+impl SystemdLink {
+    pub async fn get(&self) -> Result<Systemd, String> {
+        let mut g = self.0.lock().await;
+        if let Some(sd) = g.as_ref()
+            && !sd.is_closed()
+        {
+            return Ok(sd.clone());
+        }
+        let sd = Systemd::connect().await.map_err(|e| e.to_string())?;
+        *g = Some(sd.clone());
+        Ok(sd)
+    }
+}
+
+fn is_up(state: &str) -> bool {
+    matches!(state, "active" | "reloading")
+}
+
+fn journal_hint(unit: &str) -> String {
+    format!("see journalctl -u {unit}")
+}
+
+/// The drop-in hbd writes for a unit it manages.
+pub fn dropin_text(unit: &str, description: &str) -> String {
+    let desc = if description.ends_with(MANAGED_SUFFIX) {
+        description.to_string()
+    } else {
+        format!("{description}{MANAGED_SUFFIX}")
+    };
+    let mut s = format!(
+        "# Written by hbd: {unit} is started and stopped by the cluster.\n\
+         # Do not enable it: hbd starts it only on the node that owns its group.\n\
+         [Unit]\nDescription={desc}\n"
+    );
+    if unit.ends_with(".service") {
+        s.push_str("\n[Service]\nRestart=no\n");
+    }
+    s
+}
+
+/// Write the drop-in (and daemon-reload) unless it is already there as it should be.
+pub async fn ensure_dropin(sd: &Systemd, dir: &Path, unit: &str) -> Result<(), String> {
+    let desc = sd
+        .description(unit)
+        .await
+        .map_err(|e| e.to_string())?
+        .filter(|d| !d.is_empty())
+        .unwrap_or_else(|| unit.to_string());
+    let text = dropin_text(unit, &desc);
+    let ddir = dir.join(format!("{unit}.d"));
+    let path = ddir.join(DROPIN_NAME);
+    if std::fs::read_to_string(&path).is_ok_and(|old| old == text) {
+        return Ok(());
+    }
+    std::fs::create_dir_all(&ddir)
+        .and_then(|()| std::fs::write(&path, &text))
+        .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    sd.reload().await.map_err(|e| e.to_string())
+}
+
+/// A systemd unit (service, socket, target, …).
+pub struct UnitRes {
+    pub sd: SystemdLink,
+    pub unit: String,
+    pub timeout: Duration,
+}
+
+async fn check_started(
+    sd: &Systemd,
+    unit: &str,
+    r: Result<crate::systemd::manager::JobOutcome, SystemdError>,
+) -> Result<(), String> {
+    let out = r.map_err(|e| e.to_string())?;
+    if is_up(&out.active_state) {
+        tracing::info!("{unit} is {} ({:?})", out.active_state, out.elapsed);
+        return Ok(());
+    }
+    let _ = sd;
+    Err(format!(
+        "start job {}, unit is {} ({})",
+        out.result,
+        out.active_state,
+        journal_hint(unit)
+    ))
+}
+
+async fn stop_checked(sd: &Systemd, unit: &str, timeout: Duration) -> Result<String, String> {
+    let out = sd
+        .stop_unit(unit, timeout)
+        .await
+        .map_err(|e| e.to_string())?;
+    match out.active_state.as_str() {
+        "inactive" => Ok(out.active_state),
+        "failed" => {
+            // Down, but remembered as failed: clear it so the next start is clean.
+            tracing::warn!("{unit} is failed after stopping ({})", journal_hint(unit));
+            sd.reset_failed(unit).await.map_err(|e| e.to_string())?;
+            Ok(out.active_state)
+        }
+        s => Err(format!(
+            "stop job {}, unit is still {s} ({})",
+            out.result,
+            journal_hint(unit)
+        )),
+    }
+}
+
+impl Resource for UnitRes {
+    fn name(&self) -> String {
+        format!("unit {}", self.unit)
+    }
+    fn start(&self) -> BoxFuture<'_, Result<(), String>> {
+        Box::pin(async move {
+            let sd = self.sd.get().await?;
+            if let Ok(Some(state)) = sd.unit_file_state(&self.unit).await
+                && state.starts_with("enabled")
+            {
+                tracing::warn!(
+                    "{} is {state}: systemd may start it at boot on every node, outside the cluster's control; run `systemctl disable {}`",
+                    self.unit,
+                    self.unit
+                );
+            }
+            ensure_dropin(&sd, Path::new(RUNTIME_UNIT_DIR), &self.unit).await?;
+            let r = sd.start_unit(&self.unit, self.timeout).await;
+            check_started(&sd, &self.unit, r).await
+        })
+    }
+    fn stop(&self) -> BoxFuture<'_, Result<(), String>> {
+        Box::pin(async move {
+            let sd = self.sd.get().await?;
+            stop_checked(&sd, &self.unit, self.timeout)
+                .await
+                .map(|_| ())
+        })
+    }
+    fn is_active(&self) -> BoxFuture<'_, Result<bool, String>> {
+        Box::pin(async move {
+            let sd = self.sd.get().await?;
+            let s = sd
+                .active_state(&self.unit)
+                .await
+                .map_err(|e| e.to_string())?;
+            Ok(is_up(&s))
+        })
+    }
+}
+
+/// Start a transient unit, adopting one that is already active; a unit of that name
+/// that exists but is not transient (e.g. from fstab) is started as it is.
+async fn start_transient(
+    sd: &Systemd,
+    unit: &str,
+    props: &[(&str, Variant<'_>)],
+    timeout: Duration,
+) -> Result<(), String> {
+    let state = sd.active_state(unit).await.map_err(|e| e.to_string())?;
+    if is_up(&state) {
+        tracing::info!("{unit} is already active; adopting it");
+        return Ok(());
+    }
+    sd.reset_failed(unit).await.map_err(|e| e.to_string())?;
+    let r = match sd.start_transient_unit(unit, props, timeout).await {
+        Err(SystemdError::Call { message, .. })
+            if message.contains("already exists") || message.contains("already loaded") =>
+        {
+            sd.start_unit(unit, timeout).await
+        }
+        other => other,
+    };
+    check_started(sd, unit, r).await
+}
+
+fn usec(d: Duration) -> u64 {
+    u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
+}
+
+/// A filesystem mounted through a transient mount unit.
+pub struct MountRes {
+    pub sd: SystemdLink,
+    pub cfg: MountResource,
+}
+
+impl MountRes {
+    pub fn unit(&self) -> Result<String, String> {
+        escape::mount_unit_name(&self.cfg.r#where).map_err(|e| e.to_string())
+    }
+}
+
+impl Resource for MountRes {
+    fn name(&self) -> String {
+        format!("mount {}", self.cfg.r#where.display())
+    }
+    fn start(&self) -> BoxFuture<'_, Result<(), String>> {
+        Box::pin(async move {
+            let sd = self.sd.get().await?;
+            let unit = self.unit()?;
+            let c = &self.cfg;
+            let where_ = c.r#where.to_string_lossy().into_owned();
+            let mut props: Vec<(&str, Variant<'_>)> = vec![
+                (
+                    "Description",
+                    Variant::from(format!("hbd mount of {} on {}", c.what, where_)),
+                ),
+                ("What", Variant::from(c.what.clone())),
+                ("Where", Variant::from(where_.clone())),
+                ("TimeoutUSec", Variant::from(usec(c.timeout.get()))),
+            ];
+            if let Some(t) = &c.fstype {
+                props.push(("Type", Variant::from(t.clone())));
+            }
+            if let Some(o) = &c.options {
+                props.push(("Options", Variant::from(o.clone())));
+            }
+            start_transient(&sd, &unit, &props, c.timeout.get()).await
+        })
+    }
+    fn stop(&self) -> BoxFuture<'_, Result<(), String>> {
+        Box::pin(async move {
+            let sd = self.sd.get().await?;
+            let unit = self.unit()?;
+            stop_checked(&sd, &unit, self.cfg.timeout.get())
+                .await
+                .map(|_| ())
+        })
+    }
+    fn is_active(&self) -> BoxFuture<'_, Result<bool, String>> {
+        Box::pin(async move {
+            let sd = self.sd.get().await?;
+            let s = sd
+                .active_state(&self.unit()?)
+                .await
+                .map_err(|e| e.to_string())?;
+            Ok(is_up(&s))
+        })
+    }
+}
+
+/// A legacy script run as a transient oneshot service.
+pub struct ScriptRes {
+    pub sd: SystemdLink,
+    pub cfg: ScriptResource,
+}
+
+/// The transient unit name for a script resource: `hbd-script-<name[::args]>.service`,
+/// escaped like `systemd-escape`.
+pub fn script_unit_name(cfg: &ScriptResource) -> String {
+    let base = cfg
+        .path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "script".into());
+    let mut id = base;
+    for a in &cfg.args {
+        id.push_str("::");
+        id.push_str(a);
+    }
+    format!("hbd-script-{}.service", escape::escape(id.as_bytes()))
+}
+
+impl ScriptRes {
+    fn exec(&self, action: &str) -> Vec<(String, Vec<String>, bool)> {
+        let path = self.cfg.path.to_string_lossy().into_owned();
+        let mut argv = vec![path.clone()];
+        argv.extend(self.cfg.args.iter().cloned());
+        argv.push(action.to_string());
+        vec![(path, argv, false)]
+    }
+}
+
+impl Resource for ScriptRes {
+    fn name(&self) -> String {
+        let mut n = format!("script {}", self.cfg.path.display());
+        for a in &self.cfg.args {
+            n.push_str("::");
+            n.push_str(a);
+        }
+        n
+    }
+    fn start(&self) -> BoxFuture<'_, Result<(), String>> {
+        Box::pin(async move {
+            let sd = self.sd.get().await?;
+            let unit = script_unit_name(&self.cfg);
+            let t = usec(self.cfg.timeout.get());
+            let props: Vec<(&str, Variant<'_>)> = vec![
+                ("Description", Variant::from(format!("hbd {}", self.name()))),
+                ("Type", Variant::from("oneshot")),
+                ("RemainAfterExit", Variant::from(true)),
+                ("ExecStart", Variant::from(self.exec("start"))),
+                ("ExecStop", Variant::from(self.exec("stop"))),
+                ("TimeoutStartUSec", Variant::from(t)),
+                ("TimeoutStopUSec", Variant::from(t)),
+            ];
+            start_transient(&sd, &unit, &props, self.cfg.timeout.get()).await
+        })
+    }
+    fn stop(&self) -> BoxFuture<'_, Result<(), String>> {
+        Box::pin(async move {
+            let sd = self.sd.get().await?;
+            let unit = script_unit_name(&self.cfg);
+            let before = sd.active_state(&unit).await.map_err(|e| e.to_string())?;
+            if !is_up(&before) && before != "activating" {
+                // Never started, or already down: the stop action would not run.
+                return Ok(());
+            }
+            let out = sd
+                .stop_unit(&unit, self.cfg.timeout.get())
+                .await
+                .map_err(|e| e.to_string())?;
+            match out.active_state.as_str() {
+                "inactive" => Ok(()),
+                s => Err(format!(
+                    "`{} stop` failed, unit is {s} ({})",
+                    self.name(),
+                    journal_hint(&unit)
+                )),
+            }
+        })
+    }
+    fn is_active(&self) -> BoxFuture<'_, Result<bool, String>> {
+        Box::pin(async move {
+            let sd = self.sd.get().await?;
+            let s = sd
+                .active_state(&script_unit_name(&self.cfg))
+                .await
+                .map_err(|e| e.to_string())?;
+            Ok(is_up(&s))
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::HumanDuration;
+    use std::path::PathBuf;
+
+    #[test]
+    fn dropin_for_services_has_restart_no() {
+        let t = dropin_text("web.service", "Web server");
+        assert!(t.contains("Description=Web server (managed by hbd)\n"));
+        assert!(t.contains("[Service]\nRestart=no\n"));
+        assert!(!t.contains("Before="));
+        let t2 = dropin_text("web.socket", "Web server (managed by hbd)");
+        assert!(t2.contains("Description=Web server (managed by hbd)\n"));
+        assert!(!t2.contains("[Service]"));
+    }
+
+    #[test]
+    fn script_names() {
+        let s = ScriptResource {
+            path: PathBuf::from("/etc/ha.d/resource.d/drbddisk"),
+            args: vec!["r0".into()],
+            timeout: HumanDuration::from_secs(5),
+        };
+        assert_eq!(script_unit_name(&s), "hbd-script-drbddisk::r0.service");
+        let s2 = ScriptResource {
+            path: PathBuf::from("/etc/init.d/my-app"),
+            args: vec!["a b".into()],
+            timeout: HumanDuration::from_secs(5),
+        };
+        assert_eq!(
+            script_unit_name(&s2),
+            "hbd-script-my\\x2dapp::a\\x20b.service"
+        );
+    }
+}
