@@ -1,0 +1,415 @@
+#!/bin/bash
+# The hbd test lab: N nodes on one machine, each a network namespace plus its own systemd as
+# PID 1 of a PID namespace, with its own system bus, joined by two switched networks.
+#
+#   net A  10.99.0.0/24  node i = 10.99.0.i on eth0, client = 10.99.0.254
+#   net B  10.98.0.0/24  node i = 10.98.0.i on eth1, client = 10.98.0.254
+#
+# Both networks are bridges inside a switch namespace; nothing is routed out and no address
+# outside the namespaces is ever used. A lab is named by a short id (LAB) so several labs (one
+# per test) can run at once: its namespaces are hbd-lab-LAB-{sw,client,n1,...}, its files live
+# under /tmp/hbd-lab/LAB, its cgroups are hbd-lab-LAB-NODE.
+#
+# Usage: lab.sh COMMAND LAB [ARGS...]   (lab.sh help)
+set -euo pipefail
+
+LAB_ROOT=${HBD_LAB_ROOT:-/tmp/hbd-lab}
+PREFIX=hbd-lab
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+NET_A=10.99.0
+NET_B=10.98.0
+CLIENT_HOST=254
+
+die() { echo "lab.sh: $*" >&2; exit 1; }
+log() { [ -n "${HBD_LAB_QUIET:-}" ] || echo "lab: $*" >&2; }
+
+ns() { echo "$PREFIX-$1-$2"; }          # ns LAB NODE -> namespace name
+node_dir() { echo "$LAB_ROOT/$1/$2"; }
+
+# The unified (cgroup2) hierarchy: /sys/fs/cgroup on a pure-v2 host, /sys/fs/cgroup/unified
+# on a hybrid one.
+cg_root() {
+    if [ "$(stat -fc %T /sys/fs/cgroup)" = cgroup2fs ]; then
+        echo /sys/fs/cgroup
+    elif [ -d /sys/fs/cgroup/unified ]; then
+        echo /sys/fs/cgroup/unified
+    else
+        die "no cgroup2 hierarchy mounted"
+    fi
+}
+node_cg() { echo "$(cg_root)/$PREFIX-$1-$2"; }
+
+node_index() {
+    local n=${1#n}
+    [[ $n =~ ^[0-9]+$ ]] || die "node names are n1, n2, ...: $1"
+    echo "$n"
+}
+
+# Host PID of the node's systemd: the process in the node's network namespace that is
+# PID 1 of its own PID namespace.
+node_pid() {
+    local want pid nspid
+    [ -e "/run/netns/$(ns "$1" "$2")" ] || return 1
+    want=$(stat -Lc %i "/run/netns/$(ns "$1" "$2")")
+    for pid in $(ip netns pids "$(ns "$1" "$2")" 2>/dev/null); do
+        [ "$(stat -Lc %i "/proc/$pid/ns/net" 2>/dev/null)" = "$want" ] || continue
+        nspid=$(awk '/^NSpid:/ { print $NF }' "/proc/$pid/status" 2>/dev/null) || continue
+        if [ "$nspid" = 1 ]; then echo "$pid"; return 0; fi
+    done
+    return 1
+}
+
+need_pid() { node_pid "$1" "$2" || die "node $2 of lab $1 is not running"; }
+
+in_node() {
+    local lab=$1 node=$2 pid
+    shift 2
+    pid=$(need_pid "$lab" "$node")
+    nsenter -t "$pid" -m -p -u -n -C -- "$@"
+}
+
+# ---------------------------------------------------------------------------------------------
+
+cmd_switch() {
+    local lab=$1 sw
+    sw=$(ns "$lab" sw)
+    [ -e "/run/netns/$sw" ] && return 0
+    ip netns add "$sw"
+    ip -n "$sw" link set lo up
+    for br in br-a br-b; do
+        ip -n "$sw" link add "$br" type bridge
+        # No STP or forwarding delay: ports forward as soon as they are up.
+        ip -n "$sw" link set "$br" type bridge forward_delay 0 stp_state 0
+        ip -n "$sw" link set "$br" up
+    done
+}
+
+# attach LAB NODE NS HOSTNUM: two veth pairs, eth0 on net A and eth1 on net B.
+attach() {
+    local lab=$1 node=$2 target=$3 host=$4 sw
+    sw=$(ns "$lab" sw)
+    ip -n "$sw" link add "$node-a" type veth peer name eth0 netns "$target"
+    ip -n "$sw" link add "$node-b" type veth peer name eth1 netns "$target"
+    ip -n "$sw" link set "$node-a" master br-a up
+    ip -n "$sw" link set "$node-b" master br-b up
+    ip -n "$target" link set lo up
+    ip -n "$target" addr add "$NET_A.$host/24" dev eth0
+    ip -n "$target" addr add "$NET_B.$host/24" dev eth1
+    ip -n "$target" link set eth0 up
+    ip -n "$target" link set eth1 up
+}
+
+cmd_client() {
+    local lab=$1 c
+    c=$(ns "$lab" client)
+    [ -e "/run/netns/$c" ] && return 0
+    cmd_switch "$lab"
+    ip netns add "$c"
+    attach "$lab" client "$c" "$CLIENT_HOST"
+}
+
+# boot LAB NODE: (re)create the node's namespace and links, start its systemd, wait for it.
+cmd_boot() {
+    local lab=$1 node=$2 idx n dir cg pid i state
+    idx=$(node_index "$node")
+    n=$(ns "$lab" "$node")
+    dir=$(node_dir "$lab" "$node")
+    cmd_switch "$lab"
+    remove_node "$lab" "$node"
+    mkdir -p "$dir"
+    ip netns add "$n"
+    attach "$lab" "$node" "$n" "$idx"
+    cg=$(node_cg "$lab" "$node")
+    mkdir -p "$cg"
+    local t0=$SECONDS
+    # The subshell joins the node's cgroup first, so the node's systemd (in a cgroup
+    # namespace rooted there) sees only its own subtree and the node can be frozen as one.
+    (
+        echo "$BASHPID" > "$cg/cgroup.procs"
+        exec setsid nsenter --net="/run/netns/$n" \
+            unshare --pid --fork --mount --uts --cgroup --propagation private \
+            "$HERE/node-init.sh" "$node" "$dir"
+    ) </dev/null >"$dir/boot.log" 2>&1 &
+    for ((i = 0; i < 300; i++)); do
+        if pid=$(node_pid "$lab" "$node"); then
+            state=$(nsenter -t "$pid" -m -p -u -n -C systemctl is-system-running 2>/dev/null || true)
+            case $state in
+                running|degraded)
+                    log "$node up (pid $pid, $state, $((SECONDS - t0))s)"
+                    return 0 ;;
+            esac
+        fi
+        sleep 0.1
+    done
+    echo "--- boot.log" >&2; cat "$dir/boot.log" >&2 || true
+    echo "--- console" >&2; tail -n 30 "$dir/console" >&2 || true
+    die "node $node of lab $lab did not come up (state: ${state:-no systemd})"
+}
+
+# up LAB N: switch, client and nodes n1..nN.
+cmd_up() {
+    local lab=$1 count=$2 i
+    [[ $lab =~ ^[a-z0-9]{1,12}$ ]] || die "lab id must be 1-12 of [a-z0-9]: $lab"
+    cmd_switch "$lab"
+    cmd_client "$lab"
+    for ((i = 1; i <= count; i++)); do cmd_boot "$lab" "n$i"; done
+}
+
+# Kill a node hard and remove everything it had: namespace, links, cgroup, files.
+remove_node() {
+    local lab=$1 node=$2 n pid pids cg i
+    n=$(ns "$lab" "$node")
+    cg=$(node_cg "$lab" "$node")
+    pid=$(node_pid "$lab" "$node") || pid=
+    [ -n "$pid" ] && { kill -9 "$pid" 2>/dev/null || true; }
+    if [ -d "$cg" ]; then
+        if [ -e "$cg/cgroup.freeze" ]; then echo 0 > "$cg/cgroup.freeze" || true; fi
+        if [ -e "$cg/cgroup.kill" ]; then echo 1 > "$cg/cgroup.kill" || true; fi
+    fi
+    # Its parent (unshare) reaps it and exits; whatever else is left in the namespace
+    # (nsenter'd commands, say) is killed after that.
+    for ((i = 0; i < 100; i++)); do
+        if [ -z "$pid" ] || [ ! -d "/proc/$pid" ]; then break; fi
+        sleep 0.02
+    done
+    if [ -e "/run/netns/$n" ]; then
+        for ((i = 0; i < 100; i++)); do
+            pids=$(ip netns pids "$n" 2>/dev/null) || break
+            [ -n "$pids" ] || break
+            # shellcheck disable=SC2086
+            kill -9 $pids 2>/dev/null || true
+            sleep 0.02
+        done
+    fi
+    ip -n "$(ns "$lab" sw)" link del "$node-a" 2>/dev/null || true
+    ip -n "$(ns "$lab" sw)" link del "$node-b" 2>/dev/null || true
+    if [ -e "/run/netns/$n" ]; then ip netns del "$n" || true; fi
+    if [ -d "$cg" ]; then
+        for ((i = 0; i < 100; i++)); do
+            find "$cg" -depth -type d -exec rmdir {} + 2>/dev/null || true
+            [ -d "$cg" ] || break
+            sleep 0.05
+        done
+    fi
+    rm -rf "$(node_dir "$lab" "$node")"
+}
+
+# down LAB: remove every node, the client and the switch of one lab.
+cmd_down() {
+    local lab=$1 name node
+    for name in $(ip netns list | awk '{print $1}' | grep "^$PREFIX-$lab-" || true); do
+        node=${name#"$PREFIX-$lab-"}
+        case $node in
+            sw|client) ;;
+            *) remove_node "$lab" "$node" ;;
+        esac
+    done
+    # Nodes that lost their namespace but kept a cgroup or files.
+    for name in "$(cg_root)/$PREFIX-$lab-"*; do
+        [ -d "$name" ] || continue
+        remove_node "$lab" "${name##*/"$PREFIX-$lab-"}"
+    done
+    for node in client sw; do
+        name=$(ns "$lab" "$node")
+        if [ -e "/run/netns/$name" ]; then
+            for pid in $(ip netns pids "$name" 2>/dev/null); do kill -9 "$pid" 2>/dev/null || true; done
+            ip netns del "$name"
+        fi
+    done
+    rm -rf "${LAB_ROOT:?}/$lab"
+    rmdir "$LAB_ROOT" 2>/dev/null || true
+}
+
+# down-all: every lab there is (what cleanup.sh runs).
+cmd_down_all() {
+    local labs lab
+    labs=$( {
+        ip netns list | awk '{print $1}'
+        find "$(cg_root)" -mindepth 1 -maxdepth 1 -type d -printf '%f\n'
+        if [ -d "$LAB_ROOT" ]; then
+            find "$LAB_ROOT" -mindepth 1 -maxdepth 1 -type d -printf "$PREFIX-%f-\n"
+        fi
+    } | sed -n "s/^$PREFIX-\([a-z0-9]*\)-.*/\1/p" | sort -u)
+    for lab in $labs; do log "removing lab $lab"; cmd_down "$lab"; done
+}
+
+cmd_list() {
+    local name node pid
+    for name in $(ip netns list | awk '{print $1}' | grep "^$PREFIX-" || true); do
+        node=${name#"$PREFIX-"}
+        pid=$(node_pid "${node%%-*}" "${node#*-}" 2>/dev/null || echo -)
+        echo "$name $pid"
+    done
+}
+
+# ---------------------------------------------------------------------------------------------
+# Faults
+
+# kill9 LAB NODE: SIGKILL the node's systemd (the kernel kills its whole PID namespace) and
+# pull its cables, so its addresses stop answering like a dead machine's.
+cmd_kill9() {
+    local lab=$1 node=$2 pid sw i
+    pid=$(need_pid "$lab" "$node")
+    sw=$(ns "$lab" sw)
+    kill -9 "$pid"
+    ip -n "$sw" link set "$node-a" down
+    ip -n "$sw" link set "$node-b" down
+    for ((i = 0; i < 200; i++)); do
+        [ -d "/proc/$pid" ] || return 0
+        sleep 0.02
+    done
+    die "node $node (pid $pid) survived kill -9"
+}
+
+# shutdown LAB NODE: clean poweroff (SIGRTMIN+4), wait until the node's systemd is gone.
+cmd_shutdown() {
+    local lab=$1 node=$2 pid i
+    pid=$(need_pid "$lab" "$node")
+    kill -s RTMIN+4 "$pid"
+    for ((i = 0; i < 600; i++)); do
+        [ -d "/proc/$pid" ] || { ip -n "$(ns "$lab" sw)" link set "$node-a" down; ip -n "$(ns "$lab" sw)" link set "$node-b" down; return 0; }
+        sleep 0.05
+    done
+    die "node $node did not power off within 30 s"
+}
+
+# freeze/thaw LAB NODE: every process of the node stops (cgroup freezer), as in a hung machine.
+cmd_freeze() { set_frozen "$1" "$2" 1; }
+cmd_thaw() { set_frozen "$1" "$2" 0; }
+set_frozen() {
+    local cg i
+    cg=$(node_cg "$1" "$2")
+    need_pid "$1" "$2" >/dev/null
+    echo "$3" > "$cg/cgroup.freeze"
+    for ((i = 0; i < 200; i++)); do
+        grep -qx "frozen $3" "$cg/cgroup.events" && return 0
+        sleep 0.02
+    done
+    die "node $2 did not reach frozen=$3"
+}
+
+# link-down/link-up LAB NODE IFACE: pull or replug one cable inside the node.
+cmd_link_down() { ip -n "$(ns "$1" "$2")" link set "$3" down; }
+cmd_link_up() { ip -n "$(ns "$1" "$2")" link set "$3" up; }
+
+nft_node() {
+    local n
+    n=$(ns "$1" "$2")
+    shift 2
+    ip netns exec "$n" nft "$@"
+}
+
+ensure_table() {
+    nft_node "$1" "$2" -f - <<'NFT'
+table inet hbdlab {
+    chain input { type filter hook input priority -10; policy accept; }
+    chain output { type filter hook output priority -10; policy accept; }
+}
+NFT
+}
+
+# drop LAB NODE PERCENT: the node loses PERCENT % of incoming heartbeat packets (udp/694);
+# 0 removes the loss.
+cmd_drop() {
+    local lab=$1 node=$2 pct=$3
+    if ! [[ $pct =~ ^[0-9]+$ ]] || [ "$pct" -gt 100 ]; then die "percent must be 0..100: $pct"; fi
+    ensure_table "$lab" "$node"
+    # Replace the loss rule, keep partition rules.
+    local h
+    for h in $(nft_node "$lab" "$node" -a list chain inet hbdlab input | sed -n 's/.*"loss" # handle \([0-9]*\)/\1/p'); do
+        nft_node "$lab" "$node" delete rule inet hbdlab input handle "$h"
+    done
+    [ "$pct" -eq 0 ] && return 0
+    nft_node "$lab" "$node" add rule inet hbdlab input \
+        udp dport 694 numgen random mod 100 lt "$pct" counter drop comment '"loss"'
+}
+
+# partition LAB A B: A and B no longer hear each other on any link (others still hear both).
+cmd_partition() {
+    local lab=$1 a=$2 b=$3
+    block "$lab" "$a" "$b"
+    block "$lab" "$b" "$a"
+}
+block() {
+    local lab=$1 self=$2 peer=$3 idx
+    idx=$(peer_index "$peer")
+    ensure_table "$lab" "$self"
+    nft_node "$lab" "$self" add rule inet hbdlab input \
+        ip saddr "{ $NET_A.$idx, $NET_B.$idx }" counter drop comment "\"part-$peer\""
+    nft_node "$lab" "$self" add rule inet hbdlab output \
+        ip daddr "{ $NET_A.$idx, $NET_B.$idx }" counter drop comment "\"part-$peer\""
+}
+peer_index() { if [ "$1" = client ]; then echo "$CLIENT_HOST"; else node_index "$1"; fi; }
+
+# heal LAB: remove every partition and loss rule and replug every cable of every node.
+cmd_heal() {
+    local lab=$1 name
+    for name in $(ip netns list | awk '{print $1}' | grep "^$PREFIX-$lab-" || true); do
+        case $name in *-sw) continue ;; esac
+        ip netns exec "$name" nft delete table inet hbdlab 2>/dev/null || true
+        ip -n "$name" link set eth0 up 2>/dev/null || true
+        ip -n "$name" link set eth1 up 2>/dev/null || true
+    done
+}
+
+# ---------------------------------------------------------------------------------------------
+
+# install-hbd LAB NODE BINARY CONFIG_FILE AUTHKEY_FILE: hbd.service from units/ (or the lab's
+# own until units/ has one) with a drop-in that runs BINARY, /etc/hbd/{cluster.toml,authkey}.
+cmd_install_hbd() {
+    local lab=$1 node=$2 bin=$3 conf=$4 key=$5 unit
+    [ -x "$bin" ] || die "no hbd binary at $bin"
+    unit="$HERE/../../units/hbd.service"
+    [ -f "$unit" ] || unit="$HERE/hbd.service"
+    in_node "$lab" "$node" mkdir -p /etc/hbd /run/systemd/system/hbd.service.d
+    in_node "$lab" "$node" sh -c 'umask 022; cat > /etc/hbd/cluster.toml' < "$conf"
+    in_node "$lab" "$node" sh -c 'umask 077; cat > /etc/hbd/authkey; chmod 600 /etc/hbd/authkey' < "$key"
+    in_node "$lab" "$node" sh -c 'cat > /run/systemd/system/hbd.service' < "$unit"
+    printf '[Service]\nExecStart=\nExecStart=%s run\n' "$bin" |
+        in_node "$lab" "$node" sh -c 'cat > /run/systemd/system/hbd.service.d/50-lab.conf'
+    in_node "$lab" "$node" systemctl daemon-reload
+}
+
+usage() {
+    cat <<'USAGE'
+lab.sh up LAB N                 boot switch, client and nodes n1..nN
+lab.sh boot LAB NODE            (re)boot one node
+lab.sh down LAB | down-all      remove one lab | every lab
+lab.sh list                     lab namespaces and their systemd pids
+lab.sh pid LAB NODE             host pid of the node's systemd
+lab.sh exec LAB NODE CMD...     run CMD inside the node (nsenter)
+lab.sh client LAB CMD...        run CMD in the client namespace
+lab.sh kill9|shutdown|freeze|thaw LAB NODE
+lab.sh link-down|link-up LAB NODE IFACE
+lab.sh drop LAB NODE PERCENT    lose PERCENT % of heartbeats arriving at NODE (0 = none)
+lab.sh partition LAB A B        A and B stop hearing each other
+lab.sh heal LAB                 undo partitions, loss and cut links
+lab.sh install-hbd LAB NODE BIN CONFIG AUTHKEY
+USAGE
+}
+
+[ $# -ge 1 ] || { usage >&2; exit 2; }
+command=$1
+shift
+case $command in
+    help|-h|--help) usage ;;
+    up) cmd_up "$@" ;;
+    boot) cmd_boot "$@" ;;
+    down) cmd_down "$@" ;;
+    down-all) cmd_down_all ;;
+    list) cmd_list ;;
+    pid) need_pid "$@" ;;
+    exec) in_node "$@" ;;
+    client) lab=$1; shift; ip netns exec "$(ns "$lab" client)" "$@" ;;
+    kill9) cmd_kill9 "$@" ;;
+    shutdown) cmd_shutdown "$@" ;;
+    freeze) cmd_freeze "$@" ;;
+    thaw) cmd_thaw "$@" ;;
+    link-down) cmd_link_down "$@" ;;
+    link-up) cmd_link_up "$@" ;;
+    drop) cmd_drop "$@" ;;
+    partition) cmd_partition "$@" ;;
+    heal) cmd_heal "$@" ;;
+    install-hbd) cmd_install_hbd "$@" ;;
+    *) usage >&2; exit 2 ;;
+esac

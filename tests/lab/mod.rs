@@ -1,0 +1,422 @@
+//! The multi-node lab for integration tests: real systemd, real namespaces.
+//!
+//! A [`Lab`] is N nodes on this machine, each a network namespace plus its own systemd as
+//! PID 1 of a PID namespace (with its own system bus, journal and cgroup subtree), two
+//! switched networks between them and a client namespace to probe from:
+//!
+//! ```text
+//!   net A 10.99.0.0/24: node nI = 10.99.0.I on eth0, client = 10.99.0.254
+//!   net B 10.98.0.0/24: node nI = 10.98.0.I on eth1, client = 10.98.0.254
+//! ```
+//!
+//! The work is done by `tests/lab/lab.sh` (so the demo and a human at a shell use the very
+//! same code); this module gives it types, a unique lab id per test (tests run in parallel
+//! threads), and a guard that removes the lab when the test ends, also by panic.
+//!
+//! Lab tests need root. Without root they skip with a printed reason, unless `CI` is set:
+//! in CI a lab test never skips.
+
+#![allow(dead_code)] // each test binary uses a different part of the harness
+
+use std::ffi::OsStr;
+use std::path::PathBuf;
+use std::process::{Command, Output, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+/// The lab's shell tool.
+pub fn script(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/lab")
+        .join(name)
+}
+
+/// Whether lab tests can run here: true as root; false (with the reason printed) when not
+/// root outside CI; a panic when not root in CI, where lab tests must never skip.
+pub fn available(test: &str) -> bool {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } == 0 {
+        return true;
+    }
+    if std::env::var_os("CI").is_some() {
+        panic!("{test}: lab tests need root, and CI must run them (CI is set)");
+    }
+    eprintln!("{test}: SKIPPED: lab tests need root (namespaces, systemd as PID 1)");
+    false
+}
+
+/// Poll `check` every `poll` until it returns true or `timeout` passes; the time it took.
+pub fn wait_until(
+    timeout: Duration,
+    poll: Duration,
+    mut check: impl FnMut() -> bool,
+) -> Option<Duration> {
+    let start = Instant::now();
+    loop {
+        if check() {
+            return Some(start.elapsed());
+        }
+        if start.elapsed() >= timeout {
+            return None;
+        }
+        std::thread::sleep(poll);
+    }
+}
+
+/// Text of a command's stdout, trimmed.
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).trim().to_string()
+}
+
+fn describe(o: &Output) -> String {
+    format!(
+        "{}\nstdout: {}\nstderr: {}",
+        o.status,
+        String::from_utf8_lossy(&o.stdout).trim(),
+        String::from_utf8_lossy(&o.stderr).trim()
+    )
+}
+
+/// A running lab; dropping it removes every trace of it.
+pub struct Lab {
+    id: String,
+    nodes: Vec<String>,
+}
+
+static NEXT: AtomicU32 = AtomicU32::new(0);
+
+impl Lab {
+    /// Boot `n` nodes (n1..nN) and the client. `tag` (a few letters naming the test) goes into
+    /// the lab id with this process's pid and a counter, so parallel tests never collide.
+    pub fn boot(tag: &str, n: usize) -> Lab {
+        assert!(
+            tag.len() <= 3 && tag.bytes().all(|b| b.is_ascii_lowercase()),
+            "tag: up to 3 lowercase letters"
+        );
+        let id = format!(
+            "{tag}{}{}",
+            std::process::id(),
+            char::from(b'a' + (NEXT.fetch_add(1, Ordering::Relaxed) % 26) as u8)
+        );
+        let lab = Lab {
+            id,
+            nodes: (1..=n).map(|i| format!("n{i}")).collect(),
+        };
+        let start = Instant::now();
+        lab.sh_ok(["up", &lab.id, &n.to_string()]);
+        eprintln!("lab {}: {n} nodes up in {:.2?}", lab.id, start.elapsed());
+        lab
+    }
+
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    pub fn node(&self, name: &str) -> Node<'_> {
+        assert!(
+            self.nodes.iter().any(|n| n == name),
+            "no node {name} in lab {}",
+            self.id
+        );
+        Node {
+            lab: self,
+            name: name.to_string(),
+        }
+    }
+
+    pub fn nodes(&self) -> impl Iterator<Item = Node<'_>> {
+        self.nodes.iter().map(|n| self.node(n))
+    }
+
+    /// Run `lab.sh ARGS...`.
+    pub fn sh<I, S>(&self, args: I) -> Output
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        Command::new(script("lab.sh"))
+            .args(args)
+            .env("HBD_LAB_QUIET", "1")
+            .stdin(Stdio::null())
+            .output()
+            .expect("run tests/lab/lab.sh")
+    }
+
+    /// Run `lab.sh ARGS...` and panic with its output unless it succeeds.
+    pub fn sh_ok<I, S>(&self, args: I) -> Output
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        let args: Vec<_> = args
+            .into_iter()
+            .map(|a| a.as_ref().to_os_string())
+            .collect();
+        let o = self.sh(&args);
+        assert!(
+            o.status.success(),
+            "lab.sh {:?} failed: {}",
+            args,
+            describe(&o)
+        );
+        o
+    }
+
+    /// Run a command in the client namespace (no systemd there).
+    pub fn client(&self, cmd: &[&str]) -> Output {
+        let mut args = vec!["client", self.id.as_str()];
+        args.extend_from_slice(cmd);
+        self.sh(args)
+    }
+
+    /// GET `url` from the client with a short timeout; the body if it answered.
+    pub fn curl(&self, url: &str) -> Option<String> {
+        let o = self.client(&["curl", "-sf", "--max-time", "0.5", url]);
+        o.status.success().then(|| stdout(&o))
+    }
+
+    /// Does the client get an answer from `addr` (one ping, 200 ms)?
+    pub fn ping(&self, addr: &str) -> bool {
+        self.client(&["ping", "-c1", "-W0.2", addr])
+            .status
+            .success()
+    }
+
+    // Faults --------------------------------------------------------------------------------
+
+    /// kill -9 the node's systemd (the kernel kills its whole PID namespace) and unplug it.
+    pub fn kill9(&self, node: &str) {
+        self.sh_ok(["kill9", &self.id, node]);
+    }
+
+    /// Clean poweroff (SIGRTMIN+4); returns when the node's systemd is gone.
+    pub fn shutdown(&self, node: &str) {
+        self.sh_ok(["shutdown", &self.id, node]);
+    }
+
+    /// Boot a node again (after kill9 or shutdown): fresh namespace, fresh /etc and /var.
+    pub fn reboot(&self, node: &str) {
+        self.sh_ok(["boot", &self.id, node]);
+    }
+
+    /// Freeze every process of the node (cgroup freezer), as a hung machine.
+    pub fn freeze(&self, node: &str) {
+        self.sh_ok(["freeze", &self.id, node]);
+    }
+
+    pub fn thaw(&self, node: &str) {
+        self.sh_ok(["thaw", &self.id, node]);
+    }
+
+    /// Pull one cable: `ip link set IFACE down` inside the node.
+    pub fn cut_link(&self, node: &str, iface: &str) {
+        self.sh_ok(["link-down", &self.id, node, iface]);
+    }
+
+    pub fn restore_link(&self, node: &str, iface: &str) {
+        self.sh_ok(["link-up", &self.id, node, iface]);
+    }
+
+    /// The node loses `percent` % of the heartbeat packets (udp/694) it receives; 0 ends it.
+    pub fn drop_percent(&self, node: &str, percent: u32) {
+        self.sh_ok(["drop", &self.id, node, &percent.to_string()]);
+    }
+
+    /// `a` and `b` stop hearing each other on every link.
+    pub fn partition(&self, a: &str, b: &str) {
+        self.sh_ok(["partition", &self.id, a, b]);
+    }
+
+    /// Undo every partition, packet loss and cut link.
+    pub fn heal(&self) {
+        self.sh_ok(["heal", &self.id]);
+    }
+
+    /// Remove the lab now (dropping it does the same).
+    pub fn down(&self) {
+        let o = self.sh(["down", &self.id]);
+        if !o.status.success() {
+            eprintln!("lab {}: cleanup failed: {}", self.id, describe(&o));
+        }
+    }
+}
+
+impl Drop for Lab {
+    fn drop(&mut self) {
+        if std::env::var_os("HBD_LAB_KEEP").is_some() {
+            eprintln!(
+                "lab {}: kept (HBD_LAB_KEEP); remove with tests/lab/lab.sh down {}",
+                self.id, self.id
+            );
+            return;
+        }
+        self.down();
+    }
+}
+
+/// One node of a lab.
+pub struct Node<'a> {
+    lab: &'a Lab,
+    name: String,
+}
+
+impl Node<'_> {
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Node index: n1 -> 1, which is also the last byte of its addresses.
+    pub fn index(&self) -> u8 {
+        self.name[1..].parse().expect("node names are nI")
+    }
+
+    /// Its address on net A (eth0).
+    pub fn addr_a(&self) -> String {
+        format!("10.99.0.{}", self.index())
+    }
+
+    /// Its address on net B (eth1).
+    pub fn addr_b(&self) -> String {
+        format!("10.98.0.{}", self.index())
+    }
+
+    /// Host PID of the node's systemd, if it runs.
+    pub fn pid(&self) -> Option<u32> {
+        let o = self.lab.sh(["pid", &self.lab.id, &self.name]);
+        o.status
+            .success()
+            .then(|| stdout(&o).parse().ok())
+            .flatten()
+    }
+
+    /// Run a command inside the node (its mount, PID, UTS, network and cgroup namespaces).
+    pub fn exec(&self, cmd: &[&str]) -> Output {
+        let mut args = vec!["exec", self.lab.id.as_str(), self.name.as_str()];
+        args.extend_from_slice(cmd);
+        self.lab.sh(args)
+    }
+
+    /// Run a command inside the node; panic unless it succeeds; its stdout.
+    pub fn exec_ok(&self, cmd: &[&str]) -> String {
+        let o = self.exec(cmd);
+        assert!(
+            o.status.success(),
+            "{}: {:?} failed: {}",
+            self.name,
+            cmd,
+            describe(&o)
+        );
+        stdout(&o)
+    }
+
+    /// Run a shell script inside the node.
+    pub fn sh(&self, script: &str) -> Output {
+        self.exec(&["sh", "-c", script])
+    }
+
+    pub fn sh_ok(&self, script: &str) -> String {
+        self.exec_ok(&["sh", "-c", script])
+    }
+
+    /// Write a file inside the node (creating its directory) with the given mode.
+    pub fn write_file(&self, path: &str, contents: &str, mode: u32) {
+        let mut child = Command::new(script("lab.sh"))
+            .args(["exec", &self.lab.id, &self.name, "sh", "-c"])
+            .arg(r#"mkdir -p "$(dirname "$1")" && cat > "$1" && chmod "$2" "$1""#)
+            .args(["sh", path, &format!("{mode:o}")])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("run lab.sh exec");
+        use std::io::Write;
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(contents.as_bytes())
+            .unwrap();
+        let o = child.wait_with_output().unwrap();
+        assert!(
+            o.status.success(),
+            "{}: write {path}: {}",
+            self.name,
+            describe(&o)
+        );
+    }
+
+    /// `systemctl ARGS...` inside the node.
+    pub fn systemctl(&self, args: &[&str]) -> Output {
+        let mut cmd = vec!["systemctl"];
+        cmd.extend_from_slice(args);
+        self.exec(&cmd)
+    }
+
+    /// `systemctl is-active UNIT` inside the node: "active", "inactive", "failed", ...
+    pub fn unit_state(&self, unit: &str) -> String {
+        stdout(&self.systemctl(&["is-active", unit]))
+    }
+
+    /// One property of a unit (`systemctl show -P`).
+    pub fn unit_property(&self, unit: &str, property: &str) -> String {
+        stdout(&self.systemctl(&["show", "-P", property, unit]))
+    }
+
+    /// Install a unit file into the node's /run/systemd/system and reload.
+    pub fn install_unit(&self, name: &str, contents: &str) {
+        self.write_file(&format!("/run/systemd/system/{name}"), contents, 0o644);
+        self.exec_ok(&["systemctl", "daemon-reload"]);
+    }
+
+    /// The node's addresses, as "IFACE ADDR/PREFIX" ("eth0 10.99.0.1/24").
+    pub fn ip_addrs(&self) -> Vec<String> {
+        let o = self.exec(&["ip", "-o", "addr", "show"]);
+        stdout(&o)
+            .lines()
+            .filter_map(|l| {
+                let f: Vec<&str> = l.split_whitespace().collect();
+                (f.len() >= 4 && (f[2] == "inet" || f[2] == "inet6"))
+                    .then(|| format!("{} {}", f[1], f[3]))
+            })
+            .collect()
+    }
+
+    /// Does the node hold `addr` ("10.99.0.100/24" or "10.99.0.100") on any interface?
+    pub fn has_addr(&self, addr: &str) -> bool {
+        self.ip_addrs().iter().any(|a| {
+            let have = a.split_whitespace().nth(1).unwrap_or("");
+            have == addr || have.split('/').next() == Some(addr)
+        })
+    }
+
+    /// The node's journal for one unit (for failure messages).
+    pub fn journal(&self, unit: &str) -> String {
+        let o = self.exec(&[
+            "journalctl",
+            "--no-pager",
+            "-o",
+            "short-monotonic",
+            "-u",
+            unit,
+        ]);
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    }
+
+    /// Install hbd as the node's hbd.service, with this build's binary, the given
+    /// cluster.toml and authkey (mode 0600). Does not start it.
+    pub fn install_hbd(&self, cluster_toml: &str, authkey: &str) {
+        let dir = tempfile::tempdir().unwrap();
+        let conf = dir.path().join("cluster.toml");
+        let key = dir.path().join("authkey");
+        std::fs::write(&conf, cluster_toml).unwrap();
+        std::fs::write(&key, authkey).unwrap();
+        self.lab.sh_ok([
+            OsStr::new("install-hbd"),
+            OsStr::new(&self.lab.id),
+            OsStr::new(&self.name),
+            OsStr::new(env!("CARGO_BIN_EXE_hbd")),
+            conf.as_os_str(),
+            key.as_os_str(),
+        ]);
+    }
+}

@@ -1,0 +1,71 @@
+#!/bin/sh
+# PID 1 of a lab node's PID namespace, until it execs systemd.
+#
+# Started by lab.sh inside the node's network namespace with
+#   unshare --pid --fork --mount --uts --cgroup --propagation private
+# so every mount below is private to the node. Nothing the node's systemd writes may reach
+# the host: /etc and /var become overlays with per-node upper dirs (without them
+# systemd-machine-id-commit rewrote the host's /etc/machine-id and journald wrote into the
+# host's /var/log/journal), /run and /tmp become tmpfs.
+#
+# Usage: node-init.sh NODE NODE_DIR
+set -eu
+
+node=$1
+dir=$2
+
+mount -t proc proc /proc
+# A fresh sysfs shows this network namespace's interfaces; the cgroup2 mounted on top shows
+# only the node's own cgroup (we are in a cgroup namespace rooted at it), so two nodes'
+# systemds never manage the same cgroup paths.
+mount -t sysfs sysfs /sys
+mount -t cgroup2 cgroup2 /sys/fs/cgroup
+
+for d in etc var; do
+    mkdir -p "$dir/$d.upper" "$dir/$d.work"
+    mount -t overlay overlay \
+        -o "lowerdir=/$d,upperdir=$dir/$d.upper,workdir=$dir/$d.work" "/$d"
+done
+# The console would be the host's: systemd's boot messages go to a per-node file instead.
+: > "$dir/console"
+mount --bind "$dir/console" /dev/console
+# Last, as /tmp hides $dir (which lives under the host's /tmp) from the node.
+mount -t tmpfs -o mode=0755,nosuid,nodev tmpfs /run
+mount -t tmpfs -o mode=1777,nosuid,nodev tmpfs /tmp
+
+# Identity: a fresh machine id and the node name as host name.
+rm -f /etc/machine-id
+tr -d '-' < /proc/sys/kernel/random/uuid > /etc/machine-id
+echo "$node" > /etc/hostname
+hostname "$node"
+
+# Units that must not run in a node: they would act on the host's kernel, clock, disks or
+# packages (sysctl, binfmt, modules, time sync, trim, apt), or expect a real console.
+mkdir -p /run/systemd/system
+for u in systemd-sysctl.service systemd-binfmt.service systemd-modules-load.service \
+    systemd-remount-fs.service systemd-machine-id-commit.service \
+    proc-sys-fs-binfmt_misc.automount proc-sys-fs-binfmt_misc.mount \
+    getty@tty1.service console-getty.service getty.target systemd-logind.service \
+    systemd-timesyncd.service systemd-pstore.service systemd-udevd.service \
+    systemd-udev-trigger.service systemd-udev-settle.service kmod-static-nodes.service \
+    systemd-tmpfiles-setup-dev.service systemd-repart.service systemd-pcrphase.service \
+    systemd-pcrphase-sysinit.service systemd-firstboot.service \
+    timers.target apt-daily.timer apt-daily-upgrade.timer fstrim.timer e2scrub_all.timer \
+    e2scrub_reap.service man-db.timer dpkg-db-backup.timer postgresql.service \
+    remote-fs.target; do
+    ln -sf /dev/null "/run/systemd/system/$u"
+done
+
+cat > /run/systemd/system/hbd-lab.target <<'UNIT'
+[Unit]
+Description=hbd lab node
+Requires=dbus.socket systemd-journald.socket
+Wants=dbus.service
+After=dbus.socket systemd-journald.socket
+AllowIsolate=yes
+UNIT
+
+# container= puts systemd in container mode: among other things its shutdown does not
+# swapoff, detach loop devices or touch device-mapper on the (shared) host.
+export container=hbd-lab
+exec /lib/systemd/systemd --system --unit=hbd-lab.target

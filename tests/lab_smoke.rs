@@ -1,0 +1,183 @@
+//! The lab itself works: nodes boot with their own systemd and bus, talk on both links, stay
+//! isolated from each other and from the host, die alone, and leave nothing behind.
+
+mod lab;
+
+use std::process::Command;
+use std::time::Duration;
+
+use lab::{Lab, stdout, wait_until};
+
+fn host(cmd: &str) -> String {
+    let o = Command::new("sh").args(["-c", cmd]).output().unwrap();
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+const PROBE: &str = "[Unit]\nDescription=lab probe\n[Service]\nExecStart=/bin/sleep infinity\n";
+
+#[test]
+fn two_nodes_boot_isolated_and_clean_up() {
+    if !lab::available("lab_smoke") {
+        return;
+    }
+    let machine_id = std::fs::read_to_string("/etc/machine-id").unwrap();
+    let lab = Lab::boot("smk", 2);
+    let id = lab.id().to_string();
+    let (n1, n2) = (lab.node("n1"), lab.node("n2"));
+
+    // Each node runs its own systemd with its own bus, host name and machine id.
+    for n in [&n1, &n2] {
+        let state = stdout(&n.systemctl(&["is-system-running"]));
+        assert!(
+            state == "running" || state == "degraded",
+            "{}: {state}",
+            n.name()
+        );
+        n.exec_ok(&["busctl", "--system", "status"]);
+        assert_eq!(n.exec_ok(&["hostname"]), n.name());
+        assert_eq!(n.exec_ok(&["cat", "/proc/1/comm"]), "systemd");
+    }
+    let id1 = n1.exec_ok(&["cat", "/etc/machine-id"]);
+    let id2 = n2.exec_ok(&["cat", "/etc/machine-id"]);
+    assert_ne!(id1, id2);
+    assert_ne!(id1, machine_id.trim());
+
+    // Both links work between the nodes, and the client reaches both on net A.
+    assert!(
+        n1.exec(&["ping", "-c1", "-W1", &n2.addr_a()])
+            .status
+            .success()
+    );
+    assert!(
+        n1.exec(&["ping", "-c1", "-W1", &n2.addr_b()])
+            .status
+            .success()
+    );
+    assert!(lab.ping(&n1.addr_a()) && lab.ping(&n2.addr_a()));
+    assert!(
+        n1.ip_addrs().contains(&"eth0 10.99.0.1/24".to_string()),
+        "{:?}",
+        n1.ip_addrs()
+    );
+
+    // A unit started in n1 exists only there.
+    n1.install_unit("lab-probe.service", PROBE);
+    n1.exec_ok(&["systemctl", "start", "lab-probe.service"]);
+    assert_eq!(n1.unit_state("lab-probe.service"), "active");
+    assert_ne!(n2.unit_state("lab-probe.service"), "active");
+    assert_eq!(
+        n2.unit_property("lab-probe.service", "LoadState"),
+        "not-found"
+    );
+    let pid = n1.unit_property("lab-probe.service", "MainPID");
+    assert_ne!(pid, "0");
+    // Its cgroup is inside n1's own subtree (each node's systemd has its own cgroup root).
+    let cg = n1.exec_ok(&["cat", &format!("/proc/{pid}/cgroup")]);
+    assert!(cg.contains("0::/system.slice/lab-probe.service"), "{cg}");
+    assert!(
+        !std::path::Path::new("/run/systemd/system/lab-probe.service").exists(),
+        "a node's unit reached the host"
+    );
+
+    // Faults: a partition cuts n1 from n2 on both links but not from the client; heal undoes it.
+    lab.partition("n1", "n2");
+    assert!(
+        !n1.exec(&["ping", "-c1", "-W0.3", &n2.addr_a()])
+            .status
+            .success()
+    );
+    assert!(
+        !n1.exec(&["ping", "-c1", "-W0.3", &n2.addr_b()])
+            .status
+            .success()
+    );
+    assert!(lab.ping(&n1.addr_a()));
+    lab.heal();
+    assert!(
+        n1.exec(&["ping", "-c1", "-W1", &n2.addr_a()])
+            .status
+            .success()
+    );
+    // A cut link: eth1 down leaves eth0 working.
+    lab.cut_link("n1", "eth1");
+    assert!(
+        !n1.exec(&["ping", "-c1", "-W0.3", &n2.addr_b()])
+            .status
+            .success()
+    );
+    assert!(
+        n1.exec(&["ping", "-c1", "-W1", &n2.addr_a()])
+            .status
+            .success()
+    );
+    lab.restore_link("n1", "eth1");
+    assert!(
+        wait_until(Duration::from_secs(3), Duration::from_millis(100), || {
+            n1.exec(&["ping", "-c1", "-W0.3", &n2.addr_b()])
+                .status
+                .success()
+        })
+        .is_some()
+    );
+    // Packet loss on heartbeats is an nftables rule in the node.
+    lab.drop_percent("n2", 30);
+    let rules = n2.exec_ok(&["nft", "list", "table", "inet", "hbdlab"]);
+    assert!(
+        rules.contains("udp dport 694") && rules.contains("< 30"),
+        "{rules}"
+    );
+    lab.drop_percent("n2", 0);
+    // A frozen node's systemd does not answer; thawed, it does.
+    lab.freeze("n2");
+    let o = Command::new("timeout")
+        .args(["1", "sh", "-c"])
+        .arg(format!(
+            "{} exec {id} n2 systemctl is-system-running",
+            lab::script("lab.sh").display()
+        ))
+        .output()
+        .unwrap();
+    assert!(!o.status.success(), "a frozen node answered systemctl");
+    lab.thaw("n2");
+    assert!(n2.systemctl(&["is-system-running"]).status.success());
+
+    // kill -9 of n1 takes down n1 alone.
+    let pid1 = n1.pid().expect("n1 runs");
+    lab.kill9("n1");
+    assert!(!std::path::Path::new(&format!("/proc/{pid1}")).exists());
+    assert!(n1.pid().is_none());
+    assert!(n2.systemctl(&["is-system-running"]).status.success());
+    assert!(lab.ping(&n2.addr_a()));
+    assert!(!lab.ping(&n1.addr_a()), "a killed node still answers");
+    // ... and it boots again.
+    lab.reboot("n1");
+    assert!(
+        n1.exec(&["ping", "-c1", "-W1", &n2.addr_a()])
+            .status
+            .success()
+    );
+    // A clean shutdown.
+    lab.shutdown("n2");
+    assert!(n2.pid().is_none());
+
+    drop(lab);
+
+    // Nothing left behind, and the host's identity is untouched.
+    assert_eq!(
+        std::fs::read_to_string("/etc/machine-id").unwrap(),
+        machine_id
+    );
+    let netns = host("ip netns list");
+    assert!(!netns.contains(&format!("hbd-lab-{id}")), "{netns}");
+    let mounts = host("findmnt -rn -o TARGET,SOURCE");
+    assert!(!mounts.contains(&format!("hbd-lab/{id}")), "{mounts}");
+    assert!(!std::path::Path::new(&format!("/tmp/hbd-lab/{id}")).exists());
+    // No systemd of this lab survives (other labs may be running in parallel).
+    for pid in host("pgrep -x systemd").split_whitespace() {
+        let cg = std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap_or_default();
+        assert!(
+            !cg.contains(&format!("hbd-lab-{id}-")),
+            "systemd {pid} left: {cg}"
+        );
+    }
+}
