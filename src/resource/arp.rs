@@ -21,7 +21,8 @@ const ETH_P_ARP: u16 = 0x0806;
 const ETH_P_IPV6: u16 = 0x86dd;
 const BROADCAST: [u8; 6] = [0xff; 6];
 
-/// A raw packet socket bound to one interface and one EtherType.
+/// A packet socket (SOCK_DGRAM: the kernel adds and strips the Ethernet header) bound
+/// to one interface and one EtherType.
 pub struct PacketSocket {
     fd: AsyncFd<OwnedFd>,
     ifindex: u32,
@@ -45,7 +46,7 @@ impl PacketSocket {
         let raw = unsafe {
             libc::socket(
                 libc::AF_PACKET,
-                libc::SOCK_RAW | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
+                libc::SOCK_DGRAM | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
                 i32::from(proto.to_be()),
             )
         };

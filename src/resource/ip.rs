@@ -20,7 +20,7 @@ use super::arp;
 use crate::config::IpResource;
 
 /// How long to listen for an answer to the ARP probe before adding an address.
-pub const PROBE_WAIT: Duration = Duration::from_millis(300);
+pub const PROBE_WAIT: Duration = Duration::from_millis(200);
 const PROBES: u32 = 2;
 /// Longest interface label the kernel takes (IFNAMSIZ - 1).
 const LABEL_MAX: usize = 15;
@@ -261,6 +261,8 @@ pub async fn add(h: &Handle, r: &IpResource) -> Result<Placement, IpError> {
     Ok(p)
 }
 
+type SendFn = fn(&arp::PacketSocket, [u8; 6], IpAddr) -> std::io::Result<()>;
+
 /// Send the first announcement now and the remaining ones in the background.
 fn announce(p: &Placement, count: u32, interval: Duration) -> Result<(), IpError> {
     if count == 0 {
@@ -270,10 +272,7 @@ fn announce(p: &Placement, count: u32, interval: Duration) -> Result<(), IpError
         iface: p.ifname.clone(),
         err: e.to_string(),
     };
-    let (sock, send): (
-        arp::PacketSocket,
-        fn(&arp::PacketSocket, [u8; 6], IpAddr) -> std::io::Result<()>,
-    ) = match p.addr {
+    let (sock, send): (arp::PacketSocket, SendFn) = match p.addr {
         IpAddr::V4(_) => (
             arp::garp_socket(p.ifindex).map_err(arp_err)?,
             |s, m, a| match a {

@@ -32,6 +32,7 @@ pub trait SystemdManager {
     fn start_unit(&self, name: &str, mode: &str) -> zbus::Result<OwnedObjectPath>;
     fn stop_unit(&self, name: &str, mode: &str) -> zbus::Result<OwnedObjectPath>;
     fn get_unit(&self, name: &str) -> zbus::Result<OwnedObjectPath>;
+    fn load_unit(&self, name: &str) -> zbus::Result<OwnedObjectPath>;
     fn reset_failed_unit(&self, name: &str) -> zbus::Result<()>;
     fn start_transient_unit(
         &self,
@@ -361,16 +362,27 @@ impl Systemd {
         }
     }
 
-    /// The unit's Description, or None when it is not loaded.
+    /// The unit's Description (loading the unit if needed), or None when no such
+    /// unit exists.
     pub async fn description(&self, unit: &str) -> Result<Option<String>, SystemdError> {
-        match self.unit(unit).await? {
-            None => Ok(None),
-            Some(u) => u
-                .description()
-                .await
-                .map(Some)
-                .map_err(|e| bus_err(unit, e)),
+        let path = self
+            .manager
+            .load_unit(unit)
+            .await
+            .map_err(|e| call_err("load", unit, e))?;
+        let u = SystemdUnitProxy::builder(&self.conn)
+            .path(path)
+            .cache_properties(CacheProperties::No)
+            .build()
+            .await
+            .map_err(|e| bus_err(unit, e))?;
+        if u.load_state().await.map_err(|e| bus_err(unit, e))? == "not-found" {
+            return Ok(None);
         }
+        u.description()
+            .await
+            .map(Some)
+            .map_err(|e| bus_err(unit, e))
     }
 
     /// Forget a unit's failed state (so a transient unit of that name can be created
