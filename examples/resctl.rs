@@ -5,7 +5,8 @@
 //! resctl CONFIG stop GROUP     stop it (reverse order)
 //! resctl CONFIG active GROUP   print true/false (adoption check)
 //! resctl CONFIG run GROUP      start it (or adopt it when already active), watch it,
-//!                              print every Failure, stop it on SIGTERM
+//!                              print a Failure and stop it when one comes, or
+//!                              stop it on SIGTERM
 //! ```
 //! GROUP is the group's name or index. Exit status: 0 ok, 1 failed, 2 blocked, 3 usage.
 //! Each line on stdout is one result: `ok start 12ms`, `failed: …`, `FAILURE group 0: …`.
@@ -27,31 +28,50 @@ fn exit_for(e: &ResourceError) -> i32 {
     if e.is_blocked() { 2 } else { 1 }
 }
 
-#[tokio::main(flavor = "current_thread")]
-async fn main() {
-    tracing_subscriber::fmt()
+fn main() {
+    std::process::exit(resctl_main(std::env::args().collect()));
+}
+
+/// The whole tool; `args[0]` is the program name. Returns the exit status. (The lab
+/// tests include this file and call it inside a node.)
+pub fn resctl_main(args: Vec<String>) -> i32 {
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("resctl: cannot start a runtime: {e}");
+            return 1;
+        }
+    };
+    rt.block_on(run(args))
+}
+
+async fn run(args: Vec<String>) -> i32 {
+    let _ = tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
         )
-        .init();
-    let args: Vec<String> = std::env::args().collect();
+        .try_init();
     if args.len() != 4 {
         eprintln!("usage: resctl CONFIG start|stop|active|run GROUP");
-        std::process::exit(3);
+        return 3;
     }
     let text = match std::fs::read_to_string(&args[1]) {
         Ok(t) => t,
         Err(e) => {
             eprintln!("resctl: cannot read {}: {e}", args[1]);
-            std::process::exit(3);
+            return 3;
         }
     };
     let cfg: Config = match toml::from_str(&text) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("resctl: {}: {e}", args[1]);
-            std::process::exit(3);
+            return 3;
         }
     };
     let group = match args[3].parse::<usize>() {
@@ -60,7 +80,7 @@ async fn main() {
             Some(i) => i,
             None => {
                 eprintln!("resctl: no group {}", args[3]);
-                std::process::exit(3);
+                return 3;
             }
         },
     };
@@ -70,7 +90,7 @@ async fn main() {
         Ok(m) => m,
         Err(e) => {
             out(&format!("failed: {e}"));
-            std::process::exit(1);
+            return 1;
         }
     };
     eprintln!("resctl: connected in {:?}", t0.elapsed());
@@ -89,7 +109,7 @@ async fn main() {
                         "{}: {e}",
                         if e.is_blocked() { "blocked" } else { "failed" }
                     ));
-                    std::process::exit(exit_for(&e));
+                    return exit_for(&e);
                 }
             }
         }
@@ -97,7 +117,7 @@ async fn main() {
             Ok(a) => out(&a.to_string()),
             Err(e) => {
                 out(&format!("failed: {e}"));
-                std::process::exit(1);
+                return 1;
             }
         },
         "run" => {
@@ -106,7 +126,7 @@ async fn main() {
                 out(&format!("ok adopted {}ms", t0.elapsed().as_millis()));
             } else if let Err(e) = m.start_group(group).await {
                 out(&format!("failed: {e}"));
-                std::process::exit(exit_for(&e));
+                return exit_for(&e);
             } else {
                 out(&format!("ok start {}ms", t0.elapsed().as_millis()));
             }
@@ -115,15 +135,18 @@ async fn main() {
                     Ok(s) => s,
                     Err(e) => {
                         out(&format!("failed: cannot catch SIGTERM: {e}"));
-                        std::process::exit(1);
+                        return 1;
                     }
                 };
             loop {
                 tokio::select! {
-                    f = rx.recv() => match f {
-                        Some(f) => out(&format!("FAILURE group {}: {}", f.group, f.reason)),
-                        None => break,
-                    },
+                    f = rx.recv() => {
+                        if let Some(f) = f {
+                            out(&format!("FAILURE group {}: {}", f.group, f.reason));
+                        }
+                        // The group should move: stop it here, as the daemon would.
+                        break;
+                    }
                     _ = term.recv() => break,
                 }
             }
@@ -132,13 +155,14 @@ async fn main() {
                 Ok(()) => out(&format!("ok stop {}ms", t1.elapsed().as_millis())),
                 Err(e) => {
                     out(&format!("failed: {e}"));
-                    std::process::exit(exit_for(&e));
+                    return exit_for(&e);
                 }
             }
         }
         other => {
             eprintln!("resctl: unknown command {other}");
-            std::process::exit(3);
+            return 3;
         }
     }
+    0
 }
