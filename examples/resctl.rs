@@ -138,17 +138,15 @@ async fn run(args: Vec<String>) -> i32 {
                         return 1;
                     }
                 };
-            loop {
-                tokio::select! {
-                    f = rx.recv() => {
-                        if let Some(f) = f {
-                            out(&format!("FAILURE group {}: {}", f.group, f.reason));
-                        }
-                        // The group should move: stop it here, as the daemon would.
-                        break;
+            // Either a Failure (the group should move: stop it here, as the daemon
+            // would) or SIGTERM.
+            tokio::select! {
+                f = rx.recv() => {
+                    if let Some(f) = f {
+                        out(&format!("FAILURE group {}: {}", f.group, f.reason));
                     }
-                    _ = term.recv() => break,
                 }
+                _ = term.recv() => {}
             }
             let t1 = Instant::now();
             match m.stop_group(group).await {
