@@ -457,6 +457,18 @@ fn works_over_the_private_socket_without_a_bus() {
     let (code, out, err) = ctl(&n1, "stop");
     assert_eq!(code, 0, "{out}\n{err}");
     assert_eq!(n1.unit_state("a.service"), "inactive");
+
+    // Signals arrive over the private socket too: monitoring works without a bus.
+    run_in_background(&n1, "rctl");
+    let pid = n1.unit_property("a.service", "MainPID");
+    n1.exec_ok(&["systemctl", "kill", "-s", "KILL", "a.service"]);
+    let t = wait_until(Duration::from_secs(5), Duration::from_millis(20), || {
+        let p = n1.unit_property("a.service", "MainPID");
+        p != pid && p != "0"
+    });
+    assert!(t.is_some(), "{}", n1.journal("rctl"));
+    n1.exec_ok(&["systemctl", "stop", "rctl"]);
+    assert!(n1.journal("rctl").contains("ok stop"));
 }
 
 #[test]
@@ -481,4 +493,60 @@ fn enabled_unit_is_warned_about() {
         "{err}"
     );
     assert_eq!(ctl(&n1, "stop").0, 0);
+}
+
+#[test]
+fn ipv6_vip_moves_with_unsolicited_neighbour_advertisements() {
+    if !lab::available("resources_lab") {
+        return;
+    }
+    let lab = Lab::boot("rsx", 2);
+    let (n1, n2) = (lab.node("n1"), lab.node("n2"));
+    let config = format!(
+        "{}[[group.resource]]\nkind = \"ip\"\naddress = \"fd00::100/64\"\ninterface = \"eth0\"\n\
+         arp_count = 3\narp_interval = \"100ms\"\n",
+        header(3)
+    );
+    setup(&n1, &config);
+    setup(&n2, &config);
+    let c = lab.client(&[
+        "ip",
+        "-6",
+        "addr",
+        "add",
+        "fd00::254/64",
+        "dev",
+        "eth0",
+        "nodad",
+    ]);
+    assert!(c.status.success());
+
+    let (code, out, err) = ctl(&n1, "start");
+    assert_eq!(code, 0, "{out}\n{err}");
+    let addrs = stdout(&n1.exec(&["ip", "-6", "addr", "show", "dev", "eth0"]));
+    assert!(
+        addrs.contains("inet6 fd00::100/64 scope global nodad"),
+        "{addrs}"
+    );
+    assert!(
+        lab.client(&["ping", "-6", "-c1", "-W1", "fd00::100"])
+            .status
+            .success()
+    );
+    assert_eq!(ctl(&n1, "active").1, "true");
+    assert_eq!(ctl(&n1, "stop").0, 0);
+    assert!(!n1.has_addr("fd00::100"));
+
+    let (code, out, err) = ctl(&n2, "start");
+    assert_eq!(code, 0, "{out}\n{err}");
+    let m2 = mac(&n2, "eth0");
+    let took = wait_until(Duration::from_secs(2), Duration::from_millis(10), || {
+        stdout(&lab.client(&["ip", "-6", "neigh", "show", "fd00::100"])).contains(&m2)
+    });
+    assert!(
+        took.is_some(),
+        "client still has {}",
+        stdout(&lab.client(&["ip", "-6", "neigh", "show", "fd00::100"]))
+    );
+    assert_eq!(ctl(&n2, "stop").0, 0);
 }

@@ -12,7 +12,7 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 use futures::TryStreamExt;
-use netlink_packet_route::address::{AddressAttribute, AddressMessage};
+use netlink_packet_route::address::{AddressAttribute, AddressHeaderFlags, AddressMessage};
 use netlink_packet_route::link::LinkAttribute;
 use rtnetlink::Handle;
 
@@ -241,6 +241,12 @@ pub async fn add(h: &Handle, r: &IpResource) -> Result<Placement, IpError> {
         }
         let mut req = h.address().add(p.ifindex, p.addr, p.prefix);
         let msg = req.message_mut();
+        if p.addr.is_ipv6() {
+            // Like keepalived: no duplicate address detection, so the address is usable
+            // at once (a tentative address cannot answer, and hbd's own election keeps
+            // the address on one node).
+            msg.header.flags |= AddressHeaderFlags::Nodad;
+        }
         if p.addr.is_ipv4() {
             msg.attributes
                 .push(AddressAttribute::Label(label_for(&p.ifname)));
