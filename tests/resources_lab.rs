@@ -550,3 +550,35 @@ fn ipv6_vip_moves_with_unsolicited_neighbour_advertisements() {
     );
     assert_eq!(ctl(&n2, "stop").0, 0);
 }
+
+#[test]
+fn start_timeout_rolls_back_and_stops_the_slow_unit() {
+    if !lab::available("resources_lab") {
+        return;
+    }
+    let lab = Lab::boot("rto", 1);
+    let n1 = lab.node("n1");
+    let config = format!(
+        "{}{}[[group.resource]]\nkind = \"unit\"\nunit = \"slow.service\"\ntimeout = \"1s\"\n",
+        header(3),
+        unit_res("a.service")
+    );
+    setup(&n1, &config);
+    n1.install_unit(
+        "slow.service",
+        "[Unit]\nDescription=slow\n[Service]\nExecStartPre=/bin/sleep 30\nExecStart=/bin/sleep infinity\n",
+    );
+    let t0 = Instant::now();
+    let (code, out, err) = ctl(&n1, "start");
+    assert_eq!(code, 1, "{out}\n{err}");
+    assert!(
+        out.contains(
+            "unit slow.service failed to start: start of slow.service did not finish within 1s"
+        ),
+        "{out}"
+    );
+    assert!(t0.elapsed() < Duration::from_secs(10), "{:?}", t0.elapsed());
+    assert_ne!(n1.unit_state("slow.service"), "activating");
+    assert_eq!(n1.unit_state("a.service"), "inactive");
+    assert_eq!(order(&n1), ["start a", "stop a"]);
+}

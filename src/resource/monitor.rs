@@ -56,33 +56,52 @@ impl Drop for AbortOnDrop {
     }
 }
 
-/// Watch the group until it fails beyond its budget (or the task is aborted).
-pub async fn run(plan: Plan) {
-    let mut events: SelectAll<BoxStream<'static, (usize, String)>> = SelectAll::new();
-    let mut _netlink: Option<AbortOnDrop> = None;
+/// An event that means "the event sources must be set up again".
+const RESUBSCRIBE: usize = usize::MAX;
+
+type Events = SelectAll<BoxStream<'static, (usize, String)>>;
+
+/// A stream that ends with a RESUBSCRIBE event (a source that ends has lost its
+/// connection: systemd went away, the netlink socket closed).
+fn ending_in_resubscribe(
+    s: BoxStream<'static, (usize, String)>,
+    what: String,
+) -> BoxStream<'static, (usize, String)> {
+    s.chain(futures::stream::once(async move {
+        (RESUBSCRIBE, format!("lost the events of {what}"))
+    }))
+    .boxed()
+}
+
+/// Set up every watch; also returns the netlink task (kept alive with the events)
+/// and whether every watch could be set up.
+async fn subscribe(plan: &Plan) -> (Events, Option<AbortOnDrop>, bool) {
+    let mut events: Events = SelectAll::new();
+    let mut netlink = None;
+    let mut complete = true;
     let mut addresses = Vec::new();
     for (i, w) in plan.watches.iter().enumerate() {
         match w {
             Watch::Unit(unit) => {
-                let sd = match plan.sd.get().await {
-                    Ok(sd) => sd,
-                    Err(e) => {
-                        tracing::error!("group {}: cannot monitor {unit}: {e}", plan.name);
-                        continue;
-                    }
+                let watched = match plan.sd.get().await {
+                    Ok(sd) => sd.watch_active_state(unit).await.map_err(|e| e.to_string()),
+                    Err(e) => Err(e),
                 };
-                match sd.watch_active_state(unit).await {
+                match watched {
                     Ok(s) => {
-                        let unit = unit.clone();
-                        events.push(
-                            s.filter(|st| {
+                        let u = unit.clone();
+                        let s = s
+                            .filter(|st| {
                                 futures::future::ready(matches!(st.as_str(), "failed" | "inactive"))
                             })
-                            .map(move |st| (i, format!("unit {unit} became {st}")))
-                            .boxed(),
-                        );
+                            .map(move |st| (i, format!("unit {u} became {st}")))
+                            .boxed();
+                        events.push(ending_in_resubscribe(s, unit.clone()));
                     }
-                    Err(e) => tracing::error!("group {}: cannot monitor {unit}: {e}", plan.name),
+                    Err(e) => {
+                        tracing::error!("group {}: cannot monitor {unit}: {e}", plan.name);
+                        complete = false;
+                    }
                 }
             }
             Watch::Address(a) => addresses.push((i, *a)),
@@ -94,102 +113,135 @@ pub async fn run(plan: Plan) {
             MulticastGroup::Ipv6Ifaddr,
         ]) {
             Ok((conn, _handle, messages)) => {
-                _netlink = Some(AbortOnDrop(tokio::spawn(conn)));
-                let addresses = addresses.clone();
-                events.push(
-                    messages
-                        .filter_map(move |(msg, _)| {
-                            let hit = match msg.payload {
-                                NetlinkPayload::InnerMessage(RouteNetlinkMessage::DelAddress(
-                                    m,
-                                )) => ip::event_address(&m).and_then(|(_, a)| {
+                netlink = Some(AbortOnDrop(tokio::spawn(conn)));
+                let s = messages
+                    .filter_map(move |(msg, _)| {
+                        let hit = match msg.payload {
+                            NetlinkPayload::InnerMessage(RouteNetlinkMessage::DelAddress(m)) => {
+                                ip::event_address(&m).and_then(|(_, a)| {
                                     addresses
                                         .iter()
                                         .find(|(_, x)| *x == a)
                                         .map(|(i, x)| (*i, format!("ip {x} was removed")))
-                                }),
-                                _ => None,
-                            };
-                            futures::future::ready(hit)
-                        })
-                        .boxed(),
-                );
+                                })
+                            }
+                            _ => None,
+                        };
+                        futures::future::ready(hit)
+                    })
+                    .boxed();
+                events.push(ending_in_resubscribe(s, "the addresses".into()));
             }
-            Err(e) => tracing::error!("group {}: cannot watch addresses: {e}", plan.name),
+            Err(e) => {
+                tracing::error!("group {}: cannot watch addresses: {e}", plan.name);
+                complete = false;
+            }
         }
+    }
+    if !complete {
+        events.push(
+            futures::stream::once(async {
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                (RESUBSCRIBE, "retrying the watches that failed".to_string())
+            })
+            .boxed(),
+        );
     }
     // Anything that went down before the watches were in place counts too.
-    let initial: Vec<(usize, String)> = {
-        let mut v = Vec::new();
-        for (i, r) in plan.resources.iter().enumerate() {
-            if let Ok(false) = r.is_active().await {
-                v.push((i, format!("{} is not active", r.name())));
+    let mut initial = Vec::new();
+    for (i, r) in plan.resources.iter().enumerate() {
+        if let Ok(false) = r.is_active().await {
+            initial.push((i, format!("{} is not active", r.name())));
+        }
+    }
+    events.push(futures::stream::iter(initial).boxed());
+    (events, netlink, complete)
+}
+
+/// Watch the group until it fails beyond its budget (or the task is aborted).
+pub async fn run(plan: Plan) {
+    let mut restarts: VecDeque<Instant> = VecDeque::new();
+    loop {
+        let (mut events, _netlink, _) = subscribe(&plan).await;
+        while let Some((i, why)) = events.next().await {
+            if i == RESUBSCRIBE {
+                tracing::warn!("group {}: {why}; setting the watches up again", plan.name);
+                break;
+            }
+            if handle(&plan, &mut restarts, i, why).await.is_break() {
+                return;
             }
         }
-        v
-    };
-    events.push(futures::stream::iter(initial).boxed());
-
-    let mut restarts: VecDeque<Instant> = VecDeque::new();
-    while let Some((i, why)) = events.next().await {
-        let _guard = plan.lock.lock().await;
-        let Some(res) = plan.resources.get(i) else {
-            continue;
-        };
-        match res.is_active().await {
-            Ok(true) => continue,
-            Ok(false) => {}
-            Err(e) => tracing::warn!("group {}: cannot check {}: {e}", plan.name, res.name()),
-        }
-        if let Ok(sd) = plan.sd.get().await
-            && sd.system_state().await.is_ok_and(|s| s == "stopping")
-        {
-            tracing::info!(
-                "group {}: {why} while the system shuts down; not restarting",
-                plan.name
-            );
-            return;
-        }
-        let now = Instant::now();
-        while restarts
-            .front()
-            .is_some_and(|t| now.duration_since(*t) > plan.window)
-        {
-            restarts.pop_front();
-        }
-        if restarts.len() >= plan.max_restarts as usize {
-            let reason = format!(
-                "{why}; already restarted {} times within {:?}, giving up here",
-                restarts.len(),
-                plan.window
-            );
-            tracing::error!("group {}: {reason}", plan.name);
-            let _ = plan.failures.send(Failure {
-                group: plan.group,
-                reason,
-            });
-            return;
-        }
-        restarts.push_back(now);
-        tracing::warn!(
-            "group {}: {why}; restarting in place ({}/{})",
-            plan.name,
-            restarts.len(),
-            plan.max_restarts
-        );
-        let result = match group::stop_down_to(&plan.resources, i).await {
-            Ok(()) => group::start_from(&plan.resources, i).await,
-            Err(e) => Err(e),
-        };
-        if let Err(e) = result {
-            let reason = format!("{why}; restart in place failed: {e}");
-            tracing::error!("group {}: {reason}", plan.name);
-            let _ = plan.failures.send(Failure {
-                group: plan.group,
-                reason,
-            });
-            return;
-        }
-        tracing::info!("group {}: restarted {} in place", plan.name, res.name());
+        tokio::time::sleep(Duration::from_millis(200)).await;
     }
+}
+
+/// One event: check, then restart in place or report. Break ends the monitor.
+async fn handle(
+    plan: &Plan,
+    restarts: &mut VecDeque<Instant>,
+    i: usize,
+    why: String,
+) -> std::ops::ControlFlow<()> {
+    use std::ops::ControlFlow::{Break, Continue};
+    let _guard = plan.lock.lock().await;
+    let Some(res) = plan.resources.get(i) else {
+        return Continue(());
+    };
+    match res.is_active().await {
+        Ok(true) => return Continue(()),
+        Ok(false) => {}
+        Err(e) => tracing::warn!("group {}: cannot check {}: {e}", plan.name, res.name()),
+    }
+    if let Ok(sd) = plan.sd.get().await
+        && sd.system_state().await.is_ok_and(|s| s == "stopping")
+    {
+        tracing::info!(
+            "group {}: {why} while the system shuts down; not restarting",
+            plan.name
+        );
+        return Break(());
+    }
+    let now = Instant::now();
+    while restarts
+        .front()
+        .is_some_and(|t| now.duration_since(*t) > plan.window)
+    {
+        restarts.pop_front();
+    }
+    if restarts.len() >= plan.max_restarts as usize {
+        let reason = format!(
+            "{why}; already restarted {} times within {:?}, giving up here",
+            restarts.len(),
+            plan.window
+        );
+        tracing::error!("group {}: {reason}", plan.name);
+        let _ = plan.failures.send(Failure {
+            group: plan.group,
+            reason,
+        });
+        return Break(());
+    }
+    restarts.push_back(now);
+    tracing::warn!(
+        "group {}: {why}; restarting in place ({}/{})",
+        plan.name,
+        restarts.len(),
+        plan.max_restarts
+    );
+    let result = match group::stop_down_to(&plan.resources, i).await {
+        Ok(()) => group::start_from(&plan.resources, i).await,
+        Err(e) => Err(e),
+    };
+    if let Err(e) = result {
+        let reason = format!("{why}; restart in place failed: {e}");
+        tracing::error!("group {}: {reason}", plan.name);
+        let _ = plan.failures.send(Failure {
+            group: plan.group,
+            reason,
+        });
+        return Break(());
+    }
+    tracing::info!("group {}: restarted {} in place", plan.name, res.name());
+    Continue(())
 }
