@@ -582,3 +582,57 @@ fn start_timeout_rolls_back_and_stops_the_slow_unit() {
     assert_eq!(n1.unit_state("a.service"), "inactive");
     assert_eq!(order(&n1), ["start a", "stop a"]);
 }
+
+/// The sandbox of units/hbd.service, plus the one path the resource layer writes.
+const HBD_SANDBOX: &[&str] = &[
+    "ProtectSystem=strict",
+    "ReadWritePaths=-/run/systemd/system",
+    "ProtectHome=yes",
+    "PrivateTmp=yes",
+    "NoNewPrivileges=yes",
+    "CapabilityBoundingSet=CAP_NET_ADMIN CAP_NET_RAW CAP_NET_BIND_SERVICE",
+    "RestrictAddressFamilies=AF_UNIX AF_INET AF_INET6 AF_NETLINK AF_PACKET",
+    "ProtectKernelTunables=yes",
+    "ProtectKernelModules=yes",
+    "ProtectControlGroups=yes",
+    "RestrictNamespaces=yes",
+    "RestrictSUIDSGID=yes",
+    "LockPersonality=yes",
+    "MemoryDenyWriteExecute=yes",
+    "SystemCallArchitectures=native",
+    "SystemCallFilter=@system-service",
+    "SystemCallFilter=~@privileged @resources",
+    "SystemCallErrorNumber=EPERM",
+];
+
+#[test]
+fn works_inside_the_hbd_service_sandbox() {
+    if !lab::available("resources_lab") {
+        return;
+    }
+    let lab = Lab::boot("rsb", 1);
+    let n1 = lab.node("n1");
+    let config = format!(
+        "{}{}{}{}{}",
+        header(3),
+        ip_res(),
+        unit_res("a.service"),
+        mount_res(),
+        script_res()
+    );
+    setup(&n1, &config);
+    let mut argv: Vec<String> = vec!["systemd-run".into(), "--wait".into(), "-q".into()];
+    for p in HBD_SANDBOX {
+        argv.push(format!("--property={p}"));
+    }
+    argv.extend(resctl_cmd(&[CONF, "start", "g"]));
+    let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
+    let o = n1.exec(&argv);
+    assert!(o.status.success(), "{o:?}");
+    assert!(n1.has_addr(VIP));
+    for u in ["a.service", MOUNT_UNIT, SCRIPT_UNIT] {
+        assert_eq!(n1.unit_state(u), "active", "{u}");
+    }
+    assert_eq!(n1.unit_property("a.service", "Restart"), "no");
+    assert_eq!(ctl(&n1, "stop").0, 0);
+}

@@ -316,6 +316,22 @@ impl Manager {
     }
 }
 
+impl Manager {
+    /// Whether any resource of the group is active here: leftovers of a group that is
+    /// not fully up (after a crash mid-start, say) that `stop_group` should clean up
+    /// before the group runs elsewhere.
+    pub async fn any_active(&self, group: usize) -> Result<bool, ResourceError> {
+        let cfg = self.config();
+        let plan = self.build(&cfg, group)?;
+        for r in plan.resources.iter() {
+            if r.is_active().await.map_err(ResourceError::Failed)? {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+}
+
 struct Plan {
     name: String,
     resources: Arc<Vec<Box<dyn Resource>>>,

@@ -80,6 +80,7 @@ pub fn dropin_text(unit: &str, description: &str) -> String {
 }
 
 /// Write the drop-in (and daemon-reload) unless it is already there as it should be.
+/// A drop-in that cannot be written is a warning, not a failure.
 pub async fn ensure_dropin(sd: &Systemd, dir: &Path, unit: &str) -> Result<(), String> {
     let desc = sd
         .description(unit)
@@ -93,9 +94,15 @@ pub async fn ensure_dropin(sd: &Systemd, dir: &Path, unit: &str) -> Result<(), S
     if std::fs::read_to_string(&path).is_ok_and(|old| old == text) {
         return Ok(());
     }
-    std::fs::create_dir_all(&ddir)
-        .and_then(|()| std::fs::write(&path, &text))
-        .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+    if let Err(e) = std::fs::create_dir_all(&ddir).and_then(|()| std::fs::write(&path, &text)) {
+        // Not fatal: the unit still runs under hbd's control, only systemd's own
+        // Restart= setting stays in force.
+        tracing::warn!(
+            "cannot write {}: {e}; {unit} keeps its own Restart= setting (hbd.service needs ReadWritePaths=/run/systemd/system)",
+            path.display()
+        );
+        return Ok(());
+    }
     sd.reload().await.map_err(|e| e.to_string())
 }
 
