@@ -306,7 +306,7 @@ fn nodes(c: &Config, out: &mut Vec<Diagnostic>) {
                             "node \"{}\" has no address for udp-unicast link \"{}\" (link[{li}])",
                             n.name, u.name
                         ),
-                    ).with_help(format!("add  address.{} = \"IP\"  to this node", u.name)));
+                    ).with_help(format!("add `address.{} = \"IP\"` to this node", u.name)));
                 }
             }
         }
