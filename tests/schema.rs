@@ -14,7 +14,7 @@ fn committed_schema_is_current() {
             .zip(current.lines())
             .position(|(a, b)| a != b)
             .map_or_else(
-                || "a trailing difference".to_string(),
+                || "the end of the file".to_string(),
                 |i| format!("line {}", i + 1),
             );
         panic!(
@@ -30,7 +30,9 @@ fn schema_is_json_and_closed() {
         serde_json::from_str(&hbd::cli::schema_json()).expect("schema is valid JSON");
     assert_eq!(v["additionalProperties"], serde_json::Value::Bool(false));
     assert_eq!(v["required"], serde_json::json!(["cluster"]));
-    for table in ["cluster", "timing", "auth", "failover", "link", "node", "group"] {
+    for table in [
+        "cluster", "timing", "auth", "failover", "link", "node", "group",
+    ] {
         assert!(
             v["properties"].get(table).is_some(),
             "schema has no top-level property {table}"
