@@ -64,6 +64,18 @@ fn example_is_valid_without_warnings() {
     assert!(stdout.trim_end().ends_with("OK"), "{stdout}");
 }
 
+/// The README shows examples/cluster.toml in full; keep the two the same.
+#[test]
+fn readme_shows_the_example() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    let example = std::fs::read_to_string(root.join("examples/cluster.toml")).unwrap();
+    assert!(
+        readme.contains(&format!("```toml\n{example}```")),
+        "README.md must contain examples/cluster.toml verbatim in a ```toml block"
+    );
+}
+
 /// The defaults the README documents are the defaults the model applies.
 #[test]
 fn defaults_only_gets_documented_defaults() {
