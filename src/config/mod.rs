@@ -257,6 +257,9 @@ fn hint_for_key(key: &str, message: &str) -> Option<String> {
     if message == "missing field `cluster`" {
         return Some("start the file with a [cluster] table that sets name".into());
     }
+    if message.starts_with("invalid type: string") && message.ends_with("expected a boolean") {
+        return Some("write true or false, without quotes".into());
+    }
     if message.starts_with("invalid type: map, expected a sequence") {
         // `[node]` where `[[node]]` was meant; strip indices: group[0].resource → group.resource
         let mut table = String::new();
