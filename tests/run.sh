@@ -33,7 +33,7 @@ for cmd in "${!packages[@]}"; do
     fi
 done
 if ((${#missing[@]})); then
-    if [[ $(id -u) == 0 ]] && command -v apt-get >/dev/null 2>&1; then
+    if ((EUID == 0)) && command -v apt-get >/dev/null 2>&1; then
         log "installing ${missing[*]}"
         export DEBIAN_FRONTEND=noninteractive
         apt-get update -qq
