@@ -164,6 +164,8 @@ pub fn parse(bytes: &[u8], file: &str, report: &mut Report) -> Result<HaCf, Impo
         let Some((&dir, args)) = ws.split_first() else {
             continue;
         };
+        // The line as Heartbeat saw it, for messages: words joined by one space.
+        let shown = ws.join(" ");
         let n = l.no;
         let err = |msg: String| ImportError::at(file, n, msg);
         let need = |count: usize, usage: &str| -> Result<(), ImportError> {
@@ -171,7 +173,7 @@ pub fn parse(bytes: &[u8], file: &str, report: &mut Report) -> Result<HaCf, Impo
                 Err(ImportError::at(
                     file,
                     n,
-                    format!("`{dir}` needs a value: {usage}"),
+                    format!("`{dir}` is incomplete: {usage}"),
                 ))
             } else {
                 Ok(())
@@ -353,7 +355,7 @@ pub fn parse(bytes: &[u8], file: &str, report: &mut Report) -> Result<HaCf, Impo
                 n,
                 format!(
                     "{} — ping nodes arrive with [failover] ping support in a later hbd release; until then a lost uplink does not move groups",
-                    l.text
+                    shown
                 ),
             ),
             "respawn" => {
@@ -365,12 +367,12 @@ pub fn parse(bytes: &[u8], file: &str, report: &mut Report) -> Result<HaCf, Impo
                     "" => "respawn without a program".to_string(),
                     _ => format!("hbd does not run helper programs; run {prog} as its own systemd service"),
                 };
-                report.dropped(file, n, format!("{} — {why}", l.text));
+                report.dropped(file, n, format!("{} — {why}", shown));
             }
             "apiauth" => report.dropped(
                 file,
                 n,
-                format!("{} — hbd has no client API of Heartbeat's kind; its D-Bus interface is authorised by polkit", l.text),
+                format!("{} — hbd has no client API of Heartbeat's kind; its D-Bus interface is authorised by polkit", shown),
             ),
             "stonith" | "stonith_host" => report.dropped(
                 file,
@@ -380,13 +382,13 @@ pub fn parse(bytes: &[u8], file: &str, report: &mut Report) -> Result<HaCf, Impo
             "crm" | "pacemaker" => {
                 let v = args.first().map(|s| s.to_ascii_lowercase()).unwrap_or_default();
                 if matches!(v.as_str(), "off" | "no" | "false" | "n" | "0") {
-                    report.dropped(file, n, format!("{} — the haresources style is what hbd imports", l.text));
+                    report.dropped(file, n, format!("{} — the haresources style is what hbd imports", shown));
                 } else {
                     cf.pacemaker = Some(n);
                     report.warning(
                         file,
                         n,
-                        format!("{} — this cluster was managed by Pacemaker: its resources live in the CIB, not in haresources, and are not imported; recreate them as [[group]] tables", l.text),
+                        format!("{} — this cluster was managed by Pacemaker: its resources live in the CIB, not in haresources, and are not imported; recreate them as [[group]] tables", shown),
                     );
                 }
             }
@@ -399,7 +401,7 @@ pub fn parse(bytes: &[u8], file: &str, report: &mut Report) -> Result<HaCf, Impo
                     report.warning(
                         file,
                         n,
-                        format!("{} — hbd has no autojoin: every member must be a [[node]] in cluster.toml", l.text),
+                        format!("{} — hbd has no autojoin: every member must be a [[node]] in cluster.toml", shown),
                     );
                 }
             }
@@ -412,16 +414,16 @@ pub fn parse(bytes: &[u8], file: &str, report: &mut Report) -> Result<HaCf, Impo
                         format!("logfacility \"{v}\" is not a syslog facility (Heartbeat refuses it); dropped anyway: hbd logs to the journal"),
                     );
                 } else {
-                    report.dropped(file, n, format!("{} — hbd logs to the journal (journalctl -u hbd)", l.text));
+                    report.dropped(file, n, format!("{} — hbd logs to the journal (journalctl -u hbd)", shown));
                 }
             }
             "logfile" | "debugfile" | "use_logd" | "conn_logd_time" | "debug" | "log_badpack" => {
-                report.dropped(file, n, format!("{} — hbd logs to the journal (journalctl -u hbd)", l.text))
+                report.dropped(file, n, format!("{} — hbd logs to the journal (journalctl -u hbd)", shown))
             }
             "watchdog" => report.dropped(
                 file,
                 n,
-                format!("{} — use systemd's watchdog instead (RuntimeWatchdogSec= in system.conf; hbd.service has WatchdogSec=)", l.text),
+                format!("{} — use systemd's watchdog instead (RuntimeWatchdogSec= in system.conf; hbd.service has WatchdogSec=)", shown),
             ),
             "cluster" => {
                 need(1, "cluster NAME")?;
@@ -431,24 +433,24 @@ pub fn parse(bytes: &[u8], file: &str, report: &mut Report) -> Result<HaCf, Impo
             | "msgfmt" | "max_rexmit_delay" => report.dropped(
                 file,
                 n,
-                format!("{} — Heartbeat wire-protocol setting; hbd's protocol has no equivalent", l.text),
+                format!("{} — Heartbeat wire-protocol setting; hbd's protocol has no equivalent", shown),
             ),
             "coredumps" | "coreroot" | "realtime" | "rtprio" | "memreserve" | "env"
             | "register_to_apphbd" | "normalpoll" => report.dropped(
                 file,
                 n,
-                format!("{} — process tuning is done by systemd for hbd (see hbd.service)", l.text),
+                format!("{} — process tuning is done by systemd for hbd (see hbd.service)", shown),
             ),
             "hbgenmethod" | "uuidfrom" => report.dropped(
                 file,
                 n,
-                format!("{} — hbd identifies nodes by name only", l.text),
+                format!("{} — hbd identifies nodes by name only", shown),
             ),
             "record_config_changes" | "record_pengine_inputs" | "enable_config_writes"
             | "quorum_server" => report.dropped(
                 file,
                 n,
-                format!("{} — Pacemaker/CRM setting; hbd has no CRM", l.text),
+                format!("{} — Pacemaker/CRM setting; hbd has no CRM", shown),
             ),
             other => {
                 let mut msg = format!("unknown directive \"{other}\" (Heartbeat refuses it too: \"Illegal directive\")");

@@ -162,6 +162,8 @@ pub struct SimHost {
     pub hostname: Option<String>,
     pub interfaces: BTreeMap<String, Vec<(IpAddr, u8)>>,
     pub hosts: BTreeMap<String, IpAddr>,
+    /// Permission bits reported for every existing file (None: the real ones).
+    pub file_mode: Option<u32>,
 }
 
 impl SimHost {
@@ -182,6 +184,10 @@ impl SimHost {
             .push((ip, p));
         self
     }
+    pub fn with_mode(mut self, mode: u32) -> Self {
+        self.file_mode = Some(mode);
+        self
+    }
     pub fn with_host(mut self, name: &str, ip: &str) -> Self {
         self.hosts.insert(
             name.to_ascii_lowercase(),
@@ -200,6 +206,12 @@ impl Host for SimHost {
     }
     fn resolve(&self, name: &str) -> Option<IpAddr> {
         self.hosts.get(&name.to_ascii_lowercase()).copied()
+    }
+    fn mode(&self, path: &Path) -> Option<u32> {
+        let real = std::fs::metadata(path)
+            .ok()
+            .map(|m| m.permissions().mode() & 0o7777)?;
+        Some(self.file_mode.unwrap_or(real))
     }
 }
 
@@ -356,7 +368,7 @@ pub fn import(dir: &Path, opts: &Options, host: &dyn Host) -> Result<Imported, I
     let mut taken = BTreeSet::new();
     for g in &group_lines {
         let resources = haresources::convert(g, haresources::FILE, &scripts, &mut report)?;
-        let name = group_name(&resources[0], &mut taken);
+        let name = group_name(&resources, &mut taken);
         comments.groups.push(format!(
             "from haresources:{}: {}",
             g.line,
@@ -447,6 +459,7 @@ pub fn import(dir: &Path, opts: &Options, host: &dyn Host) -> Result<Imported, I
         }
         Err(e) => return Err(ImportError::Invalid(e.to_string())),
     }
+    report.sort();
     Ok(Imported {
         config,
         toml,
@@ -495,27 +508,62 @@ fn sanitize(s: &str) -> String {
     out.trim_matches('-').to_string()
 }
 
-/// A deterministic, unique group name from the group's first resource.
-fn group_name(first: &Resource, taken: &mut BTreeSet<String>) -> String {
-    let base = match first {
-        Resource::Ip(ip) => format!("ip-{}", ip.address.addr),
-        Resource::Mount(m) => format!("fs-{}", m.r#where.display()),
-        Resource::Unit(u) => u
-            .unit
-            .strip_suffix(".service")
-            .unwrap_or(&u.unit)
-            .to_string(),
-        Resource::Script(s) => {
-            let mut v = vec![
-                s.path
-                    .file_name()
-                    .map(|f| f.to_string_lossy().to_string())
-                    .unwrap_or_default(),
-            ];
-            v.extend(s.args.iter().cloned());
-            v.join("-")
+/// Heartbeat scripts that only announce a failover; they say nothing about what
+/// a group is, so they do not name it.
+const NOTIFIERS: &[&str] = &["MailTo", "AudibleAlarm", "WinPopup", "Delay"];
+
+/// A deterministic, unique group name: the group's virtual IP ("ip-10-0-0-1"),
+/// else its first service, else its first script (with its first argument),
+/// else its first mount point.
+fn group_name(resources: &[Resource], taken: &mut BTreeSet<String>) -> String {
+    let script = |s: &crate::config::ScriptResource| {
+        let name = s
+            .path
+            .file_name()
+            .map(|f| f.to_string_lossy().to_string())
+            .unwrap_or_default();
+        match s.args.first() {
+            Some(a) => format!("{name}-{a}"),
+            None => name,
         }
     };
+    let base = resources
+        .iter()
+        .find_map(|r| match r {
+            Resource::Ip(ip) => Some(format!("ip-{}", ip.address.addr)),
+            _ => None,
+        })
+        .or_else(|| {
+            resources.iter().find_map(|r| match r {
+                Resource::Unit(u) => Some(
+                    u.unit
+                        .strip_suffix(".service")
+                        .unwrap_or(&u.unit)
+                        .to_string(),
+                ),
+                _ => None,
+            })
+        })
+        .or_else(|| {
+            resources.iter().find_map(|r| match r {
+                Resource::Script(s)
+                    if !s
+                        .path
+                        .file_name()
+                        .is_some_and(|f| NOTIFIERS.iter().any(|n| f == *n)) =>
+                {
+                    Some(script(s))
+                }
+                _ => None,
+            })
+        })
+        .or_else(|| {
+            resources.iter().find_map(|r| match r {
+                Resource::Mount(m) => Some(format!("fs-{}", m.r#where.display())),
+                _ => None,
+            })
+        })
+        .unwrap_or_else(|| "group".to_string());
     let mut base = sanitize(&base.replace(['.', ':', '/'], "-")).to_ascii_lowercase();
     base.truncate(56);
     let base = match base.trim_end_matches('-') {
@@ -970,7 +1018,14 @@ fn unicast_addresses(
             .map(|(a, _)| *a);
         let ip = match pick {
             Some(ip) => ip,
-            None => match host.resolve(local) {
+            // /etc/hosts names one address per node: trust it for this interface
+            // only when it sits in a peer's /24 (or /64).
+            None => match host.resolve(local).filter(|ip| {
+                remote.is_empty()
+                    || remote
+                        .iter()
+                        .any(|(r, _)| same_subnet(*ip, *r, if ip.is_ipv4() { 24 } else { 64 }))
+            }) {
                 Some(ip) => {
                     report.note(F, first_line, format!("{iface} has no address here; this node's address {ip} on {link} comes from /etc/hosts ({local})"));
                     ip
@@ -980,7 +1035,7 @@ fn unicast_addresses(
                         F,
                         first_line,
                         format!(
-                            "cannot find this node's ({local}) own address for ucast on {iface}: the interface has no IPv4 address here and /etc/hosts does not list {local}; run the import on the node itself"
+                            "cannot find this node's ({local}) own address for ucast on {iface}: the interface has no IPv4 address here and /etc/hosts has no address for {local} in the peers' subnet; run the import on the node itself"
                         ),
                     ));
                 }
@@ -1033,6 +1088,21 @@ fn unicast_addresses(
         }
         slot.insert(link.to_string(), ip);
     }
+    let mut summary = Vec::new();
+    for (n, _) in &cf.nodes {
+        if let Some(ip) = addresses.get(n).and_then(|m| m.get(link)) {
+            let who = if n == local { " (this node)" } else { "" };
+            summary.push(format!("{n}{who} {ip}"));
+        }
+    }
+    report.note(
+        F,
+        first_line,
+        format!(
+            "ucast {iface} becomes link {link} with node addresses: {}",
+            summary.join(", ")
+        ),
+    );
     for n in others {
         if !addresses.get(n).is_some_and(|m| m.contains_key(link)) {
             return Err(ImportError::at(

@@ -86,6 +86,18 @@ impl Report {
     pub fn warning(&mut self, file: &str, line: usize, message: impl Into<String>) {
         self.push(file, line, Severity::Warning, message);
     }
+    /// Order by file (ha.cf, haresources, authkeys, then the output) and line,
+    /// keeping the order of discovery within a line.
+    pub fn sort(&mut self) {
+        let rank = |f: &str| match f {
+            "ha.cf" => 0,
+            "haresources" => 1,
+            "authkeys" => 2,
+            _ => 3,
+        };
+        self.entries
+            .sort_by_key(|e| (rank(&e.file), e.file.clone(), e.line));
+    }
     pub fn extend(&mut self, other: Report) {
         self.entries.extend(other.entries);
     }
