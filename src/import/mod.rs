@@ -416,7 +416,11 @@ pub fn import(dir: &Path, opts: &Options, host: &dyn Host) -> Result<Imported, I
             s
         }
         None => {
-            let mut s = sanitize(&format!("ha-{}", node_names.join("-")));
+            let short: Vec<&str> = node_names
+                .iter()
+                .map(|n| n.split('.').next().unwrap_or(n))
+                .collect();
+            let mut s = sanitize(&format!("ha-{}", short.join("-")));
             s.truncate(63);
             let s = s.trim_end_matches('-').to_string();
             report.note(
@@ -771,6 +775,8 @@ fn failover(cf: &HaCf, report: &mut Report, comments: &mut Comments) -> Failover
 }
 
 type Addresses = BTreeMap<String, BTreeMap<String, IpAddr>>;
+/// The peers named on one interface's ucast lines, with their lines.
+type UcastPeers = Vec<(String, usize)>;
 
 /// Build the links in a fixed order (broadcast, multicast, unicast, serial; then by
 /// name) and every node's address on each unicast link.
@@ -795,7 +801,7 @@ fn links(
         n
     };
     // Unicast lines grouped by interface, in order of first appearance.
-    let mut ucast: Vec<(String, u16, Vec<(String, usize)>)> = Vec::new();
+    let mut ucast: Vec<(String, u16, UcastPeers)> = Vec::new();
     for m in &cf.media {
         match m {
             Medium::Bcast { iface, port, line } => {
