@@ -1122,3 +1122,62 @@ fn unicast_addresses(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hosts_file_lookup() {
+        let t = "127.0.0.1 localhost\n# 10.0.0.9 old\n10.0.0.1\talpha alpha.example.com # a\n10.0.0.2 beta\n";
+        assert_eq!(hosts_lookup(t, "ALPHA"), "10.0.0.1".parse().ok());
+        assert_eq!(hosts_lookup(t, "beta"), "10.0.0.2".parse().ok());
+        assert_eq!(hosts_lookup(t, "old"), None);
+    }
+
+    #[test]
+    fn subnets() {
+        let a: IpAddr = "10.0.0.1".parse().unwrap();
+        assert!(same_subnet(a, "10.0.0.200".parse().unwrap(), 24));
+        assert!(!same_subnet(a, "10.0.1.1".parse().unwrap(), 24));
+        assert!(same_subnet(a, "192.168.0.1".parse().unwrap(), 0));
+        assert!(!same_subnet(a, "::1".parse().unwrap(), 0));
+    }
+
+    #[test]
+    fn group_names_are_unique_and_valid() {
+        let mut taken = BTreeSet::new();
+        let ip = |a: &str| {
+            Resource::Ip(crate::config::IpResource {
+                address: a.parse().unwrap(),
+                interface: None,
+                broadcast: None,
+                arp_count: 5,
+                arp_interval: HumanDuration::from_millis(200),
+            })
+        };
+        assert_eq!(group_name(&[ip("10.0.0.1/24")], &mut taken), "ip-10-0-0-1");
+        assert_eq!(group_name(&[ip("10.0.0.1")], &mut taken), "ip-10-0-0-1-2");
+        assert_eq!(group_name(&[ip("fe80::1")], &mut taken), "ip-fe80-1");
+        let unit = Resource::Unit(crate::config::UnitResource {
+            unit: "Web.Server.service".into(),
+            timeout: HumanDuration::from_secs(90),
+        });
+        assert_eq!(group_name(&[unit], &mut taken), "web-server");
+    }
+
+    #[test]
+    fn scripts_outside_etc_ha_d_keep_their_real_path() {
+        let tmp = tempfile::tempdir().unwrap();
+        let d = tmp.path();
+        std::fs::create_dir_all(d.join("resource.d")).unwrap();
+        std::fs::write(d.join("resource.d/custom"), "#!/bin/sh\n").unwrap();
+        std::fs::write(d.join("ha.cf"), "bcast eth0\nbcast eth1\nnode a b\n").unwrap();
+        std::fs::write(d.join("haresources"), "a custom::x 10.0.0.5\n").unwrap();
+        let host = SimHost::new("a");
+        let got = import(d, &Options::default(), &host).unwrap();
+        let want = format!("path = \"{}/resource.d/custom\"", d.display());
+        assert!(got.toml.contains(&want), "{}", got.toml);
+        assert!(got.key.fresh);
+    }
+}

@@ -122,3 +122,33 @@ pub fn words(text: &str) -> Vec<&str> {
         .filter(|w| !w.is_empty())
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn latin1_comment_is_fine_latin1_value_is_not() {
+        let mut r = Report::default();
+        let l = lines(
+            b"bcast eth0 # Schnittstelle f\xfcr Herzschlag\r\n",
+            "ha.cf",
+            false,
+            &mut r,
+        )
+        .unwrap();
+        assert_eq!(l[0].text, "bcast eth0");
+        assert_eq!(r.entries.len(), 2, "{r:?}"); // Latin-1 note + CRLF warning
+        let e = lines(b"ok\nnode m\xfcller\n", "ha.cf", false, &mut r).unwrap_err();
+        assert!(e.to_string().starts_with("ha.cf:2: "), "{e}");
+    }
+
+    #[test]
+    fn backslash_joins_only_when_last() {
+        let mut r = Report::default();
+        let l = lines(b"a b \\\n c\nd \\ \ne\n", "haresources", true, &mut r).unwrap();
+        let t: Vec<&str> = l.iter().map(|l| l.text.as_str()).collect();
+        assert_eq!(t, ["a b   c", "d \\", "e"]);
+        assert_eq!(r.entries.len(), 1);
+    }
+}
