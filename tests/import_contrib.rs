@@ -276,3 +276,42 @@ fn cli_refuses_to_overwrite_and_writes_key_0600() {
     assert!(e.starts_with("hbd: error: haresources:1: "), "{e}");
     assert!(bad.stdout.is_empty());
 }
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(256))]
+
+    /// Arbitrary bytes, and arbitrary lines built from Heartbeat's own words, give
+    /// errors or results, never a panic.
+    #[test]
+    fn parsers_never_panic(
+        bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..300),
+        words in proptest::collection::vec(
+            proptest::sample::select(vec![
+                "node", "bcast", "ucast", "mcast", "serial", "baud", "udpport", "keepalive",
+                "deadtime", "auth", "1", "sha1", "crc", "IPaddr::", "Filesystem::", "::", "/",
+                "10.0.0.1", "239.0.0.1", "eth0", "\\", "\n", "#", ",", " ", "\r\n", "ms", "a",
+            ]),
+            0..40,
+        ),
+    ) {
+        let text: String = words.concat();
+        for input in [bytes.as_slice(), text.as_bytes()] {
+            let mut r = import::Report::default();
+            let _ = import::hacf::parse(input, "ha.cf", &mut r);
+            let _ = import::haresources::parse(input, "haresources", &mut r);
+            let _ = import::authkeys::parse(input, "authkeys", &mut r);
+        }
+        // And through the whole import, as haresources and as authkeys.
+        let tmp = tempfile::tempdir().expect("tempdir");
+        fs::write(tmp.path().join("ha.cf"), "bcast eth0\nbcast eth1\nnode a b\n").expect("write");
+        fs::write(tmp.path().join("haresources"), format!("a {text}")).expect("write");
+        fs::write(
+            tmp.path().join("authkeys"),
+            "auth 1\n1 sha1 secret-secret-secret\n",
+        )
+        .expect("write");
+        if let Ok(got) = import::import(tmp.path(), &opts(), &SimHost::new("a")) {
+            proptest::prop_assert!(hbd::config::parse_str(&got.toml, Path::new("c.toml")).is_ok());
+        }
+    }
+}
