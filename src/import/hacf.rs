@@ -247,6 +247,25 @@ pub fn parse(bytes: &[u8], file: &str, report: &mut Report) -> Result<HaCf, Impo
             }
             "baud" => {
                 need(1, "baud RATE")?;
+                let earlier: Vec<String> = cf
+                    .media
+                    .iter()
+                    .filter_map(|m| match m {
+                        Medium::Serial { device, line, .. } => Some(format!("{device} (line {line})")),
+                        _ => None,
+                    })
+                    .collect();
+                if !earlier.is_empty() {
+                    report.warning(
+                        file,
+                        n,
+                        format!(
+                            "baud comes after serial media it does not apply to: {} keep{} the earlier rate, as in Heartbeat",
+                            earlier.join(", "),
+                            if earlier.len() == 1 { "s" } else { "" }
+                        ),
+                    );
+                }
                 baud = match args[0].parse::<u32>() {
                     Ok(b) if BAUD_RATES.contains(&b) => b,
                     _ => {
@@ -607,6 +626,15 @@ mod tests {
         assert!(matches!(&cf.media[0], Medium::Bcast { port: 694, .. }));
         assert!(matches!(&cf.media[1], Medium::Bcast { port: 700, .. }));
         assert_eq!(r.entries.len(), 1, "{r:?}");
+        let cf = parse(
+            b"serial /dev/ttyS0\nbaud 38400\nserial /dev/ttyS1\n",
+            "ha.cf",
+            &mut r,
+        )
+        .unwrap();
+        assert!(matches!(&cf.media[0], Medium::Serial { baud: 19200, .. }));
+        assert!(matches!(&cf.media[1], Medium::Serial { baud: 38400, .. }));
+        assert_eq!(r.entries.len(), 2, "{r:?}");
     }
 
     #[test]
