@@ -387,6 +387,8 @@ pub fn import(dir: &Path, opts: &Options, host: &dyn Host) -> Result<Imported, I
         });
     }
 
+    duplicates(&groups, &group_lines)?;
+
     // Key.
     let key = import_key(host, dir, &mut report, &mut comments)?;
 
@@ -470,6 +472,37 @@ pub fn import(dir: &Path, opts: &Options, host: &dyn Host) -> Result<Imported, I
         key,
         report,
     })
+}
+
+/// A virtual IP, unit or mount point can belong to one group only (hbd would
+/// fight itself over it); say so with the haresources line rather than later.
+fn duplicates(groups: &[Group], lines: &[haresources::GroupLine]) -> Result<(), ImportError> {
+    let mut seen: BTreeMap<String, usize> = BTreeMap::new();
+    for (g, l) in groups.iter().zip(lines) {
+        for r in &g.resources {
+            let key = match r {
+                Resource::Ip(ip) => format!("address {}", ip.address.addr),
+                Resource::Unit(u) => format!("unit {}", u.unit),
+                Resource::Mount(m) => format!("mount point {}", m.r#where.display()),
+                Resource::Script(_) => continue,
+            };
+            if let Some(prev) = seen.insert(key.clone(), l.line) {
+                let whose = if prev == l.line {
+                    "this line".to_string()
+                } else {
+                    format!("the group of line {prev}")
+                };
+                return Err(ImportError::at(
+                    haresources::FILE,
+                    l.line,
+                    format!(
+                        "{key} is already a resource of {whose}; a resource belongs to one group"
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 fn read_required(host: &dyn Host, dir: &Path, name: &str) -> Result<Vec<u8>, ImportError> {
