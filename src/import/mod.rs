@@ -305,6 +305,11 @@ pub fn import(dir: &Path, opts: &Options, host: &dyn Host) -> Result<Imported, I
         ));
     }
 
+    // Everything else ha.cf says, so its errors come before haresources'.
+    let timing = timing(&cf, &mut report, &mut comments)?;
+    let failover = failover(&cf, &mut report, &mut comments);
+    let (links, addresses) = links(&cf, opts, host, &mut report, &mut comments)?;
+
     // Resource groups.
     let groups_text = read_optional(host, dir, haresources::FILE)?;
     let group_lines = match &groups_text {
@@ -392,10 +397,6 @@ pub fn import(dir: &Path, opts: &Options, host: &dyn Host) -> Result<Imported, I
     // Key.
     let key = import_key(host, dir, &mut report, &mut comments)?;
 
-    let timing = timing(&cf, &mut report, &mut comments)?;
-    let failover = failover(&cf, &mut report, &mut comments);
-    let (links, addresses) = links(&cf, opts, host, &mut report, &mut comments)?;
-
     let nodes = cf
         .nodes
         .iter()
@@ -406,7 +407,7 @@ pub fn import(dir: &Path, opts: &Options, host: &dyn Host) -> Result<Imported, I
         .collect();
 
     let cluster_name = match &cf.cluster {
-        Some((c, line)) => {
+        Some((c, line)) if !sanitize(c).is_empty() => {
             let s = sanitize(c);
             if s != *c {
                 report.changed(
@@ -417,7 +418,7 @@ pub fn import(dir: &Path, opts: &Options, host: &dyn Host) -> Result<Imported, I
             }
             s
         }
-        None => {
+        _ => {
             let short: Vec<&str> = node_names
                 .iter()
                 .map(|n| n.split('.').next().unwrap_or(n))
