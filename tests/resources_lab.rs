@@ -472,7 +472,7 @@ fn works_over_the_private_socket_without_a_bus() {
 }
 
 #[test]
-fn enabled_unit_is_warned_about() {
+fn enabled_or_before_hbd_unit_is_warned_about() {
     if !lab::available("resources_lab") {
         return;
     }
@@ -485,11 +485,20 @@ fn enabled_unit_is_warned_about() {
         "[Unit]\nDescription=enabled\n[Service]\nExecStart=/bin/sleep infinity\n[Install]\nWantedBy=multi-user.target\n",
         0o644,
     );
+    n1.write_file(
+        "/etc/systemd/system/en.service.d/order.conf",
+        "[Unit]\nBefore=hbd.service\n",
+        0o644,
+    );
     n1.exec_ok(&["systemctl", "enable", "en.service"]);
     let (code, out, err) = ctl(&n1, "start");
     assert_eq!(code, 0, "{out}\n{err}");
     assert!(
         err.contains("en.service is enabled") && err.contains("systemctl disable en.service"),
+        "{err}"
+    );
+    assert!(
+        err.contains("en.service is ordered Before=hbd.service"),
         "{err}"
     );
     assert_eq!(ctl(&n1, "stop").0, 0);

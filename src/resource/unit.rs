@@ -6,9 +6,12 @@
 //!   services, `Restart=no`, so systemd never restarts it behind hbd's back (hbd
 //!   restarts in place itself, within the group's budget). The drop-in has **no**
 //!   ordering against hbd.service, on purpose: with `Before=hbd.service`, every
-//!   StopUnit hbd issues while its own stop job runs (SIGTERM, shutdown) would wait
-//!   for that very job — a deadlock until TimeoutStopSec. hbd stops its groups itself,
-//!   in order, on SIGTERM. The drop-in stays after a stop (it lives in /run, so a
+//!   StopUnit hbd issues while its own stop job runs (`systemctl stop hbd`, shutdown)
+//!   waits for that very job — systemd runs the stop of a unit ordered before X only
+//!   after X's stop job is done — so each stop hangs until its timeout (measured in
+//!   the lab: a manager whose SIGTERM handler runs `systemctl stop res` with
+//!   res `Before=` the manager waits until the manager exits). hbd stops its groups
+//!   itself, in order, on SIGTERM, and warns about a unit ordered `Before=hbd.service`. The drop-in stays after a stop (it lives in /run, so a
 //!   reboot clears it) and is only rewritten, with a daemon-reload, when it changes.
 //!   A unit that is `enabled` is logged as a warning: started at boot on two nodes, it
 //!   is a split brain waiting to happen.
@@ -170,6 +173,15 @@ impl Resource for UnitRes {
                 );
             }
             ensure_dropin(&sd, Path::new(RUNTIME_UNIT_DIR), &self.unit).await?;
+            if let Ok(before) = sd.ordered_before(&self.unit).await
+                && before.iter().any(|b| b == "hbd.service")
+            {
+                tracing::warn!(
+                    "{} is ordered Before=hbd.service: while hbd.service stops, systemd holds every stop job of {} until hbd has exited, so hbd cannot stop its group in order (each stop waits for its timeout); remove that ordering",
+                    self.unit,
+                    self.unit
+                );
+            }
             let r = sd.start_unit(&self.unit, self.timeout).await;
             check_started(&sd, &self.unit, r).await
         })

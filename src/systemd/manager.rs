@@ -72,6 +72,8 @@ pub trait SystemdUnit {
     fn unit_file_state(&self) -> zbus::Result<String>;
     #[zbus(property)]
     fn description(&self) -> zbus::Result<String>;
+    #[zbus(property)]
+    fn before(&self) -> zbus::Result<Vec<String>>;
 }
 
 /// What can go wrong talking to systemd.
@@ -364,6 +366,14 @@ impl Systemd {
                 .await
                 .map(Some)
                 .map_err(|e| bus_err(unit, e)),
+        }
+    }
+
+    /// The units this unit is ordered before (its `Before=`), empty when not loaded.
+    pub async fn ordered_before(&self, unit: &str) -> Result<Vec<String>, SystemdError> {
+        match self.unit(unit).await? {
+            None => Ok(vec![]),
+            Some(u) => u.before().await.map_err(|e| bus_err(unit, e)),
         }
     }
 
