@@ -7,14 +7,16 @@
 //! receive [`Failure`]s for groups whose resources failed beyond their in-place
 //! restart budget.
 //!
-//! Layout: [`group`] sequences any [`group::Resource`] (tested with fakes); [`unit`]
-//! holds the systemd kinds (unit, mount, script); [`ip`] and [`arp`] the virtual IPs;
+//! Layout: [`group`] sequences any [`group::Resource`] (tested with fakes); [`unit`](mod@unit),
+//! [`mount`] and [`script`] are the systemd kinds; [`ip`] and [`arp`] the virtual IPs;
 //! [`monitor`] watches running groups (signals and netlink events, no polling).
 
 pub mod arp;
 pub mod group;
 pub mod ip;
 pub mod monitor;
+pub mod mount;
+pub mod script;
 pub mod unit;
 
 use std::collections::HashMap;
@@ -25,7 +27,9 @@ use tokio::sync::mpsc::UnboundedSender;
 
 use crate::config::{Config, IpResource, Resource as ResourceConfig};
 use group::{GroupError, Resource};
-use unit::{MountRes, ScriptRes, SystemdLink, UnitRes};
+use mount::MountRes;
+use script::ScriptRes;
+use unit::{SystemdLink, UnitRes};
 
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum ResourceError {
@@ -210,7 +214,7 @@ impl Manager {
                     resources.push(Box::new(m));
                 }
                 ResourceConfig::Script(c) => {
-                    watches.push(monitor::Watch::Unit(unit::script_unit_name(c)));
+                    watches.push(monitor::Watch::Unit(script::script_unit_name(c)));
                     resources.push(Box::new(ScriptRes {
                         sd: self.sd.clone(),
                         cfg: c.clone(),

@@ -1,4 +1,5 @@
-//! Units, mounts and legacy scripts, all driven through systemd.
+//! Units driven through systemd, and what the systemd kinds share (the connection,
+//! transient units, job checks); mounts are in `mount`, legacy scripts in `script`.
 //!
 //! - `unit`: StartUnit/StopUnit. Before the first start hbd writes the runtime
 //!   drop-in `/run/systemd/system/<unit>.d/50-hbd.conf` (like Pacemaker's
@@ -11,15 +12,11 @@
 //!   after X's stop job is done — so each stop hangs until its timeout (measured in
 //!   the lab: a manager whose SIGTERM handler runs `systemctl stop res` with
 //!   res `Before=` the manager waits until the manager exits). hbd stops its groups
-//!   itself, in order, on SIGTERM, and warns about a unit ordered `Before=hbd.service`. The drop-in stays after a stop (it lives in /run, so a
-//!   reboot clears it) and is only rewritten, with a daemon-reload, when it changes.
+//!   itself, in order, on SIGTERM, and warns about a unit ordered `Before=hbd.service`.
+//!   The drop-in stays after a stop (it lives in /run, so a reboot clears it) and is
+//!   only rewritten, with a daemon-reload, when it changes.
 //!   A unit that is `enabled` is logged as a warning: started at boot on two nodes, it
 //!   is a split brain waiting to happen.
-//! - `mount`: a transient `<escaped where>.mount` (StartTransientUnit with What,
-//!   Where, Type, Options); a mount unit already active there is adopted.
-//! - `script`: a transient `hbd-script-<name>.service`, Type=oneshot,
-//!   RemainAfterExit=yes, ExecStart=`script args… start`, ExecStop=`script args… stop`,
-//!   so the script's output lands in the journal and systemd supervises it.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -29,8 +26,6 @@ use futures::future::BoxFuture;
 use zbus::Variant;
 
 use super::group::Resource;
-use crate::config::{MountResource, ScriptResource};
-use crate::systemd::escape;
 use crate::systemd::manager::{Systemd, SystemdError};
 
 /// Where runtime drop-ins go.
@@ -56,11 +51,11 @@ impl SystemdLink {
     }
 }
 
-fn is_up(state: &str) -> bool {
+pub(super) fn is_up(state: &str) -> bool {
     matches!(state, "active" | "reloading")
 }
 
-fn journal_hint(unit: &str) -> String {
+pub(super) fn journal_hint(unit: &str) -> String {
     format!("see journalctl -u {unit}")
 }
 
@@ -116,7 +111,7 @@ pub struct UnitRes {
     pub timeout: Duration,
 }
 
-async fn check_started(
+pub(super) async fn check_started(
     sd: &Systemd,
     unit: &str,
     r: Result<crate::systemd::manager::JobOutcome, SystemdError>,
@@ -135,7 +130,11 @@ async fn check_started(
     ))
 }
 
-async fn stop_checked(sd: &Systemd, unit: &str, timeout: Duration) -> Result<String, String> {
+pub(super) async fn stop_checked(
+    sd: &Systemd,
+    unit: &str,
+    timeout: Duration,
+) -> Result<String, String> {
     let out = sd
         .stop_unit(unit, timeout)
         .await
@@ -208,7 +207,7 @@ impl Resource for UnitRes {
 
 /// Start a transient unit, adopting one that is already active; a unit of that name
 /// that exists but is not transient (e.g. from fstab) is started as it is.
-async fn start_transient(
+pub(super) async fn start_transient(
     sd: &Systemd,
     unit: &str,
     props: &[(&str, Variant<'_>)],
@@ -231,169 +230,13 @@ async fn start_transient(
     check_started(sd, unit, r).await
 }
 
-fn usec(d: Duration) -> u64 {
+pub(super) fn usec(d: Duration) -> u64 {
     u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
-}
-
-/// A filesystem mounted through a transient mount unit.
-pub struct MountRes {
-    pub sd: SystemdLink,
-    pub cfg: MountResource,
-}
-
-impl MountRes {
-    pub fn unit(&self) -> Result<String, String> {
-        escape::mount_unit_name(&self.cfg.r#where).map_err(|e| e.to_string())
-    }
-}
-
-impl Resource for MountRes {
-    fn name(&self) -> String {
-        format!("mount {}", self.cfg.r#where.display())
-    }
-    fn start(&self) -> BoxFuture<'_, Result<(), String>> {
-        Box::pin(async move {
-            let sd = self.sd.get().await?;
-            let unit = self.unit()?;
-            let c = &self.cfg;
-            let where_ = c.r#where.to_string_lossy().into_owned();
-            let mut props: Vec<(&str, Variant<'_>)> = vec![
-                (
-                    "Description",
-                    Variant::from(format!("hbd mount of {} on {}", c.what, where_)),
-                ),
-                ("What", Variant::from(c.what.clone())),
-                ("Where", Variant::from(where_.clone())),
-                ("TimeoutUSec", Variant::from(usec(c.timeout.get()))),
-            ];
-            if let Some(t) = &c.fstype {
-                props.push(("Type", Variant::from(t.clone())));
-            }
-            if let Some(o) = &c.options {
-                props.push(("Options", Variant::from(o.clone())));
-            }
-            start_transient(&sd, &unit, &props, c.timeout.get()).await
-        })
-    }
-    fn stop(&self) -> BoxFuture<'_, Result<(), String>> {
-        Box::pin(async move {
-            let sd = self.sd.get().await?;
-            let unit = self.unit()?;
-            stop_checked(&sd, &unit, self.cfg.timeout.get())
-                .await
-                .map(|_| ())
-        })
-    }
-    fn is_active(&self) -> BoxFuture<'_, Result<bool, String>> {
-        Box::pin(async move {
-            let sd = self.sd.get().await?;
-            let s = sd
-                .active_state(&self.unit()?)
-                .await
-                .map_err(|e| e.to_string())?;
-            Ok(is_up(&s))
-        })
-    }
-}
-
-/// A legacy script run as a transient oneshot service.
-pub struct ScriptRes {
-    pub sd: SystemdLink,
-    pub cfg: ScriptResource,
-}
-
-/// The transient unit name for a script resource: `hbd-script-<name[::args]>.service`,
-/// escaped like `systemd-escape`.
-pub fn script_unit_name(cfg: &ScriptResource) -> String {
-    let base = cfg
-        .path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "script".into());
-    let mut id = base;
-    for a in &cfg.args {
-        id.push_str("::");
-        id.push_str(a);
-    }
-    format!("hbd-script-{}.service", escape::escape(id.as_bytes()))
-}
-
-impl ScriptRes {
-    fn exec(&self, action: &str) -> Vec<(String, Vec<String>, bool)> {
-        let path = self.cfg.path.to_string_lossy().into_owned();
-        let mut argv = vec![path.clone()];
-        argv.extend(self.cfg.args.iter().cloned());
-        argv.push(action.to_string());
-        vec![(path, argv, false)]
-    }
-}
-
-impl Resource for ScriptRes {
-    fn name(&self) -> String {
-        let mut n = format!("script {}", self.cfg.path.display());
-        for a in &self.cfg.args {
-            n.push_str("::");
-            n.push_str(a);
-        }
-        n
-    }
-    fn start(&self) -> BoxFuture<'_, Result<(), String>> {
-        Box::pin(async move {
-            let sd = self.sd.get().await?;
-            let unit = script_unit_name(&self.cfg);
-            let t = usec(self.cfg.timeout.get());
-            let props: Vec<(&str, Variant<'_>)> = vec![
-                ("Description", Variant::from(format!("hbd {}", self.name()))),
-                ("Type", Variant::from("oneshot")),
-                ("RemainAfterExit", Variant::from(true)),
-                ("ExecStart", Variant::from(self.exec("start"))),
-                ("ExecStop", Variant::from(self.exec("stop"))),
-                ("TimeoutStartUSec", Variant::from(t)),
-                ("TimeoutStopUSec", Variant::from(t)),
-            ];
-            start_transient(&sd, &unit, &props, self.cfg.timeout.get()).await
-        })
-    }
-    fn stop(&self) -> BoxFuture<'_, Result<(), String>> {
-        Box::pin(async move {
-            let sd = self.sd.get().await?;
-            let unit = script_unit_name(&self.cfg);
-            let before = sd.active_state(&unit).await.map_err(|e| e.to_string())?;
-            if !is_up(&before) && before != "activating" {
-                // Never started, or already down: the stop action would not run.
-                return Ok(());
-            }
-            let out = sd
-                .stop_unit(&unit, self.cfg.timeout.get())
-                .await
-                .map_err(|e| e.to_string())?;
-            match out.active_state.as_str() {
-                "inactive" => Ok(()),
-                s => Err(format!(
-                    "`{} stop` failed, unit is {s} ({})",
-                    self.name(),
-                    journal_hint(&unit)
-                )),
-            }
-        })
-    }
-    fn is_active(&self) -> BoxFuture<'_, Result<bool, String>> {
-        Box::pin(async move {
-            let sd = self.sd.get().await?;
-            let s = sd
-                .active_state(&script_unit_name(&self.cfg))
-                .await
-                .map_err(|e| e.to_string())?;
-            Ok(is_up(&s))
-        })
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::HumanDuration;
-    use std::path::PathBuf;
 
     #[test]
     fn dropin_for_services_has_restart_no() {
@@ -404,24 +247,5 @@ mod tests {
         let t2 = dropin_text("web.socket", "Web server (managed by hbd)");
         assert!(t2.contains("Description=Web server (managed by hbd)\n"));
         assert!(!t2.contains("[Service]"));
-    }
-
-    #[test]
-    fn script_names() {
-        let s = ScriptResource {
-            path: PathBuf::from("/etc/ha.d/resource.d/drbddisk"),
-            args: vec!["r0".into()],
-            timeout: HumanDuration::from_secs(5),
-        };
-        assert_eq!(script_unit_name(&s), "hbd-script-drbddisk::r0.service");
-        let s2 = ScriptResource {
-            path: PathBuf::from("/etc/init.d/my-app"),
-            args: vec!["a b".into()],
-            timeout: HumanDuration::from_secs(5),
-        };
-        assert_eq!(
-            script_unit_name(&s2),
-            "hbd-script-my\\x2dapp::a\\x20b.service"
-        );
     }
 }
