@@ -4,6 +4,8 @@
 //! resctl CONFIG start GROUP    start the group (in order, rollback on failure)
 //! resctl CONFIG stop GROUP     stop it (reverse order)
 //! resctl CONFIG active GROUP   print true/false (adoption check)
+//! resctl CONFIG flap GROUP    start it, stop it at once, then stay alive 3 s (as a
+//!                              daemon outlives a group that moved away)
 //! resctl CONFIG run GROUP      start it (or adopt it when already active), watch it,
 //!                              print a Failure and stop it when one comes, or
 //!                              stop it on SIGTERM
@@ -57,7 +59,7 @@ async fn run(args: Vec<String>) -> i32 {
         )
         .try_init();
     if args.len() != 4 {
-        eprintln!("usage: resctl CONFIG start|stop|active|run GROUP");
+        eprintln!("usage: resctl CONFIG start|stop|active|flap|run GROUP");
         return 3;
     }
     let text = match std::fs::read_to_string(&args[1]) {
@@ -112,6 +114,21 @@ async fn run(args: Vec<String>) -> i32 {
                     return exit_for(&e);
                 }
             }
+        }
+        "flap" => {
+            for (what, r) in [
+                ("start", m.start_group(group).await),
+                ("stop", m.stop_group(group).await),
+            ] {
+                match r {
+                    Ok(()) => out(&format!("ok {what} {}ms", t0.elapsed().as_millis())),
+                    Err(e) => {
+                        out(&format!("failed: {e}"));
+                        return exit_for(&e);
+                    }
+                }
+            }
+            tokio::time::sleep(std::time::Duration::from_secs(3)).await;
         }
         "active" => match m.is_active(group).await {
             Ok(a) => out(&a.to_string()),

@@ -645,3 +645,54 @@ fn works_inside_the_hbd_service_sandbox() {
     assert_eq!(n1.unit_property("a.service", "Restart"), "no");
     assert_eq!(ctl(&n1, "stop").0, 0);
 }
+
+#[test]
+fn announcements_stop_when_the_vip_leaves() {
+    if !lab::available("resources_lab") {
+        return;
+    }
+    let lab = Lab::boot("ran", 2);
+    let (n1, n2) = (lab.node("n1"), lab.node("n2"));
+    // Long announcement trains: 30 rounds, 100 ms apart.
+    let config = format!(
+        "{}[[group.resource]]\nkind = \"ip\"\naddress = \"{VIP}\"\narp_count = 30\narp_interval = \"100ms\"\n",
+        header(3)
+    );
+    setup(&n1, &config);
+    setup(&n2, &config);
+    // n1 holds the VIP and the client talks to it.
+    assert_eq!(ctl(&n1, "start").0, 0);
+    assert!(lab.ping(VIP));
+    // n1 starts the group again (a new 3 s train) and gives it up at once, while its
+    // process lives on, as a daemon does; n2 takes the VIP.
+    let mut argv = vec![
+        "systemd-run".to_string(),
+        "-q".into(),
+        "--unit=rflap".into(),
+    ];
+    argv.extend(resctl_cmd(&[CONF, "flap", "g"]));
+    let argv: Vec<&str> = argv.iter().map(String::as_str).collect();
+    n1.exec_ok(&argv);
+    let t = wait_until(Duration::from_secs(5), Duration::from_millis(20), || {
+        n1.journal("rflap").contains("ok stop")
+    });
+    assert!(t.is_some(), "{}", n1.journal("rflap"));
+    assert!(!n1.has_addr(VIP));
+    let (code, out, err) = ctl(&n2, "start");
+    assert_eq!(code, 0, "{out}\n{err}");
+    let (m1, m2) = (mac(&n1, "eth0"), mac(&n2, "eth0"));
+    // For the rest of n1's train, the client must never go back to n1's MAC.
+    let t0 = Instant::now();
+    let mut seen_n2 = false;
+    while t0.elapsed() < Duration::from_millis(2500) {
+        let neigh = stdout(&lab.client(&["ip", "neigh", "show", VIP]));
+        assert!(
+            !(seen_n2 && neigh.contains(&m1)),
+            "client went back to n1: {neigh}"
+        );
+        seen_n2 |= neigh.contains(&m2);
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(seen_n2);
+    assert_eq!(ctl(&n2, "stop").0, 0);
+}

@@ -263,14 +263,17 @@ pub async fn add(h: &Handle, r: &IpResource) -> Result<Placement, IpError> {
         })?;
         tracing::info!("added {}/{} to {}", p.addr, p.prefix, p.ifname);
     }
-    announce(&p, r.arp_count, r.arp_interval.get())?;
+    announce(h, &p, r.arp_count, r.arp_interval.get())?;
     Ok(p)
 }
 
 type SendFn = fn(&arp::PacketSocket, [u8; 6], IpAddr) -> std::io::Result<()>;
 
 /// Send the first announcement now and the remaining ones in the background.
-fn announce(p: &Placement, count: u32, interval: Duration) -> Result<(), IpError> {
+///
+/// Each later round first checks that the address is still here: a group moved away
+/// quickly must not keep pointing its neighbours at this node.
+fn announce(h: &Handle, p: &Placement, count: u32, interval: Duration) -> Result<(), IpError> {
     if count == 0 {
         return Ok(());
     }
@@ -297,9 +300,14 @@ fn announce(p: &Placement, count: u32, interval: Duration) -> Result<(), IpError
     send(&sock, p.mac, p.addr).map_err(arp_err)?;
     if count > 1 {
         let (mac, addr, ifname) = (p.mac, p.addr, p.ifname.clone());
+        let (h, p) = (h.clone(), p.clone());
         tokio::spawn(async move {
             for _ in 1..count {
                 tokio::time::sleep(interval).await;
+                if !matches!(find(&h, &p).await, Ok(Some(_))) {
+                    tracing::debug!("{addr} left {ifname}; no more announcements");
+                    return;
+                }
                 if let Err(e) = send(&sock, mac, addr) {
                     tracing::warn!("gratuitous announcement of {addr} on {ifname} failed: {e}");
                     return;
