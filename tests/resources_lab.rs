@@ -34,6 +34,12 @@ fn resctl_helper() {
 /// The command line that runs `resctl ARGS...` inside a node.
 fn resctl_cmd(args: &[&str]) -> Vec<String> {
     let exe = std::env::current_exe().expect("current_exe");
+    // A node sees the host's files except under /tmp and /run (its own tmpfs there).
+    assert!(
+        !exe.starts_with("/tmp") && !exe.starts_with("/run"),
+        "{}: a lab node cannot see this path (its /tmp and /run are its own); build outside /tmp and /run",
+        exe.display()
+    );
     vec![
         "env".into(),
         format!("HBD_RESCTL={}", args.join(&ARG_SEP.to_string())),
