@@ -80,12 +80,15 @@ pub fn dropin_text(unit: &str, description: &str) -> String {
 /// Write the drop-in (and daemon-reload) unless it is already there as it should be.
 /// A drop-in that cannot be written is a warning, not a failure.
 pub async fn ensure_dropin(sd: &Systemd, dir: &Path, unit: &str) -> Result<(), String> {
-    let desc = sd
-        .description(unit)
-        .await
-        .map_err(|e| e.to_string())?
-        .filter(|d| !d.is_empty())
-        .unwrap_or_else(|| unit.to_string());
+    let Some(desc) = sd.description(unit).await.map_err(|e| e.to_string())? else {
+        // No such unit: leave no drop-in behind; StartUnit says what is wrong.
+        return Ok(());
+    };
+    let desc = if desc.is_empty() {
+        unit.to_string()
+    } else {
+        desc
+    };
     let text = dropin_text(unit, &desc);
     let ddir = dir.join(format!("{unit}.d"));
     let path = ddir.join(DROPIN_NAME);

@@ -129,7 +129,7 @@ fn bus_err(unit: &str, e: zbus::Error) -> SystemdError {
 
 fn call_err(action: &'static str, unit: &str, e: zbus::Error) -> SystemdError {
     let message = match &e {
-        zbus::Error::MethodError(_, Some(m), _) => m.clone(),
+        zbus::Error::MethodError(_, Some(m), _) => m.trim_end_matches('.').to_string(),
         other => other.to_string(),
     };
     SystemdError::Call {
