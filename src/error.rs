@@ -18,6 +18,9 @@ pub enum Error {
     },
     #[error("{0}")]
     Runtime(String),
+    /// This host is not (or `--node` names no) node of the cluster.
+    #[error("{0}")]
+    Node(String),
 }
 
 impl Error {
@@ -32,7 +35,7 @@ impl Error {
     /// 2 bad usage, 3 runtime failure.
     pub fn exit_code(&self) -> u8 {
         match self {
-            Error::Config(_) | Error::Key(_) => 1,
+            Error::Config(_) | Error::Key(_) | Error::Node(_) => 1,
             Error::Usage(_) => 2,
             Error::Io { .. } | Error::Runtime(_) => 3,
         }
