@@ -7,6 +7,7 @@
 //! `journalctl -u hbd PEER=beta` finds everything about one peer.
 //! The level comes from HBD_LOG (tracing-subscriber's env-filter syntax), default "info".
 
+use std::io::IsTerminal;
 use std::os::fd::AsFd;
 
 use tracing_subscriber::EnvFilter;
@@ -31,6 +32,7 @@ pub fn init() {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter())
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_target(false)
         .try_init();
 }
