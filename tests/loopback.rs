@@ -39,6 +39,8 @@ fn one_at_a_time() -> MutexGuard<'static, ()> {
 struct Notes {
     ready: bool,
     stopping: bool,
+    reloading: usize,
+    watchdogs: usize,
     status: Option<String>,
     /// Every STATUS= with the time it arrived.
     history: Vec<(Instant, String)>,
@@ -83,6 +85,7 @@ impl Node {
 
 struct TestCluster {
     dir: tempfile::TempDir,
+    config: PathBuf,
     nodes: Vec<Node>,
 }
 
@@ -105,7 +108,7 @@ impl TestCluster {
             .iter()
             .map(|name| spawn_node(dir.path(), &config, name))
             .collect();
-        TestCluster { dir, nodes }
+        TestCluster { dir, config, nodes }
     }
 
     fn node(&self, name: &str) -> &Node {
@@ -212,7 +215,7 @@ impl Drop for TestCluster {
                 let _ = h.join();
             }
         }
-        let _ = &self.dir;
+        let _ = (&self.dir, &self.config);
     }
 }
 
@@ -287,7 +290,9 @@ fn spawn_node(dir: &Path, config: &Path, name: &str) -> Node {
         .env("HBD_LOG", "debug")
         .env_remove("JOURNAL_STREAM")
         .env_remove("INVOCATION_ID")
-        .env_remove("WATCHDOG_USEC")
+        // WatchdogSec=400ms: WATCHDOG=1 every 200ms.
+        .env("WATCHDOG_USEC", "400000")
+        .env_remove("WATCHDOG_PID")
         .env_remove("CREDENTIALS_DIRECTORY")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
@@ -320,6 +325,8 @@ fn listen(sock: UnixDatagram, notes: Arc<Mutex<Notes>>, stop: Arc<AtomicBool>) {
             match line {
                 "READY=1" => notes.ready = true,
                 "STOPPING=1" => notes.stopping = true,
+                "RELOADING=1" => notes.reloading += 1,
+                "WATCHDOG=1" => notes.watchdogs += 1,
                 _ => {
                     if let Some(s) = line.strip_prefix("STATUS=") {
                         notes.status = Some(s.to_string());
@@ -488,6 +495,47 @@ fn sigterm_releases_and_the_peer_takes_over_at_once() {
         "takeover after a clean shutdown took {takeover:?}: it waited for deadtime"
     );
     c.wait_settled(Duration::from_secs(5), Duration::from_millis(300));
+}
+
+#[test]
+fn sighup_with_a_broken_config_keeps_running() {
+    let _guard = one_at_a_time();
+    let c = TestCluster::start();
+    c.wait_settled(Duration::from_secs(15), Duration::from_millis(500));
+    let good = std::fs::read_to_string(&c.config).expect("config");
+    let before = c.node("a").owned();
+
+    std::fs::write(
+        &c.config,
+        good.replace("deadtime = \"600ms\"", "deadtime = \"fast\""),
+    )
+    .expect("write");
+    c.node("a").signal(Signal::SIGHUP);
+    c.wait_for(Duration::from_secs(3), "no RELOADING=1 after SIGHUP", |c| {
+        c.node("a").notes().reloading == 1
+    });
+    std::thread::sleep(DEADTIME * 2);
+    assert_eq!(c.node("a").owned(), before, "{}", c.describe());
+    assert!(c.settled(), "{}", c.describe());
+
+    std::fs::write(&c.config, &good).expect("write");
+    c.node("a").signal(Signal::SIGHUP);
+    c.wait_for(Duration::from_secs(3), "no second RELOADING=1", |c| {
+        c.node("a").notes().reloading == 2
+    });
+    std::thread::sleep(DEADTIME * 2);
+    assert!(c.settled(), "{}", c.describe());
+    for n in &c.nodes {
+        assert!(n.notes().watchdogs > 0, "no WATCHDOG=1 from {}", n.name);
+    }
+    let mut c = c;
+    for n in &mut c.nodes {
+        assert!(
+            n.child.try_wait().ok().flatten().is_none(),
+            "{} exited",
+            n.name
+        );
+    }
 }
 
 #[test]
