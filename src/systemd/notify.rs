@@ -64,8 +64,12 @@ impl Notifier {
     }
 
     /// RELOADING=1 at the start of a SIGHUP reload; READY=1 again when done.
+    /// (Type=notify-reload wants MONOTONIC_USEC= with it.)
     pub fn reloading(&mut self) {
-        self.send(&[NotifyState::Reloading]);
+        match NotifyState::monotonic_usec_now() {
+            Ok(now) => self.send(&[NotifyState::Reloading, now]),
+            Err(_) => self.send(&[NotifyState::Reloading]),
+        }
     }
 
     fn send(&mut self, states: &[NotifyState]) {

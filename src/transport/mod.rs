@@ -167,7 +167,8 @@ pub fn open(config: &Config, local: usize, link: usize) -> Result<(Sender, Recei
             Ok((Sender::Udp(s), Receiver::Udp(r)))
         }
         Link::Serial(s) => {
-            let (tx, rx) = serial::open(&s.device, s.baud).map_err(|(what, e)| err(what, e))?;
+            let (tx, rx) =
+                serial::open(&s.name, &s.device, s.baud).map_err(|(what, e)| err(what, e))?;
             Ok((Sender::Serial(tx), Receiver::Serial(rx)))
         }
     }

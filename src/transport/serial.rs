@@ -166,7 +166,7 @@ pub struct SerialReceiver {
     buf: Vec<u8>,
     /// When a "garbled frames" warning was last logged, and the count then.
     warned: Option<(Instant, u64)>,
-    name: String,
+    link: String,
 }
 
 impl SerialSender {
@@ -225,15 +225,15 @@ impl SerialReceiver {
     /// At most one warning a minute about garbled frames, with the count since the last.
     fn warn_dropped(&mut self) {
         let total = self.deframer.dropped();
-        let (since, logged) = self
-            .warned
-            .unwrap_or((Instant::now() - Duration::from_secs(3600), 0));
-        if total > logged && since.elapsed() >= Duration::from_secs(60) {
+        let (due, logged) = match self.warned {
+            None => (true, 0),
+            Some((at, n)) => (at.elapsed() >= Duration::from_secs(60), n),
+        };
+        if total > logged && due {
             tracing::warn!(
-                LINK = %self.name,
-                dropped = total - logged,
-                "serial line {}: dropped {} garbled frame(s) (bad CRC or framing)",
-                self.name,
+                LINK = %self.link,
+                "serial link {}: dropped {} garbled frame(s) (bad CRC or framing)",
+                self.link,
                 total - logged
             );
             self.warned = Some((Instant::now(), total));
@@ -259,7 +259,11 @@ fn baud_rate(baud: u32) -> Option<BaudRate> {
 
 /// Open and configure the line: O_NOCTTY so it never becomes our controlling
 /// terminal, O_NONBLOCK for the reactor; raw 8N1, no flow control, modem lines ignored.
-pub fn open(device: &Path, baud: u32) -> Result<(SerialSender, SerialReceiver), SetupError> {
+pub fn open(
+    link: &str,
+    device: &Path,
+    baud: u32,
+) -> Result<(SerialSender, SerialReceiver), SetupError> {
     let name = device.display().to_string();
     let speed = baud_rate(baud).ok_or_else(|| {
         (
@@ -307,7 +311,7 @@ pub fn open(device: &Path, baud: u32) -> Result<(SerialSender, SerialReceiver), 
             ready: Default::default(),
             buf: vec![0; 4096],
             warned: None,
-            name,
+            link: link.to_string(),
         },
     ))
 }
