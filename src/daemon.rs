@@ -68,10 +68,30 @@ pub fn run(options: Options) -> Result<()> {
         .enable_all()
         .build()
         .map_err(|e| Error::io("cannot start the async runtime", e))?;
-    runtime.block_on(async {
-        let (daemon, span) = Daemon::start(options).await?;
-        daemon.run().instrument(span).await
-    })
+    let (config, local) = identify(&options)?;
+    // Every record of this process carries NODE.
+    let span = tracing::info_span!("hbd", NODE = %config.nodes[local].name);
+    runtime.block_on(
+        async {
+            let daemon = Daemon::start(options.config_path, config, local).await?;
+            daemon.run().await
+        }
+        .instrument(span),
+    )
+}
+
+/// Load cluster.toml and find which of its nodes we are.
+fn identify(options: &Options) -> Result<(Arc<Config>, usize)> {
+    let loaded = config::load(&options.config_path)?;
+    for w in loaded.render_warnings() {
+        tracing::warn!("{w}");
+    }
+    let host = match &options.node {
+        Some(_) => String::new(),
+        None => hostname()?,
+    };
+    let local = local_node(&loaded.config, options.node.as_deref(), &host)?;
+    Ok((Arc::new(loaded.config), local))
 }
 
 /// Key of the refused-packet rate limiter: one line per source and reason.
@@ -115,24 +135,12 @@ impl Signals {
 }
 
 impl Daemon {
-    /// Load config and keys, find ourselves, open links, build the core and adopt
-    /// groups already running here. Returns the daemon and its logging span (NODE).
-    async fn start(options: Options) -> Result<(Daemon, tracing::Span)> {
+    /// Load the keys, open links, build the core and adopt groups already running
+    /// here.
+    async fn start(config_path: PathBuf, config: Arc<Config>, local: usize) -> Result<Daemon> {
         // Signals first: a SIGTERM during start-up must not kill us half-way.
         let signals = Signals::install()?;
-        let loaded = config::load(&options.config_path)?;
-        for w in loaded.render_warnings() {
-            tracing::warn!("{w}");
-        }
-        let config = Arc::new(loaded.config);
-        let host = match &options.node {
-            Some(_) => String::new(),
-            None => hostname()?,
-        };
-        let local = local_node(&config, options.node.as_deref(), &host)?;
         let node_name = config.nodes[local].name.clone();
-        let span = tracing::info_span!("hbd", NODE = %node_name);
-        let _enter = span.enter();
 
         let (keys, key_warnings) = config::keys::load(&config.auth)?;
         for w in key_warnings {
@@ -184,11 +192,10 @@ impl Daemon {
             links.open_count(),
             config.links.len()
         );
-        drop(_enter);
 
         let (results_tx, results) = mpsc::unbounded_channel();
-        let daemon = Daemon {
-            config_path: options.config_path,
+        Ok(Daemon {
+            config_path,
             config,
             local,
             cluster,
@@ -203,8 +210,7 @@ impl Daemon {
             rejects: RateLimiter::new(REJECT_WINDOW),
             ready: false,
             shutting_down: false,
-        };
-        Ok((daemon, span))
+        })
     }
 
     async fn run(mut self) -> Result<()> {
