@@ -316,7 +316,7 @@ impl Daemon {
         let manager = self.manager.clone();
         let results = self.results_tx.clone();
         let name = self.group_name(group).to_string();
-        tracing::info!(GROUP = %name, "{} group {name}", if start { "starting" } else { "stopping" });
+        tracing::debug!(GROUP = %name, "{} group {name}", if start { "starting" } else { "stopping" });
         tokio::spawn(
             async move {
                 let event = if start {
@@ -408,7 +408,12 @@ impl Daemon {
         if reject == Reject::Own {
             return;
         }
-        let key = (from, std::mem::discriminant(&reject));
+        // Per address, not per port: a sender's port changes with every socket.
+        let by_address = match from {
+            Source::Udp(a) => Source::Udp(std::net::SocketAddr::new(a.ip(), 0)),
+            Source::Serial => Source::Serial,
+        };
+        let key = (by_address, std::mem::discriminant(&reject));
         let Some(suppressed) = self.rejects.check(Instant::now(), &key) else {
             return;
         };
@@ -428,6 +433,10 @@ impl Daemon {
     /// Closing lines for floods that stopped within the last window.
     fn flush_rejects(&mut self) {
         for ((from, _), n) in self.rejects.flush(Instant::now()) {
+            let from = match from {
+                Source::Udp(a) => a.ip().to_string(),
+                Source::Serial => from.to_string(),
+            };
             tracing::warn!(SOURCE = %from, "{n} more refused packet(s) from {from} in the last minute");
         }
     }
@@ -435,8 +444,9 @@ impl Daemon {
     fn log_group_result(&self, group: GroupId, event: &GroupEvent) {
         let name = self.group_name(group);
         match event {
-            GroupEvent::Started => tracing::info!(GROUP = %name, "group {name} started"),
-            GroupEvent::Stopped => tracing::info!(GROUP = %name, "group {name} stopped"),
+            // The core's GroupState event that follows says it at info level.
+            GroupEvent::Started => tracing::debug!(GROUP = %name, "group {name} started"),
+            GroupEvent::Stopped => tracing::debug!(GROUP = %name, "group {name} stopped"),
             GroupEvent::StartFailed { reason } => {
                 tracing::error!(GROUP = %name, "group {name} failed to start: {reason}")
             }
@@ -484,7 +494,7 @@ impl Daemon {
             }
             Event::GroupState { group, state } => {
                 let g = self.group_name(*group);
-                tracing::info!(GROUP = %g, STATE = status::group_state(state), "group {g} is {}", status::group_state(state))
+                tracing::info!(GROUP = %g, STATE = %status::group_state(state), "group {g} is {}", status::group_state(state))
             }
             Event::ConfigMismatch { peer: p } => {
                 let p = peer(p);

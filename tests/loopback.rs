@@ -271,7 +271,12 @@ preferred = "b"
 }
 
 fn spawn_node(dir: &Path, config: &Path, name: &str) -> Node {
-    let sock_path = dir.join(format!("notify-{name}.sock"));
+    // A restarted node gets fresh files: the old socket path is still bound.
+    let mut n = 0;
+    while dir.join(format!("notify-{name}-{n}.sock")).exists() {
+        n += 1;
+    }
+    let sock_path = dir.join(format!("notify-{name}-{n}.sock"));
     let sock = UnixDatagram::bind(&sock_path).expect("bind notify socket");
     sock.set_read_timeout(Some(Duration::from_millis(100)))
         .expect("timeout");
@@ -281,7 +286,7 @@ fn spawn_node(dir: &Path, config: &Path, name: &str) -> Node {
         let (notes, stop) = (notes.clone(), stop.clone());
         std::thread::spawn(move || listen(sock, notes, stop))
     };
-    let log = dir.join(format!("{name}.log"));
+    let log = dir.join(format!("{name}-{n}.log"));
     let child = Command::new(env!("CARGO_BIN_EXE_hbd"))
         .arg("--config")
         .arg(config)
@@ -360,6 +365,49 @@ fn owner_of(c: &TestCluster, group: &str) -> String {
     owners[0].clone()
 }
 
+/// Peers a STATUS= line reports dead.
+fn dead_peers(status: &str) -> BTreeSet<String> {
+    status
+        .split("; ")
+        .find_map(|part| part.strip_prefix("peers: "))
+        .map(|list| {
+            list.split(", ")
+                .filter_map(|p| p.strip_suffix(" dead"))
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// SIGKILL the owner of web; return (time until a survivor reports it dead, time
+/// until a survivor reports owning web).
+fn kill_owner_of_web(c: &mut TestCluster) -> (String, Duration, Duration) {
+    let victim = owner_of(c, "web");
+    let killed_at = Instant::now();
+    c.node(&victim).signal(Signal::SIGKILL);
+    let node = c.node_mut(&victim);
+    let _ = node.child.wait();
+    node.gone = true;
+
+    let detected = c.wait_for(
+        DEADTIME * 5,
+        "no survivor reported the killed node dead",
+        |c| {
+            c.nodes.iter().any(|n| {
+                !n.gone
+                    && n.notes()
+                        .status
+                        .as_deref()
+                        .is_some_and(|s| dead_peers(s).contains(&victim))
+            })
+        },
+    );
+    let taken = c.wait_for(DEADTIME * 5, "no survivor took over web", |c| {
+        c.owners("web").len() == 1
+    });
+    (victim, detected - killed_at, taken - killed_at)
+}
+
 #[test]
 fn elect_then_take_over_from_a_killed_owner() {
     let _guard = one_at_a_time();
@@ -369,29 +417,32 @@ fn elect_then_take_over_from_a_killed_owner() {
         println!("owner of {g}: {}", owner_of(&c, g));
     }
 
-    let victim = owner_of(&c, "web");
-    let killed_at = Instant::now();
-    c.node(&victim).signal(Signal::SIGKILL);
-    let node = c.node_mut(&victim);
-    let _ = node.child.wait();
-    node.gone = true;
-
-    let taken = c.wait_for(DEADTIME * 5, "no survivor took over web", |c| {
-        c.owners("web").len() == 1
-    });
-    let detection = taken - killed_at;
-    println!(
-        "FIGURE sigkill: {} took over web from {victim} {} ms after SIGKILL (deadtime {} ms, keepalive {} ms)",
-        owner_of(&c, "web"),
-        detection.as_millis(),
-        DEADTIME.as_millis(),
-        KEEPALIVE.as_millis()
-    );
-    assert!(
-        detection <= DEADTIME + Duration::from_millis(1000),
-        "takeover took {detection:?}, more than deadtime + 1s"
-    );
-    c.wait_settled(Duration::from_secs(5), Duration::from_millis(500));
+    // Twice: the second time the first victim is back (as a fresh incarnation).
+    for round in 1..=2 {
+        let (victim, detection, takeover) = kill_owner_of_web(&mut c);
+        println!(
+            "FIGURE sigkill #{round}: {victim} killed; reported dead after {} ms, web owned by {} after {} ms \
+             (deadtime {} ms, keepalive {} ms)",
+            detection.as_millis(),
+            owner_of(&c, "web"),
+            takeover.as_millis(),
+            DEADTIME.as_millis(),
+            KEEPALIVE.as_millis()
+        );
+        assert!(
+            takeover <= DEADTIME + Duration::from_millis(1000),
+            "takeover took {takeover:?}, more than deadtime + 1s"
+        );
+        c.wait_settled(Duration::from_secs(5), Duration::from_millis(500));
+        if round == 1 {
+            let config = c.config.clone();
+            let fresh = spawn_node(c.dir.path(), &config, &victim);
+            let old = std::mem::replace(c.node_mut(&victim), fresh);
+            old.stop.store(true, Ordering::Relaxed);
+            c.wait_settled(Duration::from_secs(10), Duration::from_millis(500));
+            println!("{victim} restarted; owner of web: {}", owner_of(&c, "web"));
+        }
+    }
 }
 
 #[test]
@@ -545,4 +596,8 @@ fn status_parsing() {
         BTreeSet::from(["web".to_string(), "db".to_string()])
     );
     assert!(owned("starting up; owner of none; peers: none").is_empty());
+    assert_eq!(
+        dead_peers("owner of web; peers: a dead, c up (1/1 links)"),
+        BTreeSet::from(["a".to_string()])
+    );
 }
