@@ -589,6 +589,95 @@ fn sighup_with_a_broken_config_keeps_running() {
     }
 }
 
+/// Two daemons whose only link is a serial line (a socat pty pair). Each node gets
+/// its own copy of the config naming its end of the line, so they also report a
+/// config mismatch; heartbeats, READY=1 and ownership must work all the same.
+#[test]
+fn two_nodes_over_a_serial_line() {
+    let _guard = one_at_a_time();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut socat = Command::new("socat")
+        .args(["-d", "-d", "pty,raw,echo=0", "pty,raw,echo=0"])
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("socat (apt-get install socat)");
+    let mut ptys = Vec::new();
+    let stderr = socat.stderr.take().expect("stderr");
+    for line in std::io::BufRead::lines(std::io::BufReader::new(stderr)) {
+        let line = line.expect("socat stderr");
+        if let Some(i) = line.find("PTY is ") {
+            ptys.push(line[i + 7..].trim().to_string());
+        }
+        if line.contains("starting data transfer loop") {
+            break;
+        }
+    }
+    assert_eq!(ptys.len(), 2, "socat printed {ptys:?}");
+
+    let key = dir.path().join("authkey");
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&key)
+        .expect("key file");
+    writeln!(f, "1 {}", "5e71a1".repeat(8)).expect("write key");
+    let mut nodes = Vec::new();
+    for (name, pty) in ["a", "b"].iter().zip(&ptys) {
+        let config = dir.path().join(format!("cluster-{name}.toml"));
+        let text = format!(
+            r#"
+[cluster]
+name = "serial"
+[timing]
+keepalive = "100ms"
+warntime = "300ms"
+deadtime = "600ms"
+initdead = "1200ms"
+[auth]
+key_file = "{}"
+[[link]]
+name = "cable"
+kind = "serial"
+device = "{pty}"
+baud = 115200
+[[node]]
+name = "a"
+[[node]]
+name = "b"
+[[group]]
+name = "web"
+preferred = "b"
+"#,
+            key.display()
+        );
+        std::fs::write(&config, text).expect("write config");
+        nodes.push(spawn_node(dir.path(), &config, name));
+    }
+    let c = TestCluster {
+        config: dir.path().join("cluster-a.toml"),
+        dir,
+        nodes,
+    };
+    c.wait_for(
+        Duration::from_secs(10),
+        "no READY=1 and owner over serial",
+        |c| {
+            c.all_ready()
+                && c.owners("web").len() == 1
+                && c.nodes.iter().all(|n| {
+                    n.notes()
+                        .status
+                        .as_deref()
+                        .is_some_and(|s| s.contains(" up (1/1 links)"))
+                })
+        },
+    );
+    println!("serial: {}", c.describe().trim_end());
+    let _ = socat.kill();
+    let _ = socat.wait();
+}
+
 #[test]
 fn status_parsing() {
     assert_eq!(
