@@ -241,9 +241,9 @@ impl Daemon {
                 }
                 Some(()) = self.signals.term.recv() => self.shutdown("SIGTERM"),
                 Some(()) = self.signals.int.recv() => self.shutdown("SIGINT"),
-                Some(()) = self.signals.hup.recv() => self.reload(),
+                Some(()) = self.signals.hup.recv() => self.reload().await,
                 _ = tick(&mut watchdog) => self.notifier.watchdog(),
-                _ = retry.tick() => self.links.retry(&self.config, self.local, &[]),
+                _ = retry.tick() => self.links.retry(&self.config, self.local),
                 _ = flush.tick() => self.flush_rejects(),
             }
             exit = self.drain_actions();
@@ -355,10 +355,15 @@ impl Daemon {
 
     /// SIGHUP: reread cluster.toml and the key file. Any error keeps the running
     /// configuration and is logged as one sentence.
-    fn reload(&mut self) {
+    async fn reload(&mut self) {
         self.notifier.reloading();
         match self.try_reload() {
-            Ok(()) => tracing::info!("SIGHUP: configuration reloaded"),
+            Ok(changed) => {
+                if !changed.is_empty() {
+                    self.links.reopen(&self.config, self.local, &changed).await;
+                }
+                tracing::info!("SIGHUP: configuration reloaded")
+            }
             Err(e) => {
                 tracing::error!(
                     "SIGHUP: reload failed, still running the previous configuration: {e}"
@@ -371,7 +376,8 @@ impl Daemon {
         self.update_status();
     }
 
-    fn try_reload(&mut self) -> Result<(), String> {
+    /// Apply the new config; returns the links to reopen.
+    fn try_reload(&mut self) -> Result<Vec<usize>, String> {
         let loaded = config::load(&self.config_path).map_err(|e| e.to_string())?;
         for w in loaded.render_warnings() {
             tracing::warn!("{w}");
@@ -393,10 +399,7 @@ impl Daemon {
         let new = Arc::new(new);
         self.manager.set_config(new.clone());
         self.config = new;
-        if !changed.is_empty() {
-            self.links.retry(&self.config, self.local, &changed);
-        }
-        Ok(())
+        Ok(changed)
     }
 
     fn update_status(&mut self) {

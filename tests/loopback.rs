@@ -549,7 +549,7 @@ fn sigterm_releases_and_the_peer_takes_over_at_once() {
 }
 
 #[test]
-fn sighup_with_a_broken_config_keeps_running() {
+fn sighup_keeps_running_on_a_broken_config_and_reopens_moved_links() {
     let _guard = one_at_a_time();
     let c = TestCluster::start();
     c.wait_settled(Duration::from_secs(15), Duration::from_millis(500));
@@ -576,8 +576,40 @@ fn sighup_with_a_broken_config_keeps_running() {
     });
     std::thread::sleep(DEADTIME * 2);
     assert!(c.settled(), "{}", c.describe());
+
+    // A new port for the link: every daemon reopens it on SIGHUP and they keep
+    // hearing each other, nobody is declared dead, no group moves.
+    let owners_before: Vec<_> = GROUPS.iter().map(|g| c.owners(g)).collect();
+    let port = good
+        .lines()
+        .find_map(|l| l.strip_prefix("port = "))
+        .expect("port line")
+        .to_string();
+    let moved = good.replace(
+        &format!("port = {port}"),
+        &format!("port = {}", free_port()),
+    );
+    std::fs::write(&c.config, &moved).expect("write");
     for n in &c.nodes {
-        assert!(n.notes().watchdogs > 0, "no WATCHDOG=1 from {}", n.name);
+        n.signal(Signal::SIGHUP);
+    }
+    c.wait_for(Duration::from_secs(3), "not every node reloaded", |c| {
+        c.nodes
+            .iter()
+            .all(|n| n.notes().reloading >= 1 + 2 * usize::from(n.name == "a"))
+    });
+    std::thread::sleep(DEADTIME * 3);
+    let owners_after: Vec<_> = GROUPS.iter().map(|g| c.owners(g)).collect();
+    assert_eq!(owners_before, owners_after, "{}", c.describe());
+    for n in &c.nodes {
+        let notes = n.notes();
+        let history = &notes.history;
+        assert!(
+            history.iter().all(|(_, s)| dead_peers(s).is_empty()),
+            "{} saw a peer die around the reload: {history:?}",
+            n.name
+        );
+        assert!(notes.watchdogs > 0, "no WATCHDOG=1 from {}", n.name);
     }
     let mut c = c;
     for n in &mut c.nodes {

@@ -137,27 +137,23 @@ impl Links {
         matches!(self.slots.get(link.0), Some(State::Open { generation: g, .. }) if *g == generation)
     }
 
-    /// Close a link after an error; it is retried by [`Links::retry`].
+    /// Close a link after an error; it is retried by [`Links::retry`]. Queued
+    /// datagrams are dropped: the link is broken or about to be replaced.
     pub fn close(&mut self, link: LinkId, error: String) {
         if let Some(slot) = self.slots.get_mut(link.0) {
-            if let State::Open { reader, .. } = slot {
+            if let State::Open { reader, writer, .. } = slot {
                 reader.abort();
+                writer.abort();
             }
-            // Dropping the outbox ends the writer once its queue is drained.
             *slot = State::Closed { error };
         }
     }
 
-    /// Reopen closed links (and links named in `changed`, after a reload).
-    pub fn retry(&mut self, config: &Config, local: usize, changed: &[usize]) {
+    /// Reopen closed links.
+    pub fn retry(&mut self, config: &Config, local: usize) {
         for i in 0..self.slots.len() {
-            let closed = matches!(self.slots[i], State::Closed { .. });
-            if !closed && !changed.contains(&i) {
+            if !matches!(self.slots[i], State::Closed { .. }) {
                 continue;
-            }
-            if !closed {
-                self.close(LinkId(i), String::new());
-                tracing::info!(LINK = %self.names[i], "link settings changed: reopening");
             }
             match self.open(config, local, i) {
                 Ok(state) => {
@@ -176,6 +172,22 @@ impl Links {
                 }
             }
         }
+    }
+
+    /// After a reload: reopen the links whose settings changed. The old sockets
+    /// must be gone first (a unicast link rebinds the same address), so the
+    /// aborted tasks get a chance to drop them before the new ones bind.
+    pub async fn reopen(&mut self, config: &Config, local: usize, changed: &[usize]) {
+        for &i in changed {
+            if let Some(name) = self.names.get(i) {
+                tracing::info!(LINK = %name, "link {name}: settings changed, reopening");
+            }
+            self.close(LinkId(i), String::new());
+        }
+        for _ in 0..4 {
+            tokio::task::yield_now().await;
+        }
+        self.retry(config, local);
     }
 
     /// Stop reading and let the writers send what is queued (goodbyes), waiting at
