@@ -55,14 +55,12 @@ fn fault() -> impl Strategy<Value = Fault> {
 fn apply(s: &mut Sim, f: &Fault) {
     match *f {
         Fault::Crash(n) => s.crash(n),
-        Fault::Boot(n) => {
-            if s.nodes[n].core.is_none() {
-                // A daemon restarting on a node whose resources survived adopts them.
-                let adopt: Vec<usize> = (0..s.nodes[n].up.len())
-                    .filter(|&g| s.nodes[n].up[g])
-                    .collect();
-                s.boot_adopting(n, &adopt);
-            }
+        // A daemon restarting on a node whose resources survived adopts them.
+        Fault::Boot(n) if s.nodes[n].core.is_none() => {
+            let adopt: Vec<usize> = (0..s.nodes[n].up.len())
+                .filter(|&g| s.nodes[n].up[g])
+                .collect();
+            s.boot_adopting(n, &adopt);
         }
         Fault::KillDaemon(n) => s.kill_daemon(n),
         Fault::Freeze(n) => s.freeze(n),
@@ -77,17 +75,13 @@ fn apply(s: &mut Sim, f: &Fault) {
         Fault::Shutdown(n) => s.command(n, Command::Shutdown),
         Fault::FailNextStart(n, g) => s.nodes[n].start_outcome[g].push_back(Outcome::Fail),
         Fault::FailNextStop(n, g) => s.nodes[n].stop_outcome[g].push_back(Outcome::Fail),
-        Fault::RuntimeFailure(n, g) => {
-            if s.nodes[n].up[g] {
-                s.group_event(
-                    n,
-                    g,
-                    GroupEvent::Failed {
-                        reason: "injected".into(),
-                    },
-                )
-            }
-        }
+        Fault::RuntimeFailure(n, g) if s.nodes[n].up[g] => s.group_event(
+            n,
+            g,
+            GroupEvent::Failed {
+                reason: "injected".into(),
+            },
+        ),
         Fault::Wait(ms) => s.run_for(Duration::from_millis(ms)),
         _ => {}
     }
