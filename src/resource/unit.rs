@@ -77,6 +77,26 @@ pub fn dropin_text(unit: &str, description: &str) -> String {
     s
 }
 
+/// Write `text` to `path` in `dir` as 0644 (dir 0755), whatever hbd's umask (its
+/// unit sets 0077), so `systemctl cat` works for everyone as for any unit file.
+fn write_world_readable(dir: &Path, path: &Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o755)
+        .create(dir)?;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755))?;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o644)
+        .open(path)?;
+    f.set_permissions(std::fs::Permissions::from_mode(0o644))?;
+    f.write_all(text.as_bytes())
+}
+
 /// Write the drop-in (and daemon-reload) unless it is already there as it should be.
 /// A drop-in that cannot be written is a warning, not a failure.
 pub async fn ensure_dropin(sd: &Systemd, dir: &Path, unit: &str) -> Result<(), String> {
@@ -95,11 +115,11 @@ pub async fn ensure_dropin(sd: &Systemd, dir: &Path, unit: &str) -> Result<(), S
     if std::fs::read_to_string(&path).is_ok_and(|old| old == text) {
         return Ok(());
     }
-    if let Err(e) = std::fs::create_dir_all(&ddir).and_then(|()| std::fs::write(&path, &text)) {
+    if let Err(e) = write_world_readable(&ddir, &path, &text) {
         // Not fatal: the unit still runs under hbd's control, only systemd's own
         // Restart= setting stays in force.
         tracing::warn!(
-            "cannot write {}: {e}; {unit} keeps its own Restart= setting (hbd.service needs ReadWritePaths=/run/systemd/system)",
+            "cannot write {}: {e}; {unit} keeps its own Restart= setting (if hbd runs sandboxed, give it ReadWritePaths=/run/systemd/system)",
             path.display()
         );
         return Ok(());
