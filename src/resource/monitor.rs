@@ -56,6 +56,41 @@ impl Drop for AbortOnDrop {
     }
 }
 
+/// In-place restarts allowed: at most `max` within any `window`.
+#[derive(Debug)]
+pub struct RestartBudget {
+    max: u32,
+    window: Duration,
+    times: VecDeque<Instant>,
+}
+
+impl RestartBudget {
+    pub fn new(max: u32, window: Duration) -> RestartBudget {
+        RestartBudget {
+            max,
+            window,
+            times: VecDeque::new(),
+        }
+    }
+
+    /// Take one restart at `now`; Err(restarts already used in the window) when the
+    /// budget is spent.
+    pub fn take(&mut self, now: Instant) -> Result<usize, usize> {
+        while self
+            .times
+            .front()
+            .is_some_and(|t| now.duration_since(*t) > self.window)
+        {
+            self.times.pop_front();
+        }
+        if self.times.len() >= self.max as usize {
+            return Err(self.times.len());
+        }
+        self.times.push_back(now);
+        Ok(self.times.len())
+    }
+}
+
 /// An event that means "the event sources must be set up again".
 const RESUBSCRIBE: usize = usize::MAX;
 
@@ -160,7 +195,7 @@ async fn subscribe(plan: &Plan) -> (Events, Option<AbortOnDrop>, bool) {
 
 /// Watch the group until it fails beyond its budget (or the task is aborted).
 pub async fn run(plan: Plan) {
-    let mut restarts: VecDeque<Instant> = VecDeque::new();
+    let mut budget = RestartBudget::new(plan.max_restarts, plan.window);
     loop {
         let (mut events, _netlink, _) = subscribe(&plan).await;
         while let Some((i, why)) = events.next().await {
@@ -168,7 +203,7 @@ pub async fn run(plan: Plan) {
                 tracing::warn!("group {}: {why}; setting the watches up again", plan.name);
                 break;
             }
-            if handle(&plan, &mut restarts, i, why).await.is_break() {
+            if handle(&plan, &mut budget, i, why).await.is_break() {
                 return;
             }
         }
@@ -179,7 +214,7 @@ pub async fn run(plan: Plan) {
 /// One event: check, then restart in place or report. Break ends the monitor.
 async fn handle(
     plan: &Plan,
-    restarts: &mut VecDeque<Instant>,
+    budget: &mut RestartBudget,
     i: usize,
     why: String,
 ) -> std::ops::ControlFlow<()> {
@@ -202,31 +237,24 @@ async fn handle(
         );
         return Break(());
     }
-    let now = Instant::now();
-    while restarts
-        .front()
-        .is_some_and(|t| now.duration_since(*t) > plan.window)
-    {
-        restarts.pop_front();
-    }
-    if restarts.len() >= plan.max_restarts as usize {
-        let reason = format!(
-            "{why}; already restarted {} times within {:?}, giving up here",
-            restarts.len(),
-            plan.window
-        );
-        tracing::error!("group {}: {reason}", plan.name);
-        let _ = plan.failures.send(Failure {
-            group: plan.group,
-            reason,
-        });
-        return Break(());
-    }
-    restarts.push_back(now);
+    let used = match budget.take(Instant::now()) {
+        Ok(n) => n,
+        Err(n) => {
+            let reason = format!(
+                "{why}; already restarted {n} times within {:?}, giving up here",
+                plan.window
+            );
+            tracing::error!("group {}: {reason}", plan.name);
+            let _ = plan.failures.send(Failure {
+                group: plan.group,
+                reason,
+            });
+            return Break(());
+        }
+    };
     tracing::warn!(
-        "group {}: {why}; restarting in place ({}/{})",
+        "group {}: {why}; restarting in place ({used}/{})",
         plan.name,
-        restarts.len(),
         plan.max_restarts
     );
     let result = match group::stop_down_to(&plan.resources, i).await {
@@ -244,4 +272,28 @@ async fn handle(
     }
     tracing::info!("group {}: restarted {} in place", plan.name, res.name());
     Continue(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn budget_counts_within_the_window() {
+        let t0 = Instant::now();
+        let s = Duration::from_secs(1);
+        let mut b = RestartBudget::new(2, Duration::from_secs(60));
+        assert_eq!(b.take(t0), Ok(1));
+        assert_eq!(b.take(t0 + s), Ok(2));
+        assert_eq!(b.take(t0 + 2 * s), Err(2));
+        // The first restart leaves the window: one more is allowed.
+        assert_eq!(b.take(t0 + 61 * s), Ok(2));
+        assert_eq!(b.take(t0 + 61 * s), Err(2));
+    }
+
+    #[test]
+    fn zero_budget_fails_at_once() {
+        let mut b = RestartBudget::new(0, Duration::from_secs(60));
+        assert_eq!(b.take(Instant::now()), Err(0));
+    }
 }
