@@ -1,0 +1,639 @@
+//! Heartbeat links on real lab nodes (issue 3's transports, issue 4's lab): broadcast and
+//! multicast between network namespaces, a serial cable (a socat pty pair) between two
+//! nodes, a lost link that is reported and never a failover, and hbd's journal records.
+//!
+//! Each test boots its own lab and runs `hbd run` as the nodes' real hbd.service (from
+//! units/). Assertions are on the nodes' real state: `systemctl show hbd -p StatusText`,
+//! `systemctl is-active`, `ip addr`, `journalctl`. The tests run one at a time (a lock):
+//! they measure failover times on a shared two-core machine.
+
+mod lab;
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use lab::{Lab, Node, stdout, wait_until};
+
+/// Lab timings: veths on one machine, but a shared two-core machine too.
+const KEEPALIVE_MS: u64 = 200;
+const DEADTIME: Duration = Duration::from_secs(2);
+/// Detection is deadtime; then the survivor probes the VIP, adds it, announces it and
+/// starts the unit.
+const MARGIN: Duration = Duration::from_secs(3);
+const AUTHKEY: &str = "1 6c696e6b732d6c61622d7365637265742d6b65792d666f722d74657374732121\n";
+const SVC: &str = "lab-svc.service";
+const SVC_UNIT: &str = "[Unit]\nDescription=lab service held by hbd\n[Service]\nExecStart=/bin/sleep infinity\n";
+
+fn serial() -> MutexGuard<'static, ()> {
+    static LOCK: Mutex<()> = Mutex::new(());
+    LOCK.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+fn timing() -> String {
+    format!(
+        "[timing]\nkeepalive = \"{KEEPALIVE_MS}ms\"\nwarntime = \"1s\"\ndeadtime = \"{}ms\"\n\
+         initdead = \"4s\"\n\n[failover]\nauto_failback = false\nhold_down = \"2s\"\n\n",
+        DEADTIME.as_millis()
+    )
+}
+
+/// Group "g", preferred n1: a VIP on `vip_iface` and lab-svc.service.
+fn group(vip: &str, vip_iface: &str) -> String {
+    format!(
+        "[[group]]\nname = \"g\"\npreferred = \"n1\"\n\n\
+         [[group.resource]]\nkind = \"ip\"\naddress = \"{vip}/24\"\ninterface = \"{vip_iface}\"\n\
+         arp_count = 2\narp_interval = \"100ms\"\n\n\
+         [[group.resource]]\nkind = \"unit\"\nunit = \"{SVC}\"\ntimeout = \"10s\"\n"
+    )
+}
+
+fn nodes(n: usize, addresses: impl Fn(usize) -> String) -> String {
+    (1..=n)
+        .map(|i| format!("[[node]]\nname = \"n{i}\"\n{}\n", addresses(i)))
+        .collect()
+}
+
+/// Install the service unit and hbd on every node, then start hbd everywhere at once
+/// (`--no-block`: a Type=notify start waits for READY=1, which needs the peers).
+fn start_hbd(lab: &Lab, cluster_toml: &str) {
+    for n in lab.nodes() {
+        n.install_unit(SVC, SVC_UNIT);
+        n.install_hbd(cluster_toml, AUTHKEY);
+    }
+    for n in lab.nodes() {
+        n.exec_ok(&["systemctl", "start", "--no-block", "hbd.service"]);
+    }
+}
+
+/// hbd's STATUS= line as systemd has it.
+fn status(n: &Node<'_>) -> String {
+    n.unit_property("hbd.service", "StatusText")
+}
+
+/// Groups this node says it owns ("owner of a,b"); empty when it does not answer.
+fn owned(status: &str) -> Vec<String> {
+    status
+        .split("; ")
+        .find_map(|p| p.strip_prefix("owner of "))
+        .filter(|g| *g != "none")
+        .map(|g| g.split(',').map(str::to_string).collect())
+        .unwrap_or_default()
+}
+
+fn owns(n: &Node<'_>, g: &str) -> bool {
+    owned(&status(n)).iter().any(|x| x == g)
+}
+
+/// Wait until the node's status line satisfies `pred`; the time it took.
+fn wait_status(
+    lab: &Lab,
+    n: &Node<'_>,
+    timeout: Duration,
+    what: &str,
+    pred: impl Fn(&str) -> bool,
+) -> Duration {
+    match wait_until(timeout, Duration::from_millis(100), || pred(&status(n))) {
+        Some(t) => t,
+        None => {
+            dump(lab);
+            panic!(
+                "{}: no status with {what} within {timeout:?}; last: {:?}",
+                n.name(),
+                status(n)
+            );
+        }
+    }
+}
+
+/// Everything worth seeing when a lab test fails.
+fn dump(lab: &Lab) {
+    for n in lab.nodes() {
+        if n.pid().is_none() {
+            eprintln!("=== {}: not running", n.name());
+            continue;
+        }
+        eprintln!("=== {} status: {}", n.name(), status(&n));
+        eprintln!("=== {} ip addr: {:?}", n.name(), n.ip_addrs());
+        eprintln!("=== {} journal of hbd:\n{}", n.name(), n.journal("hbd.service"));
+    }
+}
+
+fn journal_has(n: &Node<'_>, text: &str) -> bool {
+    n.journal("hbd.service").contains(text)
+}
+
+/// The unit's identity: changes when it is restarted.
+fn svc_identity(n: &Node<'_>) -> (String, String) {
+    (
+        n.unit_property(SVC, "InvocationID"),
+        n.unit_property(SVC, "MainPID"),
+    )
+}
+
+/// Watch for `how_long`: `n` keeps owning the group with its resources untouched, and
+/// nobody else claims it.
+fn assert_no_failover(lab: &Lab, owner: &Node<'_>, vip: &str, how_long: Duration) {
+    let before = svc_identity(owner);
+    let start = Instant::now();
+    while start.elapsed() < how_long {
+        for n in lab.nodes() {
+            let s = status(&n);
+            let mine = n.name() == owner.name();
+            if owned(&s).contains(&"g".to_string()) != mine
+                || (!mine && (s.contains("starting g") || n.has_addr(vip)))
+            {
+                dump(lab);
+                panic!("failover after a lost link: {}: {s:?}", n.name());
+            }
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert!(owner.has_addr(vip), "{} lost the VIP", owner.name());
+    assert_eq!(owner.unit_state(SVC), "active");
+    assert_eq!(
+        svc_identity(owner),
+        before,
+        "{SVC} was restarted on {}",
+        owner.name()
+    );
+}
+
+/// kill -9 `victim`; wait for `survivor` to own the group, hold the VIP and run the unit.
+/// The measured time, from the kill to all of that.
+fn kill_and_measure(lab: &Lab, victim: &str, survivor: &str, vip: &str) -> Duration {
+    let s = lab.node(survivor);
+    let t0 = Instant::now();
+    lab.kill9(victim);
+    let took = wait_until(
+        DEADTIME + MARGIN + Duration::from_secs(10),
+        Duration::from_millis(50),
+        || owns(&s, "g") && s.has_addr(vip) && s.unit_state(SVC) == "active",
+    );
+    let Some(_) = took else {
+        dump(lab);
+        panic!("{survivor} did not take the group after kill -9 of {victim}");
+    };
+    t0.elapsed()
+}
+
+#[test]
+fn broadcast_and_multicast_links_lose_one_without_failover() {
+    if !lab::available("broadcast_and_multicast_links_lose_one_without_failover") {
+        return;
+    }
+    let _s = serial();
+    let lab = Lab::boot("bmc", 2);
+    let (n1, n2) = (lab.node("n1"), lab.node("n2"));
+    let vip = "10.98.0.100";
+    let conf = format!(
+        "[cluster]\nname = \"links-bm\"\n\n{}\
+         [[link]]\nname = \"bcast\"\nkind = \"udp-broadcast\"\ninterface = \"eth0\"\n\n\
+         [[link]]\nname = \"mcast\"\nkind = \"udp-multicast\"\ninterface = \"eth1\"\n\
+         group = \"239.192.0.1\"\nttl = 1\n\n{}{}",
+        timing(),
+        nodes(2, |_| String::new()),
+        group(vip, "eth1")
+    );
+    start_hbd(&lab, &conf);
+
+    // Both peers hear each other on both links; n1, the preferred node, owns the group.
+    let t = wait_status(&lab, &n1, Duration::from_secs(20), "n2 up on 2/2", |s| {
+        s.contains("peers: n2 up (2/2 links)") && owned(s) == ["g"]
+    });
+    eprintln!("n1 owns g, n2 up on 2/2 links after {t:.2?}");
+    wait_status(&lab, &n2, Duration::from_secs(10), "n1 up on 2/2", |s| {
+        s.contains("peers: n1 up (2/2 links)") && owned(s).is_empty()
+    });
+    assert!(wait_until(Duration::from_secs(10), Duration::from_millis(100), || {
+        n1.has_addr(vip) && n1.unit_state(SVC) == "active"
+    })
+    .is_some());
+    assert!(!n2.has_addr(vip));
+    eprintln!("n1: {}", status(&n1));
+    eprintln!("n2: {}", status(&n2));
+    // The multicast link really is multicast: n1 joined the group on eth1.
+    let maddr = n1.exec_ok(&["ip", "maddr", "show", "dev", "eth1"]);
+    assert!(maddr.contains("239.192.0.1"), "{maddr}");
+
+    // Pull n1's eth0: the broadcast link is lost on both sides, reported, and nothing moves.
+    lab.cut_link("n1", "eth0");
+    let t = wait_status(&lab, &n1, Duration::from_secs(10), "n2 on 1/2", |s| {
+        s.contains("peers: n2 up (1/2 links)")
+    });
+    wait_status(&lab, &n2, Duration::from_secs(10), "n1 on 1/2", |s| {
+        s.contains("peers: n1 up (1/2 links)")
+    });
+    eprintln!("eth0 cut on n1: 1/2 links after {t:.2?}");
+    assert!(journal_has(&n1, "link bcast to n2 is down"), "{}", n1.journal("hbd.service"));
+    assert!(journal_has(&n2, "link bcast to n1 is down"), "{}", n2.journal("hbd.service"));
+    assert_no_failover(&lab, &n1, vip, DEADTIME * 2);
+    for n in [&n1, &n2] {
+        let j = n.journal("hbd.service");
+        assert!(!j.contains("is dead"), "{}: {j}", n.name());
+        assert!(!j.contains("link mcast to"), "{}: the multicast link flapped: {j}", n.name());
+    }
+
+    // Plug it back: 2/2 again.
+    lab.restore_link("n1", "eth0");
+    let t = wait_status(&lab, &n1, Duration::from_secs(10), "n2 on 2/2 again", |s| {
+        s.contains("peers: n2 up (2/2 links)")
+    });
+    wait_status(&lab, &n2, Duration::from_secs(10), "n1 on 2/2 again", |s| {
+        s.contains("peers: n1 up (2/2 links)")
+    });
+    eprintln!("eth0 back on n1: 2/2 links after {t:.2?}");
+    assert!(journal_has(&n1, "link bcast to n2 is up"));
+    assert!(owns(&n1, "g") && !owns(&n2, "g"));
+
+    // kill -9 of the owner: n2 takes the group within deadtime plus a margin.
+    let took = kill_and_measure(&lab, "n1", "n2", vip);
+    eprintln!(
+        "MEASURED bcast+mcast: kill -9 n1 -> n2 owns g, holds {vip}, runs {SVC}: {:.0} ms (deadtime {} ms)",
+        took.as_secs_f64() * 1000.0,
+        DEADTIME.as_millis()
+    );
+    eprintln!("n2: {}", status(&n2));
+    assert!(status(&n2).contains("n1 dead"), "{}", status(&n2));
+    assert!(
+        took <= DEADTIME + MARGIN,
+        "takeover took {took:.2?}, more than deadtime {DEADTIME:?} + {MARGIN:?}"
+    );
+}
+
+#[test]
+fn three_nodes_over_multicast_hand_over_one_at_a_time() {
+    if !lab::available("three_nodes_over_multicast_hand_over_one_at_a_time") {
+        return;
+    }
+    let _s = serial();
+    let lab = Lab::boot("mc", 3);
+    let vip = "10.99.0.100";
+    let conf = format!(
+        "[cluster]\nname = \"links-mc3\"\n\n{}\
+         [[link]]\nname = \"ma\"\nkind = \"udp-multicast\"\ninterface = \"eth0\"\n\
+         group = \"239.192.0.1\"\n\n\
+         [[link]]\nname = \"mb\"\nkind = \"udp-multicast\"\ninterface = \"eth1\"\n\
+         group = \"239.192.0.2\"\nport = 695\n\n{}{}",
+        timing(),
+        nodes(3, |_| String::new()),
+        group(vip, "eth0")
+    );
+    start_hbd(&lab, &conf);
+    let (n1, n2, n3) = (lab.node("n1"), lab.node("n2"), lab.node("n3"));
+    wait_status(&lab, &n1, Duration::from_secs(20), "owner, both peers up", |s| {
+        owned(s) == ["g"] && s.contains("n2 up (2/2 links)") && s.contains("n3 up (2/2 links)")
+    });
+    for n in [&n2, &n3] {
+        wait_status(&lab, n, Duration::from_secs(10), "both peers up", |s| {
+            owned(s).is_empty() && s.matches("up (2/2 links)").count() == 2
+        });
+    }
+    for n in lab.nodes() {
+        eprintln!("{}: {}", n.name(), status(&n));
+    }
+
+    // Sample who owns g (status lines and the VIP) on every node still running; never two.
+    let sample = |alive: &[&Node<'_>]| -> Vec<String> {
+        let holders: Vec<String> = alive
+            .iter()
+            .filter(|n| owns(n, "g") || n.has_addr(vip))
+            .map(|n| n.name().to_string())
+            .collect();
+        if holders.len() > 1 {
+            dump(&lab);
+            panic!("two owners of g at once: {holders:?}");
+        }
+        holders
+    };
+    let samples = std::cell::Cell::new(0u32);
+    let hand_over = |victim: &str, alive: &[&Node<'_>]| -> (String, Duration) {
+        let t0 = Instant::now();
+        lab.kill9(victim);
+        loop {
+            let h = sample(alive);
+            samples.set(samples.get() + 1);
+            if let [who] = h.as_slice() {
+                let n = lab.node(who);
+                if owns(&n, "g") && n.has_addr(vip) && n.unit_state(SVC) == "active" {
+                    return (who.clone(), t0.elapsed());
+                }
+            }
+            if t0.elapsed() > DEADTIME + MARGIN + Duration::from_secs(10) {
+                dump(&lab);
+                panic!("nobody took g after kill -9 of {victim}");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
+
+    let (next, took) = hand_over("n1", &[&n2, &n3]);
+    eprintln!(
+        "MEASURED 3 nodes, multicast: kill -9 n1 -> {next} owns g: {:.0} ms",
+        took.as_secs_f64() * 1000.0
+    );
+    assert!(took <= DEADTIME + MARGIN, "takeover took {took:.2?}");
+    let other = if next == "n2" { &n3 } else { &n2 };
+    // The remaining non-owner sees the new owner up and n1 dead, and holds nothing.
+    wait_status(&lab, other, Duration::from_secs(5), "n1 dead", |s| {
+        s.contains("n1 dead") && owned(s).is_empty()
+    });
+    // Keep sampling for a while: the handover settles with one owner.
+    let alive = [&n2, &n3];
+    let settle = Instant::now();
+    while settle.elapsed() < DEADTIME {
+        assert_eq!(sample(&alive), [next.clone()]);
+        samples.set(samples.get() + 1);
+    }
+
+    // And once more: kill the new owner, the last node takes over.
+    let last = other.name().to_string();
+    let (third, took) = hand_over(&next, &[other]);
+    assert_eq!(third, last);
+    eprintln!(
+        "MEASURED 3 nodes, multicast: kill -9 {next} -> {third} owns g: {:.0} ms ({} samples, never two owners)",
+        took.as_secs_f64() * 1000.0,
+        samples.get()
+    );
+    assert!(took <= DEADTIME + MARGIN, "takeover took {took:.2?}");
+}
+
+/// A null-modem cable: a socat pty pair on the host. Inside each node, /run/lab-tty0 is a
+/// symlink to that node's end (nodes share the host's /dev), so one cluster.toml names
+/// the same device on both. Killed when dropped.
+struct Cable {
+    socat: Child,
+    _dir: tempfile::TempDir,
+}
+
+impl Cable {
+    const DEVICE: &str = "/run/lab-tty0";
+
+    fn plug(a: &Node<'_>, b: &Node<'_>) -> Cable {
+        let dir = tempfile::tempdir().unwrap();
+        let base = dir.path().to_path_buf();
+        let end = |n: &Node<'_>| base.join(n.name());
+        let spec = |p: PathBuf| format!("pty,raw,echo=0,link={}", p.display());
+        let socat = Command::new("socat")
+            .args(["-d", "-d", &spec(end(a)), &spec(end(b))])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("run socat (tests/lab/setup.sh installs it)");
+        let mut cable = Cable { socat, _dir: dir };
+        let ready = wait_until(Duration::from_secs(5), Duration::from_millis(20), || {
+            end(a).exists() && end(b).exists()
+        });
+        if ready.is_none() {
+            let _ = cable.socat.kill();
+            panic!("socat made no pty pair");
+        }
+        for n in [a, b] {
+            let pts = std::fs::read_link(end(n)).unwrap();
+            let pts = pts.to_str().unwrap();
+            assert!(pts.starts_with("/dev/pts/"), "{pts}");
+            // The node sees the host's /dev/pts.
+            n.exec_ok(&["test", "-c", pts]);
+            n.exec_ok(&["ln", "-sfn", pts, Self::DEVICE]);
+        }
+        cable
+    }
+}
+
+impl Drop for Cable {
+    fn drop(&mut self) {
+        let _ = self.socat.kill();
+        let _ = self.socat.wait();
+    }
+}
+
+#[test]
+fn a_serial_cable_keeps_the_peer_up_when_the_network_link_is_cut() {
+    if !lab::available("a_serial_cable_keeps_the_peer_up_when_the_network_link_is_cut") {
+        return;
+    }
+    let _s = serial();
+    let lab = Lab::boot("ser", 2);
+    let (n1, n2) = (lab.node("n1"), lab.node("n2"));
+    let _cable = Cable::plug(&n1, &n2);
+    let vip = "10.98.0.100";
+    let conf = format!(
+        "[cluster]\nname = \"links-ser\"\n\n{}\
+         [[link]]\nname = \"net\"\nkind = \"udp-unicast\"\ninterface = \"eth0\"\n\n\
+         [[link]]\nname = \"ser\"\nkind = \"serial\"\ndevice = \"{}\"\nbaud = 115200\n\n{}{}",
+        timing(),
+        Cable::DEVICE,
+        nodes(2, |i| format!("address.net = \"10.99.0.{i}\"")),
+        group(vip, "eth1")
+    );
+    start_hbd(&lab, &conf);
+    let t = wait_status(&lab, &n1, Duration::from_secs(20), "n2 up on 2/2", |s| {
+        s.contains("peers: n2 up (2/2 links)") && owned(s) == ["g"]
+    });
+    wait_status(&lab, &n2, Duration::from_secs(10), "n1 up on 2/2", |s| {
+        s.contains("peers: n1 up (2/2 links)")
+    });
+    eprintln!("n1 owns g, n2 up on 2/2 links (udp + serial) after {t:.2?}");
+    assert!(journal_has(&n1, "link ser to n2 is up"), "{}", n1.journal("hbd.service"));
+    assert!(journal_has(&n2, "link ser to n1 is up"), "{}", n2.journal("hbd.service"));
+    assert!(wait_until(Duration::from_secs(10), Duration::from_millis(100), || {
+        n1.has_addr(vip) && n1.unit_state(SVC) == "active"
+    })
+    .is_some());
+
+    // Cut the network link: the serial cable alone keeps both sides up; nothing moves.
+    lab.cut_link("n1", "eth0");
+    let t = wait_status(&lab, &n1, Duration::from_secs(10), "n2 on 1/2", |s| {
+        s.contains("peers: n2 up (1/2 links)")
+    });
+    wait_status(&lab, &n2, Duration::from_secs(10), "n1 on 1/2", |s| {
+        s.contains("peers: n1 up (1/2 links)")
+    });
+    eprintln!("eth0 cut on n1: 1/2 links (serial only) after {t:.2?}");
+    assert!(journal_has(&n2, "link net to n1 is down"), "{}", n2.journal("hbd.service"));
+    assert_no_failover(&lab, &n1, vip, DEADTIME * 2);
+    for n in [&n1, &n2] {
+        let j = n.journal("hbd.service");
+        assert!(!j.contains("link ser to"), "{}: serial flapped: {j}", n.name());
+        assert!(!j.contains("is dead"), "{}: {j}", n.name());
+    }
+    eprintln!("n1: {}", status(&n1));
+    eprintln!("n2: {}", status(&n2));
+
+    lab.restore_link("n1", "eth0");
+    wait_status(&lab, &n2, Duration::from_secs(10), "n1 on 2/2 again", |s| {
+        s.contains("peers: n1 up (2/2 links)")
+    });
+}
+
+/// `journalctl -u hbd -o json` inside a node, one record per line.
+fn journal_json(n: &Node<'_>) -> Vec<serde_json::Value> {
+    let o = n.exec(&["journalctl", "--no-pager", "-o", "json", "-u", "hbd.service"]);
+    stdout(&o)
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect()
+}
+
+fn field<'a>(r: &'a serde_json::Value, name: &str) -> &'a str {
+    r.get(name).and_then(|v| v.as_str()).unwrap_or("")
+}
+
+fn record<'a>(records: &'a [serde_json::Value], message: &str) -> Option<&'a serde_json::Value> {
+    records.iter().find(|r| field(r, "MESSAGE").contains(message))
+}
+
+/// Packets a foreign or broken sender might put on port 694: random junk, a well-formed
+/// packet of another cluster, and one claiming to be `victim` signed with the wrong key.
+fn foreign_packets(cluster_id: u32, victim: &str) -> Vec<Vec<u8>> {
+    use hbd::config::{Algorithm, KeySet};
+    use hbd::proto::wire::{Kind, Message, encode};
+    let keys = KeySet::new(
+        Algorithm::HmacSha256,
+        1,
+        [(1u8, b"not-the-cluster-key-not-the-cluster-key".to_vec())].into(),
+    );
+    let msg = |cluster_id: u32, sender: &str, seq: u64| Message {
+        kind: Kind::Heartbeat,
+        key_id: 1,
+        flags: 0,
+        cluster_id,
+        digest: [0; 8],
+        incarnation: 7,
+        seq,
+        sender: sender.to_string(),
+        claims: vec![],
+    };
+    let mut out = Vec::new();
+    for i in 0..70u64 {
+        let mut junk = vec![0u8; 64 + i as usize];
+        getrandom::fill(&mut junk).unwrap();
+        junk[0] = b'X';
+        out.push(junk);
+        out.push(encode(&msg(cluster_id ^ 0x5a5a_5a5a, "stranger", i + 1), &keys).unwrap());
+        out.push(encode(&msg(cluster_id, victim, i + 1), &keys).unwrap());
+    }
+    out
+}
+
+#[test]
+fn journal_has_structured_fields_and_foreign_packets_do_not_flood_it() {
+    if !lab::available("journal_has_structured_fields_and_foreign_packets_do_not_flood_it") {
+        return;
+    }
+    let _s = serial();
+    let lab = Lab::boot("jnl", 2);
+    let (n1, n2) = (lab.node("n1"), lab.node("n2"));
+    let vip = "10.99.0.100";
+    let conf = format!(
+        "[cluster]\nname = \"links-jnl\"\nid = 4242\n\n{}\
+         [[link]]\nname = \"a\"\nkind = \"udp-unicast\"\ninterface = \"eth0\"\n\n\
+         [[link]]\nname = \"b\"\nkind = \"udp-unicast\"\ninterface = \"eth1\"\n\n{}{}",
+        timing(),
+        nodes(2, |i| {
+            format!("address.a = \"10.99.0.{i}\"\naddress.b = \"10.98.0.{i}\"")
+        }),
+        group(vip, "eth0")
+    );
+    start_hbd(&lab, &conf);
+    wait_status(&lab, &n1, Duration::from_secs(20), "owner, n2 up", |s| {
+        s.contains("peers: n2 up (2/2 links)") && owned(s) == ["g"]
+    });
+    wait_status(&lab, &n2, Duration::from_secs(10), "n1 up", |s| {
+        s.contains("peers: n1 up (2/2 links)")
+    });
+
+    // hbd writes to the journal natively: its records carry NODE, and PEER, LINK, GROUP
+    // where they apply, under the hbd identifier and unit.
+    let records = journal_json(&n1);
+    assert!(!records.is_empty(), "no journal records of hbd.service in n1");
+    let Some(start) = record(&records, "starting as node n1") else {
+        panic!("no start-up record: {records:#?}");
+    };
+    assert_eq!(field(start, "NODE"), "n1", "{start:#}");
+    assert_eq!(field(start, "SYSLOG_IDENTIFIER"), "hbd", "{start:#}");
+    assert_eq!(field(start, "_SYSTEMD_UNIT"), "hbd.service", "{start:#}");
+    let peer_up = record(&records, "peer n2 is up").expect("a 'peer n2 is up' record");
+    assert_eq!(field(peer_up, "NODE"), "n1", "{peer_up:#}");
+    assert_eq!(field(peer_up, "PEER"), "n2", "{peer_up:#}");
+    let link_up = record(&records, "link a to n2 is up").expect("a 'link a to n2 is up' record");
+    assert_eq!(field(link_up, "PEER"), "n2", "{link_up:#}");
+    assert_eq!(field(link_up, "LINK"), "a", "{link_up:#}");
+    let running = record(&records, "group g is running").expect("a 'group g is running' record");
+    assert_eq!(field(running, "NODE"), "n1", "{running:#}");
+    assert_eq!(field(running, "GROUP"), "g", "{running:#}");
+    // The peer's records carry its own node name.
+    let r2 = journal_json(&n2);
+    let up2 = record(&r2, "peer n1 is up").expect("n2: a 'peer n1 is up' record");
+    assert_eq!((field(up2, "NODE"), field(up2, "PEER")), ("n2", "n1"));
+    // A warning is a warning (priority 4) in the journal.
+    lab.cut_link("n2", "eth1");
+    wait_status(&lab, &n1, Duration::from_secs(10), "n2 on 1/2", |s| {
+        s.contains("n2 up (1/2 links)")
+    });
+    lab.restore_link("n2", "eth1");
+    let records = journal_json(&n1);
+    let down = record(&records, "link b to n2 is down").expect("a 'link b to n2 is down' record");
+    assert_eq!(field(down, "PRIORITY"), "4", "{down:#}");
+    assert_eq!((field(down, "PEER"), field(down, "LINK")), ("n2", "b"), "{down:#}");
+
+    // A foreign cluster on the same wire: ~200 packets from the client within a second or
+    // two, of three kinds. At most one line per (source, reason) reaches the journal.
+    let packets = foreign_packets(4242, "n2");
+    let file = tempfile::NamedTempFile::new().unwrap();
+    let hex: Vec<String> = packets.iter().map(hex::encode).collect();
+    std::fs::write(file.path(), hex.join("\n")).unwrap();
+    let send = "import socket,sys,time\n\
+                s=socket.socket(socket.AF_INET,socket.SOCK_DGRAM)\n\
+                for i,l in enumerate(open(sys.argv[1])):\n\
+                \x20   s.sendto(bytes.fromhex(l.strip()),(sys.argv[2],694))\n\
+                \x20   time.sleep(0.005)\n";
+    let before = journal_json(&n1).len();
+    let t0 = Instant::now();
+    let o = lab.client(&[
+        "python3",
+        "-c",
+        send,
+        file.path().to_str().unwrap(),
+        &n1.addr_a(),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    eprintln!("sent {} foreign packets to n1:694 in {:.2?}", packets.len(), t0.elapsed());
+    std::thread::sleep(Duration::from_secs(2));
+    let after = journal_json(&n1);
+    let new: Vec<&str> = after[before.min(after.len())..]
+        .iter()
+        .map(|r| field(r, "MESSAGE"))
+        .collect();
+    eprintln!("n1's journal after the flood:\n  {}", new.join("\n  "));
+    let refused: Vec<&&str> = new.iter().filter(|m| m.contains("10.99.0.254")).collect();
+    assert!(!refused.is_empty(), "the foreign packets were not reported at all: {new:?}");
+    assert!(
+        refused.len() <= 3,
+        "{} lines about 200 foreign packets from one source (3 reasons): {refused:#?}",
+        refused.len()
+    );
+    for m in &refused {
+        assert!(m.contains("refused packet from 10.99.0.254"), "{m}");
+    }
+    let reasons = ["bad magic", "another cluster", "bad MAC"];
+    for r in reasons {
+        assert!(
+            refused.iter().any(|m| m.contains(r)),
+            "no line about \"{r}\": {refused:#?}"
+        );
+    }
+    let rec = after
+        .iter()
+        .find(|r| field(r, "MESSAGE").contains("refused packet from 10.99.0.254"))
+        .unwrap();
+    assert_eq!(field(rec, "LINK"), "a", "{rec:#}");
+    assert!(field(rec, "SOURCE").starts_with("10.99.0.254"), "{rec:#}");
+    assert_eq!(field(rec, "NODE"), "n1", "{rec:#}");
+    // Nothing else was disturbed: n2 (whose name the forged packets used) stays up.
+    assert!(status(&n1).contains("n2 up (2/2 links)"), "{}", status(&n1));
+    assert!(owns(&n1, "g"));
+    assert!(!new.iter().any(|m| m.contains("n2 is late") || m.contains("n2 is dead")));
+}
