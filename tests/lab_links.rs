@@ -254,6 +254,28 @@ fn broadcast_and_multicast_links_lose_one_without_failover() {
     assert!(journal_has(&n1, "link bcast to n2 is up"));
     assert!(owns(&n1, "g") && !owns(&n2, "g"));
 
+    // The other cable, on the other node: n2 loses the multicast link (its group
+    // membership must survive the interface going down and up).
+    lab.cut_link("n2", "eth1");
+    wait_status(&lab, &n2, Duration::from_secs(10), "n1 on 1/2", |s| {
+        s.contains("peers: n1 up (1/2 links)")
+    });
+    wait_status(&lab, &n1, Duration::from_secs(10), "n2 on 1/2", |s| {
+        s.contains("peers: n2 up (1/2 links)")
+    });
+    assert!(journal_has(&n1, "link mcast to n2 is down"));
+    assert_no_failover(&lab, &n1, vip, DEADTIME);
+    lab.restore_link("n2", "eth1");
+    let t = wait_status(&lab, &n2, Duration::from_secs(10), "n1 on 2/2 again", |s| {
+        s.contains("peers: n1 up (2/2 links)")
+    });
+    wait_status(&lab, &n1, Duration::from_secs(10), "n2 on 2/2 again", |s| {
+        s.contains("peers: n2 up (2/2 links)")
+    });
+    eprintln!("eth1 back on n2: 2/2 links after {t:.2?}");
+    let maddr = n2.exec_ok(&["ip", "maddr", "show", "dev", "eth1"]);
+    assert!(maddr.contains("239.192.0.1"), "{maddr}");
+
     // kill -9 of the owner: n2 takes the group within deadtime plus a margin.
     let took = kill_and_measure(&lab, "n1", "n2", vip);
     eprintln!(
@@ -473,6 +495,46 @@ fn a_serial_cable_keeps_the_peer_up_when_the_network_link_is_cut() {
     wait_status(&lab, &n2, Duration::from_secs(10), "n1 on 2/2 again", |s| {
         s.contains("peers: n1 up (2/2 links)")
     });
+    wait_status(&lab, &n1, Duration::from_secs(10), "n2 on 2/2 again", |s| {
+        s.contains("peers: n2 up (2/2 links)")
+    });
+
+    // Pull the serial cable (socat ends: both ptys hang up). The network carries on,
+    // the serial link is reported down, nothing moves, and hbd does not spin on the
+    // dead line while it waits for the cable.
+    drop(_cable);
+    wait_status(&lab, &n1, Duration::from_secs(10), "n2 on 1/2 (network)", |s| {
+        s.contains("peers: n2 up (1/2 links)")
+    });
+    assert!(journal_has(&n1, "link ser to n2 is down"), "{}", n1.journal("hbd.service"));
+    let cpu = cpu_ticks(&n1);
+    assert_no_failover(&lab, &n1, vip, Duration::from_secs(5));
+    let used = cpu_ticks(&n1) - cpu;
+    eprintln!("n1's hbd used {used} ticks of CPU in 5 s without its serial cable");
+    assert!(used < 150, "hbd spins without its serial cable: {used} ticks in 5 s");
+
+    // A new cable (new ptys behind the same device name): the link comes back by itself.
+    let t0 = Instant::now();
+    let _cable = Cable::plug(&n1, &n2);
+    wait_status(&lab, &n1, Duration::from_secs(20), "n2 on 2/2 after replug", |s| {
+        s.contains("peers: n2 up (2/2 links)")
+    });
+    wait_status(&lab, &n2, Duration::from_secs(10), "n1 on 2/2 after replug", |s| {
+        s.contains("peers: n1 up (2/2 links)")
+    });
+    eprintln!("serial cable replugged: 2/2 links after {:.2?}", t0.elapsed());
+    assert!(owns(&n1, "g") && !owns(&n2, "g"));
+}
+
+/// CPU time (user + system, in clock ticks) hbd's main process has used.
+fn cpu_ticks(n: &Node<'_>) -> u64 {
+    let pid = n.unit_property("hbd.service", "MainPID");
+    let stat = n.exec_ok(&["cat", &format!("/proc/{pid}/stat")]);
+    // Fields after the ")" closing the command name; utime and stime are the 14th and
+    // 15th fields of the whole line.
+    let rest = &stat[stat.rfind(')').unwrap() + 2..];
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    f[11].parse::<u64>().unwrap() + f[12].parse::<u64>().unwrap()
 }
 
 /// `journalctl -u hbd -o json` inside a node, one record per line.
