@@ -304,7 +304,7 @@ fn three_nodes_over_multicast_hand_over_one_at_a_time() {
          [[link]]\nname = \"ma\"\nkind = \"udp-multicast\"\ninterface = \"eth0\"\n\
          group = \"239.192.0.1\"\n\n\
          [[link]]\nname = \"mb\"\nkind = \"udp-multicast\"\ninterface = \"eth1\"\n\
-         group = \"239.192.0.2\"\nport = 695\n\n{}{}",
+         group = \"239.192.0.1\"\n\n{}{}",
         timing(),
         nodes(3, |_| String::new()),
         group(vip, "eth0")
@@ -322,6 +322,23 @@ fn three_nodes_over_multicast_hand_over_one_at_a_time() {
     for n in lab.nodes() {
         eprintln!("{}: {}", n.name(), status(&n));
     }
+    // Both links use the same group and port (as Heartbeat's `mcast eth0 ...` and
+    // `mcast eth1 ...` lines often do): each link hears only its own interface, so n3
+    // losing eth1 is 1/2 links, not 2/2 heard twice over eth0.
+    lab.cut_link("n3", "eth1");
+    for n in [&n1, &n2] {
+        wait_status(&lab, n, Duration::from_secs(10), "n3 on 1/2", |s| {
+            s.contains("n3 up (1/2 links)")
+        });
+    }
+    assert!(journal_has(&n1, "link mb to n3 is down"), "{}", n1.journal("hbd.service"));
+    lab.restore_link("n3", "eth1");
+    for n in [&n1, &n2] {
+        wait_status(&lab, n, Duration::from_secs(10), "n3 on 2/2 again", |s| {
+            s.contains("n3 up (2/2 links)")
+        });
+    }
+    assert!(owns(&n1, "g"));
 
     // Sample who owns g (status lines and the VIP) on every node still running; never two.
     let sample = |alive: &[&Node<'_>]| -> Vec<String> {
