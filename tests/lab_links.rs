@@ -729,3 +729,49 @@ fn journal_has_structured_fields_and_foreign_packets_do_not_flood_it() {
     assert!(owns(&n1, "g"));
     assert!(!new.iter().any(|m| m.contains("n2 is late") || m.contains("n2 is dead")));
 }
+
+#[test]
+fn broadcast_and_multicast_on_one_interface_are_two_links() {
+    if !lab::available("broadcast_and_multicast_on_one_interface_are_two_links") {
+        return;
+    }
+    let _s = serial();
+    let lab = Lab::boot("bmi", 2);
+    let (n1, n2) = (lab.node("n1"), lab.node("n2"));
+    let vip = "10.98.0.100";
+    // Both links on eth0 and port 694: the broadcast socket (bound to 0.0.0.0:694) must not
+    // take the multicast link's packets for its own.
+    let conf = format!(
+        "[cluster]\nname = \"links-bmi\"\n\n{}\
+         [[link]]\nname = \"bcast\"\nkind = \"udp-broadcast\"\ninterface = \"eth0\"\n\n\
+         [[link]]\nname = \"mcast\"\nkind = \"udp-multicast\"\ninterface = \"eth0\"\n\
+         group = \"239.192.0.1\"\n\n{}{}",
+        timing(),
+        nodes(2, |_| String::new()),
+        group(vip, "eth1")
+    );
+    start_hbd(&lab, &conf);
+    wait_status(&lab, &n1, Duration::from_secs(20), "n2 up on 2/2", |s| {
+        s.contains("peers: n2 up (2/2 links)") && owned(s) == ["g"]
+    });
+    // Each heartbeat arrives once per link: no copy of it refused as a replay.
+    for n in [&n1, &n2] {
+        let j = n.journal("hbd.service");
+        assert!(!j.contains("replayed or duplicate"), "{}: {j}", n.name());
+    }
+    // n2's broadcasts stop leaving (a firewall rule, say); its multicasts still do.
+    n2.sh_ok(
+        "nft add table ip lablinks && \
+         nft add chain ip lablinks out '{ type filter hook output priority 0; }' && \
+         nft add rule ip lablinks out ip daddr 255.255.255.255 udp dport 694 counter drop",
+    );
+    wait_status(&lab, &n1, Duration::from_secs(10), "n2 on 1/2 (multicast only)", |s| {
+        s.contains("peers: n2 up (1/2 links)")
+    });
+    assert!(journal_has(&n1, "link bcast to n2 is down"), "{}", n1.journal("hbd.service"));
+    assert!(!link_went_down(&n1.journal("hbd.service"), "mcast"));
+    n2.sh_ok("nft delete table ip lablinks");
+    wait_status(&lab, &n1, Duration::from_secs(10), "n2 on 2/2 again", |s| {
+        s.contains("peers: n2 up (2/2 links)")
+    });
+}

@@ -2,7 +2,8 @@
 //! handed to tokio.
 //!
 //! - unicast: bind this node's own address on the link, send to each peer's address;
-//! - broadcast: bind 0.0.0.0:port on one interface, send to 255.255.255.255:port;
+//! - broadcast: bind 0.0.0.0:port on one interface (deaf to multicast), send to
+//!   255.255.255.255:port;
 //! - multicast: join the group on one interface (by index), bind group:port, send to
 //!   the group with the configured TTL and loopback off.
 //!
@@ -122,6 +123,13 @@ pub fn broadcast(interface: &str, port: u16) -> Result<(UdpSender, UdpReceiver),
     socket
         .set_broadcast(true)
         .map_err(|e| ("cannot set SO_BROADCAST".to_string(), e))?;
+    // Bound to 0.0.0.0:port, the socket would also get every multicast datagram to that
+    // port on the interface (IP_MULTICAST_ALL is on by default): a multicast link on the
+    // same interface and port would be heard twice, as itself and as this link, and this
+    // link would look up while its broadcasts no longer arrive.
+    socket
+        .set_multicast_all_v4(false)
+        .map_err(|e| ("cannot clear IP_MULTICAST_ALL".to_string(), e))?;
     bind_device(&socket, interface)?;
     bind(
         &socket,
