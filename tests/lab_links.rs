@@ -24,7 +24,8 @@ const DEADTIME: Duration = Duration::from_secs(2);
 const MARGIN: Duration = Duration::from_secs(3);
 const AUTHKEY: &str = "1 6c696e6b732d6c61622d7365637265742d6b65792d666f722d74657374732121\n";
 const SVC: &str = "lab-svc.service";
-const SVC_UNIT: &str = "[Unit]\nDescription=lab service held by hbd\n[Service]\nExecStart=/bin/sleep infinity\n";
+const SVC_UNIT: &str =
+    "[Unit]\nDescription=lab service held by hbd\n[Service]\nExecStart=/bin/sleep infinity\n";
 
 fn serial() -> MutexGuard<'static, ()> {
     static LOCK: Mutex<()> = Mutex::new(());
@@ -116,7 +117,11 @@ fn dump(lab: &Lab) {
         }
         eprintln!("=== {} status: {}", n.name(), status(&n));
         eprintln!("=== {} ip addr: {:?}", n.name(), n.ip_addrs());
-        eprintln!("=== {} journal of hbd:\n{}", n.name(), n.journal("hbd.service"));
+        eprintln!(
+            "=== {} journal of hbd:\n{}",
+            n.name(),
+            n.journal("hbd.service")
+        );
     }
 }
 
@@ -213,10 +218,12 @@ fn broadcast_and_multicast_links_lose_one_without_failover() {
     wait_status(&lab, &n2, Duration::from_secs(10), "n1 up on 2/2", |s| {
         s.contains("peers: n1 up (2/2 links)") && owned(s).is_empty()
     });
-    assert!(wait_until(Duration::from_secs(10), Duration::from_millis(100), || {
-        n1.has_addr(vip) && n1.unit_state(SVC) == "active"
-    })
-    .is_some());
+    assert!(
+        wait_until(Duration::from_secs(10), Duration::from_millis(100), || {
+            n1.has_addr(vip) && n1.unit_state(SVC) == "active"
+        })
+        .is_some()
+    );
     assert!(!n2.has_addr(vip));
     eprintln!("n1: {}", status(&n1));
     eprintln!("n2: {}", status(&n2));
@@ -233,13 +240,25 @@ fn broadcast_and_multicast_links_lose_one_without_failover() {
         s.contains("peers: n1 up (1/2 links)")
     });
     eprintln!("eth0 cut on n1: 1/2 links after {t:.2?}");
-    assert!(journal_has(&n1, "link bcast to n2 is down"), "{}", n1.journal("hbd.service"));
-    assert!(journal_has(&n2, "link bcast to n1 is down"), "{}", n2.journal("hbd.service"));
+    assert!(
+        journal_has(&n1, "link bcast to n2 is down"),
+        "{}",
+        n1.journal("hbd.service")
+    );
+    assert!(
+        journal_has(&n2, "link bcast to n1 is down"),
+        "{}",
+        n2.journal("hbd.service")
+    );
     assert_no_failover(&lab, &n1, vip, DEADTIME * 2);
     for n in [&n1, &n2] {
         let j = n.journal("hbd.service");
         assert!(!j.contains("is dead"), "{}: {j}", n.name());
-        assert!(!link_went_down(&j, "mcast"), "{}: the multicast link flapped: {j}", n.name());
+        assert!(
+            !link_went_down(&j, "mcast"),
+            "{}: the multicast link flapped: {j}",
+            n.name()
+        );
     }
 
     // Plug it back: 2/2 again.
@@ -311,9 +330,13 @@ fn three_nodes_over_multicast_hand_over_one_at_a_time() {
     );
     start_hbd(&lab, &conf);
     let (n1, n2, n3) = (lab.node("n1"), lab.node("n2"), lab.node("n3"));
-    wait_status(&lab, &n1, Duration::from_secs(20), "owner, both peers up", |s| {
-        owned(s) == ["g"] && s.contains("n2 up (2/2 links)") && s.contains("n3 up (2/2 links)")
-    });
+    wait_status(
+        &lab,
+        &n1,
+        Duration::from_secs(20),
+        "owner, both peers up",
+        |s| owned(s) == ["g"] && s.contains("n2 up (2/2 links)") && s.contains("n3 up (2/2 links)"),
+    );
     for n in [&n2, &n3] {
         wait_status(&lab, n, Duration::from_secs(10), "both peers up", |s| {
             owned(s).is_empty() && s.matches("up (2/2 links)").count() == 2
@@ -331,7 +354,11 @@ fn three_nodes_over_multicast_hand_over_one_at_a_time() {
             s.contains("n3 up (1/2 links)")
         });
     }
-    assert!(journal_has(&n1, "link mb to n3 is down"), "{}", n1.journal("hbd.service"));
+    assert!(
+        journal_has(&n1, "link mb to n3 is down"),
+        "{}",
+        n1.journal("hbd.service")
+    );
     lab.restore_link("n3", "eth1");
     for n in [&n1, &n2] {
         wait_status(&lab, n, Duration::from_secs(10), "n3 on 2/2 again", |s| {
@@ -482,12 +509,22 @@ fn a_serial_cable_keeps_the_peer_up_when_the_network_link_is_cut() {
         s.contains("peers: n1 up (2/2 links)")
     });
     eprintln!("n1 owns g, n2 up on 2/2 links (udp + serial) after {t:.2?}");
-    assert!(journal_has(&n1, "link ser to n2 is up"), "{}", n1.journal("hbd.service"));
-    assert!(journal_has(&n2, "link ser to n1 is up"), "{}", n2.journal("hbd.service"));
-    assert!(wait_until(Duration::from_secs(10), Duration::from_millis(100), || {
-        n1.has_addr(vip) && n1.unit_state(SVC) == "active"
-    })
-    .is_some());
+    assert!(
+        journal_has(&n1, "link ser to n2 is up"),
+        "{}",
+        n1.journal("hbd.service")
+    );
+    assert!(
+        journal_has(&n2, "link ser to n1 is up"),
+        "{}",
+        n2.journal("hbd.service")
+    );
+    assert!(
+        wait_until(Duration::from_secs(10), Duration::from_millis(100), || {
+            n1.has_addr(vip) && n1.unit_state(SVC) == "active"
+        })
+        .is_some()
+    );
 
     // Cut the network link: the serial cable alone keeps both sides up; nothing moves.
     lab.cut_link("n1", "eth0");
@@ -498,11 +535,19 @@ fn a_serial_cable_keeps_the_peer_up_when_the_network_link_is_cut() {
         s.contains("peers: n1 up (1/2 links)")
     });
     eprintln!("eth0 cut on n1: 1/2 links (serial only) after {t:.2?}");
-    assert!(journal_has(&n2, "link net to n1 is down"), "{}", n2.journal("hbd.service"));
+    assert!(
+        journal_has(&n2, "link net to n1 is down"),
+        "{}",
+        n2.journal("hbd.service")
+    );
     assert_no_failover(&lab, &n1, vip, DEADTIME * 2);
     for n in [&n1, &n2] {
         let j = n.journal("hbd.service");
-        assert!(!link_went_down(&j, "ser"), "{}: serial flapped: {j}", n.name());
+        assert!(
+            !link_went_down(&j, "ser"),
+            "{}: serial flapped: {j}",
+            n.name()
+        );
         assert!(!j.contains("is dead"), "{}: {j}", n.name());
     }
     eprintln!("n1: {}", status(&n1));
@@ -520,26 +565,48 @@ fn a_serial_cable_keeps_the_peer_up_when_the_network_link_is_cut() {
     // the serial link is reported down, nothing moves, and hbd does not spin on the
     // dead line while it waits for the cable.
     drop(_cable);
-    wait_status(&lab, &n1, Duration::from_secs(10), "n2 on 1/2 (network)", |s| {
-        s.contains("peers: n2 up (1/2 links)")
-    });
-    assert!(journal_has(&n1, "link ser to n2 is down"), "{}", n1.journal("hbd.service"));
+    wait_status(
+        &lab,
+        &n1,
+        Duration::from_secs(10),
+        "n2 on 1/2 (network)",
+        |s| s.contains("peers: n2 up (1/2 links)"),
+    );
+    assert!(
+        journal_has(&n1, "link ser to n2 is down"),
+        "{}",
+        n1.journal("hbd.service")
+    );
     let cpu = cpu_ticks(&n1);
     assert_no_failover(&lab, &n1, vip, Duration::from_secs(5));
     let used = cpu_ticks(&n1) - cpu;
     eprintln!("n1's hbd used {used} ticks of CPU in 5 s without its serial cable");
-    assert!(used < 150, "hbd spins without its serial cable: {used} ticks in 5 s");
+    assert!(
+        used < 150,
+        "hbd spins without its serial cable: {used} ticks in 5 s"
+    );
 
     // A new cable (new ptys behind the same device name): the link comes back by itself.
     let t0 = Instant::now();
     let _cable = Cable::plug(&n1, &n2);
-    wait_status(&lab, &n1, Duration::from_secs(20), "n2 on 2/2 after replug", |s| {
-        s.contains("peers: n2 up (2/2 links)")
-    });
-    wait_status(&lab, &n2, Duration::from_secs(10), "n1 on 2/2 after replug", |s| {
-        s.contains("peers: n1 up (2/2 links)")
-    });
-    eprintln!("serial cable replugged: 2/2 links after {:.2?}", t0.elapsed());
+    wait_status(
+        &lab,
+        &n1,
+        Duration::from_secs(20),
+        "n2 on 2/2 after replug",
+        |s| s.contains("peers: n2 up (2/2 links)"),
+    );
+    wait_status(
+        &lab,
+        &n2,
+        Duration::from_secs(10),
+        "n1 on 2/2 after replug",
+        |s| s.contains("peers: n1 up (2/2 links)"),
+    );
+    eprintln!(
+        "serial cable replugged: 2/2 links after {:.2?}",
+        t0.elapsed()
+    );
     assert!(owns(&n1, "g") && !owns(&n2, "g"));
 }
 
@@ -556,7 +623,14 @@ fn cpu_ticks(n: &Node<'_>) -> u64 {
 
 /// `journalctl -u hbd -o json` inside a node, one record per line.
 fn journal_json(n: &Node<'_>) -> Vec<serde_json::Value> {
-    let o = n.exec(&["journalctl", "--no-pager", "-o", "json", "-u", "hbd.service"]);
+    let o = n.exec(&[
+        "journalctl",
+        "--no-pager",
+        "-o",
+        "json",
+        "-u",
+        "hbd.service",
+    ]);
     stdout(&o)
         .lines()
         .filter_map(|l| serde_json::from_str(l).ok())
@@ -568,7 +642,9 @@ fn field<'a>(r: &'a serde_json::Value, name: &str) -> &'a str {
 }
 
 fn record<'a>(records: &'a [serde_json::Value], message: &str) -> Option<&'a serde_json::Value> {
-    records.iter().find(|r| field(r, "MESSAGE").contains(message))
+    records
+        .iter()
+        .find(|r| field(r, "MESSAGE").contains(message))
 }
 
 /// Packets a foreign or broken sender might put on port 694, 50 of each of four kinds:
@@ -641,7 +717,10 @@ fn journal_has_structured_fields_and_foreign_packets_do_not_flood_it() {
     // hbd writes to the journal natively: its records carry NODE, and PEER, LINK, GROUP
     // where they apply, under the hbd identifier and unit.
     let records = journal_json(&n1);
-    assert!(!records.is_empty(), "no journal records of hbd.service in n1");
+    assert!(
+        !records.is_empty(),
+        "no journal records of hbd.service in n1"
+    );
     let Some(start) = record(&records, "starting as node n1") else {
         panic!("no start-up record: {records:#?}");
     };
@@ -670,7 +749,11 @@ fn journal_has_structured_fields_and_foreign_packets_do_not_flood_it() {
     let records = journal_json(&n1);
     let down = record(&records, "link b to n2 is down").expect("a 'link b to n2 is down' record");
     assert_eq!(field(down, "PRIORITY"), "4", "{down:#}");
-    assert_eq!((field(down, "PEER"), field(down, "LINK")), ("n2", "b"), "{down:#}");
+    assert_eq!(
+        (field(down, "PEER"), field(down, "LINK")),
+        ("n2", "b"),
+        "{down:#}"
+    );
 
     // A foreign cluster on the same wire: ~200 packets from the client within a second or
     // two, of three kinds. At most one line per (source, reason) reaches the journal.
@@ -693,7 +776,11 @@ fn journal_has_structured_fields_and_foreign_packets_do_not_flood_it() {
         &n1.addr_a(),
     ]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    eprintln!("sent {} foreign packets to n1:694 in {:.2?}", packets.len(), t0.elapsed());
+    eprintln!(
+        "sent {} foreign packets to n1:694 in {:.2?}",
+        packets.len(),
+        t0.elapsed()
+    );
     std::thread::sleep(Duration::from_secs(2));
     let after = journal_json(&n1);
     let new: Vec<&str> = after[before.min(after.len())..]
@@ -705,7 +792,10 @@ fn journal_has_structured_fields_and_foreign_packets_do_not_flood_it() {
     // One line per (source, reason) and minute: the first of each kind, nothing more.
     for kind in FOREIGN_KINDS {
         let lines = refused.iter().filter(|m| m.contains(kind)).count();
-        assert_eq!(lines, 1, "{lines} lines about \"{kind}\" packets: {refused:#?}");
+        assert_eq!(
+            lines, 1,
+            "{lines} lines about \"{kind}\" packets: {refused:#?}"
+        );
     }
     assert_eq!(
         refused.len(),
@@ -727,7 +817,10 @@ fn journal_has_structured_fields_and_foreign_packets_do_not_flood_it() {
     // Nothing else was disturbed: n2 (whose name the forged packets used) stays up.
     assert!(status(&n1).contains("n2 up (2/2 links)"), "{}", status(&n1));
     assert!(owns(&n1, "g"));
-    assert!(!new.iter().any(|m| m.contains("n2 is late") || m.contains("n2 is dead")));
+    assert!(
+        !new.iter()
+            .any(|m| m.contains("n2 is late") || m.contains("n2 is dead"))
+    );
 }
 
 #[test]
@@ -765,10 +858,18 @@ fn broadcast_and_multicast_on_one_interface_are_two_links() {
          nft add chain ip lablinks out '{ type filter hook output priority 0; }' && \
          nft add rule ip lablinks out ip daddr 255.255.255.255 udp dport 694 counter drop",
     );
-    wait_status(&lab, &n1, Duration::from_secs(10), "n2 on 1/2 (multicast only)", |s| {
-        s.contains("peers: n2 up (1/2 links)")
-    });
-    assert!(journal_has(&n1, "link bcast to n2 is down"), "{}", n1.journal("hbd.service"));
+    wait_status(
+        &lab,
+        &n1,
+        Duration::from_secs(10),
+        "n2 on 1/2 (multicast only)",
+        |s| s.contains("peers: n2 up (1/2 links)"),
+    );
+    assert!(
+        journal_has(&n1, "link bcast to n2 is down"),
+        "{}",
+        n1.journal("hbd.service")
+    );
     assert!(!link_went_down(&n1.journal("hbd.service"), "mcast"));
     n2.sh_ok("nft delete table ip lablinks");
     wait_status(&lab, &n1, Duration::from_secs(10), "n2 on 2/2 again", |s| {
