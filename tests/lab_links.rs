@@ -416,7 +416,7 @@ fn three_nodes_over_multicast_hand_over_one_at_a_time() {
     let alive = [&n2, &n3];
     let settle = Instant::now();
     while settle.elapsed() < DEADTIME {
-        assert_eq!(sample(&alive), [next.clone()]);
+        assert_eq!(sample(&alive), std::slice::from_ref(&next));
         samples.set(samples.get() + 1);
     }
 
