@@ -455,13 +455,10 @@ impl Daemon {
         }
     }
 
-    /// Closing lines for floods that stopped within the last window.
+    /// Closing lines for floods that stopped within the last window: one line per
+    /// source address with the total, however many kinds of refusal it sent.
     fn flush_rejects(&mut self) {
-        for ((from, _), n) in self.rejects.flush(Instant::now()) {
-            let from = match from {
-                Source::Udp(a) => a.ip().to_string(),
-                Source::Serial => from.to_string(),
-            };
+        for (from, n) in per_source(self.rejects.flush(Instant::now())) {
             tracing::warn!(SOURCE = %from, "{n} more refused packet(s) from {from} in the last minute");
         }
     }
@@ -572,6 +569,20 @@ fn changed_links(old: &Config, new: &Config) -> Vec<usize> {
         .collect()
 }
 
+/// Suppressed-refusal counts summed per source (an address, or the serial peer), in a
+/// stable order.
+fn per_source(flushed: Vec<(RejectKey, u64)>) -> Vec<(String, u64)> {
+    let mut sums = std::collections::BTreeMap::<String, u64>::new();
+    for ((from, _), n) in flushed {
+        let from = match from {
+            Source::Udp(a) => a.ip().to_string(),
+            Source::Serial => from.to_string(),
+        };
+        *sums.entry(from).or_default() += n;
+    }
+    sums.into_iter().collect()
+}
+
 fn interval(period: Duration) -> Interval {
     let mut i = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
     i.set_missed_tick_behavior(MissedTickBehavior::Delay);
@@ -591,5 +602,31 @@ async fn sleep_until(deadline: Option<Instant>) {
     match deadline {
         Some(t) => tokio::time::sleep_until(t.into()).await,
         None => std::future::pending().await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn closing_lines_are_one_per_source() {
+        let udp = |a: &str| Source::Udp(a.parse().unwrap());
+        let magic = std::mem::discriminant(&Reject::BadMagic);
+        let mac = std::mem::discriminant(&Reject::BadMac);
+        let flushed = vec![
+            ((udp("10.0.0.9:0"), magic), 40),
+            ((udp("10.0.0.2:0"), mac), 3),
+            ((udp("10.0.0.9:0"), mac), 2),
+            ((Source::Serial, magic), 1),
+        ];
+        assert_eq!(
+            per_source(flushed),
+            vec![
+                ("10.0.0.2".to_string(), 3),
+                ("10.0.0.9".to_string(), 42),
+                ("serial peer".to_string(), 1),
+            ]
+        );
     }
 }

@@ -814,6 +814,24 @@ fn journal_has_structured_fields_and_foreign_packets_do_not_flood_it() {
     assert_eq!(field(rec, "LINK"), "a", "{rec:#}");
     assert!(field(rec, "SOURCE").starts_with("10.99.0.254"), "{rec:#}");
     assert_eq!(field(rec, "NODE"), "n1", "{rec:#}");
+    // A minute later, the count of what was kept quiet: one closing line for the source,
+    // with every refused packet not reported above.
+    let closing = format!(
+        "{} more refused packet(s) from 10.99.0.254 in the last minute",
+        packets.len() - FOREIGN_KINDS.len()
+    );
+    let t0 = Instant::now();
+    let seen = wait_until(Duration::from_secs(150), Duration::from_secs(2), || {
+        journal_has(&n1, "more refused packet(s) from 10.99.0.254")
+    });
+    let lines: Vec<String> = journal_json(&n1)
+        .iter()
+        .map(|r| field(r, "MESSAGE").to_string())
+        .filter(|m| m.contains("more refused packet(s) from"))
+        .collect();
+    assert!(seen.is_some(), "no closing line after {:.0?}", t0.elapsed());
+    eprintln!("closing line(s) after {:.0?}: {lines:?}", t0.elapsed());
+    assert_eq!(lines, [closing]);
     // Nothing else was disturbed: n2 (whose name the forged packets used) stays up.
     assert!(status(&n1).contains("n2 up (2/2 links)"), "{}", status(&n1));
     assert!(owns(&n1, "g"));
