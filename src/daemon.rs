@@ -159,6 +159,10 @@ impl Daemon {
         let mut blocked = Vec::new();
         for (g, group) in config.groups.iter().enumerate() {
             match manager.is_active(g).await {
+                // Nothing of a group without resources can be running here: "all of its
+                // resources are up" is vacuously true on every node, and adopting it
+                // would make every node that starts an owner.
+                Ok(true) if group.resources.is_empty() => {}
                 Ok(true) => adopt.push(g),
                 Ok(false) => {
                     // Leftovers of a group that is only partly up (hbd died mid-start):

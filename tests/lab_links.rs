@@ -894,3 +894,48 @@ fn broadcast_and_multicast_on_one_interface_are_two_links() {
         s.contains("peers: n2 up (2/2 links)")
     });
 }
+
+#[test]
+fn a_group_without_resources_is_not_adopted_at_start() {
+    if !lab::available("a_group_without_resources_is_not_adopted_at_start") {
+        return;
+    }
+    let _s = serial();
+    let lab = Lab::boot("emp", 2);
+    let (n1, n2) = (lab.node("n1"), lab.node("n2"));
+    // Issue 3 tests membership with groups that have no resources: such a group is
+    // "fully up" on every node (all of its zero resources are active), which must not
+    // make every starting node adopt it.
+    let conf = format!(
+        "[cluster]\nname = \"links-emp\"\n\n{}\
+         [[link]]\nname = \"bcast\"\nkind = \"udp-broadcast\"\ninterface = \"eth0\"\n\n\
+         [[link]]\nname = \"mcast\"\nkind = \"udp-multicast\"\ninterface = \"eth1\"\n\
+         group = \"239.192.0.1\"\n\n{}\
+         [[group]]\nname = \"empty\"\npreferred = \"n1\"\n",
+        timing(),
+        nodes(2, |_| String::new()),
+    );
+    start_hbd(&lab, &conf);
+    let start = Instant::now();
+    let mut both = Vec::new();
+    while start.elapsed() < Duration::from_secs(6) {
+        let (s1, s2) = (status(&n1), status(&n2));
+        if owned(&s1).contains(&"empty".to_string()) && owned(&s2).contains(&"empty".to_string()) {
+            both.push(format!("{s1:?} / {s2:?}"));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    wait_status(&lab, &n1, Duration::from_secs(10), "owner of empty", |s| {
+        owned(s) == ["empty"] && s.contains("n2 up (2/2 links)")
+    });
+    assert!(owned(&status(&n2)).is_empty(), "{}", status(&n2));
+    for n in [&n1, &n2] {
+        let j = n.journal("hbd.service");
+        assert!(!j.contains("adopting"), "{}: {j}", n.name());
+        assert!(!j.contains("also held by"), "{}: {j}", n.name());
+    }
+    assert!(
+        both.is_empty(),
+        "two owners of a group without resources: {both:?}"
+    );
+}
