@@ -939,3 +939,80 @@ fn a_group_without_resources_is_not_adopted_at_start() {
         "two owners of a group without resources: {both:?}"
     );
 }
+
+/// Replace a node's network card: delete the veth pair behind `iface` and create a new
+/// one of the same name (a new interface index), with the same address. Uses the lab's
+/// namespace and port names (tests/lab/lab.sh: hbd-lab-LAB-{sw,NODE}, ports NODE-a/-b).
+fn replace_nic(lab: &Lab, node: &Node<'_>, iface: &str) {
+    let (port, bridge, addr) = match iface {
+        "eth0" => (format!("{}-a", node.name()), "br-a", node.addr_a()),
+        "eth1" => (format!("{}-b", node.name()), "br-b", node.addr_b()),
+        _ => panic!("no {iface} in a lab node"),
+    };
+    let sw = format!("hbd-lab-{}-sw", lab.id());
+    let ns = format!("hbd-lab-{}-{}", lab.id(), node.name());
+    let script = format!(
+        "set -e; ip -n {sw} link del {port}; sleep 0.5; \
+         ip -n {sw} link add {port} type veth peer name {iface} netns {ns}; \
+         ip -n {sw} link set {port} master {bridge} up; \
+         ip -n {ns} addr add {addr}/24 dev {iface}; ip -n {ns} link set {iface} up"
+    );
+    let o = Command::new("sh").args(["-c", &script]).output().unwrap();
+    assert!(
+        o.status.success(),
+        "replace {iface} of {}: {}",
+        node.name(),
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
+#[test]
+fn a_link_whose_interface_is_replaced_comes_back() {
+    if !lab::available("a_link_whose_interface_is_replaced_comes_back") {
+        return;
+    }
+    let _s = serial();
+    let lab = Lab::boot("nic", 2);
+    let (n1, n2) = (lab.node("n1"), lab.node("n2"));
+    let vip = "10.98.0.100";
+    let conf = format!(
+        "[cluster]\nname = \"links-nic\"\n\n{}\
+         [[link]]\nname = \"bcast\"\nkind = \"udp-broadcast\"\ninterface = \"eth0\"\n\n\
+         [[link]]\nname = \"mcast\"\nkind = \"udp-multicast\"\ninterface = \"eth1\"\n\
+         group = \"239.192.0.1\"\n\n{}{}",
+        timing(),
+        nodes(2, |_| String::new()),
+        group(vip, "eth1")
+    );
+    start_hbd(&lab, &conf);
+    wait_status(&lab, &n1, Duration::from_secs(20), "n2 up on 2/2", |s| {
+        s.contains("peers: n2 up (2/2 links)") && owned(s) == ["g"]
+    });
+    // A new card behind the same name (a VLAN or bond rebuilt, a NIC hot-swapped): the
+    // old sockets are tied to the old interface. hbd notices and reopens the link.
+    for (iface, link) in [("eth1", "mcast"), ("eth0", "bcast")] {
+        let index = n2.exec_ok(&["cat", &format!("/sys/class/net/{iface}/ifindex")]);
+        let t0 = Instant::now();
+        replace_nic(&lab, &n2, iface);
+        let new_index = n2.exec_ok(&["cat", &format!("/sys/class/net/{iface}/ifindex")]);
+        assert_ne!(index, new_index, "{iface} kept its index");
+        let back = wait_until(Duration::from_secs(20), Duration::from_millis(100), || {
+            journal_has(&n2, &format!("link {link}: interface {iface} was replaced"))
+                && status(&n1).contains("peers: n2 up (2/2 links)")
+                && status(&n2).contains("peers: n1 up (2/2 links)")
+        });
+        if back.is_none() {
+            dump(&lab);
+            panic!("link {link} did not come back after n2's {iface} was replaced");
+        }
+        eprintln!(
+            "n2's {iface} replaced: link {link} back on 2/2 after {:.2?}",
+            t0.elapsed()
+        );
+    }
+    assert!(owns(&n1, "g") && !owns(&n2, "g"));
+    let j = n2.journal("hbd.service");
+    assert!(!j.contains("is dead"), "{j}");
+    let maddr = n2.exec_ok(&["ip", "maddr", "show", "dev", "eth1"]);
+    assert!(maddr.contains("239.192.0.1"), "{maddr}");
+}

@@ -20,7 +20,7 @@ use tokio::task::JoinHandle;
 use tracing::Instrument;
 
 use crate::cluster::LinkId;
-use crate::config::Config;
+use crate::config::{Config, Link};
 use crate::transport::{self, Datagram, Receiver, Sender};
 
 /// How often closed links are retried.
@@ -49,6 +49,8 @@ enum State {
         outbox: mpsc::Sender<Arc<[u8]>>,
         reader: JoinHandle<()>,
         writer: JoinHandle<()>,
+        /// The interface the link's socket is tied to and its index then.
+        interface: Option<(String, u32)>,
     },
     Closed {
         /// Last error, logged as a warning only when it changes.
@@ -103,6 +105,10 @@ impl Links {
 
     fn open(&mut self, config: &Config, local: usize, i: usize) -> Result<State, String> {
         let (tx, rx) = transport::open(config, local, i).map_err(|e| e.to_string())?;
+        let interface = config.links.get(i).and_then(interface_of).and_then(|name| {
+            let index = nix::net::if_::if_nametoindex(name).ok()?;
+            Some((name.to_string(), index))
+        });
         self.next_generation += 1;
         let generation = self.next_generation;
         let name = self.names.get(i).cloned().unwrap_or_default();
@@ -117,6 +123,7 @@ impl Links {
             outbox,
             reader,
             writer,
+            interface,
         })
     }
 
@@ -149,8 +156,36 @@ impl Links {
         }
     }
 
-    /// Reopen closed links.
+    /// Close the links whose interface was removed, or replaced by another of the same
+    /// name: their sockets stay tied to the old one (SO_BINDTODEVICE, the multicast
+    /// membership) and would never hear or reach a peer again, without any error on
+    /// receive. Reopened by [`Links::retry`] once the interface is there.
+    fn check_interfaces(&mut self) {
+        for i in 0..self.slots.len() {
+            let State::Open {
+                interface: Some((name, index)),
+                ..
+            } = &self.slots[i]
+            else {
+                continue;
+            };
+            let now = nix::net::if_::if_nametoindex(name.as_str()).ok();
+            if now == Some(*index) {
+                continue;
+            }
+            let why = match now {
+                None => format!("interface {name} is gone"),
+                Some(_) => format!("interface {name} was replaced"),
+            };
+            let link = self.names[i].clone();
+            tracing::warn!(LINK = %link, "link {link}: {why}: closing it, reopening every {}s", RETRY.as_secs());
+            self.close(LinkId(i), why);
+        }
+    }
+
+    /// Reopen closed links (and first close those whose interface was replaced).
     pub fn retry(&mut self, config: &Config, local: usize) {
+        self.check_interfaces();
         for i in 0..self.slots.len() {
             if !matches!(self.slots[i], State::Closed { .. }) {
                 continue;
@@ -212,6 +247,16 @@ impl Links {
             let left = deadline.saturating_duration_since(Instant::now());
             let _ = tokio::time::timeout(left, w).await;
         }
+    }
+}
+
+/// The interface a link's socket is bound to, if any.
+fn interface_of(link: &Link) -> Option<&str> {
+    match link {
+        Link::UdpUnicast(u) => u.interface.as_deref(),
+        Link::UdpBroadcast(b) => Some(&b.interface),
+        Link::UdpMulticast(m) => Some(&m.interface),
+        Link::Serial(_) => None,
     }
 }
 
