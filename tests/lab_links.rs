@@ -1016,3 +1016,75 @@ fn a_link_whose_interface_is_replaced_comes_back() {
     let maddr = n2.exec_ok(&["ip", "maddr", "show", "dev", "eth1"]);
     assert!(maddr.contains("239.192.0.1"), "{maddr}");
 }
+
+#[test]
+fn a_reload_moves_the_multicast_link_to_another_group() {
+    if !lab::available("a_reload_moves_the_multicast_link_to_another_group") {
+        return;
+    }
+    let _s = serial();
+    let lab = Lab::boot("rld", 2);
+    let (n1, n2) = (lab.node("n1"), lab.node("n2"));
+    let vip = "10.98.0.100";
+    let conf = |mgroup: &str| {
+        format!(
+            "[cluster]\nname = \"links-rld\"\n\n{}\
+             [[link]]\nname = \"bcast\"\nkind = \"udp-broadcast\"\ninterface = \"eth0\"\n\n\
+             [[link]]\nname = \"mcast\"\nkind = \"udp-multicast\"\ninterface = \"eth1\"\n\
+             group = \"{mgroup}\"\n\n{}{}",
+            timing(),
+            nodes(2, |_| String::new()),
+            group(vip, "eth1")
+        )
+    };
+    start_hbd(&lab, &conf("239.192.0.1"));
+    wait_status(&lab, &n1, Duration::from_secs(20), "n2 up on 2/2", |s| {
+        s.contains("peers: n2 up (2/2 links)") && owned(s) == ["g"]
+    });
+    let svc = svc_identity(&n1);
+    // New group in cluster.toml on both nodes, then SIGHUP (what `systemctl reload hbd`
+    // sends after `hbd check`).
+    for n in [&n1, &n2] {
+        n.write_file("/etc/hbd/cluster.toml", &conf("239.192.0.7"), 0o644);
+    }
+    for n in [&n1, &n2] {
+        n.exec_ok(&["systemctl", "kill", "-s", "HUP", "hbd.service"]);
+    }
+    for n in [&n1, &n2] {
+        let ok = wait_until(Duration::from_secs(10), Duration::from_millis(100), || {
+            journal_has(n, "SIGHUP: configuration reloaded")
+                && journal_has(n, "link mcast: settings changed, reopening")
+        });
+        if ok.is_none() {
+            dump(&lab);
+            panic!("{}: no reload of the multicast link", n.name());
+        }
+        let maddr = n.exec_ok(&["ip", "maddr", "show", "dev", "eth1"]);
+        assert!(maddr.contains("239.192.0.7"), "{}: {maddr}", n.name());
+        assert!(
+            !maddr.contains("239.192.0.1"),
+            "{}: still in the old group: {maddr}",
+            n.name()
+        );
+    }
+    wait_status(
+        &lab,
+        &n1,
+        Duration::from_secs(10),
+        "n2 on 2/2 after the reload",
+        |s| s.contains("peers: n2 up (2/2 links)"),
+    );
+    wait_status(
+        &lab,
+        &n2,
+        Duration::from_secs(10),
+        "n1 on 2/2 after the reload",
+        |s| s.contains("peers: n1 up (2/2 links)"),
+    );
+    // Nothing moved or restarted.
+    assert_no_failover(&lab, &n1, vip, DEADTIME);
+    assert_eq!(svc_identity(&n1), svc);
+    for n in [&n1, &n2] {
+        eprintln!("{}: {}", n.name(), status(n));
+    }
+}
