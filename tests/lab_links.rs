@@ -136,6 +136,16 @@ fn journal_has(n: &Node<'_>, text: &str) -> bool {
     n.journal("hbd.service").contains(text)
 }
 
+/// A healthy cluster refuses none of its own packets: each heartbeat arrives once per
+/// link, and a node's own broadcasts that loop back are dropped without a word.
+fn assert_no_refusals(lab: &Lab, n: &Node<'_>) {
+    let j = n.journal("hbd.service");
+    if j.contains("refused packet") {
+        dump(lab);
+        panic!("{} refused packets of its own cluster: {j}", n.name());
+    }
+}
+
 /// The unit's identity: changes when it is restarted.
 fn svc_identity(n: &Node<'_>) -> (String, String) {
     (
@@ -295,6 +305,9 @@ fn broadcast_and_multicast_links_lose_one_without_failover() {
     let maddr = n2.exec_ok(&["ip", "maddr", "show", "dev", "eth1"]);
     assert!(maddr.contains("239.192.0.1"), "{maddr}");
 
+    assert_no_refusals(&lab, &n1);
+    assert_no_refusals(&lab, &n2);
+
     // kill -9 of the owner: n2 takes the group within deadtime plus a margin.
     let took = kill_and_measure(&lab, "n1", "n2", vip);
     eprintln!(
@@ -366,6 +379,9 @@ fn three_nodes_over_multicast_hand_over_one_at_a_time() {
         });
     }
     assert!(owns(&n1, "g"));
+    for n in lab.nodes() {
+        assert_no_refusals(&lab, &n);
+    }
 
     // Sample who owns g (status lines and the VIP) on every node still running; never two.
     let sample = |alive: &[&Node<'_>]| -> Vec<String> {
@@ -608,6 +624,8 @@ fn a_serial_cable_keeps_the_peer_up_when_the_network_link_is_cut() {
         t0.elapsed()
     );
     assert!(owns(&n1, "g") && !owns(&n2, "g"));
+    assert_no_refusals(&lab, &n1);
+    assert_no_refusals(&lab, &n2);
 }
 
 /// CPU time (user + system, in clock ticks) hbd's main process has used.
