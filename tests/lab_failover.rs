@@ -1,0 +1,355 @@
+//! Issue 4's "Done when", on real nodes: two lab nodes run hbd as hbd.service with the group
+//! [VIP 10.99.0.100/24 on eth0, a tmpfs mount on /run/lab/www, lab-web.service serving HTTP
+//! on the VIP from that mount] (tests/lab/web/). Every assertion is on the nodes' real state:
+//! systemctl, ip addr, and the VIP answering HTTP from the client namespace.
+//!
+//! The tests run one at a time (a lock), as their timings are measured on a shared machine.
+
+mod lab;
+
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use lab::{Lab, Node, wait_until};
+
+const CLUSTER: &str = include_str!("lab/web/cluster.toml");
+const AUTHKEY: &str = include_str!("lab/web/authkey");
+const WEB_UNIT: &str = include_str!("lab/web/lab-web.service");
+const VIP_CIDR: &str = "10.99.0.100/24";
+const URL: &str = "http://10.99.0.100:8080/";
+const WEB: &str = "lab-web.service";
+const MOUNT: &str = "run-lab-www.mount";
+const DEADTIME: Duration = Duration::from_secs(1);
+/// Detection takes up to deadtime plus a keepalive; then the VIP, the mount and a Python
+/// HTTP server start on a machine whose two cores are shared.
+const MARGIN: Duration = Duration::from_secs(2);
+
+static SERIAL: Mutex<()> = Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// A two-node lab running hbd on both nodes with `cluster` as cluster.toml; returns once
+/// the group is served from n1.
+fn web_lab(tag: &str, cluster: &str, setup: impl Fn(&Node)) -> Lab {
+    let lab = Lab::boot(tag, 2);
+    for n in lab.nodes() {
+        n.install_unit(WEB, WEB_UNIT);
+        n.install_hbd(cluster, AUTHKEY);
+        // The binary under test runs inside the node and accepts the configuration there.
+        n.exec_ok(&[env!("CARGO_BIN_EXE_hbd"), "check"]);
+        setup(&n);
+    }
+    for n in lab.nodes() {
+        n.exec_ok(&["systemctl", "start", "--no-block", "hbd.service"]);
+    }
+    let mut failed = None;
+    let up = wait_until(Duration::from_secs(15), Duration::from_millis(100), || {
+        failed = lab
+            .nodes()
+            .find(|n| n.unit_state("hbd.service") == "failed")
+            .map(|n| n.name().to_string());
+        failed.is_some() || served_by(&lab).as_deref() == Some("n1")
+    });
+    if let Some(node) = failed {
+        dump(&lab);
+        panic!("hbd.service failed on {node}");
+    }
+    if up.is_none() {
+        dump(&lab);
+        panic!("the group did not come up on n1 (preferred) within 15 s");
+    }
+    eprintln!("group up on n1 {:.2?} after starting hbd", up.unwrap());
+    lab
+}
+
+/// Which node answers on the VIP, if any.
+fn served_by(lab: &Lab) -> Option<String> {
+    let o = lab.client(&[
+        "curl",
+        "-sf",
+        "--connect-timeout",
+        "0.2",
+        "--max-time",
+        "0.5",
+        URL,
+    ]);
+    o.status.success().then(|| lab::stdout(&o))
+}
+
+fn dump(lab: &Lab) {
+    for n in lab.nodes() {
+        if n.pid().is_none() {
+            eprintln!("--- {}: not running", n.name());
+            continue;
+        }
+        eprintln!(
+            "--- {}: hbd {}, {WEB} {}, {MOUNT} {}, addrs {:?}",
+            n.name(),
+            n.unit_state("hbd.service"),
+            n.unit_state(WEB),
+            n.unit_state(MOUNT),
+            n.ip_addrs()
+        );
+        eprintln!("{}", n.journal("hbd.service"));
+        eprintln!("{}", n.journal(WEB));
+    }
+}
+
+fn mono(n: &Node, unit: &str, prop: &str) -> u64 {
+    n.unit_property(unit, prop)
+        .parse()
+        .unwrap_or_else(|_| panic!("{}: {unit} {prop} is not a number", n.name()))
+}
+
+/// The group is fully up on `n`, and was started in order: VIP, then mount, then unit.
+fn assert_group_up(n: &Node) {
+    assert!(
+        n.has_addr(VIP_CIDR),
+        "{}: no VIP: {:?}",
+        n.name(),
+        n.ip_addrs()
+    );
+    assert_eq!(n.unit_state(MOUNT), "active", "{}: mount", n.name());
+    assert_eq!(n.unit_state(WEB), "active", "{}: web unit", n.name());
+    let fs = n.exec_ok(&["findmnt", "-n", "-o", "FSTYPE", "/run/lab/www"]);
+    assert_eq!(fs, "tmpfs");
+    // The unit started after the mount was up (its ExecStartPre also checks the mount point,
+    // and binding to the VIP fails without the VIP).
+    assert!(
+        mono(n, MOUNT, "ActiveEnterTimestampMonotonic")
+            <= mono(n, WEB, "ExecMainStartTimestampMonotonic"),
+        "{}: the unit started before the mount",
+        n.name()
+    );
+}
+
+/// Nothing of the group is left on `n`.
+fn assert_group_down(n: &Node) {
+    assert!(!n.has_addr(VIP_CIDR), "{}: VIP still there", n.name());
+    assert_ne!(n.unit_state(WEB), "active", "{}: web unit", n.name());
+    assert_ne!(n.unit_state(MOUNT), "active", "{}: mount", n.name());
+}
+
+fn wait_served_by(lab: &Lab, node: &str, timeout: Duration) -> Option<Duration> {
+    wait_until(timeout, Duration::from_millis(20), || {
+        served_by(lab).as_deref() == Some(node)
+    })
+}
+
+#[test]
+fn preferred_node_brings_the_group_up_in_order() {
+    if !lab::available("preferred_node_brings_the_group_up_in_order") {
+        return;
+    }
+    let _s = serial();
+    let lab = web_lab("pre", CLUSTER, |_| {});
+    let (n1, n2) = (lab.node("n1"), lab.node("n2"));
+    assert_group_up(&n1);
+    assert_group_down(&n2);
+    assert_eq!(n1.unit_state("hbd.service"), "active");
+    assert_eq!(n2.unit_state("hbd.service"), "active");
+    // The VIP carries hbd's label, so `ip addr` shows whose it is.
+    let addrs = n1.exec_ok(&["ip", "-o", "-4", "addr", "show", "dev", "eth0"]);
+    eprintln!("n1 eth0: {addrs}");
+}
+
+#[test]
+fn kill9_of_the_owner_moves_the_group_within_deadtime() {
+    if !lab::available("kill9_of_the_owner_moves_the_group_within_deadtime") {
+        return;
+    }
+    let _s = serial();
+    let lab = web_lab("kil", CLUSTER, |_| {});
+    let t0 = Instant::now();
+    lab.kill9("n1");
+    let served = wait_served_by(&lab, "n2", DEADTIME + MARGIN + Duration::from_secs(10));
+    let took = t0.elapsed();
+    if served.is_none() {
+        dump(&lab);
+        panic!("n2 did not serve the VIP after kill -9 of n1");
+    }
+    eprintln!(
+        "MEASURED kill -9 n1 -> VIP answering HTTP from n2: {:.0} ms (deadtime {} ms)",
+        took.as_secs_f64() * 1000.0,
+        DEADTIME.as_millis()
+    );
+    assert_group_up(&lab.node("n2"));
+    assert!(
+        took <= DEADTIME + MARGIN,
+        "takeover took {took:.2?}, more than deadtime {DEADTIME:?} + {MARGIN:?}"
+    );
+}
+
+#[test]
+fn stopping_hbd_on_the_owner_stops_the_group_and_the_peer_takes_over() {
+    if !lab::available("stopping_hbd_on_the_owner_stops_the_group_and_the_peer_takes_over") {
+        return;
+    }
+    let _s = serial();
+    let lab = web_lab("stp", CLUSTER, |_| {});
+    let (n1, n2) = (lab.node("n1"), lab.node("n2"));
+    let t0 = Instant::now();
+    n1.exec_ok(&["systemctl", "stop", "hbd.service"]);
+    eprintln!("systemctl stop hbd on n1 took {:.2?}", t0.elapsed());
+    // When `systemctl stop` returns, the group is down on n1 ...
+    assert_group_down(&n1);
+    // ... and was stopped right to left: unit, then mount (then the VIP, already checked).
+    assert!(
+        mono(&n1, WEB, "InactiveEnterTimestampMonotonic")
+            <= mono(&n1, MOUNT, "InactiveEnterTimestampMonotonic"),
+        "n1: the mount stopped before the unit"
+    );
+    let served = wait_served_by(&lab, "n2", DEADTIME + MARGIN + Duration::from_secs(10));
+    let took = t0.elapsed();
+    if served.is_none() {
+        dump(&lab);
+        panic!("n2 did not take over after hbd stopped on n1");
+    }
+    eprintln!(
+        "MEASURED systemctl stop hbd on n1 -> VIP answering HTTP from n2: {:.0} ms",
+        took.as_secs_f64() * 1000.0
+    );
+    assert_group_up(&n2);
+    assert!(took <= DEADTIME + MARGIN, "takeover took {took:.2?}");
+}
+
+#[test]
+fn restarting_hbd_on_the_owner_restarts_no_resource() {
+    if !lab::available("restarting_hbd_on_the_owner_restarts_no_resource") {
+        return;
+    }
+    let _s = serial();
+    let lab = web_lab("adp", CLUSTER, |_| {});
+    let (n1, n2) = (lab.node("n1"), lab.node("n2"));
+    let before = (
+        n1.unit_property(WEB, "InvocationID"),
+        n1.unit_property(WEB, "ExecMainStartTimestampMonotonic"),
+        n1.unit_property(MOUNT, "InvocationID"),
+        n1.unit_property(WEB, "MainPID"),
+    );
+    let hbd_before = n1.unit_property("hbd.service", "InvocationID");
+    n1.exec_ok(&["systemctl", "restart", "hbd.service"]);
+    assert_ne!(
+        n1.unit_property("hbd.service", "InvocationID"),
+        hbd_before,
+        "hbd did not restart"
+    );
+    // Watch for longer than initdead and deadtime: nothing moves, nothing restarts.
+    let watch = Instant::now();
+    while watch.elapsed() < Duration::from_secs(4) {
+        assert!(
+            !n2.has_addr(VIP_CIDR),
+            "n2 took the VIP while hbd restarted on n1"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let after = (
+        n1.unit_property(WEB, "InvocationID"),
+        n1.unit_property(WEB, "ExecMainStartTimestampMonotonic"),
+        n1.unit_property(MOUNT, "InvocationID"),
+        n1.unit_property(WEB, "MainPID"),
+    );
+    assert_eq!(
+        before, after,
+        "a resource was restarted (InvocationID, start time, MainPID)"
+    );
+    assert_group_up(&n1);
+    assert_eq!(served_by(&lab).as_deref(), Some("n1"));
+}
+
+#[test]
+fn a_unit_failing_on_takeover_is_rolled_back() {
+    if !lab::available("a_unit_failing_on_takeover_is_rolled_back") {
+        return;
+    }
+    let _s = serial();
+    // On n2 the served unit cannot start.
+    let lab = web_lab("rbk", CLUSTER, |n| {
+        if n.name() == "n2" {
+            n.write_file(
+                "/run/systemd/system/lab-web.service.d/50-broken.conf",
+                "[Service]\nExecStartPre=/bin/false\n",
+                0o644,
+            );
+            n.exec_ok(&["systemctl", "daemon-reload"]);
+        }
+    });
+    let n2 = lab.node("n2");
+    lab.kill9("n1");
+    // n2 tries: the unit fails, so the mount and the VIP it started are stopped again.
+    let tried = wait_until(Duration::from_secs(10), Duration::from_millis(50), || {
+        n2.unit_state(WEB) == "failed"
+    });
+    if tried.is_none() {
+        dump(&lab);
+        panic!("n2 never tried to start the group after n1 died");
+    }
+    let rolled_back = wait_until(Duration::from_secs(10), Duration::from_millis(50), || {
+        !n2.has_addr(VIP_CIDR) && n2.unit_state(MOUNT) != "active"
+    });
+    if rolled_back.is_none() {
+        dump(&lab);
+        panic!("n2 kept the VIP or the mount after the unit failed");
+    }
+    assert_group_down(&n2);
+    assert!(served_by(&lab).is_none());
+    // hbd says so, with the group and the unit named.
+    let journal = n2.journal("hbd.service");
+    let lower = journal.to_lowercase();
+    assert!(
+        lower.contains("web") && lower.contains("lab-web.service") && lower.contains("fail"),
+        "hbd's journal does not say the group failed:\n{journal}"
+    );
+    assert_eq!(
+        n2.unit_state("hbd.service"),
+        "active",
+        "hbd itself must keep running"
+    );
+}
+
+#[test]
+fn a_crashing_unit_restarts_in_place_then_the_group_moves() {
+    if !lab::available("a_crashing_unit_restarts_in_place_then_the_group_moves") {
+        return;
+    }
+    let _s = serial();
+    let lab = web_lab("crs", CLUSTER, |_| {});
+    let n1 = lab.node("n1");
+    // cluster.toml: max_restarts = 2 within restart_window = 1m.
+    for round in 1..=2 {
+        let inv = n1.unit_property(WEB, "InvocationID");
+        n1.exec_ok(&["systemctl", "kill", "--signal=KILL", WEB]);
+        let again = wait_until(Duration::from_secs(10), Duration::from_millis(50), || {
+            let now = n1.unit_property(WEB, "InvocationID");
+            now != inv && n1.unit_state(WEB) == "active"
+        });
+        if again.is_none() {
+            dump(&lab);
+            panic!("crash {round}: hbd did not restart {WEB} in place on n1");
+        }
+        eprintln!(
+            "crash {round}: restarted in place after {:.2?}",
+            again.unwrap()
+        );
+        assert!(
+            wait_served_by(&lab, "n1", Duration::from_secs(5)).is_some(),
+            "crash {round}: n1 does not serve again"
+        );
+        assert!(!lab.node("n2").has_addr(VIP_CIDR));
+    }
+    // One failure more than max_restarts: the group moves.
+    n1.exec_ok(&["systemctl", "kill", "--signal=KILL", WEB]);
+    let moved = wait_served_by(&lab, "n2", Duration::from_secs(15));
+    if moved.is_none() {
+        dump(&lab);
+        panic!("the group did not move to n2 after the third crash");
+    }
+    eprintln!(
+        "third crash: group moved to n2 after {:.2?}",
+        moved.unwrap()
+    );
+    assert_group_down(&n1);
+    assert_group_up(&lab.node("n2"));
+}
