@@ -150,6 +150,10 @@ cmd_boot() {
 cmd_up() {
     local lab=$1 count=$2 i
     [[ $lab =~ ^[a-z0-9]{1,12}$ ]] || die "lab id must be 1-12 of [a-z0-9]: $lab"
+    # The owner (the test process, demo.sh, or the shell that ran lab.sh): cleanup.sh
+    # removes a lab only once its owner is gone, so it never pulls a running test's nodes.
+    mkdir -p "$LAB_ROOT/$lab"
+    echo "${HBD_LAB_OWNER:-$PPID}" > "$LAB_ROOT/$lab/owner"
     cmd_switch "$lab"
     cmd_client "$lab"
     for ((i = 1; i <= count; i++)); do cmd_boot "$lab" "n$i"; done
@@ -220,9 +224,10 @@ cmd_down() {
     rmdir "$LAB_ROOT" 2>/dev/null || true
 }
 
-# down-all: every lab there is (what cleanup.sh runs).
+# down-all [--all]: every lab whose owner process is gone (what cleanup.sh runs), or with
+# --all every lab on the machine, running tests' included.
 cmd_down_all() {
-    local labs lab
+    local labs lab owner
     labs=$( {
         ip netns list | awk '{print $1}'
         find "$(cg_root)" -mindepth 1 -maxdepth 1 -type d -printf '%f\n'
@@ -230,7 +235,21 @@ cmd_down_all() {
             find "$LAB_ROOT" -mindepth 1 -maxdepth 1 -type d -printf "$PREFIX-%f-\n"
         fi
     } | sed -n "s/^$PREFIX-\([a-z0-9]*\)-.*/\1/p" | sort -u)
-    for lab in $labs; do log "removing lab $lab"; cmd_down "$lab"; done
+    for lab in $labs; do
+        owner=$(cat "$LAB_ROOT/$lab/owner" 2>/dev/null || true)
+        if [ "${1:-}" != --all ]; then
+            if [ -z "$owner" ]; then
+                log "keeping lab $lab: it records no owner (--all removes it too)"
+                continue
+            fi
+            if [ -d "/proc/$owner" ]; then
+                log "keeping lab $lab: its owner (pid $owner) still runs (--all removes it too)"
+                continue
+            fi
+        fi
+        log "removing lab $lab"
+        cmd_down "$lab"
+    done
 }
 
 cmd_list() {
@@ -374,7 +393,8 @@ usage() {
     cat <<'USAGE'
 lab.sh up LAB N                 boot switch, client and nodes n1..nN
 lab.sh boot LAB NODE            (re)boot one node
-lab.sh down LAB | down-all      remove one lab | every lab
+lab.sh down LAB                 remove one lab
+lab.sh down-all [--all]         remove every lab whose owner is gone (or every lab)
 lab.sh list                     lab namespaces and their systemd pids
 lab.sh pid LAB NODE             host pid of the node's systemd
 lab.sh exec LAB NODE CMD...     run CMD inside the node (nsenter)
@@ -396,7 +416,7 @@ case $command in
     up) cmd_up "$@" ;;
     boot) cmd_boot "$@" ;;
     down) cmd_down "$@" ;;
-    down-all) cmd_down_all ;;
+    down-all) cmd_down_all "$@" ;;
     list) cmd_list ;;
     pid) need_pid "$@" ;;
     exec) in_node "$@" ;;
