@@ -181,3 +181,37 @@ fn two_nodes_boot_isolated_and_clean_up() {
         );
     }
 }
+
+#[test]
+fn heartbeat_loss_drops_the_asked_share() {
+    if !lab::available("lab_smoke") {
+        return;
+    }
+    let lab = Lab::boot("los", 2);
+    let (n1, n2) = (lab.node("n1"), lab.node("n2"));
+    lab.drop_percent("n2", 30);
+    // 1000 datagrams to n2's heartbeat port on each link.
+    let send = format!(
+        "import socket\ns=socket.socket(socket.AF_INET,socket.SOCK_DGRAM)\n\
+         for i in range(1000):\n  s.sendto(b'x',('{}',694)); s.sendto(b'x',('{}',694))\n",
+        n2.addr_a(),
+        n2.addr_b()
+    );
+    n1.exec_ok(&["python3", "-c", &send]);
+    let rules = n2.exec_ok(&["nft", "list", "chain", "inet", "hbdlab", "input"]);
+    let dropped: u64 = rules
+        .lines()
+        .find(|l| l.contains("\"loss\""))
+        .and_then(|l| l.split("packets ").nth(1))
+        .and_then(|l| l.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no loss counter in {rules}"));
+    eprintln!("30 % loss: {dropped} of 2000 heartbeat datagrams dropped");
+    assert!((450..=750).contains(&dropped), "{dropped} of 2000 dropped");
+    // Other traffic is untouched.
+    assert!(
+        n1.exec(&["ping", "-c3", "-i0.2", "-W1", &n2.addr_a()])
+            .status
+            .success()
+    );
+}

@@ -121,7 +121,8 @@ cmd_boot() {
     attach "$lab" "$node" "$n" "$idx"
     cg=$(node_cg "$lab" "$node")
     mkdir -p "$cg"
-    local t0=$SECONDS
+    local t0
+    t0=$(date +%s%N)
     # The subshell joins the node's cgroup first, so the node's systemd (in a cgroup
     # namespace rooted there) sees only its own subtree and the node can be frozen as one.
     (
@@ -135,7 +136,7 @@ cmd_boot() {
             state=$(nsenter -t "$pid" -m -p -u -n -C systemctl is-system-running 2>/dev/null || true)
             case $state in
                 running|degraded)
-                    log "$node up (pid $pid, $state, $((SECONDS - t0))s)"
+                    log "$node up (pid $pid, $state, $((($(date +%s%N) - t0) / 1000000)) ms)"
                     return 0 ;;
             esac
         fi
