@@ -221,6 +221,9 @@ cmd_down() {
             ip netns del "$name"
         fi
     done
+    for name in "$LAB_ROOT/$lab"/serial*.pid; do
+        [ -f "$name" ] && { kill "$(cat "$name")" 2>/dev/null || true; }
+    done
     rm -rf "${LAB_ROOT:?}/$lab"
     rmdir "$LAB_ROOT" 2>/dev/null || true
 }
@@ -372,6 +375,35 @@ cmd_heal() {
     done
 }
 
+# serial LAB A B [N]: a null-modem cable between A and B (a socat pty pair), appearing as
+# /run/lab-ttyN (default 0) inside both, so one cluster.toml names the same device on each.
+cmd_serial() {
+    local lab=$1 a=$2 b=$3 num=${4:-0} dir pid i node pty
+    dir="$LAB_ROOT/$lab"
+    mkdir -p "$dir"
+    setsid socat pty,raw,echo=0,link="$dir/tty$num-$a" pty,raw,echo=0,link="$dir/tty$num-$b" \
+        </dev/null >"$dir/serial$num.log" 2>&1 &
+    pid=$!
+    echo "$pid" > "$dir/serial$num.pid"
+    for ((i = 0; i < 100; i++)); do
+        [ -L "$dir/tty$num-$a" ] && [ -L "$dir/tty$num-$b" ] && break
+        sleep 0.02
+    done
+    for node in "$a" "$b"; do
+        pty=$(readlink -f "$dir/tty$num-$node") || die "socat made no pty for $node"
+        # shellcheck disable=SC2016
+        in_node "$lab" "$node" sh -c 'touch "$2" && mount --bind "$1" "$2"' _ "$pty" "/run/lab-tty$num"
+    done
+}
+
+# serial-cut LAB [N]: pull the serial cable (socat ends; both ends see a hang-up).
+cmd_serial_cut() {
+    local pidfile="$LAB_ROOT/$1/serial${2:-0}.pid"
+    [ -f "$pidfile" ] || die "lab $1 has no serial link ${2:-0}"
+    kill "$(cat "$pidfile")" 2>/dev/null || true
+    rm -f "$pidfile"
+}
+
 # ---------------------------------------------------------------------------------------------
 
 # install-hbd LAB NODE BINARY CONFIG_FILE AUTHKEY_FILE: hbd.service from units/ (or the lab's
@@ -405,6 +437,8 @@ lab.sh link-down|link-up LAB NODE IFACE
 lab.sh drop LAB NODE PERCENT    lose PERCENT % of heartbeats arriving at NODE (0 = none)
 lab.sh partition LAB A B        A and B stop hearing each other
 lab.sh heal LAB                 undo partitions, loss and cut links
+lab.sh serial LAB A B [N]       a serial cable between A and B: /run/lab-ttyN in both
+lab.sh serial-cut LAB [N]       pull it
 lab.sh install-hbd LAB NODE BIN CONFIG AUTHKEY
 USAGE
 }
@@ -431,6 +465,8 @@ case $command in
     drop) cmd_drop "$@" ;;
     partition) cmd_partition "$@" ;;
     heal) cmd_heal "$@" ;;
+    serial) cmd_serial "$@" ;;
+    serial-cut) cmd_serial_cut "$@" ;;
     install-hbd) cmd_install_hbd "$@" ;;
     *) usage >&2; exit 2 ;;
 esac
