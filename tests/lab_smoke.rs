@@ -141,6 +141,22 @@ fn two_nodes_boot_isolated_and_clean_up() {
     lab.thaw("n2");
     assert!(n2.systemctl(&["is-system-running"]).status.success());
 
+    // A serial cable carries bytes from n1 to n2.
+    let tty = lab.serial("n1", "n2");
+    let reader = format!(
+        "stty -F {tty} raw -echo; timeout 5 head -c 5 {tty} > /run/got 2>/dev/null </dev/null &"
+    );
+    n2.sh_ok(&reader);
+    std::thread::sleep(Duration::from_millis(300));
+    n1.sh_ok(&format!("stty -F {tty} raw -echo; printf hello > {tty}"));
+    assert!(
+        wait_until(Duration::from_secs(3), Duration::from_millis(50), || {
+            n2.exec_ok(&["cat", "/run/got"]) == "hello"
+        })
+        .is_some()
+    );
+    lab.cut_serial();
+
     // kill -9 of n1 takes down n1 alone.
     let pid1 = n1.pid().expect("n1 runs");
     lab.kill9("n1");

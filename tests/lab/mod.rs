@@ -232,6 +232,18 @@ impl Lab {
         self.sh_ok(["heal", &self.id]);
     }
 
+    /// A serial cable (a pty pair) between `a` and `b`; returns the device path, the same in
+    /// both nodes (`/run/lab-tty0`), for a `kind = "serial"` link.
+    pub fn serial(&self, a: &str, b: &str) -> String {
+        self.sh_ok(["serial", &self.id, a, b, "0"]);
+        "/run/lab-tty0".to_string()
+    }
+
+    /// Pull the serial cable.
+    pub fn cut_serial(&self) {
+        self.sh_ok(["serial-cut", &self.id, "0"]);
+    }
+
     /// Remove the lab now (dropping it does the same).
     pub fn down(&self) {
         let o = self.sh(["down", &self.id]);
