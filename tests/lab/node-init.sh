@@ -29,6 +29,11 @@ done
 # The console would be the host's: systemd's boot messages go to a per-node file instead.
 : > "$dir/console"
 mount --bind "$dir/console" /dev/console
+# The host's mounts under /run (notably every /run/netns/* of other labs) would otherwise stay
+# in this mount namespace, hidden under the new /run yet pinning those namespaces alive.
+awk '$5 ~ "^/run/" { print $5 }' /proc/self/mountinfo | sort -r | while read -r m; do
+    umount -l "$m" 2>/dev/null || true
+done
 # Last, as /tmp hides $dir (which lives under the host's /tmp) from the node.
 mount -t tmpfs -o mode=0755,nosuid,nodev tmpfs /run
 mount -t tmpfs -o mode=1777,nosuid,nodev tmpfs /tmp
