@@ -92,6 +92,18 @@ fn two_nodes_boot_isolated_and_clean_up() {
             .success()
     );
     assert!(lab.ping(&n1.addr_a()));
+    // ... ARP included: n1 cannot even resolve n2 (a VIP probe would get no answer).
+    n1.exec_ok(&["ip", "neigh", "flush", "dev", "eth0"]);
+    assert!(
+        !n1.exec(&["ping", "-c1", "-W0.3", &n2.addr_a()])
+            .status
+            .success()
+    );
+    let neigh = n1.exec_ok(&["ip", "neigh", "show", &n2.addr_a()]);
+    assert!(
+        !neigh.contains("lladdr"),
+        "n1 resolved n2 through a partition: {neigh}"
+    );
     lab.heal();
     assert!(
         n1.exec(&["ping", "-c1", "-W1", &n2.addr_a()])

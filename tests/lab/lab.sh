@@ -337,7 +337,7 @@ cmd_drop() {
     local lab=$1 node=$2 pct=$3
     if ! [[ $pct =~ ^[0-9]+$ ]] || [ "$pct" -gt 100 ]; then die "percent must be 0..100: $pct"; fi
     ensure_table "$lab" "$node"
-    # Replace the loss rule, keep partition rules.
+    # Replace the loss rule only.
     local h
     for h in $(nft_node "$lab" "$node" -a list chain inet hbdlab input | sed -n 's/.*"loss" # handle \([0-9]*\)/\1/p'); do
         nft_node "$lab" "$node" delete rule inet hbdlab input handle "$h"
@@ -347,28 +347,33 @@ cmd_drop() {
         udp dport 694 numgen random mod 100 lt "$pct" counter drop comment '"loss"'
 }
 
-# partition LAB A B: A and B no longer hear each other on any link (others still hear both).
+# partition LAB A B: the switch stops forwarding anything (ARP included) between A's and B's
+# ports on both networks, as if the cables between them were cut; each still reaches the
+# other nodes and the client.
 cmd_partition() {
-    local lab=$1 a=$2 b=$3
-    block "$lab" "$a" "$b"
-    block "$lab" "$b" "$a"
+    local lab=$1 a=$2 b=$3 sw net
+    sw=$(ns "$lab" sw)
+    ip netns exec "$sw" nft -f - <<'NFT'
+table bridge hbdlab {
+    chain forward { type filter hook forward priority -10; policy accept; }
 }
-block() {
-    local lab=$1 self=$2 peer=$3 idx
-    idx=$(peer_index "$peer")
-    ensure_table "$lab" "$self"
-    nft_node "$lab" "$self" add rule inet hbdlab input \
-        ip saddr "{ $NET_A.$idx, $NET_B.$idx }" counter drop comment "\"part-$peer\""
-    nft_node "$lab" "$self" add rule inet hbdlab output \
-        ip daddr "{ $NET_A.$idx, $NET_B.$idx }" counter drop comment "\"part-$peer\""
+NFT
+    for net in a b; do
+        ip netns exec "$sw" nft add rule bridge hbdlab forward \
+            iifname "$a-$net" oifname "$b-$net" counter drop comment "\"part-$a-$b\""
+        ip netns exec "$sw" nft add rule bridge hbdlab forward \
+            iifname "$b-$net" oifname "$a-$net" counter drop comment "\"part-$a-$b\""
+    done
 }
-peer_index() { if [ "$1" = client ]; then echo "$CLIENT_HOST"; else node_index "$1"; fi; }
 
-# heal LAB: remove every partition and loss rule and replug every cable of every node.
+# heal LAB: remove every partition and loss rule and replug every cable of every node
+# (cut with link-down; a kill9'ed node stays dead).
 cmd_heal() {
     local lab=$1 name
     for name in $(ip netns list | awk '{print $1}' | grep "^$PREFIX-$lab-" || true); do
-        case $name in *-sw) continue ;; esac
+        case $name in
+            *-sw) ip netns exec "$name" nft delete table bridge hbdlab 2>/dev/null || true; continue ;;
+        esac
         ip netns exec "$name" nft delete table inet hbdlab 2>/dev/null || true
         ip -n "$name" link set eth0 up 2>/dev/null || true
         ip -n "$name" link set eth1 up 2>/dev/null || true

@@ -18,6 +18,8 @@
 
 #![allow(dead_code)] // each test binary uses a different part of the harness
 
+pub mod web;
+
 use std::ffi::OsStr;
 use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
