@@ -6,6 +6,8 @@ mod keygen;
 mod run;
 mod schema;
 
+pub use schema::schema_json;
+
 use std::path::PathBuf;
 use std::process::ExitCode;
 

@@ -2,6 +2,8 @@
 
 use crate::error::Result;
 
+/// The JSON schema of cluster.toml, pretty-printed with a final newline: exactly what
+/// `hbd schema` prints and what schema/cluster.schema.json must contain.
 pub fn schema_json() -> String {
     let schema = schemars::schema_for!(crate::config::Config);
     // Serializing a schema built from our own types cannot fail.

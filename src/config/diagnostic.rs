@@ -177,10 +177,40 @@ impl SpanIndex {
             .map(|(p, _, _)| p.as_str())
     }
 
-    /// Attach a position to a diagnostic from its key path.
+    /// The one direct child of `table` whose written value `message` quotes
+    /// (as `"text"` or `` `text` ``), with the position of that value.
+    pub fn child_quoted_in(&self, table: &str, message: &str) -> Option<(&str, Position)> {
+        let prefix = format!("{table}.");
+        let mut found = self.entries.iter().filter(|(path, _, value)| {
+            match path.strip_prefix(&prefix) {
+                Some(name) if !name.contains(['.', '[']) => {}
+                _ => return false,
+            }
+            let written = self.text.get(value.clone()).unwrap_or("").trim();
+            let inner = written
+                .strip_prefix(['"', '\''])
+                .and_then(|w| w.strip_suffix(['"', '\'']))
+                .unwrap_or(written);
+            !inner.is_empty()
+                && (message.contains(&format!("\"{inner}\""))
+                    || message.contains(&format!("`{inner}`")))
+        });
+        let (path, _, value) = found.next()?;
+        if found.next().is_some() {
+            return None;
+        }
+        Some((path.as_str(), position_of(&self.text, value.start)))
+    }
+
+    /// Attach a position to a diagnostic from its key path; problems of the whole
+    /// file (empty key) point at its first line.
     pub fn locate(&self, mut d: Diagnostic) -> Diagnostic {
-        if d.position.is_none() && !d.key.is_empty() {
-            d.position = self.position(&d.key);
+        if d.position.is_none() {
+            if !d.key.is_empty() {
+                d.position = self.position(&d.key);
+            } else if !self.text.is_empty() {
+                d.position = Some(Position { line: 1, column: 1 });
+            }
         }
         d
     }
@@ -211,6 +241,18 @@ pub fn hint_for_serde_message(message: &str) -> Option<String> {
         .strip_prefix("unknown field `")
         .or_else(|| message.strip_prefix("unknown variant `"))?;
     let (word, rest) = rest.split_once('`')?;
+    // Words an admin brings from Heartbeat's ha.cf and haresources.
+    let heartbeat = match word {
+        "bcast" => Some("udp-broadcast"),
+        "mcast" => Some("udp-multicast"),
+        "ucast" => Some("udp-unicast"),
+        "IPaddr" | "IPaddr2" | "IPv6addr" => Some("ip"),
+        "Filesystem" => Some("mount"),
+        _ => None,
+    };
+    if let Some(h) = heartbeat {
+        return Some(format!("Heartbeat's `{word}` is `{h}` in hbd"));
+    }
     let candidates: Vec<&str> = rest.split('`').skip(1).step_by(2).collect();
     did_you_mean(word, candidates.iter().copied()).map(|c| format!("did you mean `{c}`?"))
 }

@@ -159,8 +159,12 @@ pub fn load(auth: &Auth) -> Result<(KeySet, Vec<String>), KeyError> {
     ))
 }
 
+/// Secrets by key id, as read from a key file.
+pub type Keys = BTreeMap<u8, Vec<u8>>;
+
 /// Parse key file text: `ID SECRET` per line, `#` comments, blank lines ignored.
-pub fn parse(bytes: &[u8], path: &Path) -> Result<(BTreeMap<u8, Vec<u8>>, Vec<String>), KeyError> {
+/// Returns the keys and warnings (e.g. short secrets).
+pub fn parse(bytes: &[u8], path: &Path) -> Result<(Keys, Vec<String>), KeyError> {
     let syntax = |line: usize, why: String| KeyError::Syntax {
         path: path.to_path_buf(),
         line,

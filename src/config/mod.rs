@@ -27,8 +27,16 @@ pub enum ConfigError {
         #[source]
         source: std::io::Error,
     },
-    #[error("{}:{}:{}: error: the file is not valid UTF-8 text", path.display(), at.line, at.column)]
-    NotUtf8 { path: PathBuf, at: Position },
+    #[error(
+        "{}:{}:{}: error: the file is not valid UTF-8 text (byte {byte:#04x}): save it as UTF-8",
+        path.display(), at.line, at.column
+    )]
+    NotUtf8 {
+        path: PathBuf,
+        at: Position,
+        /// The first byte that is not UTF-8.
+        byte: u8,
+    },
     #[error("{}", render_all(path, diagnostics))]
     Invalid {
         path: PathBuf,
@@ -94,6 +102,7 @@ pub fn parse_bytes(bytes: &[u8], path: &Path) -> Result<Loaded, ConfigError> {
             return Err(ConfigError::NotUtf8 {
                 path: path.to_path_buf(),
                 at: position_of(&prefix, prefix.len()),
+                byte: bytes.get(e.valid_up_to()).copied().unwrap_or_default(),
             });
         }
     };
@@ -106,15 +115,25 @@ pub fn parse_str(text: &str, path: &Path) -> Result<Loaded, ConfigError> {
         path: path.to_path_buf(),
         diagnostics,
     };
-    if text.trim().is_empty() {
-        return Err(invalid(vec![Diagnostic::error(
+    let empty = |what: &str| {
+        let mut d = Diagnostic::error(
             "",
-            "the file is empty: a cluster needs [cluster], at least one [[link]] and two [[node]] tables",
+            format!(
+                "the file {what}: a cluster needs [cluster], at least one [[link]] and two [[node]] tables"
+            ),
         )
-        .with_help("see the annotated example in the README")]));
+        .with_help("see the annotated example in the README");
+        d.position = Some(Position { line: 1, column: 1 });
+        invalid(vec![d])
+    };
+    if text.trim().is_empty() {
+        return Err(empty("is empty"));
     }
     let root =
         toml::de::DeTable::parse(text).map_err(|e| invalid(vec![toml_error(text, None, &e)]))?;
+    if root.get_ref().is_empty() {
+        return Err(empty("holds only comments"));
+    }
     let spans = SpanIndex::build(text, root.get_ref());
     let config: Config =
         toml::from_str(text).map_err(|e| invalid(vec![toml_error(text, Some(&spans), &e)]))?;
@@ -135,26 +154,129 @@ pub fn parse_str(text: &str, path: &Path) -> Result<Loaded, ConfigError> {
 }
 
 fn toml_error(text: &str, spans: Option<&SpanIndex>, e: &toml::de::Error) -> Diagnostic {
-    let message = e.message().trim().to_string();
-    let mut d = Diagnostic::error("", message.clone());
+    // One diagnostic is one line of output.
+    let mut message = e.message().split_whitespace().collect::<Vec<_>>().join(" ");
+    let mut d = Diagnostic::error("", "");
+    // Syntax errors always have a span; fall back to the top of the file rather than
+    // print an error without a position.
+    d.position = Some(Position { line: 1, column: 1 });
     if let Some(span) = e.span() {
         d.position = Some(position_of(text, span.start));
+        let written = text.get(span.clone()).unwrap_or("").trim();
+        message = reword(&message, written);
         if let Some((spans, key)) = spans.and_then(|s| s.path_at(span.start).map(|k| (s, k))) {
+            let item = failing_item(text, key);
+            let key = item.as_deref().unwrap_or(key);
             d.key = key.to_string();
-            // Point at the offending key itself rather than its table.
+            if let Some(p) = item.as_deref().and_then(|k| spans.position(k)) {
+                d.position = Some(p);
+            }
             if let Some(field) = unknown_field(&message) {
-                let path = format!("{key}.{field}");
+                // Point at the offending key itself rather than its table.
+                let path = if key.ends_with(&format!(".{field}")) || key == field {
+                    key.to_string()
+                } else {
+                    format!("{key}.{field}")
+                };
                 if let Some(p) = spans.position(&path) {
                     d.key = path;
                     d.position = Some(p);
                 }
+            } else if let Some((path, p)) = spans.child_quoted_in(key, &message) {
+                // Fields of `kind = ...` tables reach serde without their own spans;
+                // find the value the message quotes.
+                d.key = path.to_string();
+                d.position = Some(p);
             }
         }
     }
-    if let Some(h) = diagnostic::hint_for_serde_message(&message) {
-        d.help = Some(h);
-    }
+    d.help =
+        diagnostic::hint_for_serde_message(&message).or_else(|| hint_for_key(&d.key, &message));
+    d.message = message;
     d
+}
+
+/// serde reports an error in any item of an array of tables (`[[link]]`,
+/// `[[group.resource]]`, ...) against the array's first header, so `key` may name
+/// `link[0]` when `link[2]` is wrong. Deserialize the items one at a time to find
+/// the first one that fails, and return its path.
+fn failing_item(text: &str, key: &str) -> Option<String> {
+    let (base, _) = key.strip_suffix(']')?.rsplit_once('[')?;
+    let mut value = toml::Value::Table(toml::from_str::<toml::Table>(text).ok()?);
+    let mut shape = String::new();
+    for segment in base.split('.') {
+        let (name, index) = match segment.strip_suffix(']').and_then(|s| s.split_once('[')) {
+            Some((name, i)) => (name, Some(i.parse::<usize>().ok()?)),
+            None => (segment, None),
+        };
+        value = value.get(name)?.clone();
+        if let Some(i) = index {
+            value = value.get(i)?.clone();
+        }
+        if !shape.is_empty() {
+            shape.push('.');
+        }
+        shape.push_str(name);
+    }
+    let items = value.as_array()?;
+    let fails = |item: &toml::Value| match shape.as_str() {
+        "link" => item.clone().try_into::<Link>().is_err(),
+        "node" => item.clone().try_into::<Node>().is_err(),
+        "group" => item.clone().try_into::<Group>().is_err(),
+        "group.resource" => item.clone().try_into::<Resource>().is_err(),
+        _ => false,
+    };
+    let index = items.iter().position(fails)?;
+    Some(format!("{base}[{index}]"))
+}
+
+/// Make the TOML and serde messages that do not say which value they mean say it.
+fn reword(message: &str, written: &str) -> String {
+    match message {
+        "invalid IP address syntax" if !written.is_empty() => {
+            format!("{written} is not an IP address")
+        }
+        "invalid IPv4 address syntax" if !written.is_empty() => {
+            format!("{written} is not an IPv4 address")
+        }
+        "duplicate key" if !written.is_empty() => {
+            format!("duplicate key `{written}`: each key may be set once per table")
+        }
+        _ => message
+            .replace("expected u8", "expected a whole number from 0 to 255")
+            .replace("expected u16", "expected a whole number from 0 to 65535")
+            .replace(
+                "expected u32",
+                "expected a whole number from 0 to 4294967295",
+            ),
+    }
+}
+
+/// Help for mistakes whose serde message does not point at the fix.
+fn hint_for_key(key: &str, message: &str) -> Option<String> {
+    if message == "missing field `cluster`" {
+        return Some("start the file with a [cluster] table that sets name".into());
+    }
+    if message.starts_with("invalid type: string") && message.ends_with("expected a boolean") {
+        return Some("write true or false, without quotes".into());
+    }
+    if message.starts_with("invalid type: map, expected a sequence") {
+        // `[node]` where `[[node]]` was meant; strip indices: group[0].resource → group.resource
+        let mut table = String::new();
+        let mut depth = 0;
+        for c in key.chars() {
+            match c {
+                '[' => depth += 1,
+                ']' => depth -= 1,
+                c if depth == 0 => table.push(c),
+                _ => {}
+            }
+        }
+        return Some(format!(
+            "write [[{table}]] with double brackets, once per entry"
+        ));
+    }
+    None
 }
 
 fn unknown_field(message: &str) -> Option<&str> {

@@ -306,7 +306,7 @@ fn nodes(c: &Config, out: &mut Vec<Diagnostic>) {
                             "node \"{}\" has no address for udp-unicast link \"{}\" (link[{li}])",
                             n.name, u.name
                         ),
-                    ).with_help(format!("add  address.{} = \"IP\"  to this node", u.name)));
+                    ).with_help(format!("add `address.{} = \"IP\"` to this node", u.name)));
                 }
             }
         }
@@ -456,9 +456,14 @@ pub fn check_unit_name(name: &str) -> Result<(), String> {
         ));
     };
     if !UNIT_SUFFIXES.contains(&suffix) {
-        return Err(format!(
-            "\"{name}\" has unknown unit type \".{suffix}\" (expected .service, .socket, .target, ...)"
-        ));
+        return Err(match did_you_mean(suffix, UNIT_SUFFIXES.iter().copied()) {
+            Some(s) => format!(
+                "\"{name}\" has unknown unit type \".{suffix}\": did you mean \"{stem}.{s}\"?"
+            ),
+            None => format!(
+                "\"{name}\" has unknown unit type \".{suffix}\" (expected .service, .socket, .target, ...)"
+            ),
+        });
     }
     if stem.is_empty()
         || name.len() > 255

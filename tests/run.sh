@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# The one command that runs hbd's tests: installs what they need if it is missing,
+# then runs every test target. Exits non-zero if anything fails.
+#
+#   tests/run.sh             set up if needed, then cargo test
+#   tests/run.sh --setup     only set up
+#   tests/run.sh -- ARGS     pass ARGS to the test binaries (e.g. a test name filter)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+setup_only=false
+if [[ ${1:-} == --setup ]]; then
+    setup_only=true
+    shift
+fi
+
+log() { echo "tests/run.sh: $*" >&2; }
+
+# command -> Debian package. The lab tests use these; the unit tests do not.
+declare -A packages=(
+    [socat]=socat
+    [nft]=nftables
+    [ip]=iproute2
+    [dbus-daemon]=dbus
+    [systemctl]=systemd
+    [ping]=iputils-ping
+    [curl]=curl
+)
+missing=()
+for cmd in "${!packages[@]}"; do
+    if ! command -v "$cmd" >/dev/null 2>&1 && [[ ! -x /usr/sbin/$cmd && ! -x /sbin/$cmd ]]; then
+        missing+=("${packages[$cmd]}")
+    fi
+done
+if ((${#missing[@]})); then
+    if ((EUID == 0)) && command -v apt-get >/dev/null 2>&1; then
+        log "installing ${missing[*]}"
+        export DEBIAN_FRONTEND=noninteractive
+        apt-get update -qq
+        apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    else
+        log "warning: missing ${missing[*]} (install them as root with apt-get); tests that need them will fail"
+    fi
+fi
+
+# fmt and clippy for .ci/run; cheap to check here.
+if command -v rustup >/dev/null 2>&1; then
+    for component in rustfmt clippy; do
+        if ! rustup component list --installed 2>/dev/null | grep -q "^$component"; then
+            log "adding rustup component $component"
+            rustup component add "$component"
+        fi
+    done
+fi
+
+if $setup_only; then
+    exit 0
+fi
+
+# Unit, integration and binary tests, then doc tests (--all-targets leaves those out).
+cargo test --all-targets "$@"
+cargo test --doc "$@"
