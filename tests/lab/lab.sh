@@ -411,19 +411,19 @@ cmd_serial_cut() {
 
 # ---------------------------------------------------------------------------------------------
 
-# install-hbd LAB NODE BINARY CONFIG_FILE AUTHKEY_FILE: hbd.service from units/ (or the lab's
-# own until units/ has one) with a drop-in that runs BINARY, /etc/hbd/{cluster.toml,authkey}.
+# install-hbd LAB NODE BINARY CONFIG_FILE AUTHKEY_FILE: the project's units/hbd.service (the
+# lab's stand-in until it exists) with /usr/sbin/hbd replaced by BINARY, as the node's
+# hbd.service; /etc/hbd/cluster.toml and /etc/hbd/authkey (0600) in the node's /etc.
 cmd_install_hbd() {
     local lab=$1 node=$2 bin=$3 conf=$4 key=$5 unit
     [ -x "$bin" ] || die "no hbd binary at $bin"
     unit="$HERE/../../units/hbd.service"
     [ -f "$unit" ] || unit="$HERE/hbd.service"
-    in_node "$lab" "$node" mkdir -p /etc/hbd /run/systemd/system/hbd.service.d
+    in_node "$lab" "$node" mkdir -p /etc/hbd /run/systemd/system
     in_node "$lab" "$node" sh -c 'umask 022; cat > /etc/hbd/cluster.toml' < "$conf"
     in_node "$lab" "$node" sh -c 'umask 077; cat > /etc/hbd/authkey; chmod 600 /etc/hbd/authkey' < "$key"
-    in_node "$lab" "$node" sh -c 'cat > /run/systemd/system/hbd.service' < "$unit"
-    printf '[Service]\nExecStart=\nExecStart=%s run\n' "$bin" |
-        in_node "$lab" "$node" sh -c 'cat > /run/systemd/system/hbd.service.d/50-lab.conf'
+    sed "s|/usr/sbin/hbd|$bin|g" "$unit" |
+        in_node "$lab" "$node" sh -c 'cat > /run/systemd/system/hbd.service'
     in_node "$lab" "$node" systemctl daemon-reload
 }
 

@@ -43,13 +43,19 @@ pub fn web_lab(tag: &str, cluster: &str, setup: impl Fn(&Node)) -> Lab {
     let up = wait_until(Duration::from_secs(15), Duration::from_millis(100), || {
         failed = lab
             .nodes()
-            .find(|n| n.unit_state("hbd.service") == "failed")
+            .find(|n| {
+                n.unit_state("hbd.service") == "failed"
+                    || n.unit_property("hbd.service", "NRestarts")
+                        .parse()
+                        .unwrap_or(0)
+                        >= 2
+            })
             .map(|n| n.name().to_string());
         failed.is_some() || served_by(&lab).as_deref() == Some("n1")
     });
     if let Some(node) = failed {
         dump(&lab);
-        panic!("hbd.service failed on {node}");
+        panic!("hbd.service failed (or keeps restarting) on {node}");
     }
     if up.is_none() {
         dump(&lab);
