@@ -227,3 +227,38 @@ fn a_crashing_unit_restarts_in_place_then_the_group_moves() {
     assert_group_down(&n1);
     assert_group_up(&lab.node("n2"));
 }
+
+#[test]
+fn a_returning_node_does_not_take_the_group_back() {
+    if !lab::available("a_returning_node_does_not_take_the_group_back") {
+        return;
+    }
+    let _s = serial();
+    let lab = web_lab("ret", CLUSTER, |_| {});
+    lab.kill9("n1");
+    if wait_served_by(&lab, "n2", DEADTIME + MARGIN + Duration::from_secs(10)).is_none() {
+        dump(&lab);
+        panic!("n2 did not take over after kill -9 of n1");
+    }
+    // n1 boots again (fresh /etc and /var) and starts hbd: with auto_failback = false the
+    // group stays where it is.
+    lab.reboot("n1");
+    let n1 = lab.node("n1");
+    n1.install_unit(WEB, WEB_UNIT);
+    n1.install_hbd(CLUSTER, AUTHKEY);
+    n1.exec_ok(&["systemctl", "start", "hbd.service"]);
+    let start = Instant::now();
+    // initdead, then several deadtimes and the hold-down.
+    while start.elapsed() < Duration::from_secs(6) {
+        assert!(
+            !n1.has_addr(VIP_CIDR),
+            "n1 took the VIP back after {:.2?}",
+            start.elapsed()
+        );
+        assert_eq!(served_by(&lab).as_deref(), Some("n2"));
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert_eq!(n1.unit_state("hbd.service"), "active");
+    assert_group_down(&n1);
+    assert_group_up(&lab.node("n2"));
+}

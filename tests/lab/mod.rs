@@ -100,6 +100,16 @@ impl Lab {
             std::process::id(),
             char::from(b'a' + (NEXT.fetch_add(1, Ordering::Relaxed) % 26) as u8)
         );
+        // Labs left by test processes that were killed (no Drop ran) go first; labs whose
+        // owner still runs (parallel tests, other users) are kept.
+        static REAP: std::sync::Once = std::sync::Once::new();
+        REAP.call_once(|| {
+            Command::new(script("lab.sh"))
+                .arg("down-all")
+                .env("HBD_LAB_QUIET", "1")
+                .status()
+                .ok();
+        });
         let lab = Lab {
             id,
             nodes: (1..=n).map(|i| format!("n{i}")).collect(),
