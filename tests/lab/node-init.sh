@@ -61,6 +61,11 @@ for u in systemd-sysctl.service systemd-binfmt.service systemd-modules-load.serv
     ln -sf /dev/null "/run/systemd/system/$u"
 done
 
+# journald would log its own messages to the host's kernel log.
+mkdir -p /run/systemd/system/systemd-journald.service.d
+printf '[Service]\nEnvironment=SYSTEMD_LOG_TARGET=null\n' \
+    > /run/systemd/system/systemd-journald.service.d/50-lab.conf
+
 cat > /run/systemd/system/hbd-lab.target <<'UNIT'
 [Unit]
 Description=hbd lab node
