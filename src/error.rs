@@ -1,6 +1,7 @@
 //! The library's top-level error: each variant renders as the one sentence the user sees.
 
 use crate::config::{ConfigError, KeyError};
+use crate::import::ImportError;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -8,6 +9,8 @@ pub enum Error {
     Config(#[from] ConfigError),
     #[error(transparent)]
     Key(#[from] KeyError),
+    #[error(transparent)]
+    Import(#[from] ImportError),
     #[error("{0}")]
     Usage(String),
     #[error("{context}: {source}")]
@@ -32,7 +35,7 @@ impl Error {
     /// 2 bad usage, 3 runtime failure.
     pub fn exit_code(&self) -> u8 {
         match self {
-            Error::Config(_) | Error::Key(_) => 1,
+            Error::Config(_) | Error::Key(_) | Error::Import(_) => 1,
             Error::Usage(_) => 2,
             Error::Io { .. } | Error::Runtime(_) => 3,
         }

@@ -8,9 +8,17 @@
 //! monotonic `Instant`; wall clocks are never compared across nodes), so tests drive
 //! hours of simulated time in milliseconds.
 
+mod membership;
+pub mod ownership;
+
+use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use crate::config::{Config, KeySet};
+use crate::proto::wire::{self, Claim, ClaimState, Kind, Message};
+
+use membership::Peer;
+use ownership::{Decision, Other, View};
 
 /// Index of a node in `config.nodes`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -200,55 +208,684 @@ pub struct GroupStatus {
 
 /// The membership and ownership state machine of one node.
 pub struct Cluster {
-    _private: (),
+    config: Config,
+    keys: KeySet,
+    local: NodeId,
+    incarnation: u64,
+    seq: u64,
+    cluster_id: u32,
+    digest: [u8; 8],
+    started: Instant,
+    /// Last time any input reached us, to notice that this process was frozen.
+    last_input: Instant,
+    /// Last `handle_timeout`: deadlines up to it have been acted on.
+    last_timeout: Instant,
+    next_send: Instant,
+    ready: bool,
+    shutting_down: bool,
+    exited: bool,
+    /// Peers by node index; the local node's slot is unused.
+    peers: Vec<Peer>,
+    groups: Vec<Local>,
+    actions: VecDeque<Action>,
+}
+
+/// This node's own state for one group.
+#[derive(Debug, Clone)]
+struct Local {
+    state: LocalGroupState,
+    /// Our takeover generation while holding; the highest seen otherwise.
+    generation: u64,
+    /// While failed: passed over until then.
+    failed_until: Option<Instant>,
+    /// A stop in progress that ends in `Failed` (runtime failure) rather than `Stopped`.
+    fail_after_stop: bool,
+    /// Conflict already reported for this peer (one event per conflict).
+    conflict_reported: Option<NodeId>,
+}
+
+impl Local {
+    fn claim(&self) -> ClaimState {
+        match self.state {
+            LocalGroupState::Stopped => ClaimState::None,
+            LocalGroupState::Starting => ClaimState::Starting,
+            LocalGroupState::Running => ClaimState::Running,
+            LocalGroupState::Stopping => ClaimState::Stopping,
+            LocalGroupState::Failed => ClaimState::Failed,
+            LocalGroupState::Blocked => ClaimState::Blocked,
+        }
+    }
+    fn holds(&self) -> bool {
+        self.claim().holds()
+    }
 }
 
 impl Cluster {
     /// `incarnation` must be fresh per daemon start (random); `now` is the start time.
-    pub fn new(
-        _config: &Config,
-        _local: NodeId,
-        _keys: KeySet,
-        _incarnation: u64,
-        _now: Instant,
-    ) -> Cluster {
-        todo!("issue 3: core")
+    pub fn new(config: &Config, local: NodeId, keys: KeySet, incarnation: u64, now: Instant) -> Cluster {
+        let (nl, ng) = (config.links.len(), config.groups.len());
+        Cluster {
+            cluster_id: config.cluster_id(),
+            digest: config.digest(),
+            config: config.clone(),
+            keys,
+            local,
+            incarnation,
+            seq: 0,
+            started: now,
+            last_input: now,
+            last_timeout: now,
+            next_send: now,
+            ready: false,
+            shutting_down: false,
+            exited: false,
+            peers: (0..config.nodes.len()).map(|_| Peer::new(nl, ng)).collect(),
+            groups: (0..ng)
+                .map(|_| Local {
+                    state: LocalGroupState::Stopped,
+                    generation: 0,
+                    failed_until: None,
+                    fail_after_stop: false,
+                    conflict_reported: None,
+                })
+                .collect(),
+            actions: VecDeque::new(),
+        }
     }
+
+    fn timing(&self) -> (Duration, Duration, Duration, Duration) {
+        let t = &self.config.timing;
+        (t.keepalive.get(), t.warntime.get(), t.deadtime.get(), t.initdead.get())
+    }
+
+    fn event(&mut self, e: Event) {
+        self.actions.push_back(Action::Event(e));
+    }
+
+    fn set_state(&mut self, g: usize, state: LocalGroupState) {
+        if self.groups[g].state != state {
+            self.groups[g].state = state.clone();
+            self.event(Event::GroupState {
+                group: GroupId(g),
+                state,
+            });
+        }
+    }
+
     /// Before the first timeout: this group's resources were found running here
     /// (daemon restart); hold it without restarting anything.
-    pub fn adopt(&mut self, _group: GroupId) {
-        todo!()
+    pub fn adopt(&mut self, group: GroupId) {
+        if let Some(l) = self.groups.get_mut(group.0) {
+            if l.state == LocalGroupState::Stopped {
+                self.set_state(group.0, LocalGroupState::Running);
+            }
+        }
     }
-    pub fn handle_packet(
-        &mut self,
-        _now: Instant,
-        _link: LinkId,
-        _bytes: &[u8],
-    ) -> Result<(), Reject> {
-        todo!()
+
+    /// Notice a gap in our own execution and forgive peers the silence it caused.
+    fn note_input(&mut self, now: Instant) {
+        let (keepalive, warntime, _, _) = self.timing();
+        let gap = now.saturating_duration_since(self.last_input);
+        if gap > keepalive + warntime {
+            for (i, p) in self.peers.iter_mut().enumerate() {
+                if i != self.local.0 {
+                    p.forgive(gap);
+                }
+            }
+            self.event(Event::Stalled { gap });
+        }
+        if now > self.last_input {
+            self.last_input = now;
+        }
     }
-    pub fn handle_timeout(&mut self, _now: Instant) {
-        todo!()
+
+    pub fn handle_packet(&mut self, now: Instant, link: LinkId, bytes: &[u8]) -> Result<(), Reject> {
+        self.note_input(now);
+        let msg = wire::decode(bytes, &self.keys, self.cluster_id)?;
+        let sender = self
+            .config
+            .node_index(&msg.sender)
+            .ok_or_else(|| Reject::UnknownNode(msg.sender.clone()))?;
+        if sender == self.local.0 {
+            return Err(if msg.incarnation == self.incarnation {
+                Reject::Own
+            } else {
+                Reject::DuplicateNode(msg.sender.clone())
+            });
+        }
+        if link.0 >= self.config.links.len() {
+            return Err(Reject::Malformed("unknown link"));
+        }
+        let peer_id = NodeId(sender);
+        let heard = self.peers[sender].hear(now, link.0, msg.incarnation, msg.seq)?;
+        if heard.restarted {
+            self.event(Event::PeerRestarted { peer: peer_id });
+        }
+        if heard.link_up {
+            self.event(Event::LinkUp { peer: peer_id, link });
+        }
+        if heard.peer_up {
+            self.event(Event::PeerUp { peer: peer_id });
+        }
+        if heard.fresh {
+            self.apply(peer_id, &msg);
+        }
+        self.check_ready(now);
+        self.evaluate(now);
+        Ok(())
     }
-    pub fn handle_group_event(&mut self, _now: Instant, _group: GroupId, _event: GroupEvent) {
-        todo!()
+
+    /// Take in the content of a new message from `peer`.
+    fn apply(&mut self, peer: NodeId, msg: &Message) {
+        if msg.digest != self.digest && !self.peers[peer.0].digest_mismatch {
+            self.peers[peer.0].digest_mismatch = true;
+            self.event(Event::ConfigMismatch { peer });
+        }
+        if msg.kind == Kind::Leave {
+            let p = &mut self.peers[peer.0];
+            p.clear_claims();
+            p.state = PeerState::Left;
+            for l in &mut p.links {
+                l.up = false;
+            }
+            self.event(Event::PeerLeft { peer });
+            return;
+        }
+        let p = &mut self.peers[peer.0];
+        p.leaving = msg.flags & wire::FLAG_LEAVING != 0;
+        for c in p.claims.iter_mut() {
+            c.0 = ClaimState::None;
+        }
+        for claim in &msg.claims {
+            if let Some(g) = self.config.groups.iter().position(|g| g.name == claim.group) {
+                p.claims[g] = (claim.state, claim.generation);
+                let local = &mut self.groups[g];
+                if !local.holds() && claim.generation > local.generation {
+                    local.generation = claim.generation;
+                }
+            }
+        }
     }
-    pub fn handle_command(&mut self, _now: Instant, _cmd: Command) {
-        todo!()
+
+    pub fn handle_timeout(&mut self, now: Instant) {
+        self.note_input(now);
+        self.last_timeout = self.last_timeout.max(now);
+        let (keepalive, warntime, deadtime, initdead) = self.timing();
+        for i in 0..self.peers.len() {
+            if i == self.local.0 {
+                continue;
+            }
+            let peer = NodeId(i);
+            for li in 0..self.config.links.len() {
+                let l = &mut self.peers[i].links[li];
+                if l.up && l.last_heard.is_some_and(|t| now.saturating_duration_since(t) >= deadtime) {
+                    l.up = false;
+                    self.event(Event::LinkDown { peer, link: LinkId(li) });
+                }
+            }
+            let p = &mut self.peers[i];
+            match p.state {
+                PeerState::Unknown => {
+                    if now.saturating_duration_since(self.started) >= initdead {
+                        p.state = PeerState::Dead;
+                        self.event(Event::PeerDead { peer });
+                    }
+                }
+                PeerState::Up | PeerState::Late => {
+                    let silent = p.last_heard.map(|t| now.saturating_duration_since(t)).unwrap_or_default();
+                    if silent >= deadtime {
+                        p.state = PeerState::Dead;
+                        p.clear_claims();
+                        for l in &mut p.links {
+                            l.up = false;
+                        }
+                        self.event(Event::PeerDead { peer });
+                    } else if silent >= warntime && !p.warned_late {
+                        p.warned_late = true;
+                        p.state = PeerState::Late;
+                        self.event(Event::PeerLate { peer, silent });
+                    }
+                }
+                PeerState::Dead | PeerState::Left => {}
+            }
+        }
+        for l in &mut self.groups {
+            if l.state == LocalGroupState::Failed && l.failed_until.is_some_and(|t| now >= t) {
+                l.failed_until = None;
+            }
+        }
+        for g in 0..self.groups.len() {
+            if self.groups[g].state == LocalGroupState::Failed && self.groups[g].failed_until.is_none() {
+                self.set_state(g, LocalGroupState::Stopped);
+            }
+        }
+        self.check_ready(now);
+        self.evaluate(now);
+        if now >= self.next_send {
+            self.send_heartbeat();
+            self.next_send = now + keepalive;
+        }
     }
+
+    fn check_ready(&mut self, now: Instant) {
+        if self.ready {
+            return;
+        }
+        let (_, _, _, initdead) = self.timing();
+        let all_known = self
+            .peers
+            .iter()
+            .enumerate()
+            .all(|(i, p)| i == self.local.0 || p.state != PeerState::Unknown);
+        if all_known || now.saturating_duration_since(self.started) >= initdead {
+            self.ready = true;
+            self.event(Event::Ready);
+        }
+    }
+
+    /// Apply the ownership rules to every group and act on the result.
+    fn evaluate(&mut self, now: Instant) {
+        if !self.ready || self.exited {
+            return;
+        }
+        let mut changed = false;
+        for g in 0..self.groups.len() {
+            changed |= self.evaluate_group(now, g);
+        }
+        if self.shutting_down {
+            changed |= self.continue_shutdown();
+        }
+        if changed {
+            self.send_heartbeat();
+        }
+    }
+
+    fn evaluate_group(&mut self, now: Instant, g: usize) -> bool {
+        let Some(preferred) = self.config.node_index(&self.config.groups[g].preferred) else {
+            return false;
+        };
+        let others: Vec<Other> = self
+            .peers
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| *i != self.local.0)
+            .map(|(i, p)| Other {
+                node: NodeId(i),
+                alive: p.alive(),
+                eligible: p.alive() && !p.leaving && p.claims[g].0 != ClaimState::Failed,
+                claim: if p.alive() { p.claims[g].0 } else { ClaimState::None },
+                generation: p.claims[g].1,
+                up_since: p.up_since,
+            })
+            .collect();
+        let local = &self.groups[g];
+        let view = View {
+            local: self.local,
+            nodes: self.config.nodes.len(),
+            preferred: NodeId(preferred),
+            auto_failback: self.config.failover.auto_failback,
+            hold_down: self.config.failover.hold_down.get(),
+            now,
+            local_eligible: !self.shutting_down && local.state == LocalGroupState::Stopped,
+            local_generation: local.generation,
+            others: &others,
+        };
+        match local.state {
+            LocalGroupState::Running => match ownership::decide_holder(&view) {
+                Decision::YieldTo(peer) => {
+                    self.event(Event::Conflict {
+                        group: GroupId(g),
+                        peer,
+                        release: true,
+                    });
+                    self.stop(g, false);
+                    true
+                }
+                Decision::FailBack(_) => {
+                    self.stop(g, false);
+                    true
+                }
+                Decision::Keep | Decision::Start => {
+                    // Report a conflict we win once, so the log explains the peer's release.
+                    let rival = others
+                        .iter()
+                        .find(|o| o.alive && matches!(o.claim, ClaimState::Running | ClaimState::Starting));
+                    let rival = rival.map(|o| o.node);
+                    if rival != self.groups[g].conflict_reported {
+                        self.groups[g].conflict_reported = rival;
+                        if let Some(peer) = rival {
+                            self.event(Event::Conflict {
+                                group: GroupId(g),
+                                peer,
+                                release: false,
+                            });
+                        }
+                    }
+                    false
+                }
+            },
+            LocalGroupState::Stopped => match ownership::decide_idle(&view) {
+                Decision::Start => {
+                    let l = &mut self.groups[g];
+                    l.generation += 1;
+                    l.conflict_reported = None;
+                    self.set_state(g, LocalGroupState::Starting);
+                    self.actions.push_back(Action::StartGroup(GroupId(g)));
+                    true
+                }
+                _ => false,
+            },
+            // Waiting for a start or stop to finish, failed here, or blocked.
+            _ => false,
+        }
+    }
+
+    fn stop(&mut self, g: usize, fail_after: bool) {
+        self.groups[g].fail_after_stop = fail_after;
+        self.set_state(g, LocalGroupState::Stopping);
+        self.actions.push_back(Action::StopGroup(GroupId(g)));
+    }
+
+    /// During shutdown: stop held groups one at a time, last group first; leave when
+    /// nothing is held. Returns whether anything changed.
+    fn continue_shutdown(&mut self) -> bool {
+        if self.exited {
+            return false;
+        }
+        let busy = self
+            .groups
+            .iter()
+            .any(|l| matches!(l.state, LocalGroupState::Starting | LocalGroupState::Stopping));
+        if busy {
+            return false;
+        }
+        if let Some(g) = (0..self.groups.len()).rev().find(|&g| self.groups[g].state == LocalGroupState::Running) {
+            self.stop(g, false);
+            return true;
+        }
+        self.exited = true;
+        if self.groups.iter().any(|l| l.state == LocalGroupState::Blocked) {
+            // Resources may still be up here: do not tell peers we hold nothing. They
+            // will take over only after deadtime, as if this node had died.
+            self.send_heartbeat();
+        } else {
+            self.send(Kind::Leave);
+        }
+        self.actions.push_back(Action::Exit);
+        false
+    }
+
+    pub fn handle_group_event(&mut self, now: Instant, group: GroupId, event: GroupEvent) {
+        self.note_input(now);
+        let g = group.0;
+        let Some(local) = self.groups.get(g) else {
+            return;
+        };
+        let hold_down = self.config.failover.hold_down.get();
+        match (local.state.clone(), event) {
+            (LocalGroupState::Starting, GroupEvent::Started) => {
+                self.set_state(g, LocalGroupState::Running);
+            }
+            (LocalGroupState::Starting, GroupEvent::StartFailed { .. }) => {
+                self.groups[g].failed_until = Some(now + hold_down);
+                self.set_state(g, LocalGroupState::Failed);
+            }
+            (LocalGroupState::Stopping, GroupEvent::Stopped) => {
+                if std::mem::take(&mut self.groups[g].fail_after_stop) {
+                    self.groups[g].failed_until = Some(now + hold_down);
+                    self.set_state(g, LocalGroupState::Failed);
+                } else {
+                    self.set_state(g, LocalGroupState::Stopped);
+                }
+            }
+            (LocalGroupState::Stopping, GroupEvent::StopFailed { .. }) => {
+                self.groups[g].fail_after_stop = false;
+                self.set_state(g, LocalGroupState::Blocked);
+            }
+            (LocalGroupState::Running, GroupEvent::Failed { .. }) => {
+                self.stop(g, true);
+            }
+            // Late or duplicate reports (e.g. a failure of a group already stopping).
+            _ => return,
+        }
+        self.send_heartbeat();
+        self.evaluate(now);
+    }
+
+    pub fn handle_command(&mut self, now: Instant, cmd: Command) {
+        self.note_input(now);
+        match cmd {
+            Command::Shutdown => {
+                if !self.shutting_down {
+                    self.shutting_down = true;
+                    // Shutting down before ready: nothing was started, leave at once.
+                    self.ready = true;
+                    self.send_heartbeat();
+                    self.continue_shutdown();
+                }
+            }
+        }
+    }
+
     /// Apply a reloaded config. Timing, failover and keys may change; nodes, links and
     /// groups (names and order) may not: the error says why and nothing changes.
-    pub fn reload(&mut self, _now: Instant, _config: &Config, _keys: KeySet) -> Result<(), String> {
-        todo!()
+    pub fn reload(&mut self, _now: Instant, config: &Config, keys: KeySet) -> Result<(), String> {
+        let names = |c: &Config| -> (Vec<String>, Vec<String>, Vec<String>) {
+            (
+                c.nodes.iter().map(|n| n.name.to_ascii_lowercase()).collect(),
+                c.links.iter().map(|l| format!("{} {}", l.kind(), l.name())).collect(),
+                c.groups.iter().map(|g| g.name.clone()).collect(),
+            )
+        };
+        let (old, new) = (names(&self.config), names(config));
+        if old.0 != new.0 {
+            return Err("the list of nodes changed: restart hbd on every node to apply it".into());
+        }
+        if old.1 != new.1 {
+            return Err("the list of links changed: restart hbd to apply it".into());
+        }
+        if old.2 != new.2 {
+            return Err("the list of groups changed: restart hbd to apply it".into());
+        }
+        self.config = config.clone();
+        self.keys = keys;
+        self.cluster_id = config.cluster_id();
+        self.digest = config.digest();
+        Ok(())
     }
+
     /// When `handle_timeout` should next be called.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        todo!()
+        if self.exited {
+            return None;
+        }
+        let (_, warntime, deadtime, initdead) = self.timing();
+        let mut next = self.next_send;
+        // Conditions that stay true (a hold-down that has passed) must not make the
+        // timer fire in a loop: only deadlines after the last timeout count.
+        let after = self.last_timeout;
+        let mut consider = |t: Instant| {
+            if t > after {
+                next = next.min(t)
+            }
+        };
+        for (i, p) in self.peers.iter().enumerate() {
+            if i == self.local.0 {
+                continue;
+            }
+            match p.state {
+                PeerState::Unknown => consider(self.started + initdead),
+                PeerState::Up | PeerState::Late => {
+                    if let Some(t) = p.last_heard {
+                        if !p.warned_late {
+                            consider(t + warntime);
+                        }
+                        consider(t + deadtime);
+                    }
+                }
+                _ => {}
+            }
+            for l in p.links.iter().filter(|l| l.up) {
+                if let Some(t) = l.last_heard {
+                    consider(t + deadtime);
+                }
+            }
+            if self.config.failover.auto_failback {
+                if let Some(t) = p.up_since {
+                    consider(t + self.config.failover.hold_down.get());
+                }
+            }
+        }
+        if !self.ready {
+            consider(self.started + initdead);
+        }
+        for l in &self.groups {
+            if let Some(t) = l.failed_until {
+                consider(t);
+            }
+        }
+        Some(next)
     }
+
     pub fn poll_action(&mut self) -> Option<Action> {
-        todo!()
+        self.actions.pop_front()
     }
+
+    fn send_heartbeat(&mut self) {
+        self.send(Kind::Heartbeat);
+    }
+
+    fn send(&mut self, kind: Kind) {
+        self.seq += 1;
+        let claims = self
+            .config
+            .groups
+            .iter()
+            .zip(&self.groups)
+            .map(|(g, l)| Claim {
+                group: g.name.clone(),
+                state: if kind == Kind::Leave { ClaimState::None } else { l.claim() },
+                generation: l.generation,
+            })
+            .collect();
+        let msg = Message {
+            kind,
+            key_id: self.keys.send_id,
+            flags: if self.shutting_down { wire::FLAG_LEAVING } else { 0 },
+            cluster_id: self.cluster_id,
+            digest: self.digest,
+            incarnation: self.incarnation,
+            seq: self.seq,
+            sender: self.config.nodes[self.local.0].name.clone(),
+            claims,
+        };
+        // The config was validated (names ≤ 63 bytes, ≤ 64 groups), so encoding succeeds.
+        if let Ok(bytes) = wire::encode(&msg, &self.keys) {
+            self.actions.push_back(Action::Send(bytes));
+        }
+    }
+
     pub fn status(&self) -> Status {
-        todo!()
+        let peers = self
+            .peers
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| *i != self.local.0)
+            .map(|(i, p)| PeerStatus {
+                name: self.config.nodes[i].name.clone(),
+                state: p.state,
+                links_up: p.links_up(),
+                links_total: p.links.len(),
+            })
+            .collect();
+        let groups = self
+            .config
+            .groups
+            .iter()
+            .enumerate()
+            .map(|(g, cfg)| {
+                let local = &self.groups[g];
+                let owner = if local.holds() {
+                    Some(self.config.nodes[self.local.0].name.clone())
+                } else {
+                    self.peers
+                        .iter()
+                        .enumerate()
+                        .find(|(i, p)| *i != self.local.0 && p.alive() && p.claims[g].0.holds())
+                        .map(|(i, _)| self.config.nodes[i].name.clone())
+                };
+                GroupStatus {
+                    name: cfg.name.clone(),
+                    local: local.state.clone(),
+                    owner,
+                }
+            })
+            .collect();
+        Status {
+            local: self.config.nodes[self.local.0].name.clone(),
+            ready: self.ready,
+            peers,
+            groups,
+        }
+    }
+
+    pub fn local(&self) -> NodeId {
+        self.local
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    pub fn is_ready(&self) -> bool {
+        self.ready
+    }
+}
+
+impl Status {
+    /// One line for systemd's STATUS=, e.g. `owner of web; peers: beta up (2/2 links)`.
+    pub fn summary_line(&self) -> String {
+        let owned: Vec<&str> = self
+            .groups
+            .iter()
+            .filter(|g| g.owner.as_deref() == Some(self.local.as_str()))
+            .map(|g| g.name.as_str())
+            .collect();
+        let mut s = if !self.ready {
+            "starting".to_string()
+        } else if owned.is_empty() {
+            "standing by".to_string()
+        } else {
+            format!("owner of {}", owned.join(","))
+        };
+        let trouble: Vec<String> = self
+            .groups
+            .iter()
+            .filter(|g| matches!(g.local, LocalGroupState::Failed | LocalGroupState::Blocked))
+            .map(|g| format!("{} {}", g.name, if g.local == LocalGroupState::Blocked { "blocked" } else { "failed" }))
+            .collect();
+        if !trouble.is_empty() {
+            s += &format!("; {}", trouble.join(", "));
+        }
+        let peers: Vec<String> = self
+            .peers
+            .iter()
+            .map(|p| {
+                let st = match p.state {
+                    PeerState::Unknown => "unknown",
+                    PeerState::Up => "up",
+                    PeerState::Late => "late",
+                    PeerState::Dead => "dead",
+                    PeerState::Left => "left",
+                };
+                if matches!(p.state, PeerState::Up | PeerState::Late) {
+                    format!("{} {} ({}/{} links)", p.name, st, p.links_up, p.links_total)
+                } else {
+                    format!("{} {}", p.name, st)
+                }
+            })
+            .collect();
+        s += &format!("; peers: {}", peers.join(", "));
+        s
     }
 }

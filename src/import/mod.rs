@@ -1,1 +1,1217 @@
-//! `hbd import`: convert a Heartbeat v1 /etc/ha.d into cluster.toml, with a report.
+//! `hbd import`: turn a Heartbeat v1 /etc/ha.d (ha.cf, haresources, authkeys) into
+//! one cluster.toml, a key, and a line-numbered report of everything that changed.
+//!
+//! Why a separate module: Heartbeat's files differ per node (a ucast line names
+//! the peer, not the node itself) while hbd's cluster.toml must be identical on
+//! every node. The parsers ([`hacf`], [`haresources`], [`authkeys`]) are pure;
+//! this module joins their results with what only the host can tell (its name,
+//! its interface addresses, /etc/hosts, which resource.d scripts exist), all
+//! behind the [`Host`] trait so tests can simulate any node. The output is
+//! checked with the same validation `hbd check` runs before it is returned.
+
+pub mod authkeys;
+pub mod hacf;
+pub mod haresources;
+pub mod render;
+pub mod report;
+mod text;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io;
+use std::net::IpAddr;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use crate::config::{
+    self, Auth, BroadcastLink, ClusterSection, Config, Failover, Group, HumanDuration, Link,
+    MulticastLink, Node, Resource, SerialLink, Timing, UnicastLink, keys,
+};
+
+use hacf::{AutoFailback, HaCf, Medium};
+pub use render::Comments;
+pub use report::{Entry, Report, Severity};
+
+/// Where Heartbeat lived on the nodes; scripts found there keep this path.
+pub const HA_DIR: &str = "/etc/ha.d";
+
+/// Why an import could not produce a configuration.
+#[derive(Debug, thiserror::Error)]
+pub enum ImportError {
+    /// A problem in one of the Heartbeat files (line 0: the file as a whole).
+    #[error("{}", at_text(file, *line, message))]
+    At {
+        file: String,
+        line: usize,
+        message: String,
+    },
+    #[error("cannot read {}: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("{} already exists: pass --force to replace it", .0.display())]
+    Exists(PathBuf),
+    #[error("cannot write {}: {source}", path.display())]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error(transparent)]
+    Key(#[from] keys::KeyError),
+    #[error("{0}")]
+    Usage(String),
+    /// The converted configuration failed hbd's own validation.
+    #[error("the imported configuration does not pass `hbd check`:\n{0}")]
+    Invalid(String),
+}
+
+fn at_text(file: &str, line: usize, message: &str) -> String {
+    if line == 0 {
+        format!("{file}: {message}")
+    } else {
+        format!("{file}:{line}: {message}")
+    }
+}
+
+impl ImportError {
+    pub fn at(file: &str, line: usize, message: impl Into<String>) -> Self {
+        ImportError::At {
+            file: file.to_string(),
+            line,
+            message: message.into(),
+        }
+    }
+}
+
+/// What the importer needs from the machine it runs on.
+///
+/// File access has defaults on the real filesystem; the network facts are what a
+/// test replaces to play "node A" and "node B" of one cluster.
+pub trait Host {
+    fn read(&self, path: &Path) -> io::Result<Vec<u8>> {
+        std::fs::read(path)
+    }
+    /// Permission bits of a file, if it exists.
+    fn mode(&self, path: &Path) -> Option<u32> {
+        std::fs::metadata(path)
+            .ok()
+            .map(|m| m.permissions().mode() & 0o7777)
+    }
+    fn is_file(&self, path: &Path) -> bool {
+        path.is_file()
+    }
+    /// This machine's host name (`uname -n`).
+    fn hostname(&self) -> Option<String>;
+    /// Addresses with prefix lengths configured on `iface`.
+    fn interface_addrs(&self, iface: &str) -> Vec<(IpAddr, u8)>;
+    /// A name's address from /etc/hosts (never DNS: the import must not depend on it).
+    fn resolve(&self, name: &str) -> Option<IpAddr>;
+}
+
+/// The machine the importer runs on.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct RealHost;
+
+impl Host for RealHost {
+    fn hostname(&self) -> Option<String> {
+        std::fs::read_to_string("/proc/sys/kernel/hostname")
+            .ok()
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty())
+    }
+    fn interface_addrs(&self, iface: &str) -> Vec<(IpAddr, u8)> {
+        let Ok(addrs) = nix::ifaddrs::getifaddrs() else {
+            return Vec::new();
+        };
+        let mut out = Vec::new();
+        for a in addrs.filter(|a| a.interface_name == iface) {
+            let (Some(addr), Some(mask)) = (a.address, a.netmask) else {
+                continue;
+            };
+            if let (Some(ad), Some(m)) = (addr.as_sockaddr_in(), mask.as_sockaddr_in()) {
+                out.push((IpAddr::V4(ad.ip()), m.ip().to_bits().count_ones() as u8));
+            } else if let (Some(ad), Some(m)) = (addr.as_sockaddr_in6(), mask.as_sockaddr_in6()) {
+                let bits: u32 = m.ip().octets().iter().map(|b| b.count_ones()).sum();
+                out.push((IpAddr::V6(ad.ip()), bits as u8));
+            }
+        }
+        out
+    }
+    fn resolve(&self, name: &str) -> Option<IpAddr> {
+        let text = std::fs::read_to_string("/etc/hosts").ok()?;
+        hosts_lookup(&text, name)
+    }
+}
+
+/// Look a name up in /etc/hosts text (first match, case-insensitive).
+pub fn hosts_lookup(text: &str, name: &str) -> Option<IpAddr> {
+    text.lines().find_map(|l| {
+        let l = l.split('#').next().unwrap_or("");
+        let mut w = l.split_whitespace();
+        let ip: IpAddr = w.next()?.parse().ok()?;
+        w.any(|n| n.eq_ignore_ascii_case(name)).then_some(ip)
+    })
+}
+
+/// A simulated host: a name, interfaces and /etc/hosts entries given by the caller,
+/// files read from the real filesystem. For tests and for dry runs elsewhere.
+#[derive(Debug, Default, Clone)]
+pub struct SimHost {
+    pub hostname: Option<String>,
+    pub interfaces: BTreeMap<String, Vec<(IpAddr, u8)>>,
+    pub hosts: BTreeMap<String, IpAddr>,
+    /// Permission bits reported for every existing file (None: the real ones).
+    pub file_mode: Option<u32>,
+}
+
+impl SimHost {
+    pub fn new(hostname: &str) -> Self {
+        SimHost {
+            hostname: Some(hostname.to_string()),
+            ..SimHost::default()
+        }
+    }
+    /// Add an address (`"10.0.0.1/24"`) to an interface. Panics on a bad literal (tests only).
+    pub fn with_addr(mut self, iface: &str, cidr: &str) -> Self {
+        let (a, p) = cidr.split_once('/').unwrap_or((cidr, "32"));
+        let ip: IpAddr = a.parse().expect("address literal");
+        let p: u8 = p.parse().expect("prefix literal");
+        self.interfaces
+            .entry(iface.to_string())
+            .or_default()
+            .push((ip, p));
+        self
+    }
+    pub fn with_mode(mut self, mode: u32) -> Self {
+        self.file_mode = Some(mode);
+        self
+    }
+    pub fn with_host(mut self, name: &str, ip: &str) -> Self {
+        self.hosts.insert(
+            name.to_ascii_lowercase(),
+            ip.parse().expect("address literal"),
+        );
+        self
+    }
+}
+
+impl Host for SimHost {
+    fn hostname(&self) -> Option<String> {
+        self.hostname.clone()
+    }
+    fn interface_addrs(&self, iface: &str) -> Vec<(IpAddr, u8)> {
+        self.interfaces.get(iface).cloned().unwrap_or_default()
+    }
+    fn resolve(&self, name: &str) -> Option<IpAddr> {
+        self.hosts.get(&name.to_ascii_lowercase()).copied()
+    }
+    fn mode(&self, path: &Path) -> Option<u32> {
+        let real = std::fs::metadata(path)
+            .ok()
+            .map(|m| m.permissions().mode() & 0o7777)?;
+        Some(self.file_mode.unwrap_or(real))
+    }
+}
+
+/// Choices the caller makes.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    /// Which node this host is (default: the host name); only needed for ucast links.
+    pub node: Option<String>,
+    /// Where the Heartbeat directory lives on the nodes, for script paths
+    /// (default: /etc/ha.d when importing /etc/ha.d, else the imported directory).
+    pub node_dir: Option<PathBuf>,
+}
+
+/// The key the imported cluster signs with.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ImportedKey {
+    pub id: u8,
+    pub secret: String,
+    /// True when the secret was generated (crc or no authkeys): it differs on every run.
+    pub fresh: bool,
+}
+
+impl std::fmt::Debug for ImportedKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ImportedKey")
+            .field("id", &self.id)
+            .field("fresh", &self.fresh)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ImportedKey {
+    /// The key file in hbd's format.
+    pub fn file_text(&self) -> String {
+        keys::render(&BTreeMap::from([(self.id, self.secret.clone())]))
+    }
+}
+
+/// A successful import.
+#[derive(Debug, Clone)]
+pub struct Imported {
+    pub config: Config,
+    /// cluster.toml text, identical on every node of the cluster.
+    pub toml: String,
+    pub key: ImportedKey,
+    pub report: Report,
+}
+
+/// Import the Heartbeat directory `dir`.
+pub fn import(dir: &Path, opts: &Options, host: &dyn Host) -> Result<Imported, ImportError> {
+    let mut report = Report::default();
+    let mut comments = Comments::default();
+
+    let hacf_bytes = read_required(host, dir, hacf::FILE)?;
+    let cf = hacf::parse(&hacf_bytes, hacf::FILE, &mut report)?;
+
+    // Members.
+    if cf.nodes.is_empty() {
+        let line = cf.autojoin.unwrap_or(0);
+        return Err(ImportError::at(
+            hacf::FILE,
+            line,
+            "no `node` lines: hbd needs every member of the cluster listed (it has no autojoin)",
+        ));
+    }
+    for (name, line) in &cf.nodes {
+        if name.len() > 63
+            || !name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        {
+            return Err(ImportError::at(
+                hacf::FILE,
+                *line,
+                format!("node name \"{name}\" must be at most 63 letters, digits, '-', '_' or '.'"),
+            ));
+        }
+    }
+    if cf.nodes.len() < 2 {
+        return Err(ImportError::at(
+            hacf::FILE,
+            cf.nodes[0].1,
+            "only one node is listed: a cluster needs at least two `node` names",
+        ));
+    }
+    if cf.media.is_empty() {
+        return Err(ImportError::at(
+            hacf::FILE,
+            0,
+            "no heartbeat media (bcast, mcast, ucast or serial): Heartbeat refuses this too (\"No heartbeat media defined\")",
+        ));
+    }
+
+    // Everything else ha.cf says, so its errors come before haresources'.
+    let timing = timing(&cf, &mut report, &mut comments)?;
+    let failover = failover(&cf, &mut report, &mut comments);
+    let (links, addresses) = links(&cf, opts, host, &mut report, &mut comments)?;
+
+    // Resource groups.
+    let groups_text = read_optional(host, dir, haresources::FILE)?;
+    let group_lines = match &groups_text {
+        Some(b) => haresources::parse(b, haresources::FILE, &mut report)?,
+        None => {
+            if cf.pacemaker.is_none() {
+                report.note(
+                    haresources::FILE,
+                    0,
+                    "not present: no resource groups imported",
+                );
+            }
+            Vec::new()
+        }
+    };
+    let node_names: Vec<&str> = cf.nodes.iter().map(|(n, _)| n.as_str()).collect();
+    for g in &group_lines {
+        if !node_names.contains(&g.node.as_str()) {
+            let mut msg = format!(
+                "node \"{}\" is not declared in ha.cf (nodes: {}); Heartbeat refuses this too (\"Bad nodename\")",
+                g.node,
+                node_names.join(", ")
+            );
+            if let Some(s) = config::did_you_mean(&g.node, node_names.iter().copied()) {
+                msg.push_str(&format!("; did you mean \"{s}\"?"));
+            }
+            return Err(ImportError::at(haresources::FILE, g.line, msg));
+        }
+    }
+    if cf.pacemaker.is_some() && !group_lines.is_empty() {
+        report.warning(
+            haresources::FILE,
+            0,
+            "imported although ha.cf enables Pacemaker (which ignores haresources): check these groups are still wanted",
+        );
+    }
+
+    let node_dir = opts.node_dir.clone().unwrap_or_else(|| {
+        let abs = std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf());
+        if abs == Path::new(HA_DIR) || abs == Path::new("/etc/ha.d/") {
+            PathBuf::from(HA_DIR)
+        } else {
+            abs
+        }
+    });
+    let rdir = dir.join("resource.d");
+    let node_rdir = node_dir.join("resource.d");
+    let find = |name: &str| -> Option<PathBuf> {
+        if name.is_empty() || name.contains('/') {
+            return None;
+        }
+        host.is_file(&rdir.join(name)).then(|| node_rdir.join(name))
+    };
+    // Scripts missing from the imported tree are expected where Heartbeat kept them.
+    let installed = Path::new(HA_DIR).join("resource.d");
+    let scripts = haresources::Scripts {
+        find: &find,
+        node_dir: &installed,
+    };
+    let mut groups = Vec::new();
+    let mut taken = BTreeSet::new();
+    for g in &group_lines {
+        let resources = haresources::convert(g, haresources::FILE, &scripts, &mut report)?;
+        let name = group_name(&resources, &mut taken);
+        comments.groups.push(format!(
+            "from haresources:{}: {}",
+            g.line,
+            g.resources
+                .iter()
+                .map(|r| r.text.as_str())
+                .collect::<Vec<_>>()
+                .join(" ")
+        ));
+        groups.push(Group {
+            name,
+            preferred: g.node.clone(),
+            max_restarts: 3,
+            restart_window: HumanDuration::from_secs(300),
+            resources,
+        });
+    }
+
+    duplicates(&groups, &group_lines)?;
+
+    // Key.
+    let key = import_key(host, dir, &mut report, &mut comments)?;
+
+    let nodes = cf
+        .nodes
+        .iter()
+        .map(|(n, _)| Node {
+            name: n.clone(),
+            address: addresses.get(n).cloned().unwrap_or_default(),
+        })
+        .collect();
+
+    let cluster_name = match &cf.cluster {
+        Some((c, line)) if !sanitize(c).is_empty() => {
+            let s = sanitize(c);
+            if s != *c {
+                report.changed(
+                    hacf::FILE,
+                    *line,
+                    format!("cluster name \"{c}\" written as \"{s}\""),
+                );
+            }
+            s
+        }
+        _ => {
+            let short: Vec<&str> = node_names
+                .iter()
+                .map(|n| n.split('.').next().unwrap_or(n))
+                .collect();
+            let mut s = sanitize(&format!("ha-{}", short.join("-")));
+            s.truncate(63);
+            let s = s.trim_end_matches('-').to_string();
+            report.note(
+                hacf::FILE,
+                0,
+                format!("cluster name \"{s}\" made from the node names (ha.cf has no `cluster`); rename it if you like, identically on every node"),
+            );
+            s
+        }
+    };
+
+    let config = Config {
+        cluster: ClusterSection {
+            name: cluster_name,
+            id: None,
+        },
+        timing,
+        auth: Auth {
+            algorithm: config::Algorithm::HmacSha256,
+            key_file: PathBuf::from(config::DEFAULT_KEY_FILE),
+            key_id: key.id,
+        },
+        failover,
+        links,
+        nodes,
+        groups,
+    };
+    let toml = render::render(&config, &comments);
+    match config::parse_str(&toml, Path::new("cluster.toml")) {
+        Ok(loaded) => {
+            for w in loaded.warnings {
+                let line = w.position.map(|p| p.line).unwrap_or(0);
+                let key = if w.key.is_empty() {
+                    String::new()
+                } else {
+                    format!("{}: ", w.key)
+                };
+                report.warning("cluster.toml", line, format!("{key}{}", w.message));
+            }
+        }
+        Err(e) => return Err(ImportError::Invalid(e.to_string())),
+    }
+    report.sort();
+    Ok(Imported {
+        config,
+        toml,
+        key,
+        report,
+    })
+}
+
+/// A virtual IP, unit or mount point can belong to one group only (hbd would
+/// fight itself over it); say so with the haresources line rather than later.
+fn duplicates(groups: &[Group], lines: &[haresources::GroupLine]) -> Result<(), ImportError> {
+    let mut seen: BTreeMap<String, usize> = BTreeMap::new();
+    for (g, l) in groups.iter().zip(lines) {
+        for r in &g.resources {
+            let key = match r {
+                Resource::Ip(ip) => format!("address {}", ip.address.addr),
+                Resource::Unit(u) => format!("unit {}", u.unit),
+                Resource::Mount(m) => format!("mount point {}", m.r#where.display()),
+                Resource::Script(_) => continue,
+            };
+            if let Some(prev) = seen.insert(key.clone(), l.line) {
+                let whose = if prev == l.line {
+                    "this line".to_string()
+                } else {
+                    format!("the group of line {prev}")
+                };
+                return Err(ImportError::at(
+                    haresources::FILE,
+                    l.line,
+                    format!(
+                        "{key} is already a resource of {whose}; a resource belongs to one group"
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn read_required(host: &dyn Host, dir: &Path, name: &str) -> Result<Vec<u8>, ImportError> {
+    match read_optional(host, dir, name)? {
+        Some(b) => Ok(b),
+        None => Err(ImportError::at(
+            name,
+            0,
+            format!(
+                "not found in {}: is this a Heartbeat directory?",
+                dir.display()
+            ),
+        )),
+    }
+}
+
+fn read_optional(host: &dyn Host, dir: &Path, name: &str) -> Result<Option<Vec<u8>>, ImportError> {
+    let path = dir.join(name);
+    match host.read(&path) {
+        Ok(b) => Ok(Some(b)),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(source) => Err(ImportError::Read { path, source }),
+    }
+}
+
+/// Names allowed in cluster.toml: letters, digits, '-', '_', '.'; anything else becomes '-'.
+fn sanitize(s: &str) -> String {
+    let mut out = String::new();
+    for c in s.chars() {
+        let c = if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') {
+            c
+        } else {
+            '-'
+        };
+        if c == '-' && out.ends_with('-') {
+            continue;
+        }
+        out.push(c);
+    }
+    out.trim_matches('-').to_string()
+}
+
+/// Heartbeat scripts that only announce a failover; they say nothing about what
+/// a group is, so they do not name it.
+const NOTIFIERS: &[&str] = &["MailTo", "AudibleAlarm", "WinPopup", "Delay"];
+
+/// A deterministic, unique group name: the group's virtual IP ("ip-10-0-0-1"),
+/// else its first service, else its first script (with its first argument),
+/// else its first mount point.
+fn group_name(resources: &[Resource], taken: &mut BTreeSet<String>) -> String {
+    let script = |s: &crate::config::ScriptResource| {
+        let name = s
+            .path
+            .file_name()
+            .map(|f| f.to_string_lossy().to_string())
+            .unwrap_or_default();
+        match s.args.first() {
+            Some(a) => format!("{name}-{a}"),
+            None => name,
+        }
+    };
+    let base = resources
+        .iter()
+        .find_map(|r| match r {
+            Resource::Ip(ip) => Some(format!("ip-{}", ip.address.addr)),
+            _ => None,
+        })
+        .or_else(|| {
+            resources.iter().find_map(|r| match r {
+                Resource::Unit(u) => Some(
+                    u.unit
+                        .strip_suffix(".service")
+                        .unwrap_or(&u.unit)
+                        .to_string(),
+                ),
+                _ => None,
+            })
+        })
+        .or_else(|| {
+            resources.iter().find_map(|r| match r {
+                Resource::Script(s)
+                    if !s
+                        .path
+                        .file_name()
+                        .is_some_and(|f| NOTIFIERS.iter().any(|n| f == *n)) =>
+                {
+                    Some(script(s))
+                }
+                _ => None,
+            })
+        })
+        .or_else(|| {
+            resources.iter().find_map(|r| match r {
+                Resource::Mount(m) => Some(format!("fs-{}", m.r#where.display())),
+                _ => None,
+            })
+        })
+        .unwrap_or_else(|| "group".to_string());
+    let mut base = sanitize(&base.replace(['.', ':', '/'], "-")).to_ascii_lowercase();
+    base.truncate(56);
+    let base = match base.trim_end_matches('-') {
+        "" => "group".to_string(),
+        b => b.to_string(),
+    };
+    let mut name = base.clone();
+    let mut i = 2;
+    while taken.contains(&name) {
+        name = format!("{base}-{i}");
+        i += 1;
+    }
+    taken.insert(name.clone());
+    name
+}
+
+fn import_key(
+    host: &dyn Host,
+    dir: &Path,
+    report: &mut Report,
+    comments: &mut Comments,
+) -> Result<ImportedKey, ImportError> {
+    const F: &str = authkeys::FILE;
+    let path = dir.join(F);
+    let Some(bytes) = read_optional(host, dir, F)? else {
+        let secret = keys::random_secret()?;
+        report.warning(
+            F,
+            0,
+            "not present (Heartbeat refuses to start without it): a FRESH RANDOM KEY was generated — it differs on every node that runs the import, so write it once and copy the same key file to every node",
+        );
+        comments.auth =
+            "authkeys missing: fresh random key; copy the same key file to every node".into();
+        return Ok(ImportedKey {
+            id: 1,
+            secret,
+            fresh: true,
+        });
+    };
+    if let Some(mode) = host.mode(&path).filter(|m| m & 0o077 != 0) {
+        report.warning(
+            F,
+            0,
+            format!("is readable by group or others (mode {mode:04o}; Heartbeat wants 0600): the secret may have leaked — consider a new one (`hbd keygen`); hbd's key file is written with mode 0600"),
+        );
+    }
+    let k = authkeys::parse(&bytes, F, report)?;
+    match (k.method, k.secret) {
+        (authkeys::Method::Crc, _) => {
+            report.warning(
+                F,
+                k.line,
+                format!("key {} is crc, which has no secret (anyone on the network could forge heartbeats): a FRESH RANDOM KEY was generated — it differs on every node that runs the import, so write it once and copy the same key file to every node", k.id),
+            );
+            comments.auth = format!(
+                "authkeys:{}: crc had no secret: fresh random key; copy the same key file to every node",
+                k.line
+            );
+            Ok(ImportedKey {
+                id: k.id,
+                secret: keys::random_secret()?,
+                fresh: true,
+            })
+        }
+        (m, Some(secret)) => {
+            report.changed(
+                F,
+                k.line,
+                format!("key {} ({}): the secret carries over as hbd key {}, signed with HMAC-SHA256 (hbd's protocol is not Heartbeat's, so upgrade all nodes together)", k.id, m.name(), k.id),
+            );
+            if secret.len() < keys::MIN_SECRET {
+                report.warning(
+                    F,
+                    k.line,
+                    format!("the secret is only {} characters long; `hbd keygen` makes a 64-character one", secret.len()),
+                );
+            }
+            comments.auth = format!("authkeys:{}: {} secret carried over", k.line, m.name());
+            Ok(ImportedKey {
+                id: k.id,
+                secret,
+                fresh: false,
+            })
+        }
+        (_, None) => Err(ImportError::at(F, k.line, "the key has no secret")),
+    }
+}
+
+/// Heartbeat's timing, with its defaults for what ha.cf leaves out.
+fn timing(cf: &HaCf, report: &mut Report, comments: &mut Comments) -> Result<Timing, ImportError> {
+    const F: &str = hacf::FILE;
+    let src = |t: Option<hacf::Timed>, what: &str| match t {
+        Some(t) => format!("ha.cf:{}", t.line),
+        None => format!("not in ha.cf: Heartbeat's default ({what})"),
+    };
+    let ka = cf.keepalive.map(|t| t.ms).unwrap_or(1000);
+    let dead = cf.deadtime.map(|t| t.ms).unwrap_or(30_000);
+    let line_of = |t: Option<hacf::Timed>| t.map(|t| t.line).unwrap_or(0);
+    if ka < 10 {
+        return Err(ImportError::at(
+            F,
+            line_of(cf.keepalive),
+            format!("keepalive {ka}ms is below hbd's 10ms minimum"),
+        ));
+    }
+    if dead <= 2 * ka {
+        return Err(ImportError::at(
+            F,
+            line_of(cf.deadtime.or(cf.keepalive)),
+            format!(
+                "deadtime {} must be more than twice keepalive {} (Heartbeat refuses this too)",
+                HumanDuration::from_millis(dead),
+                HumanDuration::from_millis(ka)
+            ),
+        ));
+    }
+    let mut warn = cf.warntime.map(|t| t.ms).unwrap_or(dead / 2);
+    let mut warn_src = src(cf.warntime, "deadtime / 2");
+    if warn >= dead {
+        let new = dead / 2;
+        report.changed(
+            F,
+            line_of(cf.warntime),
+            format!(
+                "warntime {} is not shorter than deadtime {}, so it could never fire; hbd requires it to be: set to {} (deadtime / 2, Heartbeat's default)",
+                HumanDuration::from_millis(warn),
+                HumanDuration::from_millis(dead),
+                HumanDuration::from_millis(new)
+            ),
+        );
+        warn = new;
+        warn_src = format!("ha.cf:{}, lowered below deadtime", line_of(cf.warntime));
+    }
+    let init = match cf.initdead {
+        Some(t) => t.ms,
+        None if dead > 10_000 => dead,
+        None if dead < 6000 => 12_000,
+        None => 2 * dead,
+    };
+    if init < dead {
+        return Err(ImportError::at(
+            F,
+            line_of(cf.initdead),
+            format!(
+                "initdead {} is shorter than deadtime {} (Heartbeat refuses this too)",
+                HumanDuration::from_millis(init),
+                HumanDuration::from_millis(dead)
+            ),
+        ));
+    }
+    comments.timing = [
+        src(cf.keepalive, "1s"),
+        warn_src,
+        src(cf.deadtime, "30s"),
+        src(cf.initdead, "derived from deadtime"),
+    ];
+    for (t, name) in [
+        (cf.keepalive, "keepalive"),
+        (cf.deadtime, "deadtime"),
+        (cf.initdead, "initdead"),
+    ] {
+        if t.is_none() {
+            report.note(
+                F,
+                0,
+                format!("no {name}: Heartbeat's default is written out explicitly"),
+            );
+        }
+    }
+    Ok(Timing {
+        keepalive: HumanDuration::from_millis(ka),
+        warntime: HumanDuration::from_millis(warn),
+        deadtime: HumanDuration::from_millis(dead),
+        initdead: HumanDuration::from_millis(init),
+    })
+}
+
+fn failover(cf: &HaCf, report: &mut Report, comments: &mut Comments) -> Failover {
+    const F: &str = hacf::FILE;
+    let auto_failback = match cf.auto_failback {
+        Some((AutoFailback::On, l)) => {
+            comments.failback = format!("ha.cf:{l}: auto_failback on");
+            true
+        }
+        Some((AutoFailback::Off, l)) => {
+            comments.failback = format!("ha.cf:{l}: auto_failback off");
+            false
+        }
+        Some((AutoFailback::Legacy, l)) => {
+            report.changed(F, l, "auto_failback legacy (failback as Heartbeat 1 did) imported as auto_failback = true; decide and set it explicitly");
+            comments.failback = format!("ha.cf:{l}: auto_failback legacy, imported as true");
+            true
+        }
+        None => {
+            report.changed(F, 0, "no auto_failback: Heartbeat's default is legacy (failback as Heartbeat 1 did), imported as auto_failback = true; decide and set it explicitly");
+            comments.failback =
+                "not in ha.cf: Heartbeat's default (legacy), imported as true".into();
+            true
+        }
+    };
+    Failover {
+        auto_failback,
+        hold_down: HumanDuration::from_secs(30),
+    }
+}
+
+type Addresses = BTreeMap<String, BTreeMap<String, IpAddr>>;
+/// The peers named on one interface's ucast lines, with their lines.
+type UcastPeers = Vec<(String, usize)>;
+
+/// Build the links in a fixed order (broadcast, multicast, unicast, serial; then by
+/// name) and every node's address on each unicast link.
+fn links(
+    cf: &HaCf,
+    opts: &Options,
+    host: &dyn Host,
+    report: &mut Report,
+    comments: &mut Comments,
+) -> Result<(Vec<Link>, Addresses), ImportError> {
+    const F: &str = hacf::FILE;
+    let mut out: Vec<(u8, Link, String)> = Vec::new();
+    let mut names = BTreeSet::new();
+    let mut unique = |base: String| {
+        let mut n = base.clone();
+        let mut i = 2;
+        while names.contains(&n) {
+            n = format!("{base}-{i}");
+            i += 1;
+        }
+        names.insert(n.clone());
+        n
+    };
+    // Unicast lines grouped by interface, in order of first appearance.
+    let mut ucast: Vec<(String, u16, UcastPeers)> = Vec::new();
+    for m in &cf.media {
+        match m {
+            Medium::Bcast { iface, port, line } => {
+                let name = unique(sanitize(&format!("bcast-{iface}")));
+                out.push((
+                    0,
+                    Link::UdpBroadcast(BroadcastLink {
+                        name,
+                        interface: iface.clone(),
+                        port: *port,
+                    }),
+                    format!("from ha.cf:{line}: bcast {iface}"),
+                ));
+            }
+            Medium::Mcast {
+                iface,
+                group,
+                port,
+                ttl,
+                line,
+            } => {
+                let name = unique(sanitize(&format!("mcast-{iface}")));
+                out.push((
+                    1,
+                    Link::UdpMulticast(MulticastLink {
+                        name,
+                        interface: iface.clone(),
+                        group: *group,
+                        port: *port,
+                        ttl: *ttl,
+                    }),
+                    format!("from ha.cf:{line}: mcast {iface} {group} {port} {ttl}"),
+                ));
+            }
+            Medium::Serial { device, baud, line } => {
+                let base = Path::new(device)
+                    .file_name()
+                    .map(|f| f.to_string_lossy().to_string())
+                    .unwrap_or_default();
+                let name = unique(sanitize(&format!("serial-{base}")));
+                out.push((
+                    3,
+                    Link::Serial(SerialLink {
+                        name,
+                        device: PathBuf::from(device),
+                        baud: *baud,
+                    }),
+                    format!("from ha.cf:{line}: serial {device}, baud {baud}"),
+                ));
+            }
+            Medium::Ucast {
+                iface,
+                peer,
+                port,
+                line,
+            } => match ucast.iter_mut().find(|(i, _, _)| i == iface) {
+                Some((_, p, peers)) => {
+                    if *p != *port {
+                        report.warning(
+                            F,
+                            *line,
+                            format!("ucast {iface} {peer} uses port {port} but an earlier ucast line on {iface} uses {p}; hbd uses one port per link: {p}"),
+                        );
+                    }
+                    peers.push((peer.clone(), *line));
+                }
+                None => ucast.push((iface.clone(), *port, vec![(peer.clone(), *line)])),
+            },
+        }
+    }
+    let mut addresses: Addresses = BTreeMap::new();
+    if !ucast.is_empty() {
+        let first_line = ucast[0].2[0].1;
+        let local = local_node(cf, opts, host, first_line)?;
+        for (iface, port, peers) in &ucast {
+            let name = unique(sanitize(&format!("ucast-{iface}")));
+            unicast_addresses(
+                cf,
+                host,
+                &local,
+                iface,
+                &name,
+                peers,
+                report,
+                &mut addresses,
+            )?;
+            out.push((
+                2,
+                Link::UdpUnicast(UnicastLink {
+                    name,
+                    interface: Some(iface.clone()),
+                    port: *port,
+                }),
+                format!("from the ucast {iface} lines of ha.cf (each node's file names its peers)"),
+            ));
+        }
+    }
+    out.sort_by(|a, b| (a.0, a.1.name()).cmp(&(b.0, b.1.name())));
+    comments.links = out.iter().map(|(_, _, c)| c.clone()).collect();
+    Ok((out.into_iter().map(|(_, l, _)| l).collect(), addresses))
+}
+
+/// Which node of ha.cf this host is.
+fn local_node(
+    cf: &HaCf,
+    opts: &Options,
+    host: &dyn Host,
+    line: usize,
+) -> Result<String, ImportError> {
+    let names: Vec<&str> = cf.nodes.iter().map(|(n, _)| n.as_str()).collect();
+    if let Some(n) = &opts.node {
+        let n = n.to_ascii_lowercase();
+        return if names.contains(&n.as_str()) {
+            Ok(n)
+        } else {
+            Err(ImportError::Usage(format!(
+                "--node {n} is not a node of ha.cf (nodes: {})",
+                names.join(", ")
+            )))
+        };
+    }
+    let hn = host.hostname().unwrap_or_default().to_ascii_lowercase();
+    let short = |s: &str| s.split('.').next().unwrap_or("").to_string();
+    names
+        .iter()
+        .find(|n| **n == hn)
+        .or_else(|| names.iter().find(|n| !hn.is_empty() && short(n) == short(&hn)))
+        .map(|n| n.to_string())
+        .ok_or_else(|| {
+            ImportError::at(
+                hacf::FILE,
+                line,
+                format!(
+                    "ucast lines name only the peers, so the import must know which node it runs on: this host is \"{hn}\", which is not one of {}; run it on a cluster node or pass --node NAME",
+                    names.join(", ")
+                ),
+            )
+        })
+}
+
+fn same_subnet(a: IpAddr, b: IpAddr, prefix: u8) -> bool {
+    match (a, b) {
+        (IpAddr::V4(a), IpAddr::V4(b)) => {
+            let p = u32::from(prefix.min(32));
+            let mask = if p == 0 { 0 } else { u32::MAX << (32 - p) };
+            a.to_bits() & mask == b.to_bits() & mask
+        }
+        (IpAddr::V6(a), IpAddr::V6(b)) => {
+            let p = u32::from(prefix.min(128));
+            let mask = if p == 0 { 0 } else { u128::MAX << (128 - p) };
+            a.to_bits() & mask == b.to_bits() & mask
+        }
+        _ => false,
+    }
+}
+
+/// Work out every node's address on one unicast interface.
+#[allow(clippy::too_many_arguments)]
+fn unicast_addresses(
+    cf: &HaCf,
+    host: &dyn Host,
+    local: &str,
+    iface: &str,
+    link: &str,
+    peers: &[(String, usize)],
+    report: &mut Report,
+    addresses: &mut Addresses,
+) -> Result<(), ImportError> {
+    const F: &str = hacf::FILE;
+    let first_line = peers.first().map(|p| p.1).unwrap_or(0);
+    let mine = host.interface_addrs(iface);
+    let mut remote: Vec<(IpAddr, usize)> = Vec::new();
+    for (peer, line) in peers {
+        let ip = match peer.parse::<IpAddr>() {
+            Ok(ip) => ip,
+            Err(_) => match host.resolve(peer) {
+                Some(ip) => {
+                    report.note(
+                        F,
+                        *line,
+                        format!("ucast peer {peer} is {ip} (from /etc/hosts)"),
+                    );
+                    ip
+                }
+                None => {
+                    return Err(ImportError::at(
+                        F,
+                        *line,
+                        format!(
+                            "ucast peer \"{peer}\" is not an IP address and /etc/hosts does not list it; write the address"
+                        ),
+                    ));
+                }
+            },
+        };
+        if mine.iter().any(|(a, _)| *a == ip) {
+            report.note(
+                F,
+                *line,
+                format!(
+                    "ucast {iface} {peer} is this node's own address; ignored, as Heartbeat does"
+                ),
+            );
+            addresses
+                .entry(local.to_string())
+                .or_default()
+                .insert(link.to_string(), ip);
+            continue;
+        }
+        if remote.iter().all(|(r, _)| *r != ip) {
+            remote.push((ip, *line));
+        }
+    }
+    // This node's own address.
+    if !addresses.get(local).is_some_and(|m| m.contains_key(link)) {
+        let pick = mine
+            .iter()
+            .find(|(a, p)| remote.iter().any(|(r, _)| same_subnet(*a, *r, *p)))
+            .or_else(|| mine.iter().find(|(a, _)| a.is_ipv4()))
+            .map(|(a, _)| *a);
+        let ip = match pick {
+            Some(ip) => ip,
+            // /etc/hosts names one address per node: trust it for this interface
+            // only when it sits in a peer's /24 (or /64).
+            None => match host.resolve(local).filter(|ip| {
+                remote.is_empty()
+                    || remote
+                        .iter()
+                        .any(|(r, _)| same_subnet(*ip, *r, if ip.is_ipv4() { 24 } else { 64 }))
+            }) {
+                Some(ip) => {
+                    report.note(F, first_line, format!("{iface} has no address here; this node's address {ip} on {link} comes from /etc/hosts ({local})"));
+                    ip
+                }
+                None => {
+                    return Err(ImportError::at(
+                        F,
+                        first_line,
+                        format!(
+                            "cannot find this node's ({local}) own address for ucast on {iface}: the interface has no IPv4 address here and /etc/hosts has no address for {local} in the peers' subnet; run the import on the node itself"
+                        ),
+                    ));
+                }
+            },
+        };
+        addresses
+            .entry(local.to_string())
+            .or_default()
+            .insert(link.to_string(), ip);
+    }
+    let local_ip = addresses.get(local).and_then(|m| m.get(link)).copied();
+    let others: Vec<&str> = cf
+        .nodes
+        .iter()
+        .map(|(n, _)| n.as_str())
+        .filter(|n| *n != local)
+        .collect();
+    for (ip, line) in remote {
+        if Some(ip) == local_ip {
+            continue;
+        }
+        let owner = others
+            .iter()
+            .find(|n| host.resolve(n) == Some(ip))
+            .copied()
+            .or(if others.len() == 1 {
+                Some(others[0])
+            } else {
+                None
+            });
+        let Some(owner) = owner else {
+            return Err(ImportError::at(
+                F,
+                line,
+                format!(
+                    "cannot tell which node has address {ip}: list the nodes ({}) in /etc/hosts",
+                    others.join(", ")
+                ),
+            ));
+        };
+        let slot = addresses.entry(owner.to_string()).or_default();
+        if let Some(prev) = slot.get(link) {
+            return Err(ImportError::at(
+                F,
+                line,
+                format!(
+                    "a second ucast address {ip} on {iface} for node {owner} (already {prev}); hbd has one address per node and link"
+                ),
+            ));
+        }
+        slot.insert(link.to_string(), ip);
+    }
+    let mut summary = Vec::new();
+    for (n, _) in &cf.nodes {
+        if let Some(ip) = addresses.get(n).and_then(|m| m.get(link)) {
+            let who = if n == local { " (this node)" } else { "" };
+            summary.push(format!("{n}{who} {ip}"));
+        }
+    }
+    report.note(
+        F,
+        first_line,
+        format!(
+            "ucast {iface} becomes link {link} with node addresses: {}",
+            summary.join(", ")
+        ),
+    );
+    for n in others {
+        if !addresses.get(n).is_some_and(|m| m.contains_key(link)) {
+            return Err(ImportError::at(
+                F,
+                first_line,
+                format!(
+                    "no ucast line on {iface} reaches node {n}: hbd needs every node's address on a unicast link"
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hosts_file_lookup() {
+        let t = "127.0.0.1 localhost\n# 10.0.0.9 old\n10.0.0.1\talpha alpha.example.com # a\n10.0.0.2 beta\n";
+        assert_eq!(hosts_lookup(t, "ALPHA"), "10.0.0.1".parse().ok());
+        assert_eq!(hosts_lookup(t, "beta"), "10.0.0.2".parse().ok());
+        assert_eq!(hosts_lookup(t, "old"), None);
+    }
+
+    #[test]
+    fn subnets() {
+        let a: IpAddr = "10.0.0.1".parse().unwrap();
+        assert!(same_subnet(a, "10.0.0.200".parse().unwrap(), 24));
+        assert!(!same_subnet(a, "10.0.1.1".parse().unwrap(), 24));
+        assert!(same_subnet(a, "192.168.0.1".parse().unwrap(), 0));
+        assert!(!same_subnet(a, "::1".parse().unwrap(), 0));
+    }
+
+    #[test]
+    fn group_names_are_unique_and_valid() {
+        let mut taken = BTreeSet::new();
+        let ip = |a: &str| {
+            Resource::Ip(crate::config::IpResource {
+                address: a.parse().unwrap(),
+                interface: None,
+                broadcast: None,
+                arp_count: 5,
+                arp_interval: HumanDuration::from_millis(200),
+            })
+        };
+        assert_eq!(group_name(&[ip("10.0.0.1/24")], &mut taken), "ip-10-0-0-1");
+        assert_eq!(group_name(&[ip("10.0.0.1")], &mut taken), "ip-10-0-0-1-2");
+        assert_eq!(group_name(&[ip("fe80::1")], &mut taken), "ip-fe80-1");
+        let unit = Resource::Unit(crate::config::UnitResource {
+            unit: "Web.Server.service".into(),
+            timeout: HumanDuration::from_secs(90),
+        });
+        assert_eq!(group_name(&[unit], &mut taken), "web-server");
+    }
+
+    #[test]
+    fn scripts_outside_etc_ha_d_keep_their_real_path() {
+        let tmp = tempfile::tempdir().unwrap();
+        let d = tmp.path();
+        std::fs::create_dir_all(d.join("resource.d")).unwrap();
+        std::fs::write(d.join("resource.d/custom"), "#!/bin/sh\n").unwrap();
+        std::fs::write(d.join("ha.cf"), "bcast eth0\nbcast eth1\nnode a b\n").unwrap();
+        std::fs::write(d.join("haresources"), "a custom::x 10.0.0.5\n").unwrap();
+        let host = SimHost::new("a");
+        let got = import(d, &Options::default(), &host).unwrap();
+        let want = format!("path = \"{}/resource.d/custom\"", d.display());
+        assert!(got.toml.contains(&want), "{}", got.toml);
+        assert!(got.key.fresh);
+    }
+}

@@ -1,1 +1,7 @@
 //! Wire protocol: the binary heartbeat message and its authentication (sans-IO).
+//!
+//! [`wire`] encodes and decodes messages; [`auth`] computes and checks their MACs.
+//! Decoding never panics: every malformed input becomes a [`crate::cluster::Reject`].
+
+pub mod auth;
+pub mod wire;

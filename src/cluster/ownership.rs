@@ -1,0 +1,189 @@
+//! Who should hold a group: a pure decision over one node's view of the cluster.
+//!
+//! Every node evaluates the same rules over the heartbeats it has heard, so nodes
+//! that hear each other reach the same answer without a coordinator:
+//!
+//! - **Rank.** Nodes are ranked per group: the preferred node first, then the others
+//!   in config order, wrapping around. Rank breaks every tie.
+//! - **Start.** A node starts a group only when no live node claims it (a dead node's
+//!   claim has expired after deadtime; a released claim is gone) and it is the best
+//!   ranked *eligible* live node (not failed here recently, not shutting down).
+//! - **Conflict.** If two live nodes both hold a group (a healed partition, a
+//!   thawed owner), the one with the higher takeover generation keeps it — the most
+//!   recent takeover, whose gratuitous ARPs are freshest — and equal generations go
+//!   to the better rank. Exactly one of them releases.
+//! - **Failback.** With `auto_failback`, the holder releases to the preferred node
+//!   once that node has been up for `hold_down` and is eligible.
+
+use std::time::Instant;
+
+use crate::proto::wire::ClaimState;
+
+use super::NodeId;
+
+/// Rank of `node` for a group preferring `preferred` among `n` nodes (0 is best).
+pub fn rank(preferred: NodeId, n: usize, node: NodeId) -> usize {
+    (node.0 + n - preferred.0) % n
+}
+
+/// One node's knowledge of another node, for one group.
+#[derive(Debug, Clone, Copy)]
+pub struct Other {
+    pub node: NodeId,
+    /// Up or late (not dead, unknown or left).
+    pub alive: bool,
+    /// May be asked to run the group (alive, not leaving, not failed with it).
+    pub eligible: bool,
+    pub claim: ClaimState,
+    pub generation: u64,
+    /// When it last came up, for the failback hold-down.
+    pub up_since: Option<Instant>,
+}
+
+pub struct View<'a> {
+    pub local: NodeId,
+    pub nodes: usize,
+    pub preferred: NodeId,
+    pub auto_failback: bool,
+    pub hold_down: std::time::Duration,
+    pub now: Instant,
+    /// Whether this node may take the group (not failed here, not shutting down).
+    pub local_eligible: bool,
+    pub local_generation: u64,
+    pub others: &'a [Other],
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decision {
+    Keep,
+    Start,
+    /// Release because `peer` wins a conflict.
+    YieldTo(NodeId),
+    /// Release so the preferred node can take the group back.
+    FailBack(NodeId),
+}
+
+/// Whether a holder (`a`, generation `ga`) beats another (`b`, `gb`).
+pub fn wins(view: &View, a: NodeId, ga: u64, b: NodeId, gb: u64) -> bool {
+    if ga != gb {
+        return ga > gb;
+    }
+    rank(view.preferred, view.nodes, a) < rank(view.preferred, view.nodes, b)
+}
+
+/// Decision for a node that holds the group (running, started).
+pub fn decide_holder(view: &View) -> Decision {
+    for o in view.others.iter().filter(|o| o.alive) {
+        if matches!(o.claim, ClaimState::Starting | ClaimState::Running | ClaimState::Blocked)
+            && !wins(view, view.local, view.local_generation, o.node, o.generation)
+        {
+            return Decision::YieldTo(o.node);
+        }
+    }
+    if view.auto_failback && view.local != view.preferred {
+        if let Some(p) = view.others.iter().find(|o| o.node == view.preferred) {
+            let settled = p.up_since.is_some_and(|t| view.now.saturating_duration_since(t) >= view.hold_down);
+            if p.alive && p.eligible && settled && !p.claim.holds() {
+                return Decision::FailBack(p.node);
+            }
+        }
+    }
+    Decision::Keep
+}
+
+/// Decision for a node that does not hold the group.
+pub fn decide_idle(view: &View) -> Decision {
+    if !view.local_eligible {
+        return Decision::Keep;
+    }
+    if view.others.iter().any(|o| o.alive && o.claim.holds()) {
+        return Decision::Keep;
+    }
+    let my_rank = rank(view.preferred, view.nodes, view.local);
+    let better = view
+        .others
+        .iter()
+        .any(|o| o.alive && o.eligible && rank(view.preferred, view.nodes, o.node) < my_rank);
+    if better { Decision::Keep } else { Decision::Start }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    fn other(node: usize, claim: ClaimState, generation: u64) -> Other {
+        Other {
+            node: NodeId(node),
+            alive: true,
+            eligible: true,
+            claim,
+            generation,
+            up_since: None,
+        }
+    }
+
+    fn view<'a>(local: usize, others: &'a [Other], now: Instant) -> View<'a> {
+        View {
+            local: NodeId(local),
+            nodes: 3,
+            preferred: NodeId(0),
+            auto_failback: false,
+            hold_down: Duration::from_secs(30),
+            now,
+            local_eligible: true,
+            local_generation: 1,
+            others,
+        }
+    }
+
+    #[test]
+    fn rank_wraps_from_preferred() {
+        assert_eq!(rank(NodeId(1), 3, NodeId(1)), 0);
+        assert_eq!(rank(NodeId(1), 3, NodeId(2)), 1);
+        assert_eq!(rank(NodeId(1), 3, NodeId(0)), 2);
+    }
+
+    #[test]
+    fn best_eligible_starts_and_only_it() {
+        let now = Instant::now();
+        let o = [other(1, ClaimState::None, 0), other(2, ClaimState::None, 0)];
+        assert_eq!(decide_idle(&view(0, &o, now)), Decision::Start);
+        let o = [other(0, ClaimState::None, 0), other(2, ClaimState::None, 0)];
+        assert_eq!(decide_idle(&view(1, &o, now)), Decision::Keep);
+        let mut o0 = other(0, ClaimState::Failed, 0);
+        o0.eligible = false;
+        let o = [o0, other(2, ClaimState::None, 0)];
+        assert_eq!(decide_idle(&view(1, &o, now)), Decision::Start);
+        let o = [other(0, ClaimState::Stopping, 1), other(2, ClaimState::None, 0)];
+        assert_eq!(decide_idle(&view(1, &o, now)), Decision::Keep, "wait for the release");
+    }
+
+    #[test]
+    fn conflicts_resolve_one_way() {
+        let now = Instant::now();
+        // Same generation: rank decides.
+        let o = [other(1, ClaimState::Running, 1)];
+        assert_eq!(decide_holder(&view(0, &o, now)), Decision::Keep);
+        let o = [other(0, ClaimState::Running, 1)];
+        assert_eq!(decide_holder(&view(1, &o, now)), Decision::YieldTo(NodeId(0)));
+        // Newer takeover wins even against the preferred node.
+        let o = [other(1, ClaimState::Running, 2)];
+        assert_eq!(decide_holder(&view(0, &o, now)), Decision::YieldTo(NodeId(1)));
+    }
+
+    #[test]
+    fn failback_waits_for_hold_down() {
+        let t0 = Instant::now();
+        let mut p = other(0, ClaimState::None, 1);
+        p.up_since = Some(t0);
+        let o = [p];
+        let mut v = view(1, &o, t0 + Duration::from_secs(10));
+        v.auto_failback = true;
+        assert_eq!(decide_holder(&v), Decision::Keep);
+        v.now = t0 + Duration::from_secs(30);
+        assert_eq!(decide_holder(&v), Decision::FailBack(NodeId(0)));
+        v.auto_failback = false;
+        assert_eq!(decide_holder(&v), Decision::Keep);
+    }
+}

@@ -1,0 +1,340 @@
+//! The heartbeat message on the wire (version 1), big-endian:
+//!
+//! ```text
+//!  0  magic "HBD" 0xA5          4
+//!  4  version (1)               1
+//!  5  kind (1 heartbeat, 2 leave) 1
+//!  6  key id                    1
+//!  7  flags (bit 0: leaving)    1
+//!  8  cluster id                4
+//! 12  config digest             8
+//! 20  incarnation               8
+//! 28  sequence                  8
+//! 36  sender name: len (1..=63) + bytes
+//!     group count (0..=64), then per group:
+//!       name: len + bytes, state (1 byte), generation (8 bytes)
+//! end MAC over everything before it (32 bytes HMAC-SHA256 or 20 HMAC-SHA1)
+//! ```
+//!
+//! Groups travel by name, not index, so two nodes whose configs differ (a reload in
+//! progress) still agree on which group a claim is about. Replay checks need the
+//! receiver's state and live in the cluster module; this module checks form and MAC.
+
+use crate::cluster::Reject;
+use crate::config::KeySet;
+
+use super::auth;
+
+pub const MAGIC: [u8; 4] = *b"HBD\xA5";
+pub const VERSION: u8 = 1;
+/// Largest packet accepted or produced: fits an Ethernet frame without fragmentation.
+pub const MAX_PACKET: usize = 1400;
+const HEADER: usize = 36;
+pub const FLAG_LEAVING: u8 = 1;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Heartbeat,
+    /// Last word of a node shutting down cleanly: it holds nothing any more.
+    Leave,
+}
+
+/// A node's claim on one group, as it announces it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClaimState {
+    None,
+    Starting,
+    Running,
+    Stopping,
+    Failed,
+    Blocked,
+}
+
+impl ClaimState {
+    fn to_byte(self) -> u8 {
+        match self {
+            ClaimState::None => 0,
+            ClaimState::Starting => 1,
+            ClaimState::Running => 2,
+            ClaimState::Stopping => 3,
+            ClaimState::Failed => 4,
+            ClaimState::Blocked => 5,
+        }
+    }
+    fn from_byte(b: u8) -> Option<Self> {
+        Some(match b {
+            0 => ClaimState::None,
+            1 => ClaimState::Starting,
+            2 => ClaimState::Running,
+            3 => ClaimState::Stopping,
+            4 => ClaimState::Failed,
+            5 => ClaimState::Blocked,
+            _ => return None,
+        })
+    }
+    /// Whether resources of the group may be up on the claiming node.
+    pub fn holds(self) -> bool {
+        matches!(
+            self,
+            ClaimState::Starting | ClaimState::Running | ClaimState::Stopping | ClaimState::Blocked
+        )
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Claim {
+    pub group: String,
+    pub state: ClaimState,
+    /// Takeover generation: raised by each node that starts the group.
+    pub generation: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Message {
+    pub kind: Kind,
+    pub key_id: u8,
+    pub flags: u8,
+    pub cluster_id: u32,
+    pub digest: [u8; 8],
+    pub incarnation: u64,
+    pub seq: u64,
+    pub sender: String,
+    pub claims: Vec<Claim>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EncodeError {
+    #[error("name \"{0}\" is too long for the wire (at most 63 bytes)")]
+    Name(String),
+    #[error("too many groups ({0}) for one packet")]
+    Groups(usize),
+    #[error("message is {0} bytes, over the {MAX_PACKET}-byte limit")]
+    TooLong(usize),
+    #[error("no key with id {0}")]
+    NoKey(u8),
+}
+
+fn put_name(out: &mut Vec<u8>, name: &str) -> Result<(), EncodeError> {
+    let len = name.len();
+    if len == 0 || len > 63 {
+        return Err(EncodeError::Name(name.to_string()));
+    }
+    out.push(len as u8);
+    out.extend_from_slice(name.as_bytes());
+    Ok(())
+}
+
+/// Encode and sign a message with key `msg.key_id` of `keys`.
+pub fn encode(msg: &Message, keys: &KeySet) -> Result<Vec<u8>, EncodeError> {
+    let key = keys.get(msg.key_id).ok_or(EncodeError::NoKey(msg.key_id))?;
+    let mut out = Vec::with_capacity(128);
+    out.extend_from_slice(&MAGIC);
+    out.push(VERSION);
+    out.push(match msg.kind {
+        Kind::Heartbeat => 1,
+        Kind::Leave => 2,
+    });
+    out.push(msg.key_id);
+    out.push(msg.flags);
+    out.extend_from_slice(&msg.cluster_id.to_be_bytes());
+    out.extend_from_slice(&msg.digest);
+    out.extend_from_slice(&msg.incarnation.to_be_bytes());
+    out.extend_from_slice(&msg.seq.to_be_bytes());
+    put_name(&mut out, &msg.sender)?;
+    if msg.claims.len() > 64 {
+        return Err(EncodeError::Groups(msg.claims.len()));
+    }
+    out.push(msg.claims.len() as u8);
+    for c in &msg.claims {
+        put_name(&mut out, &c.group)?;
+        out.push(c.state.to_byte());
+        out.extend_from_slice(&c.generation.to_be_bytes());
+    }
+    let tag = auth::sign(keys.algorithm, key, &out);
+    out.extend_from_slice(&tag);
+    if out.len() > MAX_PACKET {
+        return Err(EncodeError::TooLong(out.len()));
+    }
+    Ok(out)
+}
+
+/// A bounds-checked reader: every read returns `Malformed` instead of panicking.
+struct Reader<'a> {
+    buf: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> Result<&'a [u8], Reject> {
+        let end = self.pos.checked_add(n).ok_or(Reject::Malformed("length overflow"))?;
+        let s = self.buf.get(self.pos..end).ok_or(Reject::Malformed("truncated"))?;
+        self.pos = end;
+        Ok(s)
+    }
+    fn u8(&mut self) -> Result<u8, Reject> {
+        Ok(self.take(1)?[0])
+    }
+    fn u64(&mut self) -> Result<u64, Reject> {
+        let b = self.take(8)?;
+        let mut a = [0u8; 8];
+        a.copy_from_slice(b);
+        Ok(u64::from_be_bytes(a))
+    }
+    fn name(&mut self) -> Result<String, Reject> {
+        let len = self.u8()? as usize;
+        if len == 0 || len > 63 {
+            return Err(Reject::Malformed("bad name length"));
+        }
+        let b = self.take(len)?;
+        String::from_utf8(b.to_vec()).map_err(|_| Reject::Malformed("name is not UTF-8"))
+    }
+}
+
+/// The sender named in a packet, read without authenticating it (for diagnostics
+/// and to pick per-sender state before the MAC check).
+pub fn peek_sender(bytes: &[u8]) -> Option<String> {
+    let mut r = Reader { buf: bytes, pos: HEADER };
+    r.name().ok()
+}
+
+/// Decode and authenticate a packet for cluster `cluster_id`.
+pub fn decode(bytes: &[u8], keys: &KeySet, cluster_id: u32) -> Result<Message, Reject> {
+    let mac_len = auth::mac_len(keys.algorithm);
+    if bytes.len() > MAX_PACKET {
+        return Err(Reject::TooLong(bytes.len()));
+    }
+    if bytes.len() < HEADER + 2 + 1 + mac_len {
+        return Err(Reject::TooShort(bytes.len()));
+    }
+    if bytes[..4] != MAGIC {
+        return Err(Reject::BadMagic);
+    }
+    if bytes[4] != VERSION {
+        return Err(Reject::BadVersion(bytes[4]));
+    }
+    let kind = match bytes[5] {
+        1 => Kind::Heartbeat,
+        2 => Kind::Leave,
+        _ => return Err(Reject::Malformed("unknown message kind")),
+    };
+    let key_id = bytes[6];
+    let flags = bytes[7];
+    let cid = u32::from_be_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]);
+    if cid != cluster_id {
+        return Err(Reject::OtherCluster(cid));
+    }
+    let (body, tag) = bytes.split_at(bytes.len() - mac_len);
+    match auth::verify(keys, key_id, body, tag) {
+        None => return Err(Reject::UnknownKey(key_id)),
+        Some(false) => return Err(Reject::BadMac),
+        Some(true) => {}
+    }
+    let mut r = Reader { buf: body, pos: 12 };
+    let mut digest = [0u8; 8];
+    digest.copy_from_slice(r.take(8)?);
+    let incarnation = r.u64()?;
+    let seq = r.u64()?;
+    let sender = r.name()?;
+    let count = r.u8()? as usize;
+    if count > 64 {
+        return Err(Reject::Malformed("too many groups"));
+    }
+    let mut claims = Vec::with_capacity(count);
+    for _ in 0..count {
+        let group = r.name()?;
+        let state = ClaimState::from_byte(r.u8()?).ok_or(Reject::Malformed("unknown claim state"))?;
+        let generation = r.u64()?;
+        claims.push(Claim {
+            group,
+            state,
+            generation,
+        });
+    }
+    if r.pos != body.len() {
+        return Err(Reject::Malformed("trailing bytes"));
+    }
+    Ok(Message {
+        kind,
+        key_id,
+        flags,
+        cluster_id: cid,
+        digest,
+        incarnation,
+        seq,
+        sender,
+        claims,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Algorithm;
+    use std::collections::BTreeMap;
+
+    fn keys(alg: Algorithm) -> KeySet {
+        let mut k = BTreeMap::new();
+        k.insert(1, b"0123456789abcdef0123".to_vec());
+        k.insert(2, b"another key entirely".to_vec());
+        KeySet::new(alg, 1, k)
+    }
+
+    fn msg() -> Message {
+        Message {
+            kind: Kind::Heartbeat,
+            key_id: 1,
+            flags: 0,
+            cluster_id: 0xdead_beef,
+            digest: [1, 2, 3, 4, 5, 6, 7, 8],
+            incarnation: 42,
+            seq: 7,
+            sender: "alpha".into(),
+            claims: vec![Claim {
+                group: "web".into(),
+                state: ClaimState::Running,
+                generation: 3,
+            }],
+        }
+    }
+
+    #[test]
+    fn round_trips_with_both_algorithms() {
+        for alg in [Algorithm::HmacSha256, Algorithm::HmacSha1] {
+            let k = keys(alg);
+            let bytes = encode(&msg(), &k).unwrap();
+            assert_eq!(decode(&bytes, &k, 0xdead_beef).unwrap(), msg());
+        }
+    }
+
+    #[test]
+    fn rejects_with_reasons() {
+        let k = keys(Algorithm::HmacSha256);
+        let good = encode(&msg(), &k).unwrap();
+        assert_eq!(decode(&good, &k, 1), Err(Reject::OtherCluster(0xdead_beef)));
+        assert!(matches!(decode(&good[..20], &k, 0xdead_beef), Err(Reject::TooShort(20))));
+        let mut bad = good.clone();
+        bad[0] = b'X';
+        assert_eq!(decode(&bad, &k, 0xdead_beef), Err(Reject::BadMagic));
+        let mut bad = good.clone();
+        bad[4] = 9;
+        assert_eq!(decode(&bad, &k, 0xdead_beef), Err(Reject::BadVersion(9)));
+        let mut bad = good.clone();
+        let n = bad.len();
+        bad[n - 40] ^= 1;
+        assert_eq!(decode(&bad, &k, 0xdead_beef), Err(Reject::BadMac));
+        let mut bad = good.clone();
+        bad[6] = 9;
+        assert_eq!(decode(&bad, &k, 0xdead_beef), Err(Reject::UnknownKey(9)));
+        // Signed with key 2: accepted (rotation).
+        let mut m2 = msg();
+        m2.key_id = 2;
+        let b2 = encode(&m2, &k).unwrap();
+        assert_eq!(decode(&b2, &k, 0xdead_beef).unwrap(), m2);
+        // Another secret under the same id: bad MAC.
+        let mut other = BTreeMap::new();
+        other.insert(1, b"not the same secret".to_vec());
+        let ko = KeySet::new(Algorithm::HmacSha256, 1, other);
+        assert_eq!(decode(&good, &ko, 0xdead_beef), Err(Reject::BadMac));
+        assert!(matches!(decode(&vec![0u8; 2000], &k, 0xdead_beef), Err(Reject::TooLong(2000))));
+    }
+}

@@ -1,0 +1,412 @@
+//! A deterministic simulated network of hbd cores with a fake clock.
+//!
+//! Each node is a `Cluster` driven exactly as the daemon drives it; the network
+//! delivers packets with a fixed latency over per-link, per-direction switches;
+//! group starts and stops complete after a fixed delay unless a test scripts a
+//! failure. Frozen nodes queue packets (like a socket buffer) and run no timers;
+//! crashed nodes lose everything, their resources included.
+
+#![allow(dead_code)]
+
+use std::collections::{BTreeMap, VecDeque};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use hbd::cluster::{Action, Cluster, Command, Event, GroupEvent, GroupId, LinkId, NodeId};
+use hbd::config::{self, Algorithm, Config, KeySet};
+
+pub fn config(nodes: usize, links: usize, groups: &[(&str, usize)], extra: &str) -> Config {
+    let mut t = String::from(
+        "[cluster]\nname = \"sim\"\n[timing]\nkeepalive = \"100ms\"\nwarntime = \"300ms\"\ndeadtime = \"1s\"\ninitdead = \"2s\"\n",
+    );
+    t += extra;
+    for l in 0..links {
+        t += &format!("[[link]]\nname = \"l{l}\"\nkind = \"udp-broadcast\"\ninterface = \"eth{l}\"\n");
+    }
+    for n in 0..nodes {
+        t += &format!("[[node]]\nname = \"n{n}\"\n");
+    }
+    for (g, pref) in groups {
+        t += &format!("[[group]]\nname = \"{g}\"\npreferred = \"n{pref}\"\n");
+    }
+    match config::parse_str(&t, Path::new("sim.toml")) {
+        Ok(l) => l.config,
+        Err(e) => panic!("sim config: {e}\n{t}"),
+    }
+}
+
+pub fn keys() -> KeySet {
+    let mut k = BTreeMap::new();
+    k.insert(1, b"simulation secret, 32 bytes long".to_vec());
+    KeySet::new(Algorithm::HmacSha256, 1, k)
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Ok,
+    Fail,
+    /// Never completes (a hung resource).
+    Hang,
+}
+
+pub struct SimNode {
+    pub core: Option<Cluster>,
+    pub frozen: bool,
+    /// Packets that arrived while frozen, delivered on thaw.
+    pub queued: Vec<(LinkId, Vec<u8>)>,
+    /// Truth: resources of each group may be up here (from start issued to stop done).
+    pub up: Vec<bool>,
+    pub exited: bool,
+    pub events: Vec<(Duration, Event)>,
+    /// Scripted outcomes of the next starts / stops per group.
+    pub start_outcome: Vec<VecDeque<Outcome>>,
+    pub stop_outcome: Vec<VecDeque<Outcome>>,
+    pub starts: Vec<u32>,
+}
+
+pub struct Sim {
+    pub config: Config,
+    pub t0: Instant,
+    pub now: Instant,
+    pub nodes: Vec<SimNode>,
+    /// `cut[link][from][to]`: packets dropped.
+    pub cut: Vec<Vec<Vec<bool>>>,
+    pub latency: Duration,
+    pub op_delay: Duration,
+    in_flight: Vec<(Instant, usize, LinkId, Vec<u8>)>,
+    ops: Vec<(Instant, usize, GroupId, GroupEvent)>,
+    next_incarnation: u64,
+    /// Longest time two connected nodes both had a group's resources up.
+    pub worst_overlap: Duration,
+    overlap_since: BTreeMap<(usize, usize, usize), Instant>,
+    pub log: bool,
+}
+
+impl Sim {
+    pub fn new(config: Config) -> Sim {
+        let now = Instant::now();
+        let n = config.nodes.len();
+        let nl = config.links.len();
+        let ng = config.groups.len();
+        let mut sim = Sim {
+            t0: now,
+            now,
+            nodes: Vec::new(),
+            cut: vec![vec![vec![false; n]; n]; nl],
+            latency: Duration::from_millis(1),
+            op_delay: Duration::from_millis(50),
+            in_flight: Vec::new(),
+            ops: Vec::new(),
+            next_incarnation: 1,
+            worst_overlap: Duration::ZERO,
+            overlap_since: BTreeMap::new(),
+            log: std::env::var_os("SIM_LOG").is_some(),
+            config,
+        };
+        for _ in 0..n {
+            sim.nodes.push(SimNode {
+                core: None,
+                frozen: false,
+                queued: Vec::new(),
+                up: vec![false; ng],
+                exited: false,
+                events: Vec::new(),
+                start_outcome: vec![VecDeque::new(); ng],
+                stop_outcome: vec![VecDeque::new(); ng],
+                starts: vec![0; ng],
+            });
+        }
+        for i in 0..n {
+            sim.boot(i);
+        }
+        sim
+    }
+
+    pub fn elapsed(&self) -> Duration {
+        self.now - self.t0
+    }
+
+    /// Start (or restart) node `i`'s daemon; `adopt` lists groups found running.
+    pub fn boot_adopting(&mut self, i: usize, adopt: &[usize]) {
+        let inc = self.next_incarnation.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        self.next_incarnation += 1;
+        let mut c = Cluster::new(&self.config, NodeId(i), keys(), inc, self.now);
+        for &g in adopt {
+            c.adopt(GroupId(g));
+        }
+        let node = &mut self.nodes[i];
+        node.core = Some(c);
+        node.frozen = false;
+        node.exited = false;
+        node.queued.clear();
+        self.drain(i);
+    }
+
+    pub fn boot(&mut self, i: usize) {
+        self.boot_adopting(i, &[]);
+    }
+
+    /// kill -9 of the whole node: daemon and resources gone.
+    pub fn crash(&mut self, i: usize) {
+        let node = &mut self.nodes[i];
+        node.core = None;
+        node.frozen = false;
+        node.queued.clear();
+        node.up.iter_mut().for_each(|u| *u = false);
+        self.ops.retain(|(_, n, _, _)| *n != i);
+    }
+
+    /// kill -9 of the daemon only: resources stay up.
+    pub fn kill_daemon(&mut self, i: usize) {
+        let node = &mut self.nodes[i];
+        node.core = None;
+        node.queued.clear();
+        self.ops.retain(|(_, n, _, _)| *n != i);
+    }
+
+    pub fn freeze(&mut self, i: usize) {
+        self.nodes[i].frozen = true;
+    }
+
+    pub fn thaw(&mut self, i: usize) {
+        self.nodes[i].frozen = false;
+        let queued = std::mem::take(&mut self.nodes[i].queued);
+        let now = self.now;
+        for (link, bytes) in queued {
+            if let Some(c) = self.nodes[i].core.as_mut() {
+                let _ = c.handle_packet(now, link, &bytes);
+            }
+            self.drain(i);
+        }
+    }
+
+    pub fn command(&mut self, i: usize, cmd: Command) {
+        let now = self.now;
+        if let Some(c) = self.nodes[i].core.as_mut() {
+            c.handle_command(now, cmd);
+        }
+        self.drain(i);
+    }
+
+    pub fn set_link(&mut self, link: usize, a: usize, b: usize, up: bool) {
+        self.cut[link][a][b] = !up;
+        self.cut[link][b][a] = !up;
+    }
+
+    /// Cut every link between the two sides.
+    pub fn partition(&mut self, side_a: &[usize], side_b: &[usize]) {
+        for l in 0..self.cut.len() {
+            for &a in side_a {
+                for &b in side_b {
+                    self.set_link(l, a, b, false);
+                }
+            }
+        }
+    }
+
+    pub fn heal(&mut self) {
+        for l in &mut self.cut {
+            for row in l.iter_mut() {
+                row.iter_mut().for_each(|c| *c = false);
+            }
+        }
+    }
+
+    /// Whether a and b can exchange packets (both ways, some link, both running).
+    pub fn connected(&self, a: usize, b: usize) -> bool {
+        let live = |i: usize| self.nodes[i].core.is_some() && !self.nodes[i].frozen && !self.nodes[i].exited;
+        live(a) && live(b) && (0..self.cut.len()).any(|l| !self.cut[l][a][b] && !self.cut[l][b][a])
+    }
+
+    fn drain(&mut self, i: usize) {
+        let now = self.now;
+        loop {
+            let Some(c) = self.nodes[i].core.as_mut() else { return };
+            let Some(action) = c.poll_action() else { return };
+            match action {
+                Action::Send(bytes) => {
+                    for l in 0..self.cut.len() {
+                        for to in 0..self.nodes.len() {
+                            if to != i && !self.cut[l][i][to] {
+                                self.in_flight.push((now + self.latency, to, LinkId(l), bytes.clone()));
+                            }
+                        }
+                    }
+                }
+                Action::StartGroup(g) => {
+                    let node = &mut self.nodes[i];
+                    node.up[g.0] = true;
+                    node.starts[g.0] += 1;
+                    match node.start_outcome[g.0].pop_front().unwrap_or(Outcome::Ok) {
+                        Outcome::Ok => self.ops.push((now + self.op_delay, i, g, GroupEvent::Started)),
+                        Outcome::Fail => self.ops.push((
+                            now + self.op_delay,
+                            i,
+                            g,
+                            GroupEvent::StartFailed { reason: "scripted".into() },
+                        )),
+                        Outcome::Hang => {}
+                    }
+                }
+                Action::StopGroup(g) => {
+                    match self.nodes[i].stop_outcome[g.0].pop_front().unwrap_or(Outcome::Ok) {
+                        Outcome::Ok => self.ops.push((now + self.op_delay, i, g, GroupEvent::Stopped)),
+                        Outcome::Fail => self.ops.push((
+                            now + self.op_delay,
+                            i,
+                            g,
+                            GroupEvent::StopFailed { reason: "scripted".into() },
+                        )),
+                        Outcome::Hang => {}
+                    }
+                }
+                Action::Event(e) => {
+                    if self.log {
+                        eprintln!("{:>9.3}s n{i}: {e:?}", (now - self.t0).as_secs_f64());
+                    }
+                    self.nodes[i].events.push((now - self.t0, e));
+                }
+                Action::Exit => {
+                    self.nodes[i].exited = true;
+                    self.nodes[i].core = None;
+                }
+            }
+        }
+    }
+
+    /// Feed a group result to node `i` now (for scripted runtime failures).
+    pub fn group_event(&mut self, i: usize, g: usize, e: GroupEvent) {
+        let now = self.now;
+        if let Some(c) = self.nodes[i].core.as_mut() {
+            c.handle_group_event(now, GroupId(g), e);
+        }
+        self.drain(i);
+    }
+
+    /// Advance simulated time by `d`, processing every event in order.
+    pub fn run_for(&mut self, d: Duration) {
+        let end = self.now + d;
+        loop {
+            let mut next = end;
+            for n in &self.nodes {
+                if let (Some(c), false) = (n.core.as_ref(), n.frozen) {
+                    if let Some(t) = c.poll_timeout() {
+                        next = next.min(t);
+                    }
+                }
+            }
+            for (t, ..) in &self.in_flight {
+                next = next.min(*t);
+            }
+            for (t, ..) in &self.ops {
+                next = next.min(*t);
+            }
+            if next > end {
+                break;
+            }
+            self.now = self.now.max(next);
+            self.check_overlap();
+            let now = self.now;
+            // Deliver due packets.
+            let (due, rest): (Vec<_>, Vec<_>) = std::mem::take(&mut self.in_flight).into_iter().partition(|p| p.0 <= now);
+            self.in_flight = rest;
+            for (_, to, link, bytes) in due {
+                let node = &mut self.nodes[to];
+                match (node.core.as_mut(), node.frozen) {
+                    (None, _) => {}
+                    (Some(_), true) => node.queued.push((link, bytes)),
+                    (Some(c), false) => {
+                        if let Err(r) = c.handle_packet(now, link, &bytes) {
+                            panic!("n{to} rejected a packet: {r}");
+                        }
+                        self.drain(to);
+                    }
+                }
+            }
+            // Complete due group operations.
+            let (due, rest): (Vec<_>, Vec<_>) = std::mem::take(&mut self.ops).into_iter().partition(|o| o.0 <= now);
+            self.ops = rest;
+            for (_, i, g, e) in due {
+                if self.nodes[i].frozen {
+                    self.ops.push((now + Duration::from_millis(1), i, g, e));
+                    continue;
+                }
+                if matches!(e, GroupEvent::Stopped) {
+                    self.nodes[i].up[g.0] = false;
+                }
+                if matches!(e, GroupEvent::StartFailed { .. }) {
+                    self.nodes[i].up[g.0] = false;
+                }
+                if let Some(c) = self.nodes[i].core.as_mut() {
+                    c.handle_group_event(now, g, e);
+                }
+                self.drain(i);
+            }
+            // Timers.
+            for i in 0..self.nodes.len() {
+                let due = match (&self.nodes[i].core, self.nodes[i].frozen) {
+                    (Some(c), false) => c.poll_timeout().is_some_and(|t| t <= now),
+                    _ => false,
+                };
+                if due {
+                    if let Some(c) = self.nodes[i].core.as_mut() {
+                        c.handle_timeout(now);
+                    }
+                    self.drain(i);
+                }
+            }
+            if next == end {
+                break;
+            }
+        }
+        self.now = end;
+        self.check_overlap();
+    }
+
+    /// Track how long two connected nodes both have a group up.
+    fn check_overlap(&mut self) {
+        let n = self.nodes.len();
+        for g in 0..self.config.groups.len() {
+            for a in 0..n {
+                for b in (a + 1)..n {
+                    let key = (g, a, b);
+                    let both = self.nodes[a].up[g] && self.nodes[b].up[g] && self.connected(a, b);
+                    if both {
+                        let since = *self.overlap_since.entry(key).or_insert(self.now);
+                        self.worst_overlap = self.worst_overlap.max(self.now - since);
+                    } else {
+                        self.overlap_since.remove(&key);
+                    }
+                }
+            }
+        }
+    }
+
+    /// Nodes whose resources for group `g` are up.
+    pub fn owners(&self, g: usize) -> Vec<usize> {
+        (0..self.nodes.len()).filter(|&i| self.nodes[i].up[g]).collect()
+    }
+
+    /// The single owner of `g`, or a panic describing the situation.
+    pub fn owner(&self, g: usize) -> usize {
+        let o = self.owners(g);
+        assert_eq!(o.len(), 1, "group {g}: expected one owner, have {o:?} at {:?}", self.elapsed());
+        o[0]
+    }
+
+    /// Run until `cond` holds (checked every millisecond of simulated time) or `limit` passes.
+    pub fn run_until(&mut self, limit: Duration, mut cond: impl FnMut(&Sim) -> bool) -> Option<Duration> {
+        let start = self.now;
+        while self.now - start < limit {
+            if cond(self) {
+                return Some(self.now - start);
+            }
+            self.run_for(Duration::from_millis(1));
+        }
+        cond(self).then(|| self.now - start)
+    }
+
+    pub fn events(&self, i: usize) -> impl Iterator<Item = &Event> {
+        self.nodes[i].events.iter().map(|(_, e)| e)
+    }
+}
