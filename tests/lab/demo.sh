@@ -60,6 +60,9 @@ on n1 systemctl status --no-pager -n 3 hbd.service lab-web.service run-lab-www.m
 on n1 ip -4 addr show dev eth0
 from_client curl -s "$URL"
 
+# Past initdead (2 s) on both nodes: the takeover below is the steady-state one.
+sleep 2
+
 say "kill -9 n1 (its systemd; the kernel kills the whole node) and time the takeover"
 # The clock starts just before the kill; the poll runs inside the client namespace.
 t0=$(date +%s%N)

@@ -15,6 +15,7 @@ pub const URL: &str = "http://10.99.0.100:8080/";
 pub const WEB: &str = "lab-web.service";
 pub const MOUNT: &str = "run-lab-www.mount";
 pub const DEADTIME: Duration = Duration::from_secs(1);
+pub const INITDEAD: Duration = Duration::from_secs(2);
 /// Detection takes up to deadtime plus a keepalive; then the VIP, the mount and a Python
 /// HTTP server start on a machine whose two cores are shared.
 pub const MARGIN: Duration = Duration::from_secs(2);
@@ -36,6 +37,7 @@ pub fn web_lab(tag: &str, cluster: &str, setup: impl Fn(&Node)) -> Lab {
         n.exec_ok(&[env!("CARGO_BIN_EXE_hbd"), "check"]);
         setup(&n);
     }
+    let started = std::time::Instant::now();
     for n in lab.nodes() {
         n.exec_ok(&["systemctl", "start", "--no-block", "hbd.service"]);
     }
@@ -62,6 +64,10 @@ pub fn web_lab(tag: &str, cluster: &str, setup: impl Fn(&Node)) -> Lab {
         panic!("the group did not come up on n1 (preferred) within 15 s");
     }
     eprintln!("group up on n1 {:.2?} after starting hbd", up.unwrap());
+    // Let both nodes leave initdead, so what a test measures is the steady state.
+    if let Some(rest) = (INITDEAD + Duration::from_millis(500)).checked_sub(started.elapsed()) {
+        std::thread::sleep(rest);
+    }
     lab
 }
 
