@@ -21,6 +21,9 @@ pub enum Error {
     },
     #[error("{0}")]
     Runtime(String),
+    /// This host is not (or `--node` names no) node of the cluster.
+    #[error("{0}")]
+    Node(String),
 }
 
 impl Error {
@@ -35,7 +38,7 @@ impl Error {
     /// 2 bad usage, 3 runtime failure.
     pub fn exit_code(&self) -> u8 {
         match self {
-            Error::Config(_) | Error::Key(_) | Error::Import(_) => 1,
+            Error::Config(_) | Error::Key(_) | Error::Import(_) | Error::Node(_) => 1,
             Error::Usage(_) => 2,
             Error::Io { .. } | Error::Runtime(_) => 3,
         }

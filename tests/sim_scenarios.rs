@@ -28,7 +28,11 @@ fn cold_start_gives_each_group_to_its_preferred_node() {
     for i in 0..3 {
         assert!(s.events(i).any(|e| *e == Event::Ready));
         let st = s.nodes[i].core.as_ref().unwrap().status();
-        assert!(st.peers.iter().all(|p| p.state == PeerState::Up && p.links_up == 2));
+        assert!(
+            st.peers
+                .iter()
+                .all(|p| p.state == PeerState::Up && p.links_up == 2)
+        );
     }
 }
 
@@ -47,7 +51,9 @@ fn owner_death_moves_the_group_within_deadtime() {
     let mut s = settled_two();
     assert_eq!(s.owner(0), 0);
     s.crash(0);
-    let took = s.run_until(Duration::from_secs(5), |s| s.nodes[1].up[0]).expect("takeover");
+    let took = s
+        .run_until(Duration::from_secs(5), |s| s.nodes[1].up[0])
+        .expect("takeover");
     eprintln!("takeover started {took:?} after the owner died (deadtime {DEADTIME:?})");
     assert!(took >= DEADTIME - MS(110), "not before deadtime: {took:?}");
     assert!(took <= DEADTIME + MS(10), "within deadtime: {took:?}");
@@ -79,7 +85,10 @@ fn a_late_peer_is_warned_about_once_and_not_failed_over() {
     s.run_for(MS(600));
     s.heal();
     s.run_for(Duration::from_secs(3));
-    let late = s.events(1).filter(|e| matches!(e, Event::PeerLate { .. })).count();
+    let late = s
+        .events(1)
+        .filter(|e| matches!(e, Event::PeerLate { .. }))
+        .count();
     assert_eq!(late, 1);
     assert_eq!(s.owner(0), 0);
     assert_eq!(s.nodes[1].starts[0], 0);
@@ -96,8 +105,15 @@ fn frozen_owner_is_replaced_and_yields_when_thawed() {
     s.run_for(Duration::from_secs(1));
     assert_eq!(s.owner(0), 1, "the newer takeover keeps the group");
     assert!(s.events(0).any(|e| matches!(e, Event::Stalled { .. })));
-    assert!(s.events(0).any(|e| matches!(e, Event::Conflict { release: true, .. })));
-    assert!(s.worst_overlap <= MS(300), "overlap after thaw {:?}", s.worst_overlap);
+    assert!(
+        s.events(0)
+            .any(|e| matches!(e, Event::Conflict { release: true, .. }))
+    );
+    assert!(
+        s.worst_overlap <= MS(300),
+        "overlap after thaw {:?}",
+        s.worst_overlap
+    );
 }
 
 #[test]
@@ -105,11 +121,19 @@ fn partition_heal_leaves_exactly_one_owner() {
     let mut s = settled_two();
     s.partition(&[0], &[1]);
     s.run_for(Duration::from_secs(3));
-    assert_eq!(s.owners(0), vec![0, 1], "without quorum both sides serve (expected in a two-node partition)");
+    assert_eq!(
+        s.owners(0),
+        vec![0, 1],
+        "without quorum both sides serve (expected in a two-node partition)"
+    );
     s.heal();
     s.run_for(Duration::from_secs(1));
     assert_eq!(s.owner(0), 1, "newer generation keeps it");
-    assert!(s.worst_overlap <= MS(300), "overlap after heal {:?}", s.worst_overlap);
+    assert!(
+        s.worst_overlap <= MS(300),
+        "overlap after heal {:?}",
+        s.worst_overlap
+    );
 }
 
 #[test]
@@ -131,7 +155,8 @@ fn death_of_the_new_owner_while_it_starts_hands_over_again() {
     s.run_for(MS(500));
     s.nodes[1].start_outcome[0].push_back(Outcome::Hang);
     s.crash(0);
-    s.run_until(Duration::from_secs(3), |s| s.nodes[1].up[0]).expect("n1 starts");
+    s.run_until(Duration::from_secs(3), |s| s.nodes[1].up[0])
+        .expect("n1 starts");
     s.crash(1);
     s.run_for(Duration::from_secs(2));
     assert_eq!(s.owner(0), 2);
@@ -143,9 +168,14 @@ fn death_of_the_old_owner_while_it_releases_waits_for_deadtime() {
     s.nodes[0].stop_outcome[0].push_back(Outcome::Hang);
     s.command(0, Command::Shutdown);
     s.run_for(MS(300));
-    assert!(!s.nodes[1].up[0], "peer must wait while the owner is stopping");
+    assert!(
+        !s.nodes[1].up[0],
+        "peer must wait while the owner is stopping"
+    );
     s.crash(0);
-    let t = s.run_until(Duration::from_secs(3), |s| s.nodes[1].up[0]).expect("takeover");
+    let t = s
+        .run_until(Duration::from_secs(3), |s| s.nodes[1].up[0])
+        .expect("takeover");
     assert!(t >= DEADTIME - MS(110));
 }
 
@@ -153,7 +183,9 @@ fn death_of_the_old_owner_while_it_releases_waits_for_deadtime() {
 fn clean_shutdown_hands_over_without_waiting_for_deadtime() {
     let mut s = settled_two();
     s.command(0, Command::Shutdown);
-    let t = s.run_until(Duration::from_secs(3), |s| s.nodes[1].up[0]).expect("handover");
+    let t = s
+        .run_until(Duration::from_secs(3), |s| s.nodes[1].up[0])
+        .expect("handover");
     eprintln!("handover after shutdown took {t:?}");
     assert!(t < MS(300), "{t:?}");
     assert!(s.nodes[0].exited);
@@ -173,7 +205,10 @@ fn shutdown_stops_groups_last_first() {
     let order: Vec<usize> = s
         .events(0)
         .filter_map(|e| match e {
-            Event::GroupState { group, state: LocalGroupState::Stopping } => Some(group.0),
+            Event::GroupState {
+                group,
+                state: LocalGroupState::Stopping,
+            } => Some(group.0),
             _ => None,
         })
         .collect();
@@ -184,15 +219,29 @@ fn shutdown_stops_groups_last_first() {
 
 #[test]
 fn start_failure_passes_the_group_on_and_holds_down() {
-    let mut s = Sim::new(config(2, 1, &[("web", 0)], "[failover]\nhold_down = \"10s\"\n"));
+    let mut s = Sim::new(config(
+        2,
+        1,
+        &[("web", 0)],
+        "[failover]\nhold_down = \"10s\"\n",
+    ));
     s.nodes[0].start_outcome[0].push_back(Outcome::Fail);
     s.run_for(Duration::from_secs(1));
     assert_eq!(s.owner(0), 1);
-    assert!(s.events(0).any(|e| matches!(e, Event::GroupState { state: LocalGroupState::Failed, .. })));
+    assert!(s.events(0).any(|e| matches!(
+        e,
+        Event::GroupState {
+            state: LocalGroupState::Failed,
+            ..
+        }
+    )));
     // n1 dies inside the hold-down: n0 is eligible again only after it.
     s.crash(1);
     s.run_for(Duration::from_secs(3));
-    assert!(s.owners(0).is_empty(), "failed node waits out its hold-down");
+    assert!(
+        s.owners(0).is_empty(),
+        "failed node waits out its hold-down"
+    );
     s.run_for(Duration::from_secs(8));
     assert_eq!(s.owner(0), 0);
 }
@@ -200,7 +249,13 @@ fn start_failure_passes_the_group_on_and_holds_down() {
 #[test]
 fn runtime_failure_moves_the_group() {
     let mut s = settled_two();
-    s.group_event(0, 0, GroupEvent::Failed { reason: "nginx died 4 times".into() });
+    s.group_event(
+        0,
+        0,
+        GroupEvent::Failed {
+            reason: "nginx died 4 times".into(),
+        },
+    );
     s.run_for(MS(500));
     assert_eq!(s.owner(0), 1);
 }
@@ -209,18 +264,37 @@ fn runtime_failure_moves_the_group() {
 fn failed_stop_blocks_the_group_everywhere() {
     let mut s = settled_two();
     s.nodes[0].stop_outcome[0].push_back(Outcome::Fail);
-    s.group_event(0, 0, GroupEvent::Failed { reason: "broken".into() });
+    s.group_event(
+        0,
+        0,
+        GroupEvent::Failed {
+            reason: "broken".into(),
+        },
+    );
     s.run_for(Duration::from_secs(5));
-    assert_eq!(s.owner(0), 0, "resources may still be up on n0: nobody else may start");
+    assert_eq!(
+        s.owner(0),
+        0,
+        "resources may still be up on n0: nobody else may start"
+    );
     let st = s.nodes[0].core.as_ref().unwrap().status();
     assert_eq!(st.groups[0].local, LocalGroupState::Blocked);
-    assert!(st.summary_line().contains("web blocked"), "{}", st.summary_line());
+    assert!(
+        st.summary_line().contains("web blocked"),
+        "{}",
+        st.summary_line()
+    );
     assert_eq!(s.nodes[1].starts[0], 0);
 }
 
 #[test]
 fn auto_failback_waits_for_the_hold_down() {
-    let mut s = Sim::new(config(2, 1, &[("web", 0)], "[failover]\nauto_failback = true\nhold_down = \"5s\"\n"));
+    let mut s = Sim::new(config(
+        2,
+        1,
+        &[("web", 0)],
+        "[failover]\nauto_failback = true\nhold_down = \"5s\"\n",
+    ));
     s.run_for(MS(500));
     s.crash(0);
     s.run_for(Duration::from_secs(2));
@@ -252,7 +326,10 @@ fn daemon_restart_adopts_running_groups_without_restarting() {
     assert_eq!(s.owner(0), 0);
     assert_eq!(s.nodes[0].starts[0], 1, "adopted, not restarted");
     assert_eq!(s.nodes[1].starts[0], 0);
-    assert!(s.events(1).any(|e| matches!(e, Event::PeerRestarted { .. })));
+    assert!(
+        s.events(1)
+            .any(|e| matches!(e, Event::PeerRestarted { .. }))
+    );
 }
 
 #[test]

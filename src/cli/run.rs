@@ -1,18 +1,20 @@
-//! `hbd run`: the daemon entry point.
+//! `hbd run`: the daemon entry point (what hbd.service starts).
 
 use std::path::Path;
 
-use crate::error::{Error, Result};
+use crate::daemon::{self, Options};
+use crate::error::Result;
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// This node's name (default: the host name).
+    /// This node's name (default: the host name, or its part before the first dot).
     #[arg(long)]
     pub node: Option<String>,
 }
 
 pub fn run(path: &Path, args: Args) -> Result<()> {
-    let loaded = crate::config::load(path)?;
-    let _ = (loaded, args);
-    Err(Error::Runtime("the daemon is not built yet".into()))
+    daemon::run(Options {
+        config_path: path.to_path_buf(),
+        node: args.node,
+    })
 }

@@ -84,11 +84,19 @@ impl Peer {
     }
 
     /// Account for an authenticated packet from this peer on `link`.
-    pub fn hear(&mut self, now: Instant, link: usize, incarnation: u64, seq: u64) -> Result<Heard, Reject> {
+    pub fn hear(
+        &mut self,
+        now: Instant,
+        link: usize,
+        incarnation: u64,
+        seq: u64,
+    ) -> Result<Heard, Reject> {
         let mut heard = Heard::default();
         match self.incarnation {
             Some(i) if i == incarnation => {}
-            _ if self.old_incarnations.contains(&incarnation) => return Err(Reject::OldIncarnation),
+            _ if self.old_incarnations.contains(&incarnation) => {
+                return Err(Reject::OldIncarnation);
+            }
             Some(old) => {
                 self.old_incarnations.push(old);
                 if self.old_incarnations.len() > OLD_INCARNATIONS {
@@ -104,7 +112,10 @@ impl Peer {
             }
             None => self.incarnation = Some(incarnation),
         }
-        let l = self.links.get_mut(link).ok_or(Reject::Malformed("unknown link"))?;
+        let l = self
+            .links
+            .get_mut(link)
+            .ok_or(Reject::Malformed("unknown link"))?;
         if seq <= l.last_seq {
             return Err(Reject::Replay(seq));
         }

@@ -262,7 +262,13 @@ impl Local {
 
 impl Cluster {
     /// `incarnation` must be fresh per daemon start (random); `now` is the start time.
-    pub fn new(config: &Config, local: NodeId, keys: KeySet, incarnation: u64, now: Instant) -> Cluster {
+    pub fn new(
+        config: &Config,
+        local: NodeId,
+        keys: KeySet,
+        incarnation: u64,
+        now: Instant,
+    ) -> Cluster {
         let (nl, ng) = (config.links.len(), config.groups.len());
         Cluster {
             cluster_id: config.cluster_id(),
@@ -295,7 +301,12 @@ impl Cluster {
 
     fn timing(&self) -> (Duration, Duration, Duration, Duration) {
         let t = &self.config.timing;
-        (t.keepalive.get(), t.warntime.get(), t.deadtime.get(), t.initdead.get())
+        (
+            t.keepalive.get(),
+            t.warntime.get(),
+            t.deadtime.get(),
+            t.initdead.get(),
+        )
     }
 
     fn event(&mut self, e: Event) {
@@ -339,7 +350,12 @@ impl Cluster {
         }
     }
 
-    pub fn handle_packet(&mut self, now: Instant, link: LinkId, bytes: &[u8]) -> Result<(), Reject> {
+    pub fn handle_packet(
+        &mut self,
+        now: Instant,
+        link: LinkId,
+        bytes: &[u8],
+    ) -> Result<(), Reject> {
         self.note_input(now);
         let msg = wire::decode(bytes, &self.keys, self.cluster_id)?;
         let sender = self
@@ -362,7 +378,10 @@ impl Cluster {
             self.event(Event::PeerRestarted { peer: peer_id });
         }
         if heard.link_up {
-            self.event(Event::LinkUp { peer: peer_id, link });
+            self.event(Event::LinkUp {
+                peer: peer_id,
+                link,
+            });
         }
         if heard.peer_up {
             self.event(Event::PeerUp { peer: peer_id });
@@ -397,7 +416,12 @@ impl Cluster {
             c.0 = ClaimState::None;
         }
         for claim in &msg.claims {
-            if let Some(g) = self.config.groups.iter().position(|g| g.name == claim.group) {
+            if let Some(g) = self
+                .config
+                .groups
+                .iter()
+                .position(|g| g.name == claim.group)
+            {
                 p.claims[g] = (claim.state, claim.generation);
                 let local = &mut self.groups[g];
                 if !local.holds() && claim.generation > local.generation {
@@ -418,9 +442,15 @@ impl Cluster {
             let peer = NodeId(i);
             for li in 0..self.config.links.len() {
                 let l = &mut self.peers[i].links[li];
-                if l.up && l.last_heard.is_some_and(|t| now.saturating_duration_since(t) >= deadtime) {
+                if l.up
+                    && l.last_heard
+                        .is_some_and(|t| now.saturating_duration_since(t) >= deadtime)
+                {
                     l.up = false;
-                    self.event(Event::LinkDown { peer, link: LinkId(li) });
+                    self.event(Event::LinkDown {
+                        peer,
+                        link: LinkId(li),
+                    });
                 }
             }
             let p = &mut self.peers[i];
@@ -432,7 +462,10 @@ impl Cluster {
                     }
                 }
                 PeerState::Up | PeerState::Late => {
-                    let silent = p.last_heard.map(|t| now.saturating_duration_since(t)).unwrap_or_default();
+                    let silent = p
+                        .last_heard
+                        .map(|t| now.saturating_duration_since(t))
+                        .unwrap_or_default();
                     if silent >= deadtime {
                         p.state = PeerState::Dead;
                         p.clear_claims();
@@ -455,7 +488,9 @@ impl Cluster {
             }
         }
         for g in 0..self.groups.len() {
-            if self.groups[g].state == LocalGroupState::Failed && self.groups[g].failed_until.is_none() {
+            if self.groups[g].state == LocalGroupState::Failed
+                && self.groups[g].failed_until.is_none()
+            {
                 self.set_state(g, LocalGroupState::Stopped);
             }
         }
@@ -484,8 +519,10 @@ impl Cluster {
     }
 
     /// Apply the ownership rules to every group and act on the result.
+    /// Before ready only conflicts are resolved (yielding a group a heard peer wins is
+    /// always safe); starts and failbacks wait until this node has heard its peers.
     fn evaluate(&mut self, now: Instant) {
-        if !self.ready || self.exited {
+        if self.exited {
             return;
         }
         let mut changed = false;
@@ -513,7 +550,11 @@ impl Cluster {
                 node: NodeId(i),
                 alive: p.alive(),
                 eligible: p.alive() && !p.leaving && p.claims[g].0 != ClaimState::Failed,
-                claim: if p.alive() { p.claims[g].0 } else { ClaimState::None },
+                claim: if p.alive() {
+                    p.claims[g].0
+                } else {
+                    ClaimState::None
+                },
                 generation: p.claims[g].1,
                 up_since: p.up_since,
             })
@@ -541,15 +582,15 @@ impl Cluster {
                     self.stop(g, false);
                     true
                 }
-                Decision::FailBack(_) => {
+                Decision::FailBack(_) if self.ready => {
                     self.stop(g, false);
                     true
                 }
-                Decision::Keep | Decision::Start => {
+                Decision::Keep | Decision::Start | Decision::FailBack(_) => {
                     // Report a conflict we win once, so the log explains the peer's release.
-                    let rival = others
-                        .iter()
-                        .find(|o| o.alive && matches!(o.claim, ClaimState::Running | ClaimState::Starting));
+                    let rival = others.iter().find(|o| {
+                        o.alive && matches!(o.claim, ClaimState::Running | ClaimState::Starting)
+                    });
                     let rival = rival.map(|o| o.node);
                     if rival != self.groups[g].conflict_reported {
                         self.groups[g].conflict_reported = rival;
@@ -564,7 +605,7 @@ impl Cluster {
                     false
                 }
             },
-            LocalGroupState::Stopped => match ownership::decide_idle(&view) {
+            LocalGroupState::Stopped if self.ready => match ownership::decide_idle(&view) {
                 Decision::Start => {
                     let l = &mut self.groups[g];
                     l.generation += 1;
@@ -592,19 +633,28 @@ impl Cluster {
         if self.exited {
             return false;
         }
-        let busy = self
-            .groups
-            .iter()
-            .any(|l| matches!(l.state, LocalGroupState::Starting | LocalGroupState::Stopping));
+        let busy = self.groups.iter().any(|l| {
+            matches!(
+                l.state,
+                LocalGroupState::Starting | LocalGroupState::Stopping
+            )
+        });
         if busy {
             return false;
         }
-        if let Some(g) = (0..self.groups.len()).rev().find(|&g| self.groups[g].state == LocalGroupState::Running) {
+        if let Some(g) = (0..self.groups.len())
+            .rev()
+            .find(|&g| self.groups[g].state == LocalGroupState::Running)
+        {
             self.stop(g, false);
             return true;
         }
         self.exited = true;
-        if self.groups.iter().any(|l| l.state == LocalGroupState::Blocked) {
+        if self
+            .groups
+            .iter()
+            .any(|l| l.state == LocalGroupState::Blocked)
+        {
             // Resources may still be up here: do not tell peers we hold nothing. They
             // will take over only after deadtime, as if this node had died.
             self.send_heartbeat();
@@ -672,8 +722,14 @@ impl Cluster {
     pub fn reload(&mut self, _now: Instant, config: &Config, keys: KeySet) -> Result<(), String> {
         let names = |c: &Config| -> (Vec<String>, Vec<String>, Vec<String>) {
             (
-                c.nodes.iter().map(|n| n.name.to_ascii_lowercase()).collect(),
-                c.links.iter().map(|l| format!("{} {}", l.kind(), l.name())).collect(),
+                c.nodes
+                    .iter()
+                    .map(|n| n.name.to_ascii_lowercase())
+                    .collect(),
+                c.links
+                    .iter()
+                    .map(|l| format!("{} {}", l.kind(), l.name()))
+                    .collect(),
                 c.groups.iter().map(|g| g.name.clone()).collect(),
             )
         };
@@ -764,14 +820,22 @@ impl Cluster {
             .zip(&self.groups)
             .map(|(g, l)| Claim {
                 group: g.name.clone(),
-                state: if kind == Kind::Leave { ClaimState::None } else { l.claim() },
+                state: if kind == Kind::Leave {
+                    ClaimState::None
+                } else {
+                    l.claim()
+                },
                 generation: l.generation,
             })
             .collect();
         let msg = Message {
             kind,
             key_id: self.keys.send_id,
-            flags: if self.shutting_down { wire::FLAG_LEAVING } else { 0 },
+            flags: if self.shutting_down {
+                wire::FLAG_LEAVING
+            } else {
+                0
+            },
             cluster_id: self.cluster_id,
             digest: self.digest,
             incarnation: self.incarnation,
@@ -862,7 +926,17 @@ impl Status {
             .groups
             .iter()
             .filter(|g| matches!(g.local, LocalGroupState::Failed | LocalGroupState::Blocked))
-            .map(|g| format!("{} {}", g.name, if g.local == LocalGroupState::Blocked { "blocked" } else { "failed" }))
+            .map(|g| {
+                format!(
+                    "{} {}",
+                    g.name,
+                    if g.local == LocalGroupState::Blocked {
+                        "blocked"
+                    } else {
+                        "failed"
+                    }
+                )
+            })
             .collect();
         if !trouble.is_empty() {
             s += &format!("; {}", trouble.join(", "));

@@ -11,7 +11,8 @@
 //! - **Conflict.** If two live nodes both hold a group (a healed partition, a
 //!   thawed owner), the one with the higher takeover generation keeps it — the most
 //!   recent takeover, whose gratuitous ARPs are freshest — and equal generations go
-//!   to the better rank. Exactly one of them releases.
+//!   to the better rank. Exactly one of them releases. A node whose stop failed
+//!   (blocked) cannot release, so it always wins.
 //! - **Failback.** With `auto_failback`, the holder releases to the preferred node
 //!   once that node has been up for `hold_down` and is eligible.
 
@@ -74,15 +75,27 @@ pub fn wins(view: &View, a: NodeId, ga: u64, b: NodeId, gb: u64) -> bool {
 /// Decision for a node that holds the group (running, started).
 pub fn decide_holder(view: &View) -> Decision {
     for o in view.others.iter().filter(|o| o.alive) {
-        if matches!(o.claim, ClaimState::Starting | ClaimState::Running | ClaimState::Blocked)
-            && !wins(view, view.local, view.local_generation, o.node, o.generation)
-        {
+        // A blocked node cannot release, so the only way back to one copy is ours.
+        let yield_to = match o.claim {
+            ClaimState::Blocked => true,
+            ClaimState::Starting | ClaimState::Running => !wins(
+                view,
+                view.local,
+                view.local_generation,
+                o.node,
+                o.generation,
+            ),
+            _ => false,
+        };
+        if yield_to {
             return Decision::YieldTo(o.node);
         }
     }
     if view.auto_failback && view.local != view.preferred {
         if let Some(p) = view.others.iter().find(|o| o.node == view.preferred) {
-            let settled = p.up_since.is_some_and(|t| view.now.saturating_duration_since(t) >= view.hold_down);
+            let settled = p
+                .up_since
+                .is_some_and(|t| view.now.saturating_duration_since(t) >= view.hold_down);
             if p.alive && p.eligible && settled && !p.claim.holds() {
                 return Decision::FailBack(p.node);
             }
@@ -104,7 +117,11 @@ pub fn decide_idle(view: &View) -> Decision {
         .others
         .iter()
         .any(|o| o.alive && o.eligible && rank(view.preferred, view.nodes, o.node) < my_rank);
-    if better { Decision::Keep } else { Decision::Start }
+    if better {
+        Decision::Keep
+    } else {
+        Decision::Start
+    }
 }
 
 #[cfg(test)]
@@ -155,8 +172,15 @@ mod tests {
         o0.eligible = false;
         let o = [o0, other(2, ClaimState::None, 0)];
         assert_eq!(decide_idle(&view(1, &o, now)), Decision::Start);
-        let o = [other(0, ClaimState::Stopping, 1), other(2, ClaimState::None, 0)];
-        assert_eq!(decide_idle(&view(1, &o, now)), Decision::Keep, "wait for the release");
+        let o = [
+            other(0, ClaimState::Stopping, 1),
+            other(2, ClaimState::None, 0),
+        ];
+        assert_eq!(
+            decide_idle(&view(1, &o, now)),
+            Decision::Keep,
+            "wait for the release"
+        );
     }
 
     #[test]
@@ -166,10 +190,16 @@ mod tests {
         let o = [other(1, ClaimState::Running, 1)];
         assert_eq!(decide_holder(&view(0, &o, now)), Decision::Keep);
         let o = [other(0, ClaimState::Running, 1)];
-        assert_eq!(decide_holder(&view(1, &o, now)), Decision::YieldTo(NodeId(0)));
+        assert_eq!(
+            decide_holder(&view(1, &o, now)),
+            Decision::YieldTo(NodeId(0))
+        );
         // Newer takeover wins even against the preferred node.
         let o = [other(1, ClaimState::Running, 2)];
-        assert_eq!(decide_holder(&view(0, &o, now)), Decision::YieldTo(NodeId(1)));
+        assert_eq!(
+            decide_holder(&view(0, &o, now)),
+            Decision::YieldTo(NodeId(1))
+        );
     }
 
     #[test]

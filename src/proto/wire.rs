@@ -166,8 +166,14 @@ struct Reader<'a> {
 
 impl<'a> Reader<'a> {
     fn take(&mut self, n: usize) -> Result<&'a [u8], Reject> {
-        let end = self.pos.checked_add(n).ok_or(Reject::Malformed("length overflow"))?;
-        let s = self.buf.get(self.pos..end).ok_or(Reject::Malformed("truncated"))?;
+        let end = self
+            .pos
+            .checked_add(n)
+            .ok_or(Reject::Malformed("length overflow"))?;
+        let s = self
+            .buf
+            .get(self.pos..end)
+            .ok_or(Reject::Malformed("truncated"))?;
         self.pos = end;
         Ok(s)
     }
@@ -193,7 +199,10 @@ impl<'a> Reader<'a> {
 /// The sender named in a packet, read without authenticating it (for diagnostics
 /// and to pick per-sender state before the MAC check).
 pub fn peek_sender(bytes: &[u8]) -> Option<String> {
-    let mut r = Reader { buf: bytes, pos: HEADER };
+    let mut r = Reader {
+        buf: bytes,
+        pos: HEADER,
+    };
     r.name().ok()
 }
 
@@ -242,7 +251,8 @@ pub fn decode(bytes: &[u8], keys: &KeySet, cluster_id: u32) -> Result<Message, R
     let mut claims = Vec::with_capacity(count);
     for _ in 0..count {
         let group = r.name()?;
-        let state = ClaimState::from_byte(r.u8()?).ok_or(Reject::Malformed("unknown claim state"))?;
+        let state =
+            ClaimState::from_byte(r.u8()?).ok_or(Reject::Malformed("unknown claim state"))?;
         let generation = r.u64()?;
         claims.push(Claim {
             group,
@@ -311,7 +321,10 @@ mod tests {
         let k = keys(Algorithm::HmacSha256);
         let good = encode(&msg(), &k).unwrap();
         assert_eq!(decode(&good, &k, 1), Err(Reject::OtherCluster(0xdead_beef)));
-        assert!(matches!(decode(&good[..20], &k, 0xdead_beef), Err(Reject::TooShort(20))));
+        assert!(matches!(
+            decode(&good[..20], &k, 0xdead_beef),
+            Err(Reject::TooShort(20))
+        ));
         let mut bad = good.clone();
         bad[0] = b'X';
         assert_eq!(decode(&bad, &k, 0xdead_beef), Err(Reject::BadMagic));
@@ -335,6 +348,9 @@ mod tests {
         other.insert(1, b"not the same secret".to_vec());
         let ko = KeySet::new(Algorithm::HmacSha256, 1, other);
         assert_eq!(decode(&good, &ko, 0xdead_beef), Err(Reject::BadMac));
-        assert!(matches!(decode(&vec![0u8; 2000], &k, 0xdead_beef), Err(Reject::TooLong(2000))));
+        assert!(matches!(
+            decode(&vec![0u8; 2000], &k, 0xdead_beef),
+            Err(Reject::TooLong(2000))
+        ));
     }
 }

@@ -21,7 +21,9 @@ pub fn config(nodes: usize, links: usize, groups: &[(&str, usize)], extra: &str)
     );
     t += extra;
     for l in 0..links {
-        t += &format!("[[link]]\nname = \"l{l}\"\nkind = \"udp-broadcast\"\ninterface = \"eth{l}\"\n");
+        t += &format!(
+            "[[link]]\nname = \"l{l}\"\nkind = \"udp-broadcast\"\ninterface = \"eth{l}\"\n"
+        );
     }
     for n in 0..nodes {
         t += &format!("[[node]]\nname = \"n{n}\"\n");
@@ -214,21 +216,32 @@ impl Sim {
 
     /// Whether a and b can exchange packets (both ways, some link, both running).
     pub fn connected(&self, a: usize, b: usize) -> bool {
-        let live = |i: usize| self.nodes[i].core.is_some() && !self.nodes[i].frozen && !self.nodes[i].exited;
+        let live = |i: usize| {
+            self.nodes[i].core.is_some() && !self.nodes[i].frozen && !self.nodes[i].exited
+        };
         live(a) && live(b) && (0..self.cut.len()).any(|l| !self.cut[l][a][b] && !self.cut[l][b][a])
     }
 
     fn drain(&mut self, i: usize) {
         let now = self.now;
         loop {
-            let Some(c) = self.nodes[i].core.as_mut() else { return };
-            let Some(action) = c.poll_action() else { return };
+            let Some(c) = self.nodes[i].core.as_mut() else {
+                return;
+            };
+            let Some(action) = c.poll_action() else {
+                return;
+            };
             match action {
                 Action::Send(bytes) => {
                     for l in 0..self.cut.len() {
                         for to in 0..self.nodes.len() {
                             if to != i && !self.cut[l][i][to] {
-                                self.in_flight.push((now + self.latency, to, LinkId(l), bytes.clone()));
+                                self.in_flight.push((
+                                    now + self.latency,
+                                    to,
+                                    LinkId(l),
+                                    bytes.clone(),
+                                ));
                             }
                         }
                     }
@@ -238,24 +251,37 @@ impl Sim {
                     node.up[g.0] = true;
                     node.starts[g.0] += 1;
                     match node.start_outcome[g.0].pop_front().unwrap_or(Outcome::Ok) {
-                        Outcome::Ok => self.ops.push((now + self.op_delay, i, g, GroupEvent::Started)),
+                        Outcome::Ok => {
+                            self.ops
+                                .push((now + self.op_delay, i, g, GroupEvent::Started))
+                        }
                         Outcome::Fail => self.ops.push((
                             now + self.op_delay,
                             i,
                             g,
-                            GroupEvent::StartFailed { reason: "scripted".into() },
+                            GroupEvent::StartFailed {
+                                reason: "scripted".into(),
+                            },
                         )),
                         Outcome::Hang => {}
                     }
                 }
                 Action::StopGroup(g) => {
-                    match self.nodes[i].stop_outcome[g.0].pop_front().unwrap_or(Outcome::Ok) {
-                        Outcome::Ok => self.ops.push((now + self.op_delay, i, g, GroupEvent::Stopped)),
+                    match self.nodes[i].stop_outcome[g.0]
+                        .pop_front()
+                        .unwrap_or(Outcome::Ok)
+                    {
+                        Outcome::Ok => {
+                            self.ops
+                                .push((now + self.op_delay, i, g, GroupEvent::Stopped))
+                        }
                         Outcome::Fail => self.ops.push((
                             now + self.op_delay,
                             i,
                             g,
-                            GroupEvent::StopFailed { reason: "scripted".into() },
+                            GroupEvent::StopFailed {
+                                reason: "scripted".into(),
+                            },
                         )),
                         Outcome::Hang => {}
                     }
@@ -308,7 +334,9 @@ impl Sim {
             self.check_overlap();
             let now = self.now;
             // Deliver due packets.
-            let (due, rest): (Vec<_>, Vec<_>) = std::mem::take(&mut self.in_flight).into_iter().partition(|p| p.0 <= now);
+            let (due, rest): (Vec<_>, Vec<_>) = std::mem::take(&mut self.in_flight)
+                .into_iter()
+                .partition(|p| p.0 <= now);
             self.in_flight = rest;
             for (_, to, link, bytes) in due {
                 let node = &mut self.nodes[to];
@@ -324,7 +352,9 @@ impl Sim {
                 }
             }
             // Complete due group operations.
-            let (due, rest): (Vec<_>, Vec<_>) = std::mem::take(&mut self.ops).into_iter().partition(|o| o.0 <= now);
+            let (due, rest): (Vec<_>, Vec<_>) = std::mem::take(&mut self.ops)
+                .into_iter()
+                .partition(|o| o.0 <= now);
             self.ops = rest;
             for (_, i, g, e) in due {
                 if self.nodes[i].frozen {
@@ -384,18 +414,29 @@ impl Sim {
 
     /// Nodes whose resources for group `g` are up.
     pub fn owners(&self, g: usize) -> Vec<usize> {
-        (0..self.nodes.len()).filter(|&i| self.nodes[i].up[g]).collect()
+        (0..self.nodes.len())
+            .filter(|&i| self.nodes[i].up[g])
+            .collect()
     }
 
     /// The single owner of `g`, or a panic describing the situation.
     pub fn owner(&self, g: usize) -> usize {
         let o = self.owners(g);
-        assert_eq!(o.len(), 1, "group {g}: expected one owner, have {o:?} at {:?}", self.elapsed());
+        assert_eq!(
+            o.len(),
+            1,
+            "group {g}: expected one owner, have {o:?} at {:?}",
+            self.elapsed()
+        );
         o[0]
     }
 
     /// Run until `cond` holds (checked every millisecond of simulated time) or `limit` passes.
-    pub fn run_until(&mut self, limit: Duration, mut cond: impl FnMut(&Sim) -> bool) -> Option<Duration> {
+    pub fn run_until(
+        &mut self,
+        limit: Duration,
+        mut cond: impl FnMut(&Sim) -> bool,
+    ) -> Option<Duration> {
         let start = self.now;
         while self.now - start < limit {
             if cond(self) {

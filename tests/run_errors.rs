@@ -1,0 +1,104 @@
+//! `hbd run` refuses to start with one clear sentence and the documented exit code
+//! when it cannot be a useful member of the cluster.
+
+use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn setup(dir: &Path, port: u16) -> std::path::PathBuf {
+    let key = dir.join("authkey");
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&key)
+        .expect("key");
+    writeln!(f, "1 {}", "ab12".repeat(16)).expect("write key");
+    let config = dir.join("cluster.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"
+[cluster]
+name = "t"
+[auth]
+key_file = "{}"
+[[link]]
+name = "lo"
+kind = "udp-unicast"
+port = {port}
+[[node]]
+name = "alpha"
+address.lo = "127.0.0.1"
+[[node]]
+name = "beta"
+address.lo = "127.0.0.2"
+"#,
+            key.display()
+        ),
+    )
+    .expect("config");
+    config
+}
+
+fn run(config: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_hbd"))
+        .arg("--config")
+        .arg(config)
+        .arg("run")
+        .args(args)
+        .env_remove("NOTIFY_SOCKET")
+        .env_remove("JOURNAL_STREAM")
+        .env_remove("INVOCATION_ID")
+        .output()
+        .expect("run hbd")
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+#[test]
+fn unknown_node_lists_the_configured_ones() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = setup(dir.path(), 47_999);
+    let o = run(&config, &["--node", "gamma"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains(
+            "hbd: error: --node \"gamma\" is not a node of the cluster (configured nodes: \"alpha\", \"beta\")"
+        ),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn no_link_at_all_is_fatal() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let held = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
+    let port = held.local_addr().expect("addr").port();
+    let config = setup(dir.path(), port);
+    let o = run(&config, &["--node", "alpha"]);
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains(
+            "no heartbeat link could be opened: link \"lo\" (udp-unicast): cannot bind 127.0.0.1:"
+        ),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn a_readable_key_file_is_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = setup(dir.path(), 47_998);
+    let key = dir.path().join("authkey");
+    std::fs::set_permissions(&key, std::os::unix::fs::PermissionsExt::from_mode(0o644))
+        .expect("chmod");
+    let o = run(&config, &["--node", "alpha"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(stderr(&o).contains("chmod 600"), "{}", stderr(&o));
+}

@@ -1,0 +1,325 @@
+//! Properties of the core under arbitrary inputs: hostile packets never panic the
+//! decoder, and whatever faults strike, nodes that hear each other never keep a
+//! group running on two of them for longer than one conflict round trip.
+
+mod sim;
+
+use std::time::{Duration, Instant};
+
+use hbd::cluster::{Cluster, Command, GroupEvent, LinkId, NodeId};
+use hbd::proto::wire;
+use proptest::prelude::*;
+use sim::{Outcome, Sim, config, keys};
+
+/// Longest tolerated overlap between connected nodes: a heartbeat interval (100ms)
+/// to hear the rival, plus a stop (50ms), plus slack for delivery.
+const OVERLAP_BOUND: Duration = Duration::from_millis(400);
+
+#[derive(Debug, Clone)]
+enum Fault {
+    Crash(usize),
+    Boot(usize),
+    KillDaemon(usize),
+    Freeze(usize),
+    Thaw(usize),
+    Cut(usize, usize, usize),
+    Restore(usize, usize, usize),
+    Partition(usize),
+    Heal,
+    Shutdown(usize),
+    FailNextStart(usize, usize),
+    FailNextStop(usize, usize),
+    RuntimeFailure(usize, usize),
+    Wait(u64),
+}
+
+fn fault() -> impl Strategy<Value = Fault> {
+    prop_oneof![
+        (0..3usize).prop_map(Fault::Crash),
+        (0..3usize).prop_map(Fault::Boot),
+        (0..3usize).prop_map(Fault::KillDaemon),
+        (0..3usize).prop_map(Fault::Freeze),
+        (0..3usize).prop_map(Fault::Thaw),
+        (0..2usize, 0..3usize, 0..3usize).prop_map(|(l, a, b)| Fault::Cut(l, a, b)),
+        (0..2usize, 0..3usize, 0..3usize).prop_map(|(l, a, b)| Fault::Restore(l, a, b)),
+        (0..3usize).prop_map(Fault::Partition),
+        Just(Fault::Heal),
+        (0..3usize).prop_map(Fault::Shutdown),
+        (0..3usize, 0..2usize).prop_map(|(n, g)| Fault::FailNextStart(n, g)),
+        (0..3usize, 0..2usize).prop_map(|(n, g)| Fault::FailNextStop(n, g)),
+        (0..3usize, 0..2usize).prop_map(|(n, g)| Fault::RuntimeFailure(n, g)),
+        (1..5000u64).prop_map(Fault::Wait),
+    ]
+}
+
+fn apply(s: &mut Sim, f: &Fault) {
+    match *f {
+        Fault::Crash(n) => s.crash(n),
+        // A daemon restarting on a node whose resources survived adopts them.
+        Fault::Boot(n) if s.nodes[n].core.is_none() => {
+            let adopt: Vec<usize> = (0..s.nodes[n].up.len())
+                .filter(|&g| s.nodes[n].up[g])
+                .collect();
+            s.boot_adopting(n, &adopt);
+        }
+        Fault::KillDaemon(n) => s.kill_daemon(n),
+        Fault::Freeze(n) => s.freeze(n),
+        Fault::Thaw(n) => s.thaw(n),
+        Fault::Cut(l, a, b) if a != b => s.set_link(l, a, b, false),
+        Fault::Restore(l, a, b) if a != b => s.set_link(l, a, b, true),
+        Fault::Partition(n) => {
+            let rest: Vec<usize> = (0..3).filter(|&i| i != n).collect();
+            s.partition(&[n], &rest);
+        }
+        Fault::Heal => s.heal(),
+        Fault::Shutdown(n) => s.command(n, Command::Shutdown),
+        Fault::FailNextStart(n, g) => s.nodes[n].start_outcome[g].push_back(Outcome::Fail),
+        Fault::FailNextStop(n, g) => s.nodes[n].stop_outcome[g].push_back(Outcome::Fail),
+        Fault::RuntimeFailure(n, g) if s.nodes[n].up[g] => s.group_event(
+            n,
+            g,
+            GroupEvent::Failed {
+                reason: "injected".into(),
+            },
+        ),
+        Fault::Wait(ms) => s.run_for(Duration::from_millis(ms)),
+        _ => {}
+    }
+    s.run_for(Duration::from_millis(37));
+}
+
+/// After every fault is undone, the cluster settles with one owner per group
+/// (unless a failed stop left a group blocked, which needs an operator).
+fn settle_and_check(s: &mut Sim) {
+    s.heal();
+    // Twice: a node still shutting down in the first round has exited by the second.
+    for _ in 0..2 {
+        for n in 0..3 {
+            s.thaw(n);
+            s.nodes[n].start_outcome.iter_mut().for_each(|q| q.clear());
+            s.nodes[n].stop_outcome.iter_mut().for_each(|q| q.clear());
+            if s.nodes[n].core.is_none() {
+                let adopt: Vec<usize> = (0..2).filter(|&g| s.nodes[n].up[g]).collect();
+                s.boot_adopting(n, &adopt);
+            }
+        }
+        // initdead + hold_down (3s) + several rounds.
+        s.run_for(Duration::from_secs(12));
+    }
+    for g in 0..2 {
+        let blocked = (0..3).any(|n| {
+            s.nodes[n].core.as_ref().is_some_and(|c| {
+                c.status().groups[g].local == hbd::cluster::LocalGroupState::Blocked
+            })
+        });
+        if !blocked {
+            assert_eq!(
+                s.owners(g).len(),
+                1,
+                "group {g} owners {:?} after settling",
+                s.owners(g)
+            );
+        }
+    }
+}
+
+fn sim3() -> Sim {
+    Sim::new(config(
+        3,
+        2,
+        &[("web", 0), ("db", 1)],
+        "[failover]\nhold_down = \"3s\"\n",
+    ))
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 48, .. ProptestConfig::default() })]
+
+    #[test]
+    fn connected_nodes_never_share_a_group(faults in proptest::collection::vec(fault(), 1..40)) {
+        let mut s = sim3();
+        s.run_for(Duration::from_millis(500));
+        for f in &faults {
+            apply(&mut s, f);
+        }
+        prop_assert!(s.worst_overlap <= OVERLAP_BOUND, "overlap {:?}", s.worst_overlap);
+        settle_and_check(&mut s);
+        prop_assert!(s.worst_overlap <= OVERLAP_BOUND, "overlap {:?}", s.worst_overlap);
+    }
+
+    #[test]
+    fn decoder_never_panics_on_garbage(bytes in proptest::collection::vec(any::<u8>(), 0..1600)) {
+        let _ = wire::decode(&bytes, &keys(), 1);
+    }
+
+    #[test]
+    fn any_mutation_of_a_signed_packet_is_rejected(pos in 0usize..200, bit in 0u8..8, cut in 0usize..200) {
+        let c = config(2, 1, &[("web", 0)], "");
+        let mut core = Cluster::new(&c, NodeId(0), keys(), 7, Instant::now());
+        core.handle_timeout(Instant::now());
+        let packet = std::iter::from_fn(|| core.poll_action())
+            .find_map(|a| match a { hbd::cluster::Action::Send(b) => Some(b), _ => None })
+            .expect("a heartbeat");
+        let cid = c.cluster_id();
+        prop_assert!(wire::decode(&packet, &keys(), cid).is_ok());
+        let mut flipped = packet.clone();
+        let i = pos % flipped.len();
+        flipped[i] ^= 1 << bit;
+        prop_assert!(wire::decode(&flipped, &keys(), cid).is_err());
+        let truncated = &packet[..cut % packet.len()];
+        prop_assert!(wire::decode(truncated, &keys(), cid).is_err());
+        // A receiving core refuses them too, and never panics.
+        let mut peer = Cluster::new(&c, NodeId(1), keys(), 8, Instant::now());
+        prop_assert!(peer.handle_packet(Instant::now(), LinkId(0), &flipped).is_err());
+        prop_assert!(peer.handle_packet(Instant::now(), LinkId(5), &packet).is_err());
+    }
+}
+
+#[test]
+fn replays_are_refused() {
+    let c = config(2, 1, &[("web", 0)], "");
+    let t0 = Instant::now();
+    let mut a = Cluster::new(&c, NodeId(0), keys(), 7, t0);
+    let mut b = Cluster::new(&c, NodeId(1), keys(), 8, t0);
+    let mut sent = Vec::new();
+    for i in 0..3 {
+        a.handle_timeout(t0 + Duration::from_millis(100 * i));
+        while let Some(act) = a.poll_action() {
+            if let hbd::cluster::Action::Send(bytes) = act {
+                sent.push(bytes);
+            }
+        }
+    }
+    let now = t0 + Duration::from_millis(300);
+    for p in &sent {
+        assert!(b.handle_packet(now, LinkId(0), p).is_ok());
+    }
+    assert!(matches!(
+        b.handle_packet(now, LinkId(0), &sent[1]),
+        Err(hbd::cluster::Reject::Replay(_))
+    ));
+    // A restarted sender (new incarnation) is accepted; its old packets are then refused.
+    let mut a2 = Cluster::new(&c, NodeId(0), keys(), 99, now);
+    a2.handle_timeout(now);
+    let fresh = std::iter::from_fn(|| a2.poll_action())
+        .find_map(|x| match x {
+            hbd::cluster::Action::Send(b) => Some(b),
+            _ => None,
+        })
+        .expect("heartbeat");
+    assert!(b.handle_packet(now, LinkId(0), &fresh).is_ok());
+    assert_eq!(
+        b.handle_packet(now, LinkId(0), &sent[2]),
+        Err(hbd::cluster::Reject::OldIncarnation)
+    );
+    // Our own packet looping back is recognised; a twin with our name is reported.
+    assert_eq!(
+        a.handle_packet(now, LinkId(0), &sent[0]),
+        Err(hbd::cluster::Reject::Own)
+    );
+    assert!(matches!(
+        a.handle_packet(now, LinkId(0), &fresh),
+        Err(hbd::cluster::Reject::DuplicateNode(_))
+    ));
+}
+
+/// Six hours of simulated time with a fault every few seconds to minutes.
+#[test]
+fn six_hour_soak_keeps_the_invariant() {
+    let started = std::time::Instant::now();
+    let mut s = sim3();
+    let mut rng: u64 = 0x2545_F491_4F6C_DD1D;
+    let mut next = || {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        rng
+    };
+    let mut faults = 0;
+    while s.elapsed() < Duration::from_secs(6 * 3600) {
+        let n = (next() % 3) as usize;
+        let f = match next() % 10 {
+            0 => Fault::Crash(n),
+            1 | 2 => Fault::Boot(n),
+            3 => Fault::Freeze(n),
+            4 => Fault::Thaw(n),
+            5 => Fault::Partition(n),
+            6 | 7 => Fault::Heal,
+            8 => Fault::Shutdown(n),
+            _ => Fault::RuntimeFailure(n, (next() % 2) as usize),
+        };
+        apply(&mut s, &f);
+        faults += 1;
+        s.run_for(Duration::from_millis(2000 + next() % 120_000));
+        assert!(
+            s.worst_overlap <= OVERLAP_BOUND,
+            "overlap {:?} after {faults} faults at {:?}",
+            s.worst_overlap,
+            s.elapsed()
+        );
+    }
+    settle_and_check(&mut s);
+    eprintln!(
+        "soak: {faults} faults over {:?} simulated in {:?}; worst overlap {:?}",
+        s.elapsed(),
+        started.elapsed(),
+        s.worst_overlap
+    );
+}
+
+#[test]
+fn blocked_owner_exits_then_returns() {
+    let mut s = sim3();
+    s.run_for(Duration::from_millis(500));
+    for f in [
+        Fault::FailNextStop(0, 0),
+        Fault::Crash(1),
+        Fault::Shutdown(0),
+    ] {
+        apply(&mut s, &f);
+    }
+    settle_and_check(&mut s);
+}
+
+#[test]
+fn restarted_daemon_adopts_while_peer_is_exiting() {
+    let mut s = sim3();
+    s.run_for(Duration::from_millis(500));
+    for f in [
+        Fault::FailNextStop(1, 1),
+        Fault::Shutdown(1),
+        Fault::KillDaemon(0),
+        Fault::Wait(940),
+        Fault::Boot(0),
+        Fault::Wait(276),
+    ] {
+        apply(&mut s, &f);
+    }
+    settle_and_check(&mut s);
+    assert!(
+        s.worst_overlap <= OVERLAP_BOUND,
+        "overlap {:?}",
+        s.worst_overlap
+    );
+}
+
+#[test]
+fn adopting_daemon_with_a_frozen_peer() {
+    let mut s = sim3();
+    s.run_for(Duration::from_millis(500));
+    for f in [
+        Fault::KillDaemon(1),
+        Fault::FailNextStop(1, 1),
+        Fault::Wait(890),
+        Fault::Boot(1),
+        Fault::Freeze(0),
+    ] {
+        apply(&mut s, &f);
+    }
+    settle_and_check(&mut s);
+    assert!(
+        s.worst_overlap <= OVERLAP_BOUND,
+        "overlap {:?}",
+        s.worst_overlap
+    );
+}
