@@ -100,10 +100,19 @@ impl Lab {
             std::process::id(),
             char::from(b'a' + (NEXT.fetch_add(1, Ordering::Relaxed) % 26) as u8)
         );
-        // Labs left by test processes that were killed (no Drop ran) go first; labs whose
-        // owner still runs (parallel tests, other users) are kept.
-        static REAP: std::sync::Once = std::sync::Once::new();
-        REAP.call_once(|| {
+        // Once per test process: install what the lab needs (setup.sh is a no-op when all is
+        // there), then remove labs left by test processes that were killed (no Drop ran);
+        // labs whose owner still runs (parallel tests, other users) are kept.
+        static ONCE: std::sync::Once = std::sync::Once::new();
+        ONCE.call_once(|| {
+            let o = Command::new(script("setup.sh"))
+                .output()
+                .expect("run tests/lab/setup.sh");
+            assert!(
+                o.status.success(),
+                "tests/lab/setup.sh failed: {}",
+                describe(&o)
+            );
             Command::new(script("lab.sh"))
                 .arg("down-all")
                 .env("HBD_LAB_QUIET", "1")
