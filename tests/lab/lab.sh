@@ -119,17 +119,24 @@ cmd_boot() {
     mkdir -p "$dir"
     ip netns add "$n"
     attach "$lab" "$node" "$n" "$idx"
+    # The node's cgroup: "node" holds its systemd (which gets a cgroup namespace rooted there,
+    # so it manages only its own subtree), "supervisor" the unshare process outside it. The
+    # node's cgroup itself holds no process, so controllers can be delegated to the node, and
+    # freezing or killing it takes everything.
     cg=$(node_cg "$lab" "$node")
-    mkdir -p "$cg"
+    mkdir -p "$cg/supervisor" "$cg/node"
+    local c controllers
+    read -ra controllers < "$cg/cgroup.controllers" || true
+    for c in "${controllers[@]}"; do
+        echo "+$c" > "$cg/cgroup.subtree_control" 2>/dev/null || true
+    done
     local t0
     t0=$(date +%s%N)
-    # The subshell joins the node's cgroup first, so the node's systemd (in a cgroup
-    # namespace rooted there) sees only its own subtree and the node can be frozen as one.
     (
-        echo "$BASHPID" > "$cg/cgroup.procs"
+        echo "$BASHPID" > "$cg/supervisor/cgroup.procs"
         exec setsid nsenter --net="/run/netns/$n" \
-            unshare --pid --fork --mount --uts --cgroup --propagation private \
-            "$HERE/node-init.sh" "$node" "$dir"
+            unshare --pid --fork --mount --uts --propagation private \
+            "$HERE/node-init.sh" "$node" "$dir" "$cg/node"
     ) </dev/null >"$dir/boot.log" 2>&1 &
     for ((i = 0; i < 300; i++)); do
         if pid=$(node_pid "$lab" "$node"); then

@@ -8,18 +8,18 @@
 # systemd-machine-id-commit rewrote the host's /etc/machine-id and journald wrote into the
 # host's /var/log/journal), /run and /tmp become tmpfs.
 #
-# Usage: node-init.sh NODE NODE_DIR
+# Usage: node-init.sh NODE NODE_DIR NODE_CGROUP (the host path of the node's cgroup2 dir)
 set -eu
 
 node=$1
 dir=$2
+cgroup=$3
 
+# Into the node's own cgroup (through the host's cgroup2 mount, still visible here).
+echo $$ > "$cgroup/cgroup.procs"
 mount -t proc proc /proc
-# A fresh sysfs shows this network namespace's interfaces; the cgroup2 mounted on top shows
-# only the node's own cgroup (we are in a cgroup namespace rooted at it), so two nodes'
-# systemds never manage the same cgroup paths.
+# A fresh sysfs shows this network namespace's interfaces (cgroup2 is mounted on it last).
 mount -t sysfs sysfs /sys
-mount -t cgroup2 cgroup2 /sys/fs/cgroup
 
 for d in etc var; do
     mkdir -p "$dir/$d.upper" "$dir/$d.work"
@@ -78,4 +78,7 @@ UNIT
 # container= puts systemd in container mode: among other things its shutdown does not
 # swapoff, detach loop devices or touch device-mapper on the (shared) host.
 export container=hbd-lab
-exec /lib/systemd/systemd --system --unit=hbd-lab.target
+# A cgroup namespace rooted at the node's cgroup, and cgroup2 mounted in it: two nodes'
+# systemds never manage the same cgroup paths (the host's is not touched either).
+exec unshare --cgroup sh -c 'mount -t cgroup2 cgroup2 /sys/fs/cgroup &&
+    exec /lib/systemd/systemd --system --unit=hbd-lab.target'
