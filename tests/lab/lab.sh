@@ -41,7 +41,9 @@ node_cg() { echo "$(cg_root)/$PREFIX-$1-$2"; }
 
 node_index() {
     local n=${1#n}
-    [[ $n =~ ^[0-9]+$ ]] && [ "$n" -ge 1 ] && [ "$n" -le 253 ] || die "node names are n1 ... n253: $1"
+    if ! [[ $n =~ ^[0-9]+$ ]] || [ "$n" -lt 1 ] || [ "$n" -gt 253 ]; then
+        die "node names are n1 ... n253: $1"
+    fi
     echo "$n"
 }
 
