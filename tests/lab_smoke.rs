@@ -243,3 +243,40 @@ fn heartbeat_loss_drops_the_asked_share() {
             .success()
     );
 }
+
+#[test]
+fn three_nodes_reach_each_other_on_both_links() {
+    if !lab::available("lab_smoke") {
+        return;
+    }
+    let lab = Lab::boot("tri", 3);
+    for a in lab.nodes() {
+        for b in lab.nodes().filter(|b| b.name() != a.name()) {
+            for addr in [b.addr_a(), b.addr_b()] {
+                assert!(
+                    a.exec(&["ping", "-c1", "-W1", &addr]).status.success(),
+                    "{} cannot reach {addr}",
+                    a.name()
+                );
+            }
+        }
+    }
+    // A partition between n1 and n2 leaves both reaching n3.
+    lab.partition("n1", "n2");
+    let (n1, n2, n3) = (lab.node("n1"), lab.node("n2"), lab.node("n3"));
+    assert!(
+        !n1.exec(&["ping", "-c1", "-W0.3", &n2.addr_a()])
+            .status
+            .success()
+    );
+    assert!(
+        n1.exec(&["ping", "-c1", "-W1", &n3.addr_a()])
+            .status
+            .success()
+    );
+    assert!(
+        n2.exec(&["ping", "-c1", "-W1", &n3.addr_b()])
+            .status
+            .success()
+    );
+}
