@@ -77,6 +77,9 @@ lab client "$LAB" bash -c '
 t1=$(date +%s%N)
 echo "kill -9 n1 -> VIP answering HTTP from n2: $(( (t1 - t0) / 1000000 )) ms"
 
+say "what n2's hbd saw"
+on n2 journalctl -u hbd.service --no-pager -o short-precise -n 12
+
 say "n2 serves the group"
 on n2 systemctl status --no-pager -n 3 hbd.service lab-web.service run-lab-www.mount || true
 on n2 ip -4 addr show dev eth0
