@@ -156,10 +156,25 @@ impl Daemon {
         // Groups whose resources are all up already (the daemon restarted under
         // them): held without a restart.
         let mut adopt = Vec::new();
+        let mut blocked = Vec::new();
         for (g, group) in config.groups.iter().enumerate() {
             match manager.is_active(g).await {
                 Ok(true) => adopt.push(g),
-                Ok(false) => {}
+                Ok(false) => {
+                    // Leftovers of a group that is only partly up (hbd died mid-start):
+                    // clean them up before the group may run on another node.
+                    if let Ok(true) = manager.any_active(g).await {
+                        tracing::warn!(GROUP = %group.name, "group {} is partly up here: stopping its leftovers", group.name);
+                        if let Err(e) = manager.stop_group(g).await {
+                            tracing::error!(
+                                GROUP = %group.name,
+                                "cannot stop the leftovers of group {}: {e}; it stays blocked on this node",
+                                group.name
+                            );
+                            blocked.push(g);
+                        }
+                    }
+                }
                 Err(e) => tracing::warn!(
                     GROUP = %group.name,
                     "cannot tell whether group {} is running here: {e}; assuming it is not",
@@ -184,6 +199,9 @@ impl Daemon {
         for g in adopt {
             tracing::info!(GROUP = %config.groups[g].name, "group {} is already running here: adopting it", config.groups[g].name);
             cluster.adopt(GroupId(g));
+        }
+        for g in blocked {
+            cluster.adopt_blocked(GroupId(g));
         }
         tracing::info!(
             "hbd {} starting as node {node_name} of cluster {} ({} of {} links open)",
@@ -322,6 +340,10 @@ impl Daemon {
                 let event = if start {
                     match manager.start_group(group.0).await {
                         Ok(()) => GroupEvent::Started,
+                        // The rollback could not stop everything: blocked here.
+                        Err(e) if e.is_blocked() => GroupEvent::StopFailed {
+                            reason: e.to_string(),
+                        },
                         Err(e) => GroupEvent::StartFailed {
                             reason: e.to_string(),
                         },

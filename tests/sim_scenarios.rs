@@ -340,3 +340,28 @@ fn status_line_reads_well() {
     let line = s.nodes[1].core.as_ref().unwrap().status().summary_line();
     assert_eq!(line, "standing by; peers: n0 up (2/2 links)");
 }
+
+#[test]
+fn a_start_whose_rollback_fails_blocks_the_group() {
+    let mut s = Sim::new(config(2, 1, &[("web", 0)], ""));
+    s.nodes[0].start_outcome[0].push_back(Outcome::Blocked);
+    s.run_for(Duration::from_secs(5));
+    assert_eq!(s.owner(0), 0, "partly up on n0: n1 must not start it");
+    assert_eq!(s.nodes[1].starts[0], 0);
+    let st = s.nodes[0].core.as_ref().unwrap().status();
+    assert_eq!(st.groups[0].local, LocalGroupState::Blocked);
+}
+
+#[test]
+fn leftovers_that_cannot_be_stopped_keep_the_group_blocked_after_a_restart() {
+    let mut s = settled_two();
+    s.kill_daemon(0);
+    s.run_for(MS(300));
+    s.nodes[0].core = None;
+    s.boot(0);
+    if let Some(c) = s.nodes[0].core.as_mut() {
+        c.adopt_blocked(hbd::cluster::GroupId(0));
+    }
+    s.run_for(Duration::from_secs(5));
+    assert_eq!(s.nodes[1].starts[0], 0, "n1 waits while n0 is blocked");
+}

@@ -54,7 +54,8 @@ pub enum GroupEvent {
         reason: String,
     },
     Stopped,
-    /// Stop failed: the group may still be partly up here; it stays blocked on this node.
+    /// A stop failed (also the rollback of a failed start): the group may still be
+    /// partly up here; it stays blocked on this node.
     StopFailed {
         reason: String,
     },
@@ -330,6 +331,14 @@ impl Cluster {
             if l.state == LocalGroupState::Stopped {
                 self.set_state(group.0, LocalGroupState::Running);
             }
+        }
+    }
+
+    /// Before the first timeout: resources of this group are partly up here and could
+    /// not be stopped; claim it as blocked so that no other node starts it.
+    pub fn adopt_blocked(&mut self, group: GroupId) {
+        if self.groups.get(group.0).is_some() {
+            self.set_state(group.0, LocalGroupState::Blocked);
         }
     }
 
@@ -688,7 +697,10 @@ impl Cluster {
                     self.set_state(g, LocalGroupState::Stopped);
                 }
             }
-            (LocalGroupState::Stopping, GroupEvent::StopFailed { .. }) => {
+            (
+                LocalGroupState::Stopping | LocalGroupState::Starting,
+                GroupEvent::StopFailed { .. },
+            ) => {
                 self.groups[g].fail_after_stop = false;
                 self.set_state(g, LocalGroupState::Blocked);
             }

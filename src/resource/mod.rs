@@ -6,19 +6,59 @@
 //! ask whether a group is already fully active (adoption after a daemon restart), and
 //! receive [`Failure`]s for groups whose resources failed beyond their in-place
 //! restart budget.
+//!
+//! Layout: [`group`] sequences any [`group::Resource`] (tested with fakes); [`unit`](mod@unit),
+//! [`mount`] and [`script`] are the systemd kinds; [`ip`] and [`arp`] the virtual IPs;
+//! [`monitor`] watches running groups (signals and netlink events, no polling).
 
+pub mod arp;
+pub mod group;
+pub mod ip;
+pub mod monitor;
+pub mod mount;
+pub mod script;
+pub mod unit;
+
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
+use futures::future::BoxFuture;
 use tokio::sync::mpsc::UnboundedSender;
 
-use crate::config::Config;
+use crate::config::{Config, IpResource, Resource as ResourceConfig};
+use group::{GroupError, Resource};
+use mount::MountRes;
+use script::ScriptRes;
+use unit::{SystemdLink, UnitRes};
 
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum ResourceError {
     #[error("group index {0} is not in the configuration")]
     NoSuchGroup(usize),
+    /// The group failed and is down here (rolled back); another node may try.
     #[error("{0}")]
     Failed(String),
+    /// A stop failed (also during a rollback): something may still be up here, so the
+    /// group must not be started elsewhere until an operator clears it.
+    #[error("{0}")]
+    Blocked(String),
+}
+
+impl ResourceError {
+    /// Whether the group is left blocked here.
+    pub fn is_blocked(&self) -> bool {
+        matches!(self, ResourceError::Blocked(_))
+    }
+}
+
+impl From<GroupError> for ResourceError {
+    fn from(e: GroupError) -> Self {
+        if e.is_blocked() {
+            ResourceError::Blocked(e.to_string())
+        } else {
+            ResourceError::Failed(e.to_string())
+        }
+    }
 }
 
 /// A group that failed at runtime and should move to another node.
@@ -28,29 +68,105 @@ pub struct Failure {
     pub reason: String,
 }
 
+/// A virtual IP as a group member.
+struct IpRes {
+    nl: rtnetlink::Handle,
+    cfg: IpResource,
+}
+
+impl Resource for IpRes {
+    fn name(&self) -> String {
+        format!("ip {}", self.cfg.address)
+    }
+    fn start(&self) -> BoxFuture<'_, Result<(), String>> {
+        Box::pin(async move {
+            let t0 = std::time::Instant::now();
+            let p = ip::add(&self.nl, &self.cfg)
+                .await
+                .map_err(|e| e.to_string())?;
+            tracing::info!(
+                "{}/{} up on {} ({:?})",
+                p.addr,
+                p.prefix,
+                p.ifname,
+                t0.elapsed()
+            );
+            Ok(())
+        })
+    }
+    fn stop(&self) -> BoxFuture<'_, Result<(), String>> {
+        Box::pin(async move {
+            ip::remove(&self.nl, &self.cfg)
+                .await
+                .map_err(|e| e.to_string())
+        })
+    }
+    fn is_active(&self) -> BoxFuture<'_, Result<bool, String>> {
+        Box::pin(async move {
+            ip::is_present(&self.nl, &self.cfg)
+                .await
+                .map_err(|e| e.to_string())
+        })
+    }
+}
+
+#[derive(Default)]
+struct State {
+    /// Per group name: serializes start, stop and in-place restarts.
+    locks: HashMap<String, Arc<tokio::sync::Mutex<()>>>,
+    /// Per group index: the running monitor.
+    monitors: HashMap<usize, tokio::task::JoinHandle<()>>,
+}
+
 /// Handle on the resource layer; cheap to clone into tasks.
 #[derive(Clone)]
 pub struct Manager {
     config: Arc<Mutex<Arc<Config>>>,
-    #[allow(dead_code)]
     failures: UnboundedSender<Failure>,
+    sd: SystemdLink,
+    nl: rtnetlink::Handle,
+    state: Arc<Mutex<State>>,
 }
 
 impl Manager {
+    /// Open the netlink connection (must run inside a Tokio runtime). systemd is
+    /// reached on first use, so a node whose groups hold only IPs needs no bus.
     pub async fn connect(
         config: Arc<Config>,
         failures: UnboundedSender<Failure>,
     ) -> Result<Manager, ResourceError> {
-        Ok(Manager {
-            config: Arc::new(Mutex::new(config)),
+        let (conn, nl, _) = rtnetlink::new_connection()
+            .map_err(|e| ResourceError::Failed(format!("cannot open a netlink socket: {e}")))?;
+        tokio::spawn(conn);
+        let m = Manager {
+            config: Arc::new(Mutex::new(config.clone())),
             failures,
-        })
+            sd: SystemdLink::default(),
+            nl,
+            state: Arc::new(Mutex::new(State::default())),
+        };
+        let needs_systemd = config
+            .groups
+            .iter()
+            .flat_map(|g| &g.resources)
+            .any(|r| !matches!(r, ResourceConfig::Ip(_)));
+        if needs_systemd && let Err(e) = m.sd.get().await {
+            tracing::warn!("{e}; will retry when a group starts");
+        }
+        Ok(m)
     }
 
     fn config(&self) -> Arc<Config> {
         match self.config.lock() {
             Ok(c) => c.clone(),
             Err(p) => p.into_inner().clone(),
+        }
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, State> {
+        match self.state.lock() {
+            Ok(s) => s,
+            Err(p) => p.into_inner(),
         }
     }
 
@@ -62,37 +178,169 @@ impl Manager {
         }
     }
 
-    /// Start the group's resources first to last; on failure stop the started ones
-    /// last to first and return the first error.
-    pub async fn start_group(&self, group: usize) -> Result<(), ResourceError> {
-        let cfg = self.config();
+    fn build(&self, cfg: &Config, group: usize) -> Result<Plan, ResourceError> {
         let g = cfg
             .groups
             .get(group)
             .ok_or(ResourceError::NoSuchGroup(group))?;
-        if g.resources.is_empty() {
-            return Ok(());
+        let mut resources: Vec<Box<dyn Resource>> = Vec::new();
+        let mut watches = Vec::new();
+        for r in &g.resources {
+            match r {
+                ResourceConfig::Ip(c) => {
+                    watches.push(monitor::Watch::Address(c.address.addr));
+                    resources.push(Box::new(IpRes {
+                        nl: self.nl.clone(),
+                        cfg: c.clone(),
+                    }));
+                }
+                ResourceConfig::Unit(c) => {
+                    watches.push(monitor::Watch::Unit(c.unit.clone()));
+                    resources.push(Box::new(UnitRes {
+                        sd: self.sd.clone(),
+                        unit: c.unit.clone(),
+                        timeout: c.timeout.get(),
+                    }));
+                }
+                ResourceConfig::Mount(c) => {
+                    let m = MountRes {
+                        sd: self.sd.clone(),
+                        cfg: c.clone(),
+                    };
+                    let unit = m.unit().map_err(|e| {
+                        ResourceError::Failed(format!("group {}: mount {e}", g.name))
+                    })?;
+                    watches.push(monitor::Watch::Unit(unit));
+                    resources.push(Box::new(m));
+                }
+                ResourceConfig::Script(c) => {
+                    watches.push(monitor::Watch::Unit(script::script_unit_name(c)));
+                    resources.push(Box::new(ScriptRes {
+                        sd: self.sd.clone(),
+                        cfg: c.clone(),
+                    }));
+                }
+            }
         }
-        Err(ResourceError::Failed(
-            "resource kinds are not implemented yet".into(),
-        ))
+        let lock = self
+            .state()
+            .locks
+            .entry(g.name.clone())
+            .or_default()
+            .clone();
+        Ok(Plan {
+            name: g.name.clone(),
+            resources: Arc::new(resources),
+            watches,
+            max_restarts: g.max_restarts,
+            window: g.restart_window.get(),
+            lock,
+        })
     }
 
-    /// Stop the group's resources last to first.
-    pub async fn stop_group(&self, group: usize) -> Result<(), ResourceError> {
+    /// Stop watching a group (before it is stopped or restarted), and wait until the
+    /// watcher is gone.
+    pub async fn unmonitor(&self, group: usize) {
+        let h = self.state().monitors.remove(&group);
+        if let Some(h) = h {
+            h.abort();
+            let _ = h.await;
+        }
+    }
+
+    fn monitor(&self, group: usize, plan: Plan) {
+        let mut st = self.state();
+        if st.monitors.get(&group).is_some_and(|h| !h.is_finished()) {
+            return;
+        }
+        let task = monitor::Plan {
+            group,
+            name: plan.name,
+            resources: plan.resources,
+            watches: plan.watches,
+            max_restarts: plan.max_restarts,
+            window: plan.window,
+            sd: self.sd.clone(),
+            lock: plan.lock,
+            failures: self.failures.clone(),
+        };
+        st.monitors.insert(group, tokio::spawn(monitor::run(task)));
+    }
+
+    /// Whether a monitor is watching the group.
+    pub fn is_monitored(&self, group: usize) -> bool {
+        self.state()
+            .monitors
+            .get(&group)
+            .is_some_and(|h| !h.is_finished())
+    }
+
+    /// Start the group's resources first to last; on failure stop the started ones
+    /// last to first and return the first error. On success the group is monitored.
+    pub async fn start_group(&self, group: usize) -> Result<(), ResourceError> {
         let cfg = self.config();
-        cfg.groups
-            .get(group)
-            .ok_or(ResourceError::NoSuchGroup(group))?;
+        let plan = self.build(&cfg, group)?;
+        self.unmonitor(group).await;
+        {
+            let _g = plan.lock.lock().await;
+            let t0 = std::time::Instant::now();
+            group::start_all(plan.resources.as_slice()).await?;
+            tracing::info!("group {} started ({:?})", plan.name, t0.elapsed());
+        }
+        self.monitor(group, plan);
         Ok(())
     }
 
-    /// Whether every resource of the group is already active here (adoption).
+    /// Stop the group's resources last to first (monitoring ends first, so the stop is
+    /// never taken for a failure). A failed stop leaves the group blocked here.
+    pub async fn stop_group(&self, group: usize) -> Result<(), ResourceError> {
+        let cfg = self.config();
+        let plan = self.build(&cfg, group)?;
+        self.unmonitor(group).await;
+        let _g = plan.lock.lock().await;
+        let t0 = std::time::Instant::now();
+        group::stop_all(plan.resources.as_slice()).await?;
+        tracing::info!("group {} stopped ({:?})", plan.name, t0.elapsed());
+        Ok(())
+    }
+
+    /// Whether every resource of the group is already active here (adoption). When it
+    /// is, the group is monitored from now on, as if `start_group` had run; nothing is
+    /// restarted.
     pub async fn is_active(&self, group: usize) -> Result<bool, ResourceError> {
         let cfg = self.config();
-        cfg.groups
-            .get(group)
-            .ok_or(ResourceError::NoSuchGroup(group))?;
+        let plan = self.build(&cfg, group)?;
+        let active = group::all_active(plan.resources.as_slice())
+            .await
+            .map_err(ResourceError::Failed)?;
+        if active && !plan.resources.is_empty() {
+            self.monitor(group, plan);
+        }
+        Ok(active)
+    }
+}
+
+impl Manager {
+    /// Whether any resource of the group is active here: leftovers of a group that is
+    /// not fully up (after a crash mid-start, say) that `stop_group` should clean up
+    /// before the group runs elsewhere.
+    pub async fn any_active(&self, group: usize) -> Result<bool, ResourceError> {
+        let cfg = self.config();
+        let plan = self.build(&cfg, group)?;
+        for r in plan.resources.iter() {
+            if r.is_active().await.map_err(ResourceError::Failed)? {
+                return Ok(true);
+            }
+        }
         Ok(false)
     }
+}
+
+struct Plan {
+    name: String,
+    resources: Arc<Vec<Box<dyn Resource>>>,
+    watches: Vec<monitor::Watch>,
+    max_restarts: u32,
+    window: std::time::Duration,
+    lock: Arc<tokio::sync::Mutex<()>>,
 }

@@ -49,6 +49,8 @@ pub enum Outcome {
     Fail,
     /// Never completes (a hung resource).
     Hang,
+    /// A start whose rollback failed: reported as a failed stop.
+    Blocked,
 }
 
 pub struct SimNode {
@@ -263,6 +265,14 @@ impl Sim {
                                 reason: "scripted".into(),
                             },
                         )),
+                        Outcome::Blocked => self.ops.push((
+                            now + self.op_delay,
+                            i,
+                            g,
+                            GroupEvent::StopFailed {
+                                reason: "scripted rollback failure".into(),
+                            },
+                        )),
                         Outcome::Hang => {}
                     }
                 }
@@ -275,7 +285,7 @@ impl Sim {
                             self.ops
                                 .push((now + self.op_delay, i, g, GroupEvent::Stopped))
                         }
-                        Outcome::Fail => self.ops.push((
+                        Outcome::Fail | Outcome::Blocked => self.ops.push((
                             now + self.op_delay,
                             i,
                             g,

@@ -1,0 +1,299 @@
+//! Monitoring without polling.
+//!
+//! While a group runs, one task per group listens to systemd's PropertiesChanged
+//! signals of each unit, mount and script unit (ActiveState) and to netlink address
+//! events (RTM_DELADDR of each virtual IP). Every event is checked against the real
+//! state before anything happens (so the echoes of hbd's own restarts are ignored).
+//! A resource that is really down is restarted in place — it and the resources after
+//! it, which depend on it — up to the group's `max_restarts` within `restart_window`;
+//! one failure more, or a restart that fails, sends a [`Failure`] and ends the task.
+//! `stop_group` aborts the task before it stops anything, so a stop never looks like
+//! a failure. When the machine is shutting down (SystemState "stopping"), nothing is
+//! restarted.
+
+use std::collections::VecDeque;
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use futures::stream::{BoxStream, SelectAll};
+use netlink_packet_route::RouteNetlinkMessage;
+use rtnetlink::MulticastGroup;
+use rtnetlink::packet_core::NetlinkPayload;
+use tokio::sync::mpsc::UnboundedSender;
+
+use super::group::{self, Resource};
+use super::unit::SystemdLink;
+use super::{Failure, ip};
+
+/// What the monitor watches for one resource.
+#[derive(Debug, Clone)]
+pub enum Watch {
+    /// A systemd unit's ActiveState.
+    Unit(String),
+    /// A virtual IP's presence.
+    Address(IpAddr),
+}
+
+/// Everything a group's monitor needs.
+pub struct Plan {
+    pub group: usize,
+    pub name: String,
+    pub resources: Arc<Vec<Box<dyn Resource>>>,
+    pub watches: Vec<Watch>,
+    pub max_restarts: u32,
+    pub window: Duration,
+    pub sd: SystemdLink,
+    pub lock: Arc<tokio::sync::Mutex<()>>,
+    pub failures: UnboundedSender<Failure>,
+}
+
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// In-place restarts allowed: at most `max` within any `window`.
+#[derive(Debug)]
+pub struct RestartBudget {
+    max: u32,
+    window: Duration,
+    times: VecDeque<Instant>,
+}
+
+impl RestartBudget {
+    pub fn new(max: u32, window: Duration) -> RestartBudget {
+        RestartBudget {
+            max,
+            window,
+            times: VecDeque::new(),
+        }
+    }
+
+    /// Take one restart at `now`; Err(restarts already used in the window) when the
+    /// budget is spent.
+    pub fn take(&mut self, now: Instant) -> Result<usize, usize> {
+        while self
+            .times
+            .front()
+            .is_some_and(|t| now.duration_since(*t) > self.window)
+        {
+            self.times.pop_front();
+        }
+        if self.times.len() >= self.max as usize {
+            return Err(self.times.len());
+        }
+        self.times.push_back(now);
+        Ok(self.times.len())
+    }
+}
+
+/// An event that means "the event sources must be set up again".
+const RESUBSCRIBE: usize = usize::MAX;
+
+type Events = SelectAll<BoxStream<'static, (usize, String)>>;
+
+/// A stream that ends with a RESUBSCRIBE event (a source that ends has lost its
+/// connection: systemd went away, the netlink socket closed).
+fn ending_in_resubscribe(
+    s: BoxStream<'static, (usize, String)>,
+    what: String,
+) -> BoxStream<'static, (usize, String)> {
+    s.chain(futures::stream::once(async move {
+        (RESUBSCRIBE, format!("lost the events of {what}"))
+    }))
+    .boxed()
+}
+
+/// Set up every watch; also returns the netlink task (kept alive with the events)
+/// and whether every watch could be set up.
+async fn subscribe(plan: &Plan) -> (Events, Option<AbortOnDrop>, bool) {
+    let mut events: Events = SelectAll::new();
+    let mut netlink = None;
+    let mut complete = true;
+    let mut addresses = Vec::new();
+    for (i, w) in plan.watches.iter().enumerate() {
+        match w {
+            Watch::Unit(unit) => {
+                let watched = match plan.sd.get().await {
+                    Ok(sd) => sd.watch_active_state(unit).await.map_err(|e| e.to_string()),
+                    Err(e) => Err(e),
+                };
+                match watched {
+                    Ok(s) => {
+                        let u = unit.clone();
+                        let s = s
+                            .filter(|st| {
+                                futures::future::ready(matches!(st.as_str(), "failed" | "inactive"))
+                            })
+                            .map(move |st| (i, format!("unit {u} became {st}")))
+                            .boxed();
+                        events.push(ending_in_resubscribe(s, unit.clone()));
+                    }
+                    Err(e) => {
+                        tracing::error!("group {}: cannot monitor {unit}: {e}", plan.name);
+                        complete = false;
+                    }
+                }
+            }
+            Watch::Address(a) => addresses.push((i, *a)),
+        }
+    }
+    if !addresses.is_empty() {
+        match rtnetlink::new_multicast_connection(&[
+            MulticastGroup::Ipv4Ifaddr,
+            MulticastGroup::Ipv6Ifaddr,
+        ]) {
+            Ok((conn, _handle, messages)) => {
+                netlink = Some(AbortOnDrop(tokio::spawn(conn)));
+                let s = messages
+                    .filter_map(move |(msg, _)| {
+                        let hit = match msg.payload {
+                            NetlinkPayload::InnerMessage(RouteNetlinkMessage::DelAddress(m)) => {
+                                ip::event_address(&m).and_then(|(_, a)| {
+                                    addresses
+                                        .iter()
+                                        .find(|(_, x)| *x == a)
+                                        .map(|(i, x)| (*i, format!("ip {x} was removed")))
+                                })
+                            }
+                            _ => None,
+                        };
+                        futures::future::ready(hit)
+                    })
+                    .boxed();
+                events.push(ending_in_resubscribe(s, "the addresses".into()));
+            }
+            Err(e) => {
+                tracing::error!("group {}: cannot watch addresses: {e}", plan.name);
+                complete = false;
+            }
+        }
+    }
+    if !complete {
+        events.push(
+            futures::stream::once(async {
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                (RESUBSCRIBE, "retrying the watches that failed".to_string())
+            })
+            .boxed(),
+        );
+    }
+    // Anything that went down before the watches were in place counts too.
+    let mut initial = Vec::new();
+    for (i, r) in plan.resources.iter().enumerate() {
+        if let Ok(false) = r.is_active().await {
+            initial.push((i, format!("{} is not active", r.name())));
+        }
+    }
+    events.push(futures::stream::iter(initial).boxed());
+    (events, netlink, complete)
+}
+
+/// Watch the group until it fails beyond its budget (or the task is aborted).
+pub async fn run(plan: Plan) {
+    let mut budget = RestartBudget::new(plan.max_restarts, plan.window);
+    loop {
+        let (mut events, _netlink, _) = subscribe(&plan).await;
+        while let Some((i, why)) = events.next().await {
+            if i == RESUBSCRIBE {
+                tracing::warn!("group {}: {why}; setting the watches up again", plan.name);
+                break;
+            }
+            if handle(&plan, &mut budget, i, why).await.is_break() {
+                return;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// One event: check, then restart in place or report. Break ends the monitor.
+async fn handle(
+    plan: &Plan,
+    budget: &mut RestartBudget,
+    i: usize,
+    why: String,
+) -> std::ops::ControlFlow<()> {
+    use std::ops::ControlFlow::{Break, Continue};
+    let _guard = plan.lock.lock().await;
+    let Some(res) = plan.resources.get(i) else {
+        return Continue(());
+    };
+    match res.is_active().await {
+        Ok(true) => return Continue(()),
+        Ok(false) => {}
+        Err(e) => tracing::warn!("group {}: cannot check {}: {e}", plan.name, res.name()),
+    }
+    if let Ok(sd) = plan.sd.get().await
+        && sd.system_state().await.is_ok_and(|s| s == "stopping")
+    {
+        tracing::info!(
+            "group {}: {why} while the system shuts down; not restarting",
+            plan.name
+        );
+        return Break(());
+    }
+    let used = match budget.take(Instant::now()) {
+        Ok(n) => n,
+        Err(n) => {
+            let reason = format!(
+                "{why}; already restarted {n} times within {:?}, giving up here",
+                plan.window
+            );
+            tracing::error!("group {}: {reason}", plan.name);
+            let _ = plan.failures.send(Failure {
+                group: plan.group,
+                reason,
+            });
+            return Break(());
+        }
+    };
+    tracing::warn!(
+        "group {}: {why}; restarting in place ({used}/{})",
+        plan.name,
+        plan.max_restarts
+    );
+    let result = match group::stop_down_to(&plan.resources, i).await {
+        Ok(()) => group::start_from(&plan.resources, i).await,
+        Err(e) => Err(e),
+    };
+    if let Err(e) = result {
+        let reason = format!("{why}; restart in place failed: {e}");
+        tracing::error!("group {}: {reason}", plan.name);
+        let _ = plan.failures.send(Failure {
+            group: plan.group,
+            reason,
+        });
+        return Break(());
+    }
+    tracing::info!("group {}: restarted {} in place", plan.name, res.name());
+    Continue(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn budget_counts_within_the_window() {
+        let t0 = Instant::now();
+        let s = Duration::from_secs(1);
+        let mut b = RestartBudget::new(2, Duration::from_secs(60));
+        assert_eq!(b.take(t0), Ok(1));
+        assert_eq!(b.take(t0 + s), Ok(2));
+        assert_eq!(b.take(t0 + 2 * s), Err(2));
+        // The first restart leaves the window: one more is allowed.
+        assert_eq!(b.take(t0 + 61 * s), Ok(2));
+        assert_eq!(b.take(t0 + 61 * s), Err(2));
+    }
+
+    #[test]
+    fn zero_budget_fails_at_once() {
+        let mut b = RestartBudget::new(0, Duration::from_secs(60));
+        assert_eq!(b.take(Instant::now()), Err(0));
+    }
+}
