@@ -62,6 +62,13 @@ fn heartbeat(c: &mut Cluster, now: Instant) -> Vec<u8> {
 }
 
 fn main() {
+    // `cargo bench` passes --bench; under `cargo test --all-targets` this runs as a
+    // quick smoke test with a hundredth of the work.
+    let scale = if std::env::args().any(|a| a == "--bench") {
+        1
+    } else {
+        100
+    };
     for (groups, alg) in [
         (1, Algorithm::HmacSha256),
         (16, Algorithm::HmacSha256),
@@ -77,32 +84,40 @@ fn main() {
         );
         let k = keys(alg);
         let cid = c.cluster_id();
-        per_op("decode + verify", 200_000, || {
+        per_op("decode + verify", 200_000 / scale, || {
             black_box(wire::decode(black_box(&pkt), &k, cid).ok());
         });
         let mut now = t0;
-        per_op("sender: handle_timeout + encode heartbeat", 100_000, || {
-            now += Duration::from_millis(100);
-            black_box(heartbeat(&mut a, now));
-        });
+        per_op(
+            "sender: handle_timeout + encode heartbeat",
+            100_000 / scale,
+            || {
+                now += Duration::from_millis(100);
+                black_box(heartbeat(&mut a, now));
+            },
+        );
         // Receiver: a stream of fresh heartbeats.
         let mut sender = Cluster::new(&c, NodeId(0), keys(alg), 2, t0);
         let mut packets = Vec::new();
         let mut t = t0;
-        for _ in 0..100_000 {
+        for _ in 0..100_000 / scale {
             t += Duration::from_millis(100);
             packets.push(heartbeat(&mut sender, t));
         }
         let mut b = Cluster::new(&c, NodeId(1), keys(alg), 3, t0);
         let mut it = packets.iter();
         let mut t = t0;
-        per_op("receiver: handle_packet (fresh heartbeat)", 100_000, || {
-            t += Duration::from_millis(100);
-            if let Some(p) = it.next() {
-                let _ = black_box(b.handle_packet(t, LinkId(0), p));
-                while b.poll_action().is_some() {}
-            }
-        });
+        per_op(
+            "receiver: handle_packet (fresh heartbeat)",
+            100_000 / scale,
+            || {
+                t += Duration::from_millis(100);
+                if let Some(p) = it.next() {
+                    let _ = black_box(b.handle_packet(t, LinkId(0), p));
+                    while b.poll_action().is_some() {}
+                }
+            },
+        );
     }
     // Simulated time: two nodes exchanging heartbeats for 24 hours.
     let c = cfg(4);
@@ -113,7 +128,7 @@ fn main() {
     ];
     let wall = Instant::now();
     let mut now = t0;
-    let end = t0 + Duration::from_secs(24 * 3600);
+    let end = t0 + Duration::from_secs(24 * 3600 / scale as u64);
     let mut packets = 0u64;
     while now < end {
         now = nodes
@@ -142,8 +157,9 @@ fn main() {
     }
     let el = wall.elapsed();
     println!(
-        "-- simulated 24h of a 2-node cluster (keepalive 100ms): {packets} packets in {el:.2?} ({:.0}x real time)",
-        86_400.0 / el.as_secs_f64()
+        "-- simulated {}s of a 2-node cluster (keepalive 100ms): {packets} packets in {el:.2?} ({:.0}x real time)",
+        86_400 / scale,
+        86_400.0 / scale as f64 / el.as_secs_f64()
     );
     println!(
         "-- size of one core: {} bytes inline (plus heap for {} peers and {} groups)",

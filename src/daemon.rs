@@ -261,7 +261,13 @@ impl Daemon {
                         GroupEvent::Failed { reason: f.reason },
                     );
                 }
-                Some(()) = self.signals.term.recv() => self.shutdown("SIGTERM"),
+                Some(()) = self.signals.term.recv() => {
+                    if !self.shutting_down && restart_pending().await {
+                        self.detach();
+                    } else {
+                        self.shutdown("SIGTERM");
+                    }
+                }
                 Some(()) = self.signals.int.recv() => self.shutdown("SIGINT"),
                 Some(()) = self.signals.hup.recv() => self.reload().await,
                 _ = tick(&mut watchdog) => self.notifier.watchdog(),
@@ -364,6 +370,17 @@ impl Daemon {
             }
             .in_current_span(),
         );
+    }
+
+    /// `systemctl restart hbd`: exit at once and leave every group running; the next
+    /// hbd adopts them without restarting anything. Peers only see a short silence.
+    fn detach(&mut self) {
+        tracing::info!(
+            "SIGTERM from `systemctl restart`: exiting and leaving the groups running for the next hbd to adopt"
+        );
+        self.shutting_down = true;
+        self.notifier.stopping();
+        self.cluster.handle_command(Instant::now(), Command::Detach);
     }
 
     fn shutdown(&mut self, signal: &str) {
@@ -606,6 +623,29 @@ async fn sleep_until(deadline: Option<Instant>) {
     match deadline {
         Some(t) => tokio::time::sleep_until(t.into()).await,
         None => std::future::pending().await,
+    }
+}
+
+/// Whether the SIGTERM we got is the stop half of a restart of our own unit: systemd
+/// then has a "restart" job queued for it. Anything else (a stop, a shutdown, no
+/// systemd at all, an error asking) means a real stop, which releases the groups.
+async fn restart_pending() -> bool {
+    let ask = async {
+        let sd = crate::systemd::manager::Systemd::connect().await?;
+        sd.job_type_of_pid(std::process::id()).await
+    };
+    match tokio::time::timeout(std::time::Duration::from_secs(2), ask).await {
+        Ok(Ok(job)) => job.as_deref() == Some("restart"),
+        Ok(Err(e)) => {
+            tracing::debug!("cannot ask systemd whether this is a restart: {e}");
+            false
+        }
+        Err(_) => {
+            tracing::warn!(
+                "systemd did not say within 2s whether this is a restart: releasing the groups"
+            );
+            false
+        }
     }
 }
 

@@ -92,6 +92,18 @@ fn two_nodes_boot_isolated_and_clean_up() {
             .success()
     );
     assert!(lab.ping(&n1.addr_a()));
+    // ... ARP included: n1 cannot even resolve n2 (a VIP probe would get no answer).
+    n1.exec_ok(&["ip", "neigh", "flush", "dev", "eth0"]);
+    assert!(
+        !n1.exec(&["ping", "-c1", "-W0.3", &n2.addr_a()])
+            .status
+            .success()
+    );
+    let neigh = n1.exec_ok(&["ip", "neigh", "show", &n2.addr_a()]);
+    assert!(
+        !neigh.contains("lladdr"),
+        "n1 resolved n2 through a partition: {neigh}"
+    );
     lab.heal();
     assert!(
         n1.exec(&["ping", "-c1", "-W1", &n2.addr_a()])
@@ -141,6 +153,22 @@ fn two_nodes_boot_isolated_and_clean_up() {
     lab.thaw("n2");
     assert!(n2.systemctl(&["is-system-running"]).status.success());
 
+    // A serial cable carries bytes from n1 to n2.
+    let tty = lab.serial("n1", "n2");
+    let reader = format!(
+        "stty -F {tty} raw -echo; timeout 5 head -c 5 {tty} > /run/got 2>/dev/null </dev/null &"
+    );
+    n2.sh_ok(&reader);
+    std::thread::sleep(Duration::from_millis(300));
+    n1.sh_ok(&format!("stty -F {tty} raw -echo; printf hello > {tty}"));
+    assert!(
+        wait_until(Duration::from_secs(3), Duration::from_millis(50), || {
+            n2.exec_ok(&["cat", "/run/got"]) == "hello"
+        })
+        .is_some()
+    );
+    lab.cut_serial();
+
     // kill -9 of n1 takes down n1 alone.
     let pid1 = n1.pid().expect("n1 runs");
     lab.kill9("n1");
@@ -180,4 +208,75 @@ fn two_nodes_boot_isolated_and_clean_up() {
             "systemd {pid} left: {cg}"
         );
     }
+}
+
+#[test]
+fn heartbeat_loss_drops_the_asked_share() {
+    if !lab::available("lab_smoke") {
+        return;
+    }
+    let lab = Lab::boot("los", 2);
+    let (n1, n2) = (lab.node("n1"), lab.node("n2"));
+    lab.drop_percent("n2", 30);
+    // 1000 datagrams to n2's heartbeat port on each link.
+    let send = format!(
+        "import socket\ns=socket.socket(socket.AF_INET,socket.SOCK_DGRAM)\n\
+         for i in range(1000):\n  s.sendto(b'x',('{}',694)); s.sendto(b'x',('{}',694))\n",
+        n2.addr_a(),
+        n2.addr_b()
+    );
+    n1.exec_ok(&["python3", "-c", &send]);
+    let rules = n2.exec_ok(&["nft", "list", "chain", "inet", "hbdlab", "input"]);
+    let dropped: u64 = rules
+        .lines()
+        .find(|l| l.contains("\"loss\""))
+        .and_then(|l| l.split("packets ").nth(1))
+        .and_then(|l| l.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no loss counter in {rules}"));
+    eprintln!("30 % loss: {dropped} of 2000 heartbeat datagrams dropped");
+    assert!((450..=750).contains(&dropped), "{dropped} of 2000 dropped");
+    // Other traffic is untouched.
+    assert!(
+        n1.exec(&["ping", "-c3", "-i0.2", "-W1", &n2.addr_a()])
+            .status
+            .success()
+    );
+}
+
+#[test]
+fn three_nodes_reach_each_other_on_both_links() {
+    if !lab::available("lab_smoke") {
+        return;
+    }
+    let lab = Lab::boot("tri", 3);
+    for a in lab.nodes() {
+        for b in lab.nodes().filter(|b| b.name() != a.name()) {
+            for addr in [b.addr_a(), b.addr_b()] {
+                assert!(
+                    a.exec(&["ping", "-c1", "-W1", &addr]).status.success(),
+                    "{} cannot reach {addr}",
+                    a.name()
+                );
+            }
+        }
+    }
+    // A partition between n1 and n2 leaves both reaching n3.
+    lab.partition("n1", "n2");
+    let (n1, n2, n3) = (lab.node("n1"), lab.node("n2"), lab.node("n3"));
+    assert!(
+        !n1.exec(&["ping", "-c1", "-W0.3", &n2.addr_a()])
+            .status
+            .success()
+    );
+    assert!(
+        n1.exec(&["ping", "-c1", "-W1", &n3.addr_a()])
+            .status
+            .success()
+    );
+    assert!(
+        n2.exec(&["ping", "-c1", "-W1", &n3.addr_b()])
+            .status
+            .success()
+    );
 }

@@ -58,5 +58,5 @@ if $setup_only; then
 fi
 
 # Unit, integration and binary tests, then doc tests (--all-targets leaves those out).
-cargo test --all-targets "$@"
+cargo test --no-fail-fast --all-targets "$@"
 cargo test --doc "$@"

@@ -365,3 +365,17 @@ fn leftovers_that_cannot_be_stopped_keep_the_group_blocked_after_a_restart() {
     s.run_for(Duration::from_secs(5));
     assert_eq!(s.nodes[1].starts[0], 0, "n1 waits while n0 is blocked");
 }
+
+#[test]
+fn detach_leaves_groups_running_for_the_next_daemon() {
+    let mut s = settled_two();
+    s.command(0, Command::Detach);
+    assert!(s.nodes[0].exited, "exits at once");
+    assert!(s.nodes[0].up[0], "resources stay up");
+    s.run_for(MS(400));
+    s.boot_adopting(0, &[0]);
+    s.run_for(Duration::from_secs(5));
+    assert_eq!(s.owner(0), 0);
+    assert_eq!(s.nodes[0].starts[0], 1, "adopted, not restarted");
+    assert_eq!(s.nodes[1].starts[0], 0, "the peer never took over");
+}

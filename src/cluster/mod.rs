@@ -70,6 +70,9 @@ pub enum GroupEvent {
 pub enum Command {
     /// Release every held group (last group first), tell peers, then emit [`Action::Exit`].
     Shutdown,
+    /// Exit at once and keep every group running, for the next start of this daemon
+    /// to adopt (`systemctl restart hbd`). Peers see only a short silence.
+    Detach,
 }
 
 /// Membership state of a peer as seen from this node.
@@ -724,6 +727,12 @@ impl Cluster {
                     self.ready = true;
                     self.send_heartbeat();
                     self.continue_shutdown();
+                }
+            }
+            Command::Detach => {
+                if !self.exited {
+                    self.exited = true;
+                    self.actions.push_back(Action::Exit);
                 }
             }
         }

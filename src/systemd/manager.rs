@@ -32,6 +32,8 @@ pub trait SystemdManager {
     fn start_unit(&self, name: &str, mode: &str) -> zbus::Result<OwnedObjectPath>;
     fn stop_unit(&self, name: &str, mode: &str) -> zbus::Result<OwnedObjectPath>;
     fn get_unit(&self, name: &str) -> zbus::Result<OwnedObjectPath>;
+    #[zbus(name = "GetUnitByPID")]
+    fn get_unit_by_pid(&self, pid: u32) -> zbus::Result<OwnedObjectPath>;
     fn load_unit(&self, name: &str) -> zbus::Result<OwnedObjectPath>;
     fn reset_failed_unit(&self, name: &str) -> zbus::Result<()>;
     fn start_transient_unit(
@@ -74,6 +76,19 @@ pub trait SystemdUnit {
     fn description(&self) -> zbus::Result<String>;
     #[zbus(property)]
     fn before(&self) -> zbus::Result<Vec<String>>;
+    /// The job queued for the unit: (id, path), id 0 when there is none.
+    #[zbus(property)]
+    fn job(&self) -> zbus::Result<(u32, OwnedObjectPath)>;
+}
+
+#[proxy(
+    interface = "org.freedesktop.systemd1.Job",
+    default_service = "org.freedesktop.systemd1"
+)]
+pub trait SystemdJob {
+    /// "start", "stop", "restart", "reload", …
+    #[zbus(property)]
+    fn job_type(&self) -> zbus::Result<String>;
 }
 
 /// What can go wrong talking to systemd.
@@ -346,6 +361,38 @@ impl Systemd {
             .await
             .map_err(|e| bus_err(unit, e))?;
         Ok(Some(proxy))
+    }
+
+    /// The type of the job queued for the unit that contains process `pid` ("stop",
+    /// "restart", …), or None when no job is queued. hbd asks this about itself on
+    /// SIGTERM to tell `systemctl restart hbd` from `systemctl stop hbd`.
+    pub async fn job_type_of_pid(&self, pid: u32) -> Result<Option<String>, SystemdError> {
+        let what = format!("the unit of pid {pid}");
+        let path = self
+            .manager
+            .get_unit_by_pid(pid)
+            .await
+            .map_err(|e| bus_err(&what, e))?;
+        let unit = SystemdUnitProxy::builder(&self.conn)
+            .path(path)
+            .cache_properties(CacheProperties::No)
+            .build()
+            .await
+            .map_err(|e| bus_err(&what, e))?;
+        let (id, job) = unit.job().await.map_err(|e| bus_err(&what, e))?;
+        if id == 0 {
+            return Ok(None);
+        }
+        let job = SystemdJobProxy::builder(&self.conn)
+            .path(job)
+            .cache_properties(CacheProperties::No)
+            .build()
+            .await
+            .map_err(|e| bus_err(&what, e))?;
+        job.job_type()
+            .await
+            .map(Some)
+            .map_err(|e| bus_err(&what, e))
     }
 
     /// The unit's ActiveState; "inactive" for a unit systemd has not loaded.

@@ -41,7 +41,9 @@ node_cg() { echo "$(cg_root)/$PREFIX-$1-$2"; }
 
 node_index() {
     local n=${1#n}
-    [[ $n =~ ^[0-9]+$ ]] || die "node names are n1, n2, ...: $1"
+    if ! [[ $n =~ ^[0-9]+$ ]] || [ "$n" -lt 1 ] || [ "$n" -gt 253 ]; then
+        die "node names are n1 ... n253: $1"
+    fi
     echo "$n"
 }
 
@@ -119,23 +121,31 @@ cmd_boot() {
     mkdir -p "$dir"
     ip netns add "$n"
     attach "$lab" "$node" "$n" "$idx"
+    # The node's cgroup: "node" holds its systemd (which gets a cgroup namespace rooted there,
+    # so it manages only its own subtree), "supervisor" the unshare process outside it. The
+    # node's cgroup itself holds no process, so controllers can be delegated to the node, and
+    # freezing or killing it takes everything.
     cg=$(node_cg "$lab" "$node")
-    mkdir -p "$cg"
-    local t0=$SECONDS
-    # The subshell joins the node's cgroup first, so the node's systemd (in a cgroup
-    # namespace rooted there) sees only its own subtree and the node can be frozen as one.
+    mkdir -p "$cg/supervisor" "$cg/node"
+    local c controllers
+    read -ra controllers < "$cg/cgroup.controllers" || true
+    for c in "${controllers[@]}"; do
+        echo "+$c" > "$cg/cgroup.subtree_control" 2>/dev/null || true
+    done
+    local t0
+    t0=$(date +%s%N)
     (
-        echo "$BASHPID" > "$cg/cgroup.procs"
+        echo "$BASHPID" > "$cg/supervisor/cgroup.procs"
         exec setsid nsenter --net="/run/netns/$n" \
-            unshare --pid --fork --mount --uts --cgroup --propagation private \
-            "$HERE/node-init.sh" "$node" "$dir"
+            unshare --pid --fork --mount --uts --propagation private \
+            "$HERE/node-init.sh" "$node" "$dir" "$cg/node"
     ) </dev/null >"$dir/boot.log" 2>&1 &
     for ((i = 0; i < 300; i++)); do
         if pid=$(node_pid "$lab" "$node"); then
             state=$(nsenter -t "$pid" -m -p -u -n -C systemctl is-system-running 2>/dev/null || true)
             case $state in
                 running|degraded)
-                    log "$node up (pid $pid, $state, $((SECONDS - t0))s)"
+                    log "$node up (pid $pid, $state, $((($(date +%s%N) - t0) / 1000000)) ms)"
                     return 0 ;;
             esac
         fi
@@ -150,6 +160,10 @@ cmd_boot() {
 cmd_up() {
     local lab=$1 count=$2 i
     [[ $lab =~ ^[a-z0-9]{1,12}$ ]] || die "lab id must be 1-12 of [a-z0-9]: $lab"
+    # The owner (the test process, demo.sh, or the shell that ran lab.sh): cleanup.sh
+    # removes a lab only once its owner is gone, so it never pulls a running test's nodes.
+    mkdir -p "$LAB_ROOT/$lab"
+    echo "${HBD_LAB_OWNER:-$PPID}" > "$LAB_ROOT/$lab/owner"
     cmd_switch "$lab"
     cmd_client "$lab"
     for ((i = 1; i <= count; i++)); do cmd_boot "$lab" "n$i"; done
@@ -216,13 +230,17 @@ cmd_down() {
             ip netns del "$name"
         fi
     done
+    for name in "$LAB_ROOT/$lab"/serial*.pid; do
+        [ -f "$name" ] && { kill "$(cat "$name")" 2>/dev/null || true; }
+    done
     rm -rf "${LAB_ROOT:?}/$lab"
     rmdir "$LAB_ROOT" 2>/dev/null || true
 }
 
-# down-all: every lab there is (what cleanup.sh runs).
+# down-all [--all]: every lab whose owner process is gone (what cleanup.sh runs), or with
+# --all every lab on the machine, running tests' included.
 cmd_down_all() {
-    local labs lab
+    local labs lab owner
     labs=$( {
         ip netns list | awk '{print $1}'
         find "$(cg_root)" -mindepth 1 -maxdepth 1 -type d -printf '%f\n'
@@ -230,7 +248,21 @@ cmd_down_all() {
             find "$LAB_ROOT" -mindepth 1 -maxdepth 1 -type d -printf "$PREFIX-%f-\n"
         fi
     } | sed -n "s/^$PREFIX-\([a-z0-9]*\)-.*/\1/p" | sort -u)
-    for lab in $labs; do log "removing lab $lab"; cmd_down "$lab"; done
+    for lab in $labs; do
+        owner=$(cat "$LAB_ROOT/$lab/owner" 2>/dev/null || true)
+        if [ "${1:-}" != --all ]; then
+            if [ -z "$owner" ]; then
+                log "keeping lab $lab: it records no owner (--all removes it too)"
+                continue
+            fi
+            if [ -d "/proc/$owner" ]; then
+                log "keeping lab $lab: its owner (pid $owner) still runs (--all removes it too)"
+                continue
+            fi
+        fi
+        log "removing lab $lab"
+        cmd_down "$lab"
+    done
 }
 
 cmd_list() {
@@ -314,7 +346,7 @@ cmd_drop() {
     local lab=$1 node=$2 pct=$3
     if ! [[ $pct =~ ^[0-9]+$ ]] || [ "$pct" -gt 100 ]; then die "percent must be 0..100: $pct"; fi
     ensure_table "$lab" "$node"
-    # Replace the loss rule, keep partition rules.
+    # Replace the loss rule only.
     local h
     for h in $(nft_node "$lab" "$node" -a list chain inet hbdlab input | sed -n 's/.*"loss" # handle \([0-9]*\)/\1/p'); do
         nft_node "$lab" "$node" delete rule inet hbdlab input handle "$h"
@@ -324,49 +356,83 @@ cmd_drop() {
         udp dport 694 numgen random mod 100 lt "$pct" counter drop comment '"loss"'
 }
 
-# partition LAB A B: A and B no longer hear each other on any link (others still hear both).
+# partition LAB A B: the switch stops forwarding anything (ARP included) between A's and B's
+# ports on both networks, as if the cables between them were cut; each still reaches the
+# other nodes and the client.
 cmd_partition() {
-    local lab=$1 a=$2 b=$3
-    block "$lab" "$a" "$b"
-    block "$lab" "$b" "$a"
+    local lab=$1 a=$2 b=$3 sw net
+    sw=$(ns "$lab" sw)
+    ip netns exec "$sw" nft -f - <<'NFT'
+table bridge hbdlab {
+    chain forward { type filter hook forward priority -10; policy accept; }
 }
-block() {
-    local lab=$1 self=$2 peer=$3 idx
-    idx=$(peer_index "$peer")
-    ensure_table "$lab" "$self"
-    nft_node "$lab" "$self" add rule inet hbdlab input \
-        ip saddr "{ $NET_A.$idx, $NET_B.$idx }" counter drop comment "\"part-$peer\""
-    nft_node "$lab" "$self" add rule inet hbdlab output \
-        ip daddr "{ $NET_A.$idx, $NET_B.$idx }" counter drop comment "\"part-$peer\""
+NFT
+    for net in a b; do
+        ip netns exec "$sw" nft add rule bridge hbdlab forward \
+            iifname "$a-$net" oifname "$b-$net" counter drop comment "\"part-$a-$b\""
+        ip netns exec "$sw" nft add rule bridge hbdlab forward \
+            iifname "$b-$net" oifname "$a-$net" counter drop comment "\"part-$a-$b\""
+    done
 }
-peer_index() { if [ "$1" = client ]; then echo "$CLIENT_HOST"; else node_index "$1"; fi; }
 
-# heal LAB: remove every partition and loss rule and replug every cable of every node.
+# heal LAB: remove every partition and loss rule and replug every cable of every node
+# (cut with link-down; a kill9'ed node stays dead).
 cmd_heal() {
     local lab=$1 name
     for name in $(ip netns list | awk '{print $1}' | grep "^$PREFIX-$lab-" || true); do
-        case $name in *-sw) continue ;; esac
+        case $name in
+            *-sw) ip netns exec "$name" nft delete table bridge hbdlab 2>/dev/null || true; continue ;;
+        esac
         ip netns exec "$name" nft delete table inet hbdlab 2>/dev/null || true
         ip -n "$name" link set eth0 up 2>/dev/null || true
         ip -n "$name" link set eth1 up 2>/dev/null || true
     done
 }
 
+# serial LAB A B [N]: a null-modem cable between A and B (a socat pty pair), appearing as
+# /run/lab-ttyN (default 0) inside both, so one cluster.toml names the same device on each.
+cmd_serial() {
+    local lab=$1 a=$2 b=$3 num=${4:-0} dir pid i node pty
+    dir="$LAB_ROOT/$lab"
+    mkdir -p "$dir"
+    setsid socat pty,raw,echo=0,link="$dir/tty$num-$a" pty,raw,echo=0,link="$dir/tty$num-$b" \
+        </dev/null >"$dir/serial$num.log" 2>&1 &
+    pid=$!
+    echo "$pid" > "$dir/serial$num.pid"
+    for ((i = 0; i < 100; i++)); do
+        [ -L "$dir/tty$num-$a" ] && [ -L "$dir/tty$num-$b" ] && break
+        sleep 0.02
+    done
+    for node in "$a" "$b"; do
+        pty=$(readlink -f "$dir/tty$num-$node") || die "socat made no pty for $node"
+        # shellcheck disable=SC2016
+        in_node "$lab" "$node" sh -c 'touch "$2" && mount --bind "$1" "$2"' _ "$pty" "/run/lab-tty$num"
+    done
+}
+
+# serial-cut LAB [N]: pull the serial cable (socat ends; both ends see a hang-up).
+cmd_serial_cut() {
+    local pidfile="$LAB_ROOT/$1/serial${2:-0}.pid"
+    [ -f "$pidfile" ] || die "lab $1 has no serial link ${2:-0}"
+    kill "$(cat "$pidfile")" 2>/dev/null || true
+    rm -f "$pidfile"
+}
+
 # ---------------------------------------------------------------------------------------------
 
-# install-hbd LAB NODE BINARY CONFIG_FILE AUTHKEY_FILE: hbd.service from units/ (or the lab's
-# own until units/ has one) with a drop-in that runs BINARY, /etc/hbd/{cluster.toml,authkey}.
+# install-hbd LAB NODE BINARY CONFIG_FILE AUTHKEY_FILE: the project's units/hbd.service (the
+# lab's stand-in until it exists) with /usr/sbin/hbd replaced by BINARY, as the node's
+# hbd.service; /etc/hbd/cluster.toml and /etc/hbd/authkey (0600) in the node's /etc.
 cmd_install_hbd() {
     local lab=$1 node=$2 bin=$3 conf=$4 key=$5 unit
     [ -x "$bin" ] || die "no hbd binary at $bin"
     unit="$HERE/../../units/hbd.service"
     [ -f "$unit" ] || unit="$HERE/hbd.service"
-    in_node "$lab" "$node" mkdir -p /etc/hbd /run/systemd/system/hbd.service.d
+    in_node "$lab" "$node" mkdir -p /etc/hbd /run/systemd/system
     in_node "$lab" "$node" sh -c 'umask 022; cat > /etc/hbd/cluster.toml' < "$conf"
     in_node "$lab" "$node" sh -c 'umask 077; cat > /etc/hbd/authkey; chmod 600 /etc/hbd/authkey' < "$key"
-    in_node "$lab" "$node" sh -c 'cat > /run/systemd/system/hbd.service' < "$unit"
-    printf '[Service]\nExecStart=\nExecStart=%s run\n' "$bin" |
-        in_node "$lab" "$node" sh -c 'cat > /run/systemd/system/hbd.service.d/50-lab.conf'
+    sed "s|/usr/sbin/hbd|$bin|g" "$unit" |
+        in_node "$lab" "$node" sh -c 'cat > /run/systemd/system/hbd.service'
     in_node "$lab" "$node" systemctl daemon-reload
 }
 
@@ -374,7 +440,8 @@ usage() {
     cat <<'USAGE'
 lab.sh up LAB N                 boot switch, client and nodes n1..nN
 lab.sh boot LAB NODE            (re)boot one node
-lab.sh down LAB | down-all      remove one lab | every lab
+lab.sh down LAB                 remove one lab
+lab.sh down-all [--all]         remove every lab whose owner is gone (or every lab)
 lab.sh list                     lab namespaces and their systemd pids
 lab.sh pid LAB NODE             host pid of the node's systemd
 lab.sh exec LAB NODE CMD...     run CMD inside the node (nsenter)
@@ -384,6 +451,8 @@ lab.sh link-down|link-up LAB NODE IFACE
 lab.sh drop LAB NODE PERCENT    lose PERCENT % of heartbeats arriving at NODE (0 = none)
 lab.sh partition LAB A B        A and B stop hearing each other
 lab.sh heal LAB                 undo partitions, loss and cut links
+lab.sh serial LAB A B [N]       a serial cable between A and B: /run/lab-ttyN in both
+lab.sh serial-cut LAB [N]       pull it
 lab.sh install-hbd LAB NODE BIN CONFIG AUTHKEY
 USAGE
 }
@@ -396,7 +465,7 @@ case $command in
     up) cmd_up "$@" ;;
     boot) cmd_boot "$@" ;;
     down) cmd_down "$@" ;;
-    down-all) cmd_down_all ;;
+    down-all) cmd_down_all "$@" ;;
     list) cmd_list ;;
     pid) need_pid "$@" ;;
     exec) in_node "$@" ;;
@@ -410,6 +479,8 @@ case $command in
     drop) cmd_drop "$@" ;;
     partition) cmd_partition "$@" ;;
     heal) cmd_heal "$@" ;;
+    serial) cmd_serial "$@" ;;
+    serial-cut) cmd_serial_cut "$@" ;;
     install-hbd) cmd_install_hbd "$@" ;;
     *) usage >&2; exit 2 ;;
 esac

@@ -18,6 +18,8 @@
 
 #![allow(dead_code)] // each test binary uses a different part of the harness
 
+pub mod web;
+
 use std::ffi::OsStr;
 use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
@@ -98,6 +100,25 @@ impl Lab {
             std::process::id(),
             char::from(b'a' + (NEXT.fetch_add(1, Ordering::Relaxed) % 26) as u8)
         );
+        // Once per test process: install what the lab needs (setup.sh is a no-op when all is
+        // there), then remove labs left by test processes that were killed (no Drop ran);
+        // labs whose owner still runs (parallel tests, other users) are kept.
+        static ONCE: std::sync::Once = std::sync::Once::new();
+        ONCE.call_once(|| {
+            let o = Command::new(script("setup.sh"))
+                .output()
+                .expect("run tests/lab/setup.sh");
+            assert!(
+                o.status.success(),
+                "tests/lab/setup.sh failed: {}",
+                describe(&o)
+            );
+            Command::new(script("lab.sh"))
+                .arg("down-all")
+                .env("HBD_LAB_QUIET", "1")
+                .status()
+                .ok();
+        });
         let lab = Lab {
             id,
             nodes: (1..=n).map(|i| format!("n{i}")).collect(),
@@ -230,6 +251,18 @@ impl Lab {
     /// Undo every partition, packet loss and cut link.
     pub fn heal(&self) {
         self.sh_ok(["heal", &self.id]);
+    }
+
+    /// A serial cable (a pty pair) between `a` and `b`; returns the device path, the same in
+    /// both nodes (`/run/lab-tty0`), for a `kind = "serial"` link.
+    pub fn serial(&self, a: &str, b: &str) -> String {
+        self.sh_ok(["serial", &self.id, a, b, "0"]);
+        "/run/lab-tty0".to_string()
+    }
+
+    /// Pull the serial cable.
+    pub fn cut_serial(&self) {
+        self.sh_ok(["serial-cut", &self.id, "0"]);
     }
 
     /// Remove the lab now (dropping it does the same).

@@ -8,18 +8,18 @@
 # systemd-machine-id-commit rewrote the host's /etc/machine-id and journald wrote into the
 # host's /var/log/journal), /run and /tmp become tmpfs.
 #
-# Usage: node-init.sh NODE NODE_DIR
+# Usage: node-init.sh NODE NODE_DIR NODE_CGROUP (the host path of the node's cgroup2 dir)
 set -eu
 
 node=$1
 dir=$2
+cgroup=$3
 
+# Into the node's own cgroup (through the host's cgroup2 mount, still visible here).
+echo $$ > "$cgroup/cgroup.procs"
 mount -t proc proc /proc
-# A fresh sysfs shows this network namespace's interfaces; the cgroup2 mounted on top shows
-# only the node's own cgroup (we are in a cgroup namespace rooted at it), so two nodes'
-# systemds never manage the same cgroup paths.
+# A fresh sysfs shows this network namespace's interfaces (cgroup2 is mounted on it last).
 mount -t sysfs sysfs /sys
-mount -t cgroup2 cgroup2 /sys/fs/cgroup
 
 for d in etc var; do
     mkdir -p "$dir/$d.upper" "$dir/$d.work"
@@ -29,6 +29,11 @@ done
 # The console would be the host's: systemd's boot messages go to a per-node file instead.
 : > "$dir/console"
 mount --bind "$dir/console" /dev/console
+# The host's mounts under /run (notably every /run/netns/* of other labs) would otherwise stay
+# in this mount namespace, hidden under the new /run yet pinning those namespaces alive.
+awk '$5 ~ "^/run/" { print $5 }' /proc/self/mountinfo | sort -r | while read -r m; do
+    umount -l "$m" 2>/dev/null || true
+done
 # Last, as /tmp hides $dir (which lives under the host's /tmp) from the node.
 mount -t tmpfs -o mode=0755,nosuid,nodev tmpfs /run
 mount -t tmpfs -o mode=1777,nosuid,nodev tmpfs /tmp
@@ -56,6 +61,11 @@ for u in systemd-sysctl.service systemd-binfmt.service systemd-modules-load.serv
     ln -sf /dev/null "/run/systemd/system/$u"
 done
 
+# journald would log its own messages to the host's kernel log.
+mkdir -p /run/systemd/system/systemd-journald.service.d
+printf '[Service]\nEnvironment=SYSTEMD_LOG_TARGET=null\n' \
+    > /run/systemd/system/systemd-journald.service.d/50-lab.conf
+
 cat > /run/systemd/system/hbd-lab.target <<'UNIT'
 [Unit]
 Description=hbd lab node
@@ -68,4 +78,7 @@ UNIT
 # container= puts systemd in container mode: among other things its shutdown does not
 # swapoff, detach loop devices or touch device-mapper on the (shared) host.
 export container=hbd-lab
-exec /lib/systemd/systemd --system --unit=hbd-lab.target
+# A cgroup namespace rooted at the node's cgroup, and cgroup2 mounted in it: two nodes'
+# systemds never manage the same cgroup paths (the host's is not touched either).
+exec unshare --cgroup sh -c 'mount -t cgroup2 cgroup2 /sys/fs/cgroup &&
+    exec /lib/systemd/systemd --system --unit=hbd-lab.target'

@@ -1,0 +1,133 @@
+//! Heartbeat faults on the lab's web cluster (tests/lab/web/): what must not cause a
+//! failover (one link lost, moderate packet loss), that a frozen owner's VIP is never
+//! duplicated, and that a healed cluster ends with exactly one owner (a frozen owner thawed,
+//! a full partition healed).
+
+mod lab;
+
+use std::time::{Duration, Instant};
+
+use lab::web::*;
+use lab::{Lab, wait_until};
+
+/// Watch for `d`: n1 keeps the group, n2 never takes the VIP.
+fn n1_keeps_the_group(lab: &Lab, d: Duration, why: &str) {
+    let start = Instant::now();
+    while start.elapsed() < d {
+        if lab.node("n2").has_addr(VIP_CIDR) {
+            dump(lab);
+            panic!("{why}: n2 took the VIP after {:.2?}", start.elapsed());
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(served_by(lab).as_deref(), Some("n1"), "{why}");
+}
+
+/// Within `timeout`, exactly one node holds the VIP and serves it, and stays so for 2 s.
+fn one_owner(lab: &Lab, timeout: Duration, why: &str) -> String {
+    let owners = || -> Vec<String> {
+        lab.nodes()
+            .filter(|n| n.has_addr(VIP_CIDR))
+            .map(|n| n.name().to_string())
+            .collect()
+    };
+    let settled = wait_until(timeout, Duration::from_millis(200), || {
+        owners().len() == 1 && served_by(lab).is_some()
+    });
+    if settled.is_none() {
+        dump(lab);
+        panic!("{why}: no single owner after {timeout:?}: {:?}", owners());
+    }
+    let owner = owners().remove(0);
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(2) {
+        assert_eq!(
+            owners(),
+            vec![owner.clone()],
+            "{why}: ownership changed again"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert_eq!(served_by(lab).as_deref(), Some(owner.as_str()));
+    for n in lab.nodes().filter(|n| n.name() != owner) {
+        assert_group_down(&n);
+    }
+    owner
+}
+
+#[test]
+fn losing_one_of_two_links_is_not_a_failover() {
+    if !lab::available("losing_one_of_two_links_is_not_a_failover") {
+        return;
+    }
+    let _s = serial();
+    let lab = web_lab("lnk", CLUSTER, |_| {});
+    lab.cut_link("n1", "eth1");
+    n1_keeps_the_group(&lab, DEADTIME * 4, "link b cut");
+    lab.restore_link("n1", "eth1");
+    n1_keeps_the_group(&lab, DEADTIME * 2, "link b restored");
+}
+
+#[test]
+fn thirty_percent_heartbeat_loss_is_not_a_failover() {
+    if !lab::available("thirty_percent_heartbeat_loss_is_not_a_failover") {
+        return;
+    }
+    let _s = serial();
+    let lab = web_lab("lss", CLUSTER, |_| {});
+    lab.drop_percent("n1", 30);
+    lab.drop_percent("n2", 30);
+    n1_keeps_the_group(&lab, DEADTIME * 6, "30 % loss both ways");
+}
+
+#[test]
+fn a_frozen_owner_is_not_duplicated_and_after_thaw_one_owner_remains() {
+    if !lab::available("a_frozen_owner_is_not_duplicated_and_after_thaw_one_owner_remains") {
+        return;
+    }
+    let _s = serial();
+    let lab = web_lab("frz", CLUSTER, |_| {});
+    lab.freeze("n1");
+    // n2 hears nothing from n1 and declares it dead, but a frozen node's kernel still holds
+    // the VIP and answers ARP for it: n2's ARP probe must find it in use and refuse, rather
+    // than create a duplicate address on the network (issue 4, `ip`).
+    let n2 = lab.node("n2");
+    let start = Instant::now();
+    while start.elapsed() < DEADTIME + MARGIN + Duration::from_secs(2) {
+        if n2.has_addr(VIP_CIDR) {
+            dump(&lab);
+            panic!(
+                "n2 added the VIP while frozen n1 still held it ({:.2?} after the freeze)",
+                start.elapsed()
+            );
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    lab.thaw("n1");
+    let owner = one_owner(&lab, Duration::from_secs(15), "after thawing n1");
+    eprintln!("after thaw: {owner} owns the group");
+}
+
+#[test]
+fn a_healed_partition_ends_with_one_owner() {
+    if !lab::available("a_healed_partition_ends_with_one_owner") {
+        return;
+    }
+    let _s = serial();
+    let lab = web_lab("prt", CLUSTER, |_| {});
+    lab.partition("n1", "n2");
+    // The switch forwards nothing between them, ARP included: each side believes the other
+    // dead and n2 starts the group too (split brain; the lab has no fencing).
+    let n2 = lab.node("n2");
+    if wait_until(Duration::from_secs(10), Duration::from_millis(50), || {
+        n2.unit_state(WEB) == "active"
+    })
+    .is_none()
+    {
+        dump(&lab);
+        panic!("n2 did not start the group while partitioned from n1");
+    }
+    lab.heal();
+    let owner = one_owner(&lab, Duration::from_secs(15), "after the partition healed");
+    eprintln!("after heal: {owner} owns the group");
+}
