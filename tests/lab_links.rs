@@ -1060,13 +1060,13 @@ fn a_reload_moves_the_multicast_link_to_another_group() {
         s.contains("peers: n2 up (2/2 links)") && owned(s) == ["g"]
     });
     let svc = svc_identity(&n1);
-    // New group in cluster.toml on both nodes, then SIGHUP (what `systemctl reload hbd`
-    // sends after `hbd check`).
+    // New group in cluster.toml on both nodes, then `systemctl reload hbd` (which runs
+    // `hbd check` on the new file, then sends SIGHUP).
     for n in [&n1, &n2] {
         n.write_file("/etc/hbd/cluster.toml", &conf("239.192.0.7"), 0o644);
     }
     for n in [&n1, &n2] {
-        n.exec_ok(&["systemctl", "kill", "-s", "HUP", "hbd.service"]);
+        n.exec_ok(&["systemctl", "reload", "hbd.service"]);
     }
     for n in [&n1, &n2] {
         let ok = wait_until(Duration::from_secs(10), Duration::from_millis(100), || {
