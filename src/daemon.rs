@@ -22,7 +22,6 @@ mod node;
 mod ratelimit;
 mod status;
 
-use std::mem::Discriminant;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -95,7 +94,9 @@ fn identify(options: &Options) -> Result<(Arc<Config>, usize)> {
 }
 
 /// Key of the refused-packet rate limiter: one line per source and reason.
-type RejectKey = (Source, Discriminant<Reject>);
+/// Refused packets are counted per source address (not per port: a sender's port
+/// changes with every socket).
+type RejectKey = Source;
 
 struct Daemon {
     config_path: PathBuf,
@@ -454,12 +455,12 @@ impl Daemon {
         if reject == Reject::Own {
             return;
         }
-        // Per address, not per port: a sender's port changes with every socket.
-        let by_address = match from {
+        // One line per source per window, whatever the reason: a foreign cluster
+        // or a node with the wrong key must not flood the journal.
+        let key = match from {
             Source::Udp(a) => Source::Udp(std::net::SocketAddr::new(a.ip(), 0)),
             Source::Serial => Source::Serial,
         };
-        let key = (by_address, std::mem::discriminant(&reject));
         let Some(suppressed) = self.rejects.check(Instant::now(), &key) else {
             return;
         };
@@ -477,9 +478,10 @@ impl Daemon {
     }
 
     /// Closing lines for floods that stopped within the last window: one line per
-    /// source address with the total, however many kinds of refusal it sent.
+    /// source address with the count of packets not reported.
     fn flush_rejects(&mut self) {
-        for (from, n) in per_source(self.rejects.flush(Instant::now())) {
+        for (from, n) in self.rejects.flush(Instant::now()) {
+            let from = source_address(&from);
             tracing::warn!(SOURCE = %from, "{n} more refused packet(s) from {from} in the last minute");
         }
     }
@@ -590,18 +592,12 @@ fn changed_links(old: &Config, new: &Config) -> Vec<usize> {
         .collect()
 }
 
-/// Suppressed-refusal counts summed per source (an address, or the serial peer), in a
-/// stable order.
-fn per_source(flushed: Vec<(RejectKey, u64)>) -> Vec<(String, u64)> {
-    let mut sums = std::collections::BTreeMap::<String, u64>::new();
-    for ((from, _), n) in flushed {
-        let from = match from {
-            Source::Udp(a) => a.ip().to_string(),
-            Source::Serial => from.to_string(),
-        };
-        *sums.entry(from).or_default() += n;
+/// A source as the closing line names it: the address alone, or the serial peer.
+fn source_address(from: &Source) -> String {
+    match from {
+        Source::Udp(a) => a.ip().to_string(),
+        Source::Serial => from.to_string(),
     }
-    sums.into_iter().collect()
 }
 
 fn interval(period: Duration) -> Interval {
@@ -654,23 +650,9 @@ mod tests {
     use super::*;
 
     #[test]
-    fn closing_lines_are_one_per_source() {
-        let udp = |a: &str| Source::Udp(a.parse().unwrap());
-        let magic = std::mem::discriminant(&Reject::BadMagic);
-        let mac = std::mem::discriminant(&Reject::BadMac);
-        let flushed = vec![
-            ((udp("10.0.0.9:0"), magic), 40),
-            ((udp("10.0.0.2:0"), mac), 3),
-            ((udp("10.0.0.9:0"), mac), 2),
-            ((Source::Serial, magic), 1),
-        ];
-        assert_eq!(
-            per_source(flushed),
-            vec![
-                ("10.0.0.2".to_string(), 3),
-                ("10.0.0.9".to_string(), 42),
-                ("serial peer".to_string(), 1),
-            ]
-        );
+    fn sources_are_named_by_address() {
+        let udp = Source::Udp("10.0.0.9:0".parse().unwrap());
+        assert_eq!(source_address(&udp), "10.0.0.9");
+        assert_eq!(source_address(&Source::Serial), Source::Serial.to_string());
     }
 }

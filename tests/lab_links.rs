@@ -774,7 +774,7 @@ fn journal_has_structured_fields_and_foreign_packets_do_not_flood_it() {
     );
 
     // A foreign cluster on the same wire: ~200 packets from the client within a second or
-    // two, of three kinds. At most one line per (source, reason) reaches the journal.
+    // two, of four kinds. One line per source reaches the journal.
     let packets = foreign_packets(4242, "n2");
     let file = tempfile::NamedTempFile::new().unwrap();
     let hex: Vec<String> = packets.iter().map(hex::encode).collect();
@@ -807,17 +807,16 @@ fn journal_has_structured_fields_and_foreign_packets_do_not_flood_it() {
         .collect();
     eprintln!("n1's journal after the flood:\n  {}", new.join("\n  "));
     let refused: Vec<&&str> = new.iter().filter(|m| m.contains("10.99.0.254")).collect();
-    // One line per (source, reason) and minute: the first of each kind, nothing more.
-    for kind in FOREIGN_KINDS {
-        let lines = refused.iter().filter(|m| m.contains(kind)).count();
-        assert_eq!(
-            lines, 1,
-            "{lines} lines about \"{kind}\" packets: {refused:#?}"
-        );
-    }
+    // One line per source and minute, whatever the reason: the first packet's.
+    assert!(
+        refused
+            .first()
+            .is_some_and(|m| m.contains(FOREIGN_KINDS[0])),
+        "the line names why the first packet was refused: {refused:#?}"
+    );
     assert_eq!(
         refused.len(),
-        FOREIGN_KINDS.len(),
+        1,
         "{} lines about {} foreign packets from one source: {refused:#?}",
         refused.len(),
         packets.len()
@@ -836,7 +835,7 @@ fn journal_has_structured_fields_and_foreign_packets_do_not_flood_it() {
     // with every refused packet not reported above.
     let closing = format!(
         "{} more refused packet(s) from 10.99.0.254 in the last minute",
-        packets.len() - FOREIGN_KINDS.len()
+        packets.len() - 1
     );
     let t0 = Instant::now();
     let seen = wait_until(Duration::from_secs(150), Duration::from_secs(2), || {
