@@ -2,7 +2,7 @@
 //!
 //! When two clusters share a network, or a node runs with the wrong key, every one
 //! of its heartbeats is refused: Heartbeat v1 logged each one and flooded syslog.
-//! hbd logs the first refusal per (source, reason) at once, then at most one line a
+//! hbd logs the first refusal per source at once, then at most one line a
 //! minute carrying the number of refusals suppressed since the last line.
 
 use std::collections::HashMap;
