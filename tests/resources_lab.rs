@@ -567,6 +567,88 @@ fn ipv6_vip_moves_with_unsolicited_neighbour_advertisements() {
 }
 
 #[test]
+fn ipv6_vip_is_refused_when_in_use() {
+    if !lab::available("resources_lab") {
+        return;
+    }
+    let lab = Lab::boot("rsd", 2);
+    let (n1, n2) = (lab.node("n1"), lab.node("n2"));
+    let vip = "fd00::100";
+    let config = format!(
+        "{}[[group.resource]]\nkind = \"ip\"\naddress = \"{vip}/64\"\ninterface = \"eth0\"\n\
+         arp_count = 1\n",
+        header(3)
+    );
+    setup(&n1, &config);
+    setup(&n2, &config);
+    let timed = |node: &Node<'_>| {
+        let t0 = Instant::now();
+        let r = ctl(node, "start");
+        (r, t0.elapsed())
+    };
+
+    // Nobody holds it: n1 probes and adds it.
+    let ((code, out, err), took) = timed(&n1);
+    assert_eq!(code, 0, "{out}\n{err}");
+    eprintln!("IPv6 VIP add on n1 (DAD probe + add + first NA): resctl total {took:?}");
+    assert!(n1.has_addr(vip));
+
+    // n1 holds it (hbd's nodad address): n2 refuses, naming n1, and adds nothing.
+    let ((code, out, _), took) = timed(&n2);
+    assert_eq!(code, 1, "{out}");
+    let m1 = mac(&n1, "eth0");
+    assert!(
+        out.contains(&format!("{vip} is already in use by {m1} on eth0")),
+        "{out}"
+    );
+    eprintln!("refusal on n2: resctl total {took:?}");
+    assert!(!n2.has_addr(vip));
+    assert_eq!(ctl(&n1, "stop").0, 0);
+
+    // A host that took it the ordinary way (kernel DAD, then preferred) answers too.
+    let c = lab.client(&[
+        "ip",
+        "-6",
+        "addr",
+        "add",
+        &format!("{vip}/64"),
+        "dev",
+        "eth0",
+    ]);
+    assert!(c.status.success(), "{c:?}");
+    let settled = wait_until(Duration::from_secs(5), Duration::from_millis(50), || {
+        let a = stdout(&lab.client(&["ip", "-6", "addr", "show", "dev", "eth0"]));
+        a.contains(vip) && !a.contains("tentative")
+    });
+    assert!(settled.is_some(), "the client's address stays tentative");
+    let mc = stdout(&lab.client(&["cat", "/sys/class/net/eth0/address"]));
+    let (code, out, _) = ctl(&n2, "start");
+    assert_eq!(code, 1, "{out}");
+    assert!(
+        out.contains(&format!("{vip} is already in use by {mc} on eth0")),
+        "{out}"
+    );
+    assert!(!n2.has_addr(vip));
+
+    // Once it is gone, n2 takes it.
+    let c = lab.client(&[
+        "ip",
+        "-6",
+        "addr",
+        "del",
+        &format!("{vip}/64"),
+        "dev",
+        "eth0",
+    ]);
+    assert!(c.status.success(), "{c:?}");
+    let ((code, out, err), took) = timed(&n2);
+    assert_eq!(code, 0, "{out}\n{err}");
+    eprintln!("IPv6 VIP add on n2 after the client left it: resctl total {took:?}");
+    assert!(n2.has_addr(vip));
+    assert_eq!(ctl(&n2, "stop").0, 0);
+}
+
+#[test]
 fn start_timeout_rolls_back_and_stops_the_slow_unit() {
     if !lab::available("resources_lab") {
         return;

@@ -9,6 +9,10 @@
 //! - IPv6: an unsolicited neighbour advertisement (ICMPv6 136, Override flag, target
 //!   link-layer address option) to ff02::1, built whole so it can leave before the
 //!   kernel's duplicate address detection has finished.
+//! - IPv6 probe (RFC 4862 duplicate address detection): a neighbour solicitation from
+//!   :: to the address's solicited-node multicast group; a neighbour advertisement for
+//!   that address, from a MAC that is not ours, means someone already uses it (Linux
+//!   answers such a solicitation to ff02::1).
 
 use std::io;
 use std::net::{Ipv4Addr, Ipv6Addr};
@@ -93,28 +97,43 @@ impl PacketSocket {
         Ok(())
     }
 
-    /// Receive one frame payload (the Ethernet header is already stripped).
-    pub async fn recv(&self, buf: &mut [u8]) -> io::Result<usize> {
+    /// Receive one frame payload (the Ethernet header is already stripped) and the
+    /// frame's source MAC (all zero if the link has none); frames this host sent are
+    /// skipped.
+    pub async fn recv_from(&self, buf: &mut [u8]) -> io::Result<(usize, [u8; 6])> {
         loop {
             let mut guard = self.fd.readable().await?;
             let r = guard.try_io(|fd| {
-                // SAFETY: buf is valid for buf.len() bytes.
+                // SAFETY: sockaddr_ll is plain old data; all-zero is a valid value.
+                let mut sa: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
+                let mut salen = std::mem::size_of::<libc::sockaddr_ll>() as libc::socklen_t;
+                // SAFETY: buf is valid for buf.len() bytes, sa for salen bytes.
                 let n = unsafe {
-                    libc::recv(
+                    libc::recvfrom(
                         fd.get_ref().as_raw_fd(),
                         buf.as_mut_ptr() as *mut libc::c_void,
                         buf.len(),
                         0,
+                        &mut sa as *mut libc::sockaddr_ll as *mut libc::sockaddr,
+                        &mut salen,
                     )
                 };
                 if n < 0 {
                     Err(io::Error::last_os_error())
                 } else {
-                    Ok(n as usize)
+                    Ok((n as usize, sa))
                 }
             });
             match r {
-                Ok(res) => return res,
+                Ok(Ok((_, sa))) if sa.sll_pkttype == libc::PACKET_OUTGOING => continue,
+                Ok(Ok((n, sa))) => {
+                    let mut mac = [0u8; 6];
+                    if sa.sll_halen == 6 {
+                        mac.copy_from_slice(&sa.sll_addr[..6]);
+                    }
+                    return Ok((n, mac));
+                }
+                Ok(Err(e)) => return Err(e),
                 Err(_would_block) => continue,
             }
         }
@@ -209,24 +228,61 @@ pub async fn probe(
 ) -> io::Result<Option<[u8; 6]>> {
     let sock = PacketSocket::open(ifindex, ETH_P_ARP)?;
     let pkt = Arp::probe(our_mac, ip).encode();
+    probe_with(&sock, BROADCAST, &pkt, probes, wait, |p, _| {
+        Arp::decode(p)
+            .filter(|a| a.sender_ip == ip && a.sender_mac != our_mac)
+            .map(|a| a.sender_mac)
+    })
+    .await
+}
+
+/// Probe for the IPv6 address `ip` on the interface (duplicate address detection);
+/// Some(mac) of whoever answers within `wait`.
+pub async fn probe_v6(
+    ifindex: u32,
+    our_mac: [u8; 6],
+    ip: Ipv6Addr,
+    probes: u32,
+    wait: Duration,
+) -> io::Result<Option<[u8; 6]>> {
+    let sock = PacketSocket::open(ifindex, ETH_P_IPV6)?;
+    let pkt = dad_ns(ip);
+    probe_with(
+        &sock,
+        multicast_mac(solicited_node(ip)),
+        &pkt,
+        probes,
+        wait,
+        |p, src| na_answer(p, src, our_mac, ip),
+    )
+    .await
+}
+
+/// Send `pkt` to `dst` `probes` times spread over `wait`, listening all along; the
+/// first MAC `answer` finds in a received frame (payload, source MAC).
+async fn probe_with(
+    sock: &PacketSocket,
+    dst: [u8; 6],
+    pkt: &[u8],
+    probes: u32,
+    wait: Duration,
+    answer: impl Fn(&[u8], [u8; 6]) -> Option<[u8; 6]>,
+) -> io::Result<Option<[u8; 6]>> {
     let probes = probes.max(1);
     let gap = wait / (probes + 1);
     let listen = async {
         let mut buf = [0u8; 1500];
         loop {
-            let n = sock.recv(&mut buf).await?;
-            if let Some(a) = Arp::decode(&buf[..n])
-                && a.sender_ip == ip
-                && a.sender_mac != our_mac
-            {
-                return Ok::<_, io::Error>(a.sender_mac);
+            let (n, src) = sock.recv_from(&mut buf).await?;
+            if let Some(mac) = buf.get(..n).and_then(|p| answer(p, src)) {
+                return Ok::<_, io::Error>(mac);
             }
         }
     };
     tokio::pin!(listen);
     let deadline = tokio::time::Instant::now() + wait;
     for i in 0..probes {
-        sock.send(BROADCAST, &pkt)?;
+        sock.send(dst, pkt)?;
         let until = if i + 1 == probes {
             deadline
         } else {
@@ -259,16 +315,14 @@ pub fn na_socket(ifindex: u32) -> io::Result<PacketSocket> {
     PacketSocket::open(ifindex, ETH_P_IPV6)
 }
 
-/// An IPv6 packet (header + ICMPv6 NA) announcing `target` at `our_mac` to ff02::1.
-pub fn unsolicited_na(our_mac: [u8; 6], target: Ipv6Addr) -> Vec<u8> {
-    let dst: Ipv6Addr = Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 1);
-    // ICMPv6: type, code, checksum, flags(R S O), reserved, target, option TLLA.
-    let mut icmp = vec![136u8, 0, 0, 0, 0x20, 0, 0, 0];
-    icmp.extend_from_slice(&target.octets());
-    icmp.extend_from_slice(&[2, 1]);
-    icmp.extend_from_slice(&our_mac);
-    let len = icmp.len() as u32;
-    // Checksum over the pseudo-header and the ICMPv6 message.
+const ALL_NODES: Ipv6Addr = Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 1);
+const ICMPV6: u8 = 58;
+const ND_NS: u8 = 135;
+const ND_NA: u8 = 136;
+
+/// The ICMPv6 checksum of `icmp` (its checksum field zero, or set: then a valid
+/// message gives 0) between `src` and `dst`.
+fn icmpv6_checksum(src: Ipv6Addr, dst: Ipv6Addr, icmp: &[u8]) -> u16 {
     let mut sum: u32 = 0;
     let mut add = |b: &[u8]| {
         for c in b.chunks(2) {
@@ -280,25 +334,103 @@ pub fn unsolicited_na(our_mac: [u8; 6], target: Ipv6Addr) -> Vec<u8> {
             sum += u32::from(w);
         }
     };
-    add(&target.octets());
+    add(&src.octets());
     add(&dst.octets());
-    add(&len.to_be_bytes());
-    add(&[0, 0, 0, 58]);
-    add(&icmp);
+    add(&(icmp.len() as u32).to_be_bytes());
+    add(&[0, 0, 0, ICMPV6]);
+    add(icmp);
     while sum > 0xffff {
         sum = (sum & 0xffff) + (sum >> 16);
     }
-    let ck = !(sum as u16);
+    !(sum as u16)
+}
+
+/// An IPv6 packet with hop limit 255 (required for ND) carrying `icmp`, its checksum
+/// filled in.
+fn ipv6_icmp(src: Ipv6Addr, dst: Ipv6Addr, mut icmp: Vec<u8>) -> Vec<u8> {
+    let ck = icmpv6_checksum(src, dst, &icmp);
     icmp[2..4].copy_from_slice(&ck.to_be_bytes());
     let mut p = Vec::with_capacity(40 + icmp.len());
     p.extend_from_slice(&[0x60, 0, 0, 0]);
     p.extend_from_slice(&(icmp.len() as u16).to_be_bytes());
-    p.push(58); // next header: ICMPv6
-    p.push(255); // hop limit, required for ND
-    p.extend_from_slice(&target.octets());
+    p.push(ICMPV6);
+    p.push(255);
+    p.extend_from_slice(&src.octets());
     p.extend_from_slice(&dst.octets());
     p.extend_from_slice(&icmp);
     p
+}
+
+/// An IPv6 packet (header + ICMPv6 NA) announcing `target` at `our_mac` to ff02::1.
+pub fn unsolicited_na(our_mac: [u8; 6], target: Ipv6Addr) -> Vec<u8> {
+    // ICMPv6: type, code, checksum, flags(R S O), reserved, target, option TLLA.
+    let mut icmp = vec![ND_NA, 0, 0, 0, 0x20, 0, 0, 0];
+    icmp.extend_from_slice(&target.octets());
+    icmp.extend_from_slice(&[2, 1]);
+    icmp.extend_from_slice(&our_mac);
+    ipv6_icmp(target, ALL_NODES, icmp)
+}
+
+/// The solicited-node multicast address of `a`: ff02::1:ffXX:XXXX.
+pub fn solicited_node(a: Ipv6Addr) -> Ipv6Addr {
+    let o = a.octets();
+    let low = u16::from_be_bytes([o[14], o[15]]);
+    Ipv6Addr::new(0xff02, 0, 0, 0, 0, 1, 0xff00 | u16::from(o[13]), low)
+}
+
+/// The Ethernet multicast MAC of an IPv6 multicast address: 33:33 + its last 32 bits.
+pub fn multicast_mac(a: Ipv6Addr) -> [u8; 6] {
+    let o = a.octets();
+    [0x33, 0x33, o[12], o[13], o[14], o[15]]
+}
+
+/// A duplicate address detection NS for `target`: from ::, to its solicited-node
+/// group, no source link-layer option (RFC 4862 5.4.2).
+pub fn dad_ns(target: Ipv6Addr) -> Vec<u8> {
+    // ICMPv6: type, code, checksum, reserved, target.
+    let mut icmp = vec![ND_NS, 0, 0, 0, 0, 0, 0, 0];
+    icmp.extend_from_slice(&target.octets());
+    ipv6_icmp(Ipv6Addr::UNSPECIFIED, solicited_node(target), icmp)
+}
+
+/// If `p` (an IPv6 packet from `src_mac`) is a valid NA for `ip` from someone else,
+/// the MAC that holds `ip`: the target link-layer option if there is one, else the
+/// frame's source.
+pub fn na_answer(p: &[u8], src_mac: [u8; 6], our_mac: [u8; 6], ip: Ipv6Addr) -> Option<[u8; 6]> {
+    // IPv6 header: version 6, ICMPv6 right after (no extension headers), hop limit 255.
+    let hdr = p.get(..40)?;
+    if hdr[0] >> 4 != 6 || hdr[6] != ICMPV6 || hdr[7] != 255 {
+        return None;
+    }
+    let len = usize::from(u16::from_be_bytes([hdr[4], hdr[5]]));
+    let icmp = p.get(40..40 + len)?;
+    // Type, code 0, checksum, flags, reserved, target.
+    if icmp.len() < 24 || icmp[0] != ND_NA || icmp[1] != 0 {
+        return None;
+    }
+    let src = Ipv6Addr::from(<[u8; 16]>::try_from(&hdr[8..24]).ok()?);
+    let dst = Ipv6Addr::from(<[u8; 16]>::try_from(&hdr[24..40]).ok()?);
+    if icmpv6_checksum(src, dst, icmp) != 0 {
+        return None;
+    }
+    if Ipv6Addr::from(<[u8; 16]>::try_from(&icmp[8..24]).ok()?) != ip {
+        return None;
+    }
+    // Options: (type, length in units of 8 bytes, ...); type 2 = target link-layer.
+    let mut tlla = None;
+    let mut opts = &icmp[24..];
+    while opts.len() >= 2 {
+        let olen = usize::from(opts[1]) * 8;
+        if olen == 0 || olen > opts.len() {
+            return None;
+        }
+        if opts[0] == 2 && olen == 8 {
+            tlla = <[u8; 6]>::try_from(&opts[2..8]).ok();
+        }
+        opts = &opts[olen..];
+    }
+    let mac = tlla.unwrap_or(src_mac);
+    (src_mac != our_mac && mac != our_mac).then_some(mac)
 }
 
 /// Send one unsolicited NA.
@@ -327,12 +459,9 @@ mod tests {
         assert_eq!(Arp::decode(&p[..20]), None);
     }
 
-    #[test]
-    fn na_checksum_verifies() {
-        let pkt = unsolicited_na([2, 0, 0, 0, 0, 1], "fd00::100".parse().unwrap());
-        assert_eq!(pkt.len(), 40 + 32);
-        assert_eq!(pkt[40], 136);
-        // Recompute the sum including the checksum: must be 0xffff.
+    /// Recompute the ICMPv6 sum independently, checksum included: must be 0xffff.
+    fn icmp_sum_ok(pkt: &[u8]) -> bool {
+        let len = u32::from(u16::from_be_bytes([pkt[4], pkt[5]]));
         let mut sum: u32 = 0;
         let mut add = |b: &[u8]| {
             for c in b.chunks(2) {
@@ -341,13 +470,95 @@ mod tests {
         };
         add(&pkt[8..24]);
         add(&pkt[24..40]);
-        add(&32u32.to_be_bytes());
+        add(&len.to_be_bytes());
         add(&[0, 0, 0, 58]);
         add(&pkt[40..]);
         while sum > 0xffff {
             sum = (sum & 0xffff) + (sum >> 16);
         }
-        assert_eq!(sum, 0xffff);
+        sum == 0xffff
+    }
+
+    #[test]
+    fn na_checksum_verifies() {
+        let pkt = unsolicited_na([2, 0, 0, 0, 0, 1], "fd00::100".parse().unwrap());
+        assert_eq!(pkt.len(), 40 + 32);
+        assert_eq!(pkt[40], 136);
+        assert!(icmp_sum_ok(&pkt));
+    }
+
+    #[test]
+    fn dad_ns_bytes() {
+        let vip: Ipv6Addr = "fd00::12:3456".parse().unwrap();
+        let snm: Ipv6Addr = "ff02::1:ff12:3456".parse().unwrap();
+        assert_eq!(solicited_node(vip), snm);
+        assert_eq!(multicast_mac(snm), [0x33, 0x33, 0xff, 0x12, 0x34, 0x56]);
+        let pkt = dad_ns(vip);
+        // Header: version 6, payload 24 (no options), ICMPv6, hop limit 255, :: -> group.
+        assert_eq!(pkt.len(), 40 + 24);
+        assert_eq!(&pkt[..8], &[0x60, 0, 0, 0, 0, 24, 58, 255]);
+        assert_eq!(&pkt[8..24], &[0; 16]);
+        assert_eq!(&pkt[24..40], &snm.octets());
+        // NS, code 0, reserved zero, target the VIP.
+        assert_eq!(&pkt[40..42], &[135, 0]);
+        assert_eq!(&pkt[44..48], &[0; 4]);
+        assert_eq!(&pkt[48..64], &vip.octets());
+        assert!(icmp_sum_ok(&pkt));
+        assert_eq!(icmpv6_checksum(Ipv6Addr::UNSPECIFIED, snm, &pkt[40..]), 0);
+        // Upper bits of the target do not leak into the group.
+        assert_eq!(
+            solicited_node("2001:db8:ffff::aa:bbcc".parse().unwrap()),
+            "ff02::1:ffaa:bbcc".parse::<Ipv6Addr>().unwrap()
+        );
+    }
+
+    #[test]
+    fn na_parsing() {
+        let vip: Ipv6Addr = "fd00::100".parse().unwrap();
+        let (ours, theirs) = ([2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2]);
+        let na = unsolicited_na(theirs, vip);
+        assert_eq!(na_answer(&na, theirs, ours, vip), Some(theirs));
+        // Extra trailing bytes after the payload (Ethernet padding) are ignored.
+        let mut padded = na.clone();
+        padded.extend_from_slice(&[0; 6]);
+        assert_eq!(na_answer(&padded, theirs, ours, vip), Some(theirs));
+        // Truncated anywhere: nothing, and no panic.
+        for n in 0..na.len() {
+            assert_eq!(na_answer(&na[..n], theirs, ours, vip), None, "{n} bytes");
+        }
+        // Another target.
+        assert_eq!(
+            na_answer(&na, theirs, ours, "fd00::101".parse().unwrap()),
+            None
+        );
+        // Our own MAC, as frame source or as target link-layer address.
+        assert_eq!(na_answer(&na, ours, ours, vip), None);
+        assert_eq!(
+            na_answer(&unsolicited_na(ours, vip), theirs, ours, vip),
+            None
+        );
+        // Broken checksum, hop limit other than 255, an NS instead of an NA.
+        let mut bad = na.clone();
+        bad[60] ^= 1;
+        assert_eq!(na_answer(&bad, theirs, ours, vip), None);
+        let mut hop = na.clone();
+        hop[7] = 64;
+        assert_eq!(na_answer(&hop, theirs, ours, vip), None);
+        assert_eq!(na_answer(&dad_ns(vip), theirs, ours, vip), None);
+        // An option with length 0 (RFC 4861: invalid) or running past the end.
+        let mut icmp = vec![136, 0, 0, 0, 0x20, 0, 0, 0];
+        icmp.extend_from_slice(&vip.octets());
+        let mut zero = icmp.clone();
+        zero.extend_from_slice(&[2, 0, 0, 0, 0, 0, 0, 0]);
+        let zero = ipv6_icmp(vip, ALL_NODES, zero);
+        assert_eq!(na_answer(&zero, theirs, ours, vip), None);
+        let mut long = icmp.clone();
+        long.extend_from_slice(&[2, 2, 0, 0, 0, 0, 0, 0]);
+        let long = ipv6_icmp(vip, ALL_NODES, long);
+        assert_eq!(na_answer(&long, theirs, ours, vip), None);
+        // No option (a solicited NA may omit it): the frame's source is the holder.
+        let bare = ipv6_icmp(vip, ALL_NODES, icmp);
+        assert_eq!(na_answer(&bare, theirs, ours, vip), Some(theirs));
     }
 
     #[test]

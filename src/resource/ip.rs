@@ -2,8 +2,9 @@
 //!
 //! Start: find the interface (the configured one, or the one whose existing subnet
 //! contains the address, like Heartbeat's IPaddr2) and the prefix; if the address is
-//! not there yet, ARP-probe for it (IPv4) and refuse loudly when someone answers; add
-//! it with the label `<iface>:hbd` so `ip addr` shows it is hbd's; then announce it
+//! not there yet, probe for it (IPv4: ARP probe; IPv6: a duplicate address detection
+//! neighbour solicitation) and refuse loudly when someone answers; add it with the
+//! label `<iface>:hbd` so `ip addr` shows it is hbd's; then announce it
 //! with gratuitous ARPs (IPv4) or unsolicited neighbour advertisements (IPv6): the
 //! first round at once, the rest (`arp_count`, `arp_interval`) in the background.
 //! Stop: delete it; an address that is already gone is fine.
@@ -19,7 +20,8 @@ use rtnetlink::Handle;
 use super::arp;
 use crate::config::IpResource;
 
-/// How long to listen for an answer to the ARP probe before adding an address.
+/// How long to listen for an answer to the probe (ARP or IPv6 DAD) before adding an
+/// address.
 pub const PROBE_WAIT: Duration = Duration::from_millis(200);
 const PROBES: u32 = 2;
 /// Longest interface label the kernel takes (IFNAMSIZ - 1).
@@ -41,7 +43,7 @@ pub enum IpError {
         mac: String,
         iface: String,
     },
-    #[error("cannot send ARP on {iface}: {err}")]
+    #[error("cannot send ARP/ND on {iface}: {err}")]
     Arp { iface: String, err: String },
     #[error("cannot add {addr} to {iface}: {err}")]
     Add {
@@ -222,29 +224,29 @@ pub async fn add(h: &Handle, r: &IpResource) -> Result<Placement, IpError> {
     if find(h, &p).await?.is_some() {
         tracing::info!("{} is already on {}; keeping it", p.addr, p.ifname);
     } else {
-        if let IpAddr::V4(v4) = p.addr {
-            let answer = arp::probe(p.ifindex, p.mac, v4, PROBES, PROBE_WAIT)
-                .await
-                .map_err(|e| IpError::Arp {
-                    iface: p.ifname.clone(),
-                    err: e.to_string(),
-                })?;
-            if let Some(mac) = answer {
-                let e = IpError::InUse {
-                    addr: p.addr,
-                    mac: arp::fmt_mac(&mac),
-                    iface: p.ifname.clone(),
-                };
-                tracing::error!("{e}");
-                return Err(e);
-            }
+        let answer = match p.addr {
+            IpAddr::V4(v4) => arp::probe(p.ifindex, p.mac, v4, PROBES, PROBE_WAIT).await,
+            IpAddr::V6(v6) => arp::probe_v6(p.ifindex, p.mac, v6, PROBES, PROBE_WAIT).await,
+        }
+        .map_err(|e| IpError::Arp {
+            iface: p.ifname.clone(),
+            err: e.to_string(),
+        })?;
+        if let Some(mac) = answer {
+            let e = IpError::InUse {
+                addr: p.addr,
+                mac: arp::fmt_mac(&mac),
+                iface: p.ifname.clone(),
+            };
+            tracing::error!("{e}");
+            return Err(e);
         }
         let mut req = h.address().add(p.ifindex, p.addr, p.prefix);
         let msg = req.message_mut();
         if p.addr.is_ipv6() {
-            // Like keepalived: no duplicate address detection, so the address is usable
-            // at once (a tentative address cannot answer, and hbd's own election keeps
-            // the address on one node).
+            // Like keepalived: no kernel duplicate address detection, so the address is
+            // usable at once (a tentative address cannot answer); hbd's own probe above
+            // has just asked the link, and its election keeps the address on one node.
             msg.header.flags |= AddressHeaderFlags::Nodad;
         }
         if p.addr.is_ipv4() {
