@@ -10,7 +10,7 @@ use futures::future::BoxFuture;
 use zbus::Variant;
 
 use super::group::Resource;
-use super::unit::{SystemdLink, is_up, start_transient, stop_checked, usec};
+use super::unit::{SystemdLink, start_transient, stop_checked, unit_is_up, usec};
 use crate::config::MountResource;
 use crate::systemd::escape;
 
@@ -64,13 +64,6 @@ impl Resource for MountRes {
         })
     }
     fn is_active(&self) -> BoxFuture<'_, Result<bool, String>> {
-        Box::pin(async move {
-            let sd = self.sd.get().await?;
-            let s = sd
-                .active_state(&self.unit()?)
-                .await
-                .map_err(|e| e.to_string())?;
-            Ok(is_up(&s))
-        })
+        Box::pin(async move { unit_is_up(&self.sd, &self.unit()?).await })
     }
 }

@@ -10,7 +10,7 @@ use futures::future::BoxFuture;
 use zbus::Variant;
 
 use super::group::Resource;
-use super::unit::{SystemdLink, is_up, journal_hint, start_transient, usec};
+use super::unit::{SystemdLink, is_up, journal_hint, start_transient, unit_is_up, usec};
 use crate::config::ScriptResource;
 use crate::systemd::escape;
 
@@ -96,14 +96,7 @@ impl Resource for ScriptRes {
         })
     }
     fn is_active(&self) -> BoxFuture<'_, Result<bool, String>> {
-        Box::pin(async move {
-            let sd = self.sd.get().await?;
-            let s = sd
-                .active_state(&script_unit_name(&self.cfg))
-                .await
-                .map_err(|e| e.to_string())?;
-            Ok(is_up(&s))
-        })
+        Box::pin(async move { unit_is_up(&self.sd, &script_unit_name(&self.cfg)).await })
     }
 }
 

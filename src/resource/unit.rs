@@ -55,6 +55,14 @@ pub(super) fn is_up(state: &str) -> bool {
     matches!(state, "active" | "reloading")
 }
 
+/// Whether `unit` is up now (ActiveState active or reloading): the `is_active` of every
+/// systemd-backed resource kind.
+pub(super) async fn unit_is_up(sd: &SystemdLink, unit: &str) -> Result<bool, String> {
+    let sd = sd.get().await?;
+    let s = sd.active_state(unit).await.map_err(|e| e.to_string())?;
+    Ok(is_up(&s))
+}
+
 pub(super) fn journal_hint(unit: &str) -> String {
     format!("see journalctl -u {unit}")
 }
@@ -217,14 +225,7 @@ impl Resource for UnitRes {
         })
     }
     fn is_active(&self) -> BoxFuture<'_, Result<bool, String>> {
-        Box::pin(async move {
-            let sd = self.sd.get().await?;
-            let s = sd
-                .active_state(&self.unit)
-                .await
-                .map_err(|e| e.to_string())?;
-            Ok(is_up(&s))
-        })
+        Box::pin(unit_is_up(&self.sd, &self.unit))
     }
 }
 
