@@ -391,7 +391,7 @@ pub fn parse(bytes: &[u8], file: &str, report: &mut Report) -> Result<HaCf, Impo
             "apiauth" => report.dropped(
                 file,
                 n,
-                format!("{} — hbd has no client API of Heartbeat's kind; its D-Bus interface is authorised by polkit", shown),
+                format!("{} — hbd has no client API of Heartbeat's kind (only root talks to it, through systemd)", shown),
             ),
             "stonith" | "stonith_host" => report.dropped(
                 file,
