@@ -561,6 +561,9 @@ impl Daemon {
                 "this process did not run for {}ms (frozen or suspended): peers get a grace period",
                 gap.as_millis()
             ),
+            Event::SendFailed { reason } => tracing::error!(
+                "cannot send a heartbeat: {reason}; peers will declare this node dead"
+            ),
         }
     }
 

@@ -112,10 +112,7 @@ impl Peer {
             }
             None => self.incarnation = Some(incarnation),
         }
-        let l = self
-            .links
-            .get_mut(link)
-            .ok_or(Reject::Malformed("unknown link"))?;
+        let l = self.links.get_mut(link).ok_or(Reject::UnknownLink(link))?;
         if seq <= l.last_seq {
             return Err(Reject::Replay(seq));
         }

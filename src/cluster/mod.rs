@@ -106,24 +106,13 @@ pub enum LocalGroupState {
 /// Why a packet was refused. The daemon logs these rate-limited per source.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Reject {
-    #[error("packet too short ({0} bytes)")]
-    TooShort(usize),
-    #[error("packet too long ({0} bytes)")]
-    TooLong(usize),
-    #[error("not an hbd packet (bad magic)")]
-    BadMagic,
-    #[error("unsupported protocol version {0}")]
-    BadVersion(u8),
-    #[error("packet from another cluster (id {0:#010x})")]
-    OtherCluster(u32),
+    /// Not a well-formed, authentic message for this cluster.
+    #[error(transparent)]
+    Decode(#[from] wire::DecodeError),
     #[error("packet from unknown node \"{0}\"")]
     UnknownNode(String),
-    #[error("packet signed with unknown key id {0}")]
-    UnknownKey(u8),
-    #[error("bad MAC: wrong key or forged packet")]
-    BadMac,
-    #[error("malformed packet: {0}")]
-    Malformed(&'static str),
+    #[error("packet on unknown link {0}")]
+    UnknownLink(usize),
     #[error("replayed or duplicate packet (sequence {0})")]
     Replay(u64),
     #[error("packet from an earlier incarnation of the sender")]
@@ -182,6 +171,11 @@ pub enum Event {
     /// This process did not run for `gap` (frozen, suspended): peers get a grace period.
     Stalled {
         gap: Duration,
+    },
+    /// A heartbeat could not be encoded or signed, so nothing was sent: peers will
+    /// declare this node dead. Always an error in the journal.
+    SendFailed {
+        reason: String,
     },
 }
 
@@ -382,7 +376,7 @@ impl Cluster {
             });
         }
         if link.0 >= self.config.links.len() {
-            return Err(Reject::Malformed("unknown link"));
+            return Err(Reject::UnknownLink(link.0));
         }
         let peer_id = NodeId(sender);
         let heard = self.peers[sender].hear(now, link.0, msg.incarnation, msg.seq)?;
@@ -864,9 +858,14 @@ impl Cluster {
             sender: self.config.nodes[self.local.0].name.clone(),
             claims,
         };
-        // The config was validated (names ≤ 63 bytes, ≤ 64 groups), so encoding succeeds.
-        if let Ok(bytes) = wire::encode(&msg, &self.keys) {
-            self.actions.push_back(Action::Send(bytes));
+        // Validation refuses configs whose heartbeat cannot be encoded; should one fail
+        // anyway (a key that vanished on reload), say so every time: peers are about to
+        // declare this node dead while it may still hold groups.
+        match wire::encode(&msg, &self.keys) {
+            Ok(bytes) => self.actions.push_back(Action::Send(bytes)),
+            Err(e) => self.event(Event::SendFailed {
+                reason: e.to_string(),
+            }),
         }
     }
 

@@ -18,10 +18,11 @@
 //!
 //! Groups travel by name, not index, so two nodes whose configs differ (a reload in
 //! progress) still agree on which group a claim is about. Replay checks need the
-//! receiver's state and live in the cluster module; this module checks form and MAC.
+//! receiver's state and live in the cluster module; this module checks form and MAC
+//! ([`DecodeError`]) and owns the size limits that config validation enforces
+//! ([`heartbeat_len`]).
 
-use crate::cluster::Reject;
-use crate::config::KeySet;
+use crate::config::{Algorithm, KeySet};
 
 use super::auth;
 
@@ -31,6 +32,31 @@ pub const VERSION: u8 = 1;
 pub const MAX_PACKET: usize = 1400;
 const HEADER: usize = 36;
 pub const FLAG_LEAVING: u8 = 1;
+/// Longest name (node or group) on the wire.
+pub const MAX_NAME: usize = 63;
+/// Most group claims in one message.
+pub const MAX_CLAIMS: usize = 64;
+
+/// Why a packet is not a well-formed, authentic hbd message for this cluster.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DecodeError {
+    #[error("packet too short ({0} bytes)")]
+    TooShort(usize),
+    #[error("packet too long ({0} bytes)")]
+    TooLong(usize),
+    #[error("not an hbd packet (bad magic)")]
+    BadMagic,
+    #[error("unsupported protocol version {0}")]
+    BadVersion(u8),
+    #[error("packet from another cluster (id {0:#010x})")]
+    OtherCluster(u32),
+    #[error("packet signed with unknown key id {0}")]
+    UnknownKey(u8),
+    #[error("bad MAC: wrong key or forged packet")]
+    BadMac,
+    #[error("malformed packet: {0}")]
+    Malformed(&'static str),
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
@@ -112,11 +138,25 @@ pub enum EncodeError {
     TooLong(usize),
     #[error("no key with id {0}")]
     NoKey(u8),
+    #[error(transparent)]
+    Sign(#[from] auth::SignError),
+}
+
+/// Length of a heartbeat from a sender named with `sender_len` bytes, claiming groups
+/// whose names have the given lengths, signed with `algorithm`. Config validation uses
+/// it so that a configuration whose heartbeat cannot be sent is refused up front.
+pub fn heartbeat_len(
+    algorithm: Algorithm,
+    sender_len: usize,
+    group_name_lens: impl IntoIterator<Item = usize>,
+) -> usize {
+    let claims: usize = group_name_lens.into_iter().map(|l| 1 + l + 1 + 8).sum();
+    HEADER + 1 + sender_len + 1 + claims + auth::mac_len(algorithm)
 }
 
 fn put_name(out: &mut Vec<u8>, name: &str) -> Result<(), EncodeError> {
     let len = name.len();
-    if len == 0 || len > 63 {
+    if len == 0 || len > MAX_NAME {
         return Err(EncodeError::Name(name.to_string()));
     }
     out.push(len as u8);
@@ -141,7 +181,7 @@ pub fn encode(msg: &Message, keys: &KeySet) -> Result<Vec<u8>, EncodeError> {
     out.extend_from_slice(&msg.incarnation.to_be_bytes());
     out.extend_from_slice(&msg.seq.to_be_bytes());
     put_name(&mut out, &msg.sender)?;
-    if msg.claims.len() > 64 {
+    if msg.claims.len() > MAX_CLAIMS {
         return Err(EncodeError::Groups(msg.claims.len()));
     }
     out.push(msg.claims.len() as u8);
@@ -150,7 +190,7 @@ pub fn encode(msg: &Message, keys: &KeySet) -> Result<Vec<u8>, EncodeError> {
         out.push(c.state.to_byte());
         out.extend_from_slice(&c.generation.to_be_bytes());
     }
-    let tag = auth::sign(keys.algorithm, key, &out);
+    let tag = auth::sign(keys.algorithm, key, &out)?;
     out.extend_from_slice(&tag);
     if out.len() > MAX_PACKET {
         return Err(EncodeError::TooLong(out.len()));
@@ -165,34 +205,34 @@ struct Reader<'a> {
 }
 
 impl<'a> Reader<'a> {
-    fn take(&mut self, n: usize) -> Result<&'a [u8], Reject> {
+    fn take(&mut self, n: usize) -> Result<&'a [u8], DecodeError> {
         let end = self
             .pos
             .checked_add(n)
-            .ok_or(Reject::Malformed("length overflow"))?;
+            .ok_or(DecodeError::Malformed("length overflow"))?;
         let s = self
             .buf
             .get(self.pos..end)
-            .ok_or(Reject::Malformed("truncated"))?;
+            .ok_or(DecodeError::Malformed("truncated"))?;
         self.pos = end;
         Ok(s)
     }
-    fn u8(&mut self) -> Result<u8, Reject> {
+    fn u8(&mut self) -> Result<u8, DecodeError> {
         Ok(self.take(1)?[0])
     }
-    fn u64(&mut self) -> Result<u64, Reject> {
+    fn u64(&mut self) -> Result<u64, DecodeError> {
         let b = self.take(8)?;
         let mut a = [0u8; 8];
         a.copy_from_slice(b);
         Ok(u64::from_be_bytes(a))
     }
-    fn name(&mut self) -> Result<String, Reject> {
+    fn name(&mut self) -> Result<String, DecodeError> {
         let len = self.u8()? as usize;
-        if len == 0 || len > 63 {
-            return Err(Reject::Malformed("bad name length"));
+        if len == 0 || len > MAX_NAME {
+            return Err(DecodeError::Malformed("bad name length"));
         }
         let b = self.take(len)?;
-        String::from_utf8(b.to_vec()).map_err(|_| Reject::Malformed("name is not UTF-8"))
+        String::from_utf8(b.to_vec()).map_err(|_| DecodeError::Malformed("name is not UTF-8"))
     }
 }
 
@@ -207,35 +247,35 @@ pub fn peek_sender(bytes: &[u8]) -> Option<String> {
 }
 
 /// Decode and authenticate a packet for cluster `cluster_id`.
-pub fn decode(bytes: &[u8], keys: &KeySet, cluster_id: u32) -> Result<Message, Reject> {
+pub fn decode(bytes: &[u8], keys: &KeySet, cluster_id: u32) -> Result<Message, DecodeError> {
     let mac_len = auth::mac_len(keys.algorithm);
     if bytes.len() > MAX_PACKET {
-        return Err(Reject::TooLong(bytes.len()));
+        return Err(DecodeError::TooLong(bytes.len()));
     }
     if bytes.len() < HEADER + 2 + 1 + mac_len {
-        return Err(Reject::TooShort(bytes.len()));
+        return Err(DecodeError::TooShort(bytes.len()));
     }
     if bytes[..4] != MAGIC {
-        return Err(Reject::BadMagic);
+        return Err(DecodeError::BadMagic);
     }
     if bytes[4] != VERSION {
-        return Err(Reject::BadVersion(bytes[4]));
+        return Err(DecodeError::BadVersion(bytes[4]));
     }
     let kind = match bytes[5] {
         1 => Kind::Heartbeat,
         2 => Kind::Leave,
-        _ => return Err(Reject::Malformed("unknown message kind")),
+        _ => return Err(DecodeError::Malformed("unknown message kind")),
     };
     let key_id = bytes[6];
     let flags = bytes[7];
     let cid = u32::from_be_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]);
     if cid != cluster_id {
-        return Err(Reject::OtherCluster(cid));
+        return Err(DecodeError::OtherCluster(cid));
     }
     let (body, tag) = bytes.split_at(bytes.len() - mac_len);
     match auth::verify(keys, key_id, body, tag) {
-        None => return Err(Reject::UnknownKey(key_id)),
-        Some(false) => return Err(Reject::BadMac),
+        None => return Err(DecodeError::UnknownKey(key_id)),
+        Some(false) => return Err(DecodeError::BadMac),
         Some(true) => {}
     }
     let mut r = Reader { buf: body, pos: 12 };
@@ -245,14 +285,14 @@ pub fn decode(bytes: &[u8], keys: &KeySet, cluster_id: u32) -> Result<Message, R
     let seq = r.u64()?;
     let sender = r.name()?;
     let count = r.u8()? as usize;
-    if count > 64 {
-        return Err(Reject::Malformed("too many groups"));
+    if count > MAX_CLAIMS {
+        return Err(DecodeError::Malformed("too many groups"));
     }
     let mut claims = Vec::with_capacity(count);
     for _ in 0..count {
         let group = r.name()?;
         let state =
-            ClaimState::from_byte(r.u8()?).ok_or(Reject::Malformed("unknown claim state"))?;
+            ClaimState::from_byte(r.u8()?).ok_or(DecodeError::Malformed("unknown claim state"))?;
         let generation = r.u64()?;
         claims.push(Claim {
             group,
@@ -261,7 +301,7 @@ pub fn decode(bytes: &[u8], keys: &KeySet, cluster_id: u32) -> Result<Message, R
         });
     }
     if r.pos != body.len() {
-        return Err(Reject::Malformed("trailing bytes"));
+        return Err(DecodeError::Malformed("trailing bytes"));
     }
     Ok(Message {
         kind,
@@ -308,6 +348,25 @@ mod tests {
     }
 
     #[test]
+    fn heartbeat_len_is_the_encoded_length() {
+        for alg in [Algorithm::HmacSha256, Algorithm::HmacSha1] {
+            let k = keys(alg);
+            let mut m = msg();
+            m.key_id = 1;
+            m.claims = (0..40)
+                .map(|i| Claim {
+                    group: format!("g{i:0width$}", width = i % 20 + 1),
+                    state: ClaimState::Blocked,
+                    generation: u64::MAX,
+                })
+                .collect();
+            let bytes = encode(&m, &k).unwrap();
+            let lens = m.claims.iter().map(|c| c.group.len());
+            assert_eq!(heartbeat_len(alg, m.sender.len(), lens), bytes.len());
+        }
+    }
+
+    #[test]
     fn round_trips_with_both_algorithms() {
         for alg in [Algorithm::HmacSha256, Algorithm::HmacSha1] {
             let k = keys(alg);
@@ -320,24 +379,33 @@ mod tests {
     fn rejects_with_reasons() {
         let k = keys(Algorithm::HmacSha256);
         let good = encode(&msg(), &k).unwrap();
-        assert_eq!(decode(&good, &k, 1), Err(Reject::OtherCluster(0xdead_beef)));
+        assert_eq!(
+            decode(&good, &k, 1),
+            Err(DecodeError::OtherCluster(0xdead_beef))
+        );
         assert!(matches!(
             decode(&good[..20], &k, 0xdead_beef),
-            Err(Reject::TooShort(20))
+            Err(DecodeError::TooShort(20))
         ));
         let mut bad = good.clone();
         bad[0] = b'X';
-        assert_eq!(decode(&bad, &k, 0xdead_beef), Err(Reject::BadMagic));
+        assert_eq!(decode(&bad, &k, 0xdead_beef), Err(DecodeError::BadMagic));
         let mut bad = good.clone();
         bad[4] = 9;
-        assert_eq!(decode(&bad, &k, 0xdead_beef), Err(Reject::BadVersion(9)));
+        assert_eq!(
+            decode(&bad, &k, 0xdead_beef),
+            Err(DecodeError::BadVersion(9))
+        );
         let mut bad = good.clone();
         let n = bad.len();
         bad[n - 40] ^= 1;
-        assert_eq!(decode(&bad, &k, 0xdead_beef), Err(Reject::BadMac));
+        assert_eq!(decode(&bad, &k, 0xdead_beef), Err(DecodeError::BadMac));
         let mut bad = good.clone();
         bad[6] = 9;
-        assert_eq!(decode(&bad, &k, 0xdead_beef), Err(Reject::UnknownKey(9)));
+        assert_eq!(
+            decode(&bad, &k, 0xdead_beef),
+            Err(DecodeError::UnknownKey(9))
+        );
         // Signed with key 2: accepted (rotation).
         let mut m2 = msg();
         m2.key_id = 2;
@@ -347,10 +415,10 @@ mod tests {
         let mut other = BTreeMap::new();
         other.insert(1, b"not the same secret".to_vec());
         let ko = KeySet::new(Algorithm::HmacSha256, 1, other);
-        assert_eq!(decode(&good, &ko, 0xdead_beef), Err(Reject::BadMac));
+        assert_eq!(decode(&good, &ko, 0xdead_beef), Err(DecodeError::BadMac));
         assert!(matches!(
             decode(&vec![0u8; 2000], &k, 0xdead_beef),
-            Err(Reject::TooLong(2000))
+            Err(DecodeError::TooLong(2000))
         ));
     }
 }
