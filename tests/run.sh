@@ -62,5 +62,5 @@ fi
 export PROPTEST_RNG_SEED=${PROPTEST_RNG_SEED:-2718281828}
 
 # Unit, integration and binary tests, then doc tests (--all-targets leaves those out).
-cargo test --no-fail-fast --all-targets "$@"
-cargo test --doc "$@"
+cargo test --workspace --no-fail-fast --all-targets "$@"
+cargo test --workspace --doc "$@"
