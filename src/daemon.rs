@@ -16,6 +16,7 @@
 //!
 //! `Instant::now()` is read here and only here, and passed to the core.
 
+mod incarnation;
 mod links;
 mod logging;
 mod node;
@@ -147,8 +148,10 @@ impl Daemon {
         for w in key_warnings {
             tracing::warn!("{w}");
         }
-        let incarnation = getrandom::u64()
-            .map_err(|e| Error::Runtime(format!("cannot get random bytes from the kernel: {e}")))?;
+        let (incarnation, warning) = incarnation::next(&incarnation::state_dir());
+        if let Some(w) = warning {
+            tracing::warn!("{w}");
+        }
 
         let (failures_tx, failures) = mpsc::unbounded_channel();
         let manager = Manager::connect(config.clone(), failures_tx)
@@ -455,6 +458,12 @@ impl Daemon {
         if reject == Reject::Own {
             return;
         }
+        if reject == Reject::Unconfirmed {
+            // Every peer restart starts so, and replays of recorded packets end so:
+            // neither changes anything.
+            tracing::debug!(LINK = %self.links.name(link), SOURCE = %from, "ignored packet from {from}: {reject}");
+            return;
+        }
         // One line per source per window, whatever the reason: a foreign cluster
         // or a node with the wrong key must not flood the journal.
         let key = match from {
@@ -561,6 +570,41 @@ impl Daemon {
                 "this process did not run for {}ms (frozen or suspended): peers get a grace period",
                 gap.as_millis()
             ),
+            Event::PeerOnTime { peer: p } => {
+                let p = peer(p);
+                tracing::info!(PEER = %p, "peer {p} is heard again: no longer late")
+            }
+            Event::DuplicatePeer {
+                peer: p,
+                gone: false,
+            } => {
+                let p = peer(p);
+                tracing::error!(PEER = %p, "two live daemons claim to be node {p} (a cloned node or a second hbd?): the groups either may run are left where they are, and neither is asked to take one; stop the copy")
+            }
+            Event::DuplicatePeer {
+                peer: p,
+                gone: true,
+            } => {
+                let p = peer(p);
+                tracing::warn!(PEER = %p, "only one daemon claims to be node {p} again")
+            }
+            Event::DuplicateLocal {
+                yielding,
+                gone: false,
+            } => {
+                if *yielding {
+                    tracing::error!(
+                        "another live daemon claims to be this node and started earlier: releasing every group here and taking none while it is heard; stop the copy"
+                    )
+                } else {
+                    tracing::error!(
+                        "another live daemon claims to be this node and started later: it releases its groups; taking no new group while it is heard; stop the copy"
+                    )
+                }
+            }
+            Event::DuplicateLocal { gone: true, .. } => {
+                tracing::warn!("the other daemon claiming to be this node is silent now")
+            }
             Event::SendFailed { reason } => tracing::error!(
                 "cannot send a heartbeat: {reason}; peers will declare this node dead"
             ),

@@ -13,7 +13,7 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use hbd::cluster::{
-    Action, Cluster, Command, Event, GroupEvent, GroupId, LinkId, LocalGroupState, NodeId,
+    Action, Cluster, Command, Event, GroupEvent, GroupId, LinkId, LocalGroupState, NodeId, Reject,
 };
 use hbd::config::{self, Algorithm, Config, KeySet};
 
@@ -134,7 +134,8 @@ impl Sim {
 
     /// Start (or restart) node `i`'s daemon; `adopt` lists groups found running.
     pub fn boot_adopting(&mut self, i: usize, adopt: &[usize]) {
-        let inc = self.next_incarnation.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        // Incarnations only grow, as the daemon's do (wall clock and a persisted floor).
+        let inc = 1_000_000 + self.next_incarnation;
         self.next_incarnation += 1;
         let mut c = Cluster::new(&self.config, NodeId(i), keys(), inc, self.now);
         for &g in adopt {
@@ -356,8 +357,11 @@ impl Sim {
                     (None, _) => {}
                     (Some(_), true) => node.queued.push((link, bytes)),
                     (Some(c), false) => {
-                        if let Err(r) = c.handle_packet(now, link, &bytes) {
-                            panic!("n{to} rejected a packet: {r}");
+                        match c.handle_packet(now, link, &bytes) {
+                            // A peer's new incarnation is believed once it has heard
+                            // us; packets of a replaced one may still be in flight.
+                            Ok(()) | Err(Reject::Unconfirmed | Reject::OldIncarnation) => {}
+                            Err(r) => panic!("n{to} rejected a packet: {r}"),
                         }
                         self.drain(to);
                     }

@@ -40,6 +40,7 @@ fn heartbeat_fits(c: &Config, out: &mut Vec<Diagnostic>) {
         c.auth.algorithm,
         sender.name.len(),
         c.groups.iter().map(|g| g.name.len().min(MAX_NAME)),
+        c.nodes.len(),
     );
     if len > wire::MAX_PACKET {
         let names: usize = c.groups.iter().map(|g| g.name.len()).sum();
@@ -48,8 +49,8 @@ fn heartbeat_fits(c: &Config, out: &mut Vec<Diagnostic>) {
                 format!("group[{}].name", c.groups.len() - 1),
                 format!(
                     "node \"{}\"'s heartbeat would be {len} bytes, over the {}-byte limit of one \
-                     heartbeat packet: it carries every group's name ({} groups, {names} bytes of names) \
-                     and 10 bytes per group",
+                     heartbeat packet: it carries every group's name ({} groups, {names} bytes of names), \
+                     10 bytes per group and 8 per node",
                     sender.name,
                     wire::MAX_PACKET,
                     c.groups.len()

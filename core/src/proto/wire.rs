@@ -13,8 +13,13 @@
 //! 36  sender name: len (1..=63) + bytes
 //!     group count (0..=64), then per group:
 //!       name: len + bytes, state (1 byte), generation (8 bytes)
+//!     ack count (0..=31), then per ack: an incarnation the sender hears (8 bytes)
 //! end MAC over everything before it (32 bytes HMAC-SHA256 or 20 HMAC-SHA1)
 //! ```
+//!
+//! The acks are the freshness proof: a receiver believes a new incarnation of a peer
+//! only from a packet that acks the receiver's own current incarnation, which no
+//! packet recorded before the receiver started can do.
 //!
 //! Groups travel by name, not index, so two nodes whose configs differ (a reload in
 //! progress) still agree on which group a claim is about. Replay checks need the
@@ -36,6 +41,8 @@ pub const FLAG_LEAVING: u8 = 1;
 pub const MAX_NAME: usize = 63;
 /// Most group claims in one message.
 pub const MAX_CLAIMS: usize = 64;
+/// Most acks in one message: one per other node of the largest cluster, plus a twin.
+pub const MAX_ACKS: usize = 32;
 
 /// Why a packet is not a well-formed, authentic hbd message for this cluster.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -126,6 +133,8 @@ pub struct Message {
     pub seq: u64,
     pub sender: String,
     pub claims: Vec<Claim>,
+    /// Incarnations of the nodes the sender hears (see the module comment).
+    pub acks: Vec<u64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -134,6 +143,8 @@ pub enum EncodeError {
     Name(String),
     #[error("too many groups ({0}) for one packet")]
     Groups(usize),
+    #[error("too many acks ({0}) for one packet")]
+    Acks(usize),
     #[error("message is {0} bytes, over the {MAX_PACKET}-byte limit")]
     TooLong(usize),
     #[error("no key with id {0}")]
@@ -145,13 +156,15 @@ pub enum EncodeError {
 /// Length of a heartbeat from a sender named with `sender_len` bytes, claiming groups
 /// whose names have the given lengths, signed with `algorithm`. Config validation uses
 /// it so that a configuration whose heartbeat cannot be sent is refused up front.
+/// `acks` is the number of other nodes the sender may hear.
 pub fn heartbeat_len(
     algorithm: Algorithm,
     sender_len: usize,
     group_name_lens: impl IntoIterator<Item = usize>,
+    acks: usize,
 ) -> usize {
     let claims: usize = group_name_lens.into_iter().map(|l| 1 + l + 1 + 8).sum();
-    HEADER + 1 + sender_len + 1 + claims + auth::mac_len(algorithm)
+    HEADER + 1 + sender_len + 1 + claims + 1 + 8 * acks + auth::mac_len(algorithm)
 }
 
 fn put_name(out: &mut Vec<u8>, name: &str) -> Result<(), EncodeError> {
@@ -189,6 +202,13 @@ pub fn encode(msg: &Message, keys: &KeySet) -> Result<Vec<u8>, EncodeError> {
         put_name(&mut out, &c.group)?;
         out.push(c.state.to_byte());
         out.extend_from_slice(&c.generation.to_be_bytes());
+    }
+    if msg.acks.len() > MAX_ACKS {
+        return Err(EncodeError::Acks(msg.acks.len()));
+    }
+    out.push(msg.acks.len() as u8);
+    for a in &msg.acks {
+        out.extend_from_slice(&a.to_be_bytes());
     }
     let tag = auth::sign(keys.algorithm, key, &out)?;
     out.extend_from_slice(&tag);
@@ -252,7 +272,7 @@ pub fn decode(bytes: &[u8], keys: &KeySet, cluster_id: u32) -> Result<Message, D
     if bytes.len() > MAX_PACKET {
         return Err(DecodeError::TooLong(bytes.len()));
     }
-    if bytes.len() < HEADER + 2 + 1 + mac_len {
+    if bytes.len() < HEADER + 2 + 1 + 1 + mac_len {
         return Err(DecodeError::TooShort(bytes.len()));
     }
     if bytes[..4] != MAGIC {
@@ -300,6 +320,14 @@ pub fn decode(bytes: &[u8], keys: &KeySet, cluster_id: u32) -> Result<Message, D
             generation,
         });
     }
+    let count = r.u8()? as usize;
+    if count > MAX_ACKS {
+        return Err(DecodeError::Malformed("too many acks"));
+    }
+    let mut acks = Vec::with_capacity(count);
+    for _ in 0..count {
+        acks.push(r.u64()?);
+    }
     if r.pos != body.len() {
         return Err(DecodeError::Malformed("trailing bytes"));
     }
@@ -313,6 +341,7 @@ pub fn decode(bytes: &[u8], keys: &KeySet, cluster_id: u32) -> Result<Message, D
         seq,
         sender,
         claims,
+        acks,
     })
 }
 
@@ -344,6 +373,7 @@ mod tests {
                 state: ClaimState::Running,
                 generation: 3,
             }],
+            acks: vec![7, u64::MAX],
         }
     }
 
@@ -362,7 +392,10 @@ mod tests {
                 .collect();
             let bytes = encode(&m, &k).unwrap();
             let lens = m.claims.iter().map(|c| c.group.len());
-            assert_eq!(heartbeat_len(alg, m.sender.len(), lens), bytes.len());
+            assert_eq!(
+                heartbeat_len(alg, m.sender.len(), lens, m.acks.len()),
+                bytes.len()
+            );
         }
     }
 
