@@ -41,7 +41,7 @@ use crate::resource::{Failure, Manager};
 use crate::systemd::notify::Notifier;
 use crate::transport::Source;
 
-use links::{Incoming, Links};
+use links::{Incoming, Links, Prefilter};
 use ratelimit::RateLimiter;
 
 pub use logging::init as init_logging;
@@ -107,7 +107,10 @@ struct Daemon {
     manager: Manager,
     notifier: Notifier,
     links: Links,
+    prefilter: std::sync::Arc<Prefilter>,
     incoming: mpsc::Receiver<Incoming>,
+    /// Packets from unknown addresses and refusal reports: served after `incoming`.
+    bulk: mpsc::Receiver<Incoming>,
     results_tx: mpsc::UnboundedSender<(GroupId, GroupEvent)>,
     results: mpsc::UnboundedReceiver<(GroupId, GroupEvent)>,
     failures: mpsc::UnboundedReceiver<Failure>,
@@ -192,7 +195,10 @@ impl Daemon {
         }
 
         let (incoming_tx, incoming) = mpsc::channel(256);
-        let (links, errors) = Links::open_all(&config, local, incoming_tx);
+        let prefilter = Prefilter::new(&config);
+        let (bulk_tx, bulk) = mpsc::channel(256);
+        let (links, errors) =
+            Links::open_all(&config, local, incoming_tx, bulk_tx, prefilter.clone());
         if links.open_count() == 0 {
             return Err(Error::Runtime(format!(
                 "no heartbeat link could be opened: {}",
@@ -228,7 +234,9 @@ impl Daemon {
             manager,
             notifier: Notifier::from_env(),
             links,
+            prefilter,
             incoming,
+            bulk,
             results_tx,
             results,
             failures,
@@ -250,8 +258,23 @@ impl Daemon {
         while !exit {
             let deadline = self.cluster.poll_timeout();
             tokio::select! {
-                Some(msg) = self.incoming.recv() => self.on_incoming(msg),
+                // In this order, each branch only when ready: the core's deadline (a
+                // heartbeat due, a peer's deadtime), signals and the watchdog, peers'
+                // packets, group results, and last whatever came from addresses no peer
+                // uses, so that a flood of it delays nothing else.
+                biased;
                 () = sleep_until(deadline) => self.cluster.handle_timeout(Instant::now()),
+                Some(()) = self.signals.term.recv() => {
+                    if !self.shutting_down && restart_pending().await {
+                        self.detach();
+                    } else {
+                        self.shutdown("SIGTERM");
+                    }
+                }
+                Some(()) = self.signals.int.recv() => self.shutdown("SIGINT"),
+                Some(()) = self.signals.hup.recv() => self.reload().await,
+                _ = tick(&mut watchdog) => self.notifier.watchdog(),
+                Some(msg) = self.incoming.recv() => self.on_incoming(msg),
                 Some((group, event)) = self.results.recv() => {
                     self.log_group_result(group, &event);
                     self.cluster.handle_group_event(Instant::now(), group, event);
@@ -265,18 +288,9 @@ impl Daemon {
                         GroupEvent::Failed { reason: f.reason },
                     );
                 }
-                Some(()) = self.signals.term.recv() => {
-                    if !self.shutting_down && restart_pending().await {
-                        self.detach();
-                    } else {
-                        self.shutdown("SIGTERM");
-                    }
-                }
-                Some(()) = self.signals.int.recv() => self.shutdown("SIGINT"),
-                Some(()) = self.signals.hup.recv() => self.reload().await,
-                _ = tick(&mut watchdog) => self.notifier.watchdog(),
                 _ = retry.tick() => self.links.retry(&self.config, self.local),
                 _ = flush.tick() => self.flush_rejects(),
+                Some(msg) = self.bulk.recv() => self.on_incoming(msg),
             }
             exit = self.drain_actions();
         }
@@ -296,12 +310,20 @@ impl Daemon {
                 if !self.links.is_current(link, generation) {
                     return;
                 }
-                if let Err(reject) =
-                    self.cluster
-                        .handle_packet(Instant::now(), link, &datagram.bytes)
+                match self
+                    .cluster
+                    .handle_packet(Instant::now(), link, &datagram.bytes)
                 {
-                    self.log_reject(link, datagram.from, reject);
+                    Ok(()) => {
+                        if let Source::Udp(a) = datagram.from {
+                            self.prefilter.learn(a.ip());
+                        }
+                    }
+                    Err(reject) => self.log_reject(link, datagram.from, reject),
                 }
+            }
+            Incoming::Refused { link, from, reason } => {
+                self.log_reject(link, from, Reject::Decode(reason));
             }
             Incoming::Failed {
                 link,
@@ -445,6 +467,7 @@ impl Daemon {
         let changed = changed_links(&self.config, &new);
         let new = Arc::new(new);
         self.manager.set_config(new.clone());
+        self.prefilter.update(&new);
         self.config = new;
         Ok(changed)
     }
@@ -489,9 +512,20 @@ impl Daemon {
     /// Closing lines for floods that stopped within the last window: one line per
     /// source address with the count of packets not reported.
     fn flush_rejects(&mut self) {
-        for (from, n) in self.rejects.flush(Instant::now()) {
+        let mut flush = self.rejects.flush(Instant::now());
+        flush.unlisted += self
+            .prefilter
+            .dropped
+            .swap(0, std::sync::atomic::Ordering::Relaxed);
+        for (from, n) in flush.sources {
             let from = source_address(&from);
             tracing::warn!(SOURCE = %from, "{n} more refused packet(s) from {from} in the last minute");
+        }
+        if flush.unlisted > 0 {
+            tracing::warn!(
+                "{} more refused packet(s) in the last minute from sources not listed one by one (too many sources: a flood?)",
+                flush.unlisted
+            );
         }
     }
 

@@ -266,9 +266,9 @@ pub fn peek_sender(bytes: &[u8]) -> Option<String> {
     r.name().ok()
 }
 
-/// Decode and authenticate a packet for cluster `cluster_id`.
-pub fn decode(bytes: &[u8], keys: &KeySet, cluster_id: u32) -> Result<Message, DecodeError> {
-    let mac_len = auth::mac_len(keys.algorithm);
+/// The checks that cost nothing (length, magic, version, cluster id), for a reader
+/// to drop junk before it reaches the core; [`decode`] makes them again.
+pub fn precheck(bytes: &[u8], mac_len: usize, cluster_id: u32) -> Result<(), DecodeError> {
     if bytes.len() > MAX_PACKET {
         return Err(DecodeError::TooLong(bytes.len()));
     }
@@ -281,6 +281,17 @@ pub fn decode(bytes: &[u8], keys: &KeySet, cluster_id: u32) -> Result<Message, D
     if bytes[4] != VERSION {
         return Err(DecodeError::BadVersion(bytes[4]));
     }
+    let cid = u32::from_be_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]);
+    if cid != cluster_id {
+        return Err(DecodeError::OtherCluster(cid));
+    }
+    Ok(())
+}
+
+/// Decode and authenticate a packet for cluster `cluster_id`.
+pub fn decode(bytes: &[u8], keys: &KeySet, cluster_id: u32) -> Result<Message, DecodeError> {
+    let mac_len = auth::mac_len(keys.algorithm);
+    precheck(bytes, mac_len, cluster_id)?;
     let kind = match bytes[5] {
         1 => Kind::Heartbeat,
         2 => Kind::Leave,
@@ -288,10 +299,7 @@ pub fn decode(bytes: &[u8], keys: &KeySet, cluster_id: u32) -> Result<Message, D
     };
     let key_id = bytes[6];
     let flags = bytes[7];
-    let cid = u32::from_be_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]);
-    if cid != cluster_id {
-        return Err(DecodeError::OtherCluster(cid));
-    }
+    let cid = cluster_id;
     let (body, tag) = bytes.split_at(bytes.len() - mac_len);
     match auth::verify(keys, key_id, body, tag) {
         None => return Err(DecodeError::UnknownKey(key_id)),
