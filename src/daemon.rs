@@ -52,6 +52,19 @@ pub use status::status_line;
 const EXIT_GRACE: Duration = Duration::from_secs(1);
 /// Window of the refused-packet rate limiter.
 const REJECT_WINDOW: Duration = Duration::from_secs(60);
+/// Longest a reload may spend reading and checking the files (off the loop).
+const RELOAD_LIMIT: Duration = Duration::from_secs(10);
+
+/// Results of work done off the loop, fed back to it.
+enum Side {
+    /// The files a reload read (generation, what it read).
+    Reloaded(
+        u64,
+        Result<(config::Loaded, config::KeySet, Vec<String>), String>,
+    ),
+    /// What systemd said about our SIGTERM: part of a restart?
+    StopKind(bool),
+}
 
 /// What `hbd run` was asked to do.
 #[derive(Debug, Clone)]
@@ -115,6 +128,13 @@ struct Daemon {
     results: mpsc::UnboundedReceiver<(GroupId, GroupEvent)>,
     failures: mpsc::UnboundedReceiver<Failure>,
     signals: Signals,
+    side_tx: mpsc::UnboundedSender<Side>,
+    side: mpsc::UnboundedReceiver<Side>,
+    /// A reload reading the files: its generation and deadline.
+    reloading: Option<(u64, Instant)>,
+    reload_generation: u64,
+    /// SIGTERM received, waiting for systemd to say whether it is a restart.
+    stop_pending: bool,
     rejects: RateLimiter<RejectKey>,
     ready: bool,
     shutting_down: bool,
@@ -226,6 +246,7 @@ impl Daemon {
         );
 
         let (results_tx, results) = mpsc::unbounded_channel();
+        let (side_tx, side) = mpsc::unbounded_channel();
         Ok(Daemon {
             config_path,
             config,
@@ -241,6 +262,11 @@ impl Daemon {
             results,
             failures,
             signals,
+            side_tx,
+            side,
+            reloading: None,
+            reload_generation: 0,
+            stop_pending: false,
             rejects: RateLimiter::new(REJECT_WINDOW),
             ready: false,
             shutting_down: false,
@@ -264,15 +290,18 @@ impl Daemon {
                 // uses, so that a flood of it delays nothing else.
                 biased;
                 () = sleep_until(deadline) => self.cluster.handle_timeout(Instant::now()),
-                Some(()) = self.signals.term.recv() => {
-                    if !self.shutting_down && restart_pending().await {
-                        self.detach();
-                    } else {
-                        self.shutdown("SIGTERM");
-                    }
-                }
+                Some(()) = self.signals.term.recv() => self.on_sigterm(),
                 Some(()) = self.signals.int.recv() => self.shutdown("SIGINT"),
-                Some(()) = self.signals.hup.recv() => self.reload().await,
+                Some(()) = self.signals.hup.recv() => self.reload(),
+                Some(side) = self.side.recv() => self.on_side(side).await,
+                () = sleep_until(self.reloading.map(|r| r.1)) => {
+                    self.reloading = None;
+                    tracing::error!(
+                        "SIGHUP: reading the configuration took more than {}s: still running the previous configuration",
+                        RELOAD_LIMIT.as_secs()
+                    );
+                    self.reload_done();
+                }
                 _ = tick(&mut watchdog) => self.notifier.watchdog(),
                 Some(msg) = self.incoming.recv() => self.on_incoming(msg),
                 Some((group, event)) = self.results.recv() => {
@@ -422,23 +451,95 @@ impl Daemon {
         self.update_status();
     }
 
-    /// SIGHUP: reread cluster.toml and the key file. Any error keeps the running
-    /// configuration and is logged as one sentence.
-    async fn reload(&mut self) {
-        self.notifier.reloading();
-        match self.try_reload() {
-            Ok(changed) => {
-                if !changed.is_empty() {
-                    self.links.reopen(&self.config, self.local, &changed).await;
-                }
-                tracing::info!("SIGHUP: configuration reloaded")
+    /// SIGTERM: a restart of our unit detaches (the next hbd adopts the groups), any
+    /// other stop releases them. Asking systemd which it is happens off the loop.
+    fn on_sigterm(&mut self) {
+        if self.shutting_down || self.stop_pending {
+            self.shutdown("SIGTERM");
+            return;
+        }
+        self.stop_pending = true;
+        let side = self.side_tx.clone();
+        tokio::spawn(
+            async move {
+                let _ = side.send(Side::StopKind(restart_pending().await));
             }
-            Err(e) => {
-                tracing::error!(
-                    "SIGHUP: reload failed, still running the previous configuration: {e}"
-                )
+            .in_current_span(),
+        );
+    }
+
+    async fn on_side(&mut self, side: Side) {
+        match side {
+            Side::StopKind(restart) => {
+                self.stop_pending = false;
+                if restart && !self.shutting_down {
+                    self.detach();
+                } else {
+                    self.shutdown("SIGTERM");
+                }
+            }
+            Side::Reloaded(generation, read) => {
+                if self.reloading.map(|r| r.0) != Some(generation) {
+                    return; // Too late: already reported as timed out.
+                }
+                self.reloading = None;
+                match read.and_then(|(loaded, keys, warnings)| {
+                    for w in loaded.render_warnings().into_iter().chain(warnings) {
+                        tracing::warn!("{w}");
+                    }
+                    self.apply_reload(loaded.config, keys)
+                }) {
+                    Ok(changed) => {
+                        if !changed.is_empty() {
+                            self.links.reopen(&self.config, self.local, &changed).await;
+                        }
+                        tracing::info!("SIGHUP: configuration reloaded")
+                    }
+                    Err(e) => tracing::error!(
+                        "SIGHUP: reload failed, still running the previous configuration: {e}"
+                    ),
+                }
+                self.reload_done();
             }
         }
+    }
+
+    /// SIGHUP: reread cluster.toml and the key file on a thread of its own (a file
+    /// that hangs or a huge config must not stop the heartbeats), then apply them
+    /// here. Any error keeps the running configuration and is logged as one sentence.
+    fn reload(&mut self) {
+        if self.reloading.is_some() {
+            tracing::info!("SIGHUP: a reload is already reading the configuration");
+            return;
+        }
+        self.notifier.reloading();
+        self.reload_generation += 1;
+        let generation = self.reload_generation;
+        self.reloading = Some((generation, Instant::now() + RELOAD_LIMIT));
+        let (path, side) = (self.config_path.clone(), self.side_tx.clone());
+        let read = move || {
+            let read = config::load(&path)
+                .map_err(|e| e.to_string())
+                .and_then(|loaded| {
+                    let (keys, warnings) =
+                        config::keys::load(&loaded.config.auth).map_err(|e| e.to_string())?;
+                    Ok((loaded, keys, warnings))
+                });
+            let _ = side.send(Side::Reloaded(generation, read));
+        };
+        // A plain thread, not the runtime's blocking pool: one that never returns
+        // (a file that blocks forever) must not hold up the exit.
+        if let Err(e) = std::thread::Builder::new()
+            .name("hbd-reload".into())
+            .spawn(read)
+        {
+            self.reloading = None;
+            tracing::error!("SIGHUP: cannot start reading the configuration: {e}");
+            self.reload_done();
+        }
+    }
+
+    fn reload_done(&mut self) {
         if self.ready {
             self.notifier.ready();
         }
@@ -446,22 +547,13 @@ impl Daemon {
     }
 
     /// Apply the new config; returns the links to reopen.
-    fn try_reload(&mut self) -> Result<Vec<usize>, String> {
-        let loaded = config::load(&self.config_path).map_err(|e| e.to_string())?;
-        for w in loaded.render_warnings() {
-            tracing::warn!("{w}");
-        }
-        let new = loaded.config;
+    fn apply_reload(&mut self, new: Config, keys: config::KeySet) -> Result<Vec<usize>, String> {
         // Our own name must still be there, at the same place.
         let me = &self.config.nodes[self.local].name;
         if new.nodes.get(self.local).map(|n| &n.name) != Some(me) {
             return Err(format!(
                 "node \"{me}\" is no longer at its place in the node list"
             ));
-        }
-        let (keys, warnings) = config::keys::load(&new.auth).map_err(|e| e.to_string())?;
-        for w in warnings {
-            tracing::warn!("{w}");
         }
         self.cluster.reload(Instant::now(), &new, keys)?;
         let changed = changed_links(&self.config, &new);
