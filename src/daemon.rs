@@ -55,13 +55,13 @@ const REJECT_WINDOW: Duration = Duration::from_secs(60);
 /// Longest a reload may spend reading and checking the files (off the loop).
 const RELOAD_LIMIT: Duration = Duration::from_secs(10);
 
+/// What a reload read: the config, the keys and the key file's warnings.
+type ReloadRead = Result<(config::Loaded, config::KeySet, Vec<String>), String>;
+
 /// Results of work done off the loop, fed back to it.
 enum Side {
     /// The files a reload read (generation, what it read).
-    Reloaded(
-        u64,
-        Result<(config::Loaded, config::KeySet, Vec<String>), String>,
-    ),
+    Reloaded(u64, Box<ReloadRead>),
     /// What systemd said about our SIGTERM: part of a restart?
     StopKind(bool),
 }
@@ -483,7 +483,7 @@ impl Daemon {
                     return; // Too late: already reported as timed out.
                 }
                 self.reloading = None;
-                match read.and_then(|(loaded, keys, warnings)| {
+                match (*read).and_then(|(loaded, keys, warnings)| {
                     for w in loaded.render_warnings().into_iter().chain(warnings) {
                         tracing::warn!("{w}");
                     }
@@ -525,7 +525,7 @@ impl Daemon {
                         config::keys::load(&loaded.config.auth).map_err(|e| e.to_string())?;
                     Ok((loaded, keys, warnings))
                 });
-            let _ = side.send(Side::Reloaded(generation, read));
+            let _ = side.send(Side::Reloaded(generation, Box::new(read)));
         };
         // A plain thread, not the runtime's blocking pool: one that never returns
         // (a file that blocks forever) must not hold up the exit.
