@@ -490,9 +490,12 @@ impl Cluster {
 
     /// Take in the content of a new message from `peer`.
     fn apply(&mut self, peer: NodeId, msg: &Message) {
-        if msg.digest != self.digest && !self.peers[peer.0].digest_mismatch {
-            self.peers[peer.0].digest_mismatch = true;
-            self.event(Event::ConfigMismatch { peer });
+        let mismatch = msg.digest != self.digest;
+        if mismatch != self.peers[peer.0].digest_mismatch {
+            self.peers[peer.0].digest_mismatch = mismatch;
+            if mismatch {
+                self.event(Event::ConfigMismatch { peer });
+            }
         }
         if msg.kind == Kind::Leave {
             let p = &mut self.peers[peer.0];
@@ -679,6 +682,10 @@ impl Cluster {
                 }
                 let alive = p.alive() || (p.twin.is_some() && claim.holds());
                 Other {
+                    same_config: !p.digest_mismatch,
+                    name_cmp: self.config.nodes[i]
+                        .name
+                        .cmp(&self.config.nodes[self.local.0].name),
                     node: NodeId(i),
                     alive,
                     // Two senders with one name: neither is asked to take a group.
