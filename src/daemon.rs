@@ -33,7 +33,7 @@ use tokio::time::{Interval, MissedTickBehavior};
 use tracing::Instrument;
 
 use crate::cluster::{
-    Action, Cluster, Command, Event, GroupEvent, GroupId, LinkId, NodeId, Reject,
+    Action, Cluster, Command, Event, Found, GroupEvent, GroupId, LinkId, NodeId, Reject,
 };
 use crate::config::{self, Config};
 use crate::error::{Error, Result};
@@ -180,38 +180,24 @@ impl Daemon {
         let manager = Manager::connect(config.clone(), failures_tx)
             .await
             .map_err(|e| Error::Runtime(format!("cannot set up the resource manager: {e}")))?;
-        // Groups whose resources are all up already (the daemon restarted under
-        // them): held without a restart.
-        let mut adopt = Vec::new();
-        let mut blocked = Vec::new();
-        for (g, group) in config.groups.iter().enumerate() {
-            match manager.is_active(g).await {
-                // Nothing of a group without resources can be running here: "all of its
-                // resources are up" is vacuously true on every node, and adopting it
-                // would make every node that starts an owner.
-                Ok(true) if group.resources.is_empty() => {}
-                Ok(true) => adopt.push(g),
-                Ok(false) => {
-                    // Leftovers of a group that is only partly up (hbd died mid-start):
-                    // clean them up before the group may run on another node.
-                    if let Ok(true) = manager.any_active(g).await {
-                        tracing::warn!(GROUP = %group.name, "group {} is partly up here: stopping its leftovers", group.name);
-                        if let Err(e) = manager.stop_group(g).await {
-                            tracing::error!(
-                                GROUP = %group.name,
-                                "cannot stop the leftovers of group {}: {e}; it stays blocked on this node",
-                                group.name
-                            );
-                            blocked.push(g);
-                        }
-                    }
-                }
-                Err(e) => tracing::warn!(
-                    GROUP = %group.name,
-                    "cannot tell whether group {} is running here: {e}; assuming it is not",
-                    group.name
-                ),
-            }
+        // What of each group is up here already (the daemon restarted under its
+        // groups, or crashed mid-start): the core decides what to make of it.
+        let mut found = Vec::new();
+        for g in 0..config.groups.len() {
+            let f = match manager.is_active(g).await {
+                Ok(true) => Found::AllUp,
+                Ok(false) => match manager.any_active(g).await {
+                    Ok(true) => Found::PartlyUp,
+                    Ok(false) => Found::Down,
+                    Err(e) => Found::Unknown {
+                        reason: e.to_string(),
+                    },
+                },
+                Err(e) => Found::Unknown {
+                    reason: e.to_string(),
+                },
+            };
+            found.push(f);
         }
 
         let (incoming_tx, incoming) = mpsc::channel(256);
@@ -230,12 +216,8 @@ impl Daemon {
         }
 
         let mut cluster = Cluster::new(&config, NodeId(local), keys, incarnation, Instant::now());
-        for g in adopt {
-            tracing::info!(GROUP = %config.groups[g].name, "group {} is already running here: adopting it", config.groups[g].name);
-            cluster.adopt(GroupId(g));
-        }
-        for g in blocked {
-            cluster.adopt_blocked(GroupId(g));
+        for (g, f) in found.into_iter().enumerate() {
+            cluster.found(GroupId(g), f);
         }
         tracing::info!(
             "hbd {} starting as node {node_name} of cluster {} ({} of {} links open)",
@@ -427,17 +409,6 @@ impl Daemon {
         );
     }
 
-    /// `systemctl restart hbd`: exit at once and leave every group running; the next
-    /// hbd adopts them without restarting anything. Peers only see a short silence.
-    fn detach(&mut self) {
-        tracing::info!(
-            "SIGTERM from `systemctl restart`: exiting and leaving the groups running for the next hbd to adopt"
-        );
-        self.shutting_down = true;
-        self.notifier.stopping();
-        self.cluster.handle_command(Instant::now(), Command::Detach);
-    }
-
     fn shutdown(&mut self, signal: &str) {
         if self.shutting_down {
             tracing::info!("{signal}: already shutting down, waiting for groups to stop");
@@ -473,10 +444,17 @@ impl Daemon {
             Side::StopKind(restart) => {
                 self.stop_pending = false;
                 if restart && !self.shutting_down {
-                    self.detach();
-                } else {
-                    self.shutdown("SIGTERM");
+                    tracing::info!(
+                        "SIGTERM from `systemctl restart`: exiting and leaving the groups running for the next hbd to adopt"
+                    );
+                } else if !self.shutting_down {
+                    tracing::info!("SIGTERM: releasing every group, then exiting");
                 }
+                self.shutting_down = true;
+                self.notifier.stopping();
+                self.cluster
+                    .handle_command(Instant::now(), Command::Stop { restart });
+                self.update_status();
             }
             Side::Reloaded(generation, read) => {
                 if self.reloading.map(|r| r.0) != Some(generation) {
@@ -691,6 +669,18 @@ impl Daemon {
                 } else {
                     tracing::warn!(GROUP = %g, PEER = %p, "group {g} is also held by {p}: keeping it, {p} releases")
                 }
+            }
+            Event::Adopted { group } => {
+                let g = self.group_name(*group);
+                tracing::info!(GROUP = %g, "group {g} is already running here: adopting it")
+            }
+            Event::Leftovers { group } => {
+                let g = self.group_name(*group);
+                tracing::warn!(GROUP = %g, "group {g} is partly up here: stopping its leftovers")
+            }
+            Event::FoundUnknown { group, reason } => {
+                let g = self.group_name(*group);
+                tracing::warn!(GROUP = %g, "cannot tell whether group {g} is running here: {reason}; assuming it is not")
             }
             Event::Stalled { gap } => tracing::warn!(
                 "this process did not run for {}ms (frozen or suspended): peers get a grace period",

@@ -13,7 +13,8 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use hbd::cluster::{
-    Action, Cluster, Command, Event, GroupEvent, GroupId, LinkId, LocalGroupState, NodeId, Reject,
+    Action, Cluster, Command, Event, Found, GroupEvent, GroupId, LinkId, LocalGroupState, NodeId,
+    Reject,
 };
 use hbd::config::{self, Algorithm, Config, KeySet};
 
@@ -31,7 +32,9 @@ pub fn config(nodes: usize, links: usize, groups: &[(&str, usize)], extra: &str)
         t += &format!("[[node]]\nname = \"n{n}\"\n");
     }
     for (g, pref) in groups {
-        t += &format!("[[group]]\nname = \"{g}\"\npreferred = \"n{pref}\"\n");
+        t += &format!(
+            "[[group]]\nname = \"{g}\"\npreferred = \"n{pref}\"\n[[group.resource]]\nkind = \"unit\"\nunit = \"{g}.service\"\n"
+        );
     }
     match config::parse_str(&t, Path::new("sim.toml")) {
         Ok(l) => l.config,
@@ -134,12 +137,18 @@ impl Sim {
 
     /// Start (or restart) node `i`'s daemon; `adopt` lists groups found running.
     pub fn boot_adopting(&mut self, i: usize, adopt: &[usize]) {
+        let found: Vec<(usize, Found)> = adopt.iter().map(|&g| (g, Found::AllUp)).collect();
+        self.boot_found(i, &found);
+    }
+
+    /// Start (or restart) node `i`'s daemon, which finds groups in the given states.
+    pub fn boot_found(&mut self, i: usize, found: &[(usize, Found)]) {
         // Incarnations only grow, as the daemon's do (wall clock and a persisted floor).
         let inc = 1_000_000 + self.next_incarnation;
         self.next_incarnation += 1;
         let mut c = Cluster::new(&self.config, NodeId(i), keys(), inc, self.now);
-        for &g in adopt {
-            c.adopt(GroupId(g));
+        for (g, f) in found {
+            c.found(GroupId(*g), f.clone());
         }
         let node = &mut self.nodes[i];
         node.core = Some(c);

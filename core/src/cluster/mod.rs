@@ -65,9 +65,27 @@ pub enum GroupEvent {
     },
 }
 
+/// What the daemon found of a group's resources on this node at start-up (its
+/// previous run may have left them up: `systemctl restart hbd`, a crash).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Found {
+    /// Every resource is up.
+    AllUp,
+    /// Some are up, some not (hbd died mid-start or mid-stop).
+    PartlyUp,
+    /// Nothing is up.
+    Down,
+    /// The daemon could not tell.
+    Unknown { reason: String },
+}
+
 /// Operator commands (the seam for standby/takeover in a later issue).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
+    /// SIGTERM: `restart` when systemd has a restart job queued for hbd's own unit
+    /// (`systemctl restart hbd`, an upgrade). A restart detaches, keeping the groups
+    /// running for the next hbd to adopt; any other stop releases them.
+    Stop { restart: bool },
     /// Release every held group (last group first), tell peers, then emit [`Action::Exit`].
     Shutdown,
     /// Exit at once and keep every group running, for the next start of this daemon
@@ -188,6 +206,19 @@ pub enum Event {
         group: GroupId,
         peer: NodeId,
         release: bool,
+    },
+    /// The group was found running here at start-up: held, nothing restarted.
+    Adopted {
+        group: GroupId,
+    },
+    /// The group was found partly up at start-up: its leftovers are being stopped.
+    Leftovers {
+        group: GroupId,
+    },
+    /// Whether the group is up here could not be told at start-up: taken as down.
+    FoundUnknown {
+        group: GroupId,
+        reason: String,
     },
     /// This process did not run for `gap` (frozen, suspended): peers get a grace period.
     Stalled {
@@ -347,21 +378,41 @@ impl Cluster {
         }
     }
 
-    /// Before the first timeout: this group's resources were found running here
-    /// (daemon restart); hold it without restarting anything.
+    /// Before the first timeout: what the daemon found of `group` here. A group whose
+    /// resources are all up is held without restarting anything (a group without
+    /// resources never is: "all up" is vacuously true on every node, and every node
+    /// would hold it); leftovers of a group only partly up are stopped before the
+    /// group may run anywhere (claiming it meanwhile; a stop that fails leaves it
+    /// blocked here).
+    pub fn found(&mut self, group: GroupId, found: Found) {
+        let g = group.0;
+        let Some(cfg) = self.config.groups.get(g) else {
+            return;
+        };
+        if self.groups[g].state != LocalGroupState::Stopped {
+            return;
+        }
+        match found {
+            Found::AllUp if cfg.resources.is_empty() => {}
+            Found::AllUp => {
+                self.event(Event::Adopted { group });
+                self.set_state(g, LocalGroupState::Running);
+            }
+            Found::PartlyUp => {
+                self.event(Event::Leftovers { group });
+                self.stop(g, false);
+            }
+            Found::Down => {}
+            Found::Unknown { reason } => self.event(Event::FoundUnknown { group, reason }),
+        }
+    }
+
+    /// Hold `group` as running without looking (tests; the daemon reports [`Found`]).
     pub fn adopt(&mut self, group: GroupId) {
         if let Some(l) = self.groups.get_mut(group.0) {
             if l.state == LocalGroupState::Stopped {
                 self.set_state(group.0, LocalGroupState::Running);
             }
-        }
-    }
-
-    /// Before the first timeout: resources of this group are partly up here and could
-    /// not be stopped; claim it as blocked so that no other node starts it.
-    pub fn adopt_blocked(&mut self, group: GroupId) {
-        if self.groups.get(group.0).is_some() {
-            self.set_state(group.0, LocalGroupState::Blocked);
         }
     }
 
@@ -864,6 +915,13 @@ impl Cluster {
                     self.ready = true;
                     self.send_heartbeat();
                     self.continue_shutdown();
+                }
+            }
+            Command::Stop { restart } => {
+                if restart && !self.shutting_down {
+                    self.handle_command(now, Command::Detach);
+                } else {
+                    self.handle_command(now, Command::Shutdown);
                 }
             }
             Command::Detach => {
