@@ -291,12 +291,10 @@ impl Daemon {
                     self.cluster.handle_group_event(Instant::now(), group, event);
                 }
                 Some(f) = self.failures.recv() => {
-                    let name = self.group_name(GroupId(f.group)).to_string();
-                    tracing::error!(GROUP = %name, "group {name} failed: {}", f.reason);
                     self.cluster.handle_group_event(
                         Instant::now(),
                         GroupId(f.group),
-                        GroupEvent::Failed { reason: f.reason },
+                        GroupEvent::ResourceDown { resource: f.resource, reason: f.reason },
                     );
                 }
                 _ = retry.tick() => self.links.retry(&self.config, self.local),
@@ -360,6 +358,7 @@ impl Daemon {
                 Action::Send(bytes) => self.links.send(&bytes),
                 Action::StartGroup(g) => self.spawn_group_op(g, true),
                 Action::StopGroup(g) => self.spawn_group_op(g, false),
+                Action::RestartResources { group, from } => self.spawn_restart(group, from),
                 Action::Event(event) => {
                     if event == Event::Ready && !self.ready {
                         self.ready = true;
@@ -402,6 +401,23 @@ impl Daemon {
                             reason: e.to_string(),
                         },
                     }
+                };
+                let _ = results.send((group, event));
+            }
+            .in_current_span(),
+        );
+    }
+
+    fn spawn_restart(&self, group: GroupId, from: usize) {
+        let manager = self.manager.clone();
+        let results = self.results_tx.clone();
+        tokio::spawn(
+            async move {
+                let event = match manager.restart_in_place(group.0, from).await {
+                    Ok(()) => GroupEvent::Restarted,
+                    Err(e) => GroupEvent::RestartFailed {
+                        reason: e.to_string(),
+                    },
                 };
                 let _ = results.send((group, event));
             }
@@ -615,6 +631,14 @@ impl Daemon {
             GroupEvent::Failed { reason } => {
                 tracing::error!(GROUP = %name, "group {name} failed: {reason}")
             }
+            GroupEvent::ResourceDown { .. } => {}
+            GroupEvent::Restarted => {
+                tracing::info!(GROUP = %name, "group {name}: restarted in place")
+            }
+            GroupEvent::RestartFailed { reason } => tracing::error!(
+                GROUP = %name,
+                "group {name}: restart in place failed: {reason}; moving the group"
+            ),
         }
     }
 
@@ -669,6 +693,30 @@ impl Daemon {
                 } else {
                     tracing::warn!(GROUP = %g, PEER = %p, "group {g} is also held by {p}: keeping it, {p} releases")
                 }
+            }
+            Event::RestartInPlace {
+                group,
+                resource,
+                reason,
+                attempt,
+                max,
+            } => {
+                let g = self.group_name(*group);
+                let r = self.resource_name(*group, *resource);
+                tracing::warn!(GROUP = %g, "group {g}: {reason}; restarting {r} in place ({attempt}/{max})")
+            }
+            Event::RestartBudgetSpent {
+                group,
+                reason,
+                restarts,
+                window,
+            } => {
+                let g = self.group_name(*group);
+                tracing::error!(
+                    GROUP = %g,
+                    "group {g}: {reason}; already restarted {restarts} times within {}, giving up here: the group moves",
+                    crate::config::HumanDuration::from_millis(window.as_millis() as u64)
+                )
             }
             Event::Adopted { group } => {
                 let g = self.group_name(*group);
@@ -729,6 +777,14 @@ impl Daemon {
 
     fn node_name(&self, n: NodeId) -> &str {
         self.config.nodes.get(n.0).map_or("?", |n| n.name.as_str())
+    }
+
+    fn resource_name(&self, g: GroupId, r: usize) -> String {
+        self.config
+            .groups
+            .get(g.0)
+            .and_then(|g| g.resources.get(r))
+            .map_or_else(|| format!("resource {r}"), |r| r.to_string())
     }
 
     fn group_name(&self, g: GroupId) -> &str {

@@ -10,6 +10,7 @@
 
 mod membership;
 pub mod ownership;
+pub mod restart;
 
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
@@ -39,6 +40,9 @@ pub enum Action {
     StartGroup(GroupId),
     /// Take the group's resources down, in reverse order; report with [`GroupEvent`].
     StopGroup(GroupId),
+    /// Restart resources `from..` of a running group in place (stop them last to
+    /// first, start them first to last); report `Restarted` or `RestartFailed`.
+    RestartResources { group: GroupId, from: usize },
     /// Something to log and reflect in the status line.
     Event(Event),
     /// A requested shutdown has completed: every group is released.
@@ -59,8 +63,21 @@ pub enum GroupEvent {
     StopFailed {
         reason: String,
     },
-    /// A running group failed beyond its in-place restart budget: it must move.
+    /// A running group failed and cannot stay here: it must move.
     Failed {
+        reason: String,
+    },
+    /// Resource `resource` of a running group is down. The core restarts it in place
+    /// (with the resources after it) while the group's budget (`max_restarts` within
+    /// `restart_window`) lasts, then moves the group.
+    ResourceDown {
+        resource: usize,
+        reason: String,
+    },
+    /// An in-place restart completed.
+    Restarted,
+    /// An in-place restart failed: the group moves.
+    RestartFailed {
         reason: String,
     },
 }
@@ -207,6 +224,22 @@ pub enum Event {
         peer: NodeId,
         release: bool,
     },
+    /// A resource of the group went down: restarting it in place (`attempt` of `max`
+    /// within the restart window).
+    RestartInPlace {
+        group: GroupId,
+        resource: usize,
+        reason: String,
+        attempt: usize,
+        max: u32,
+    },
+    /// A resource went down with the restart budget spent: the group moves.
+    RestartBudgetSpent {
+        group: GroupId,
+        reason: String,
+        restarts: usize,
+        window: Duration,
+    },
     /// The group was found running here at start-up: held, nothing restarted.
     Adopted {
         group: GroupId,
@@ -295,6 +328,10 @@ struct Local {
     fail_after_stop: bool,
     /// Conflict already reported for this peer (one event per conflict).
     conflict_reported: Option<NodeId>,
+    /// In-place restarts within the restart window.
+    restarts: restart::RestartBudget,
+    /// An in-place restart is under way.
+    restarting: bool,
 }
 
 impl Local {
@@ -348,6 +385,8 @@ impl Cluster {
                     failed_until: None,
                     fail_after_stop: false,
                     conflict_reported: None,
+                    restarts: restart::RestartBudget::default(),
+                    restarting: false,
                 })
                 .collect(),
             actions: VecDeque::new(),
@@ -823,6 +862,7 @@ impl Cluster {
 
     fn stop(&mut self, g: usize, fail_after: bool) {
         self.groups[g].fail_after_stop = fail_after;
+        self.groups[g].restarting = false;
         self.set_state(g, LocalGroupState::Stopping);
         self.actions.push_back(Action::StopGroup(GroupId(g)));
     }
@@ -896,6 +936,48 @@ impl Cluster {
                 self.set_state(g, LocalGroupState::Blocked);
             }
             (LocalGroupState::Running, GroupEvent::Failed { .. }) => {
+                self.stop(g, true);
+            }
+            (LocalGroupState::Running, GroupEvent::ResourceDown { resource, reason }) => {
+                if self.groups[g].restarting {
+                    return; // The restart under way covers it.
+                }
+                let cfg = &self.config.groups[g];
+                let (max, window) = (cfg.max_restarts, cfg.restart_window.get());
+                let l = &mut self.groups[g];
+                match l.restarts.take(now, max, window) {
+                    Err(used) => {
+                        self.event(Event::RestartBudgetSpent {
+                            group,
+                            reason,
+                            restarts: used,
+                            window,
+                        });
+                        self.stop(g, true);
+                    }
+                    Ok(attempt) => {
+                        l.restarting = true;
+                        self.event(Event::RestartInPlace {
+                            group,
+                            resource,
+                            reason,
+                            attempt,
+                            max,
+                        });
+                        self.actions.push_back(Action::RestartResources {
+                            group,
+                            from: resource,
+                        });
+                        return;
+                    }
+                }
+            }
+            (LocalGroupState::Running, GroupEvent::Restarted) => {
+                self.groups[g].restarting = false;
+                return;
+            }
+            (LocalGroupState::Running, GroupEvent::RestartFailed { .. }) => {
+                self.groups[g].restarting = false;
                 self.stop(g, true);
             }
             // Late or duplicate reports (e.g. a failure of a group already stopping).
