@@ -52,7 +52,7 @@ pub fn run(_config: &Path, args: Args) -> Result<()> {
     let mut err = std::io::stderr().lock();
     let _ = err.write_all(imported.report.render().as_bytes());
     match &args.output {
-        Some(p) => write_atomic(p, &imported.toml)?,
+        Some(p) => import::write_atomic(p, &imported.toml)?,
         None => {
             let mut out = std::io::stdout().lock();
             out.write_all(imported.toml.as_bytes())
@@ -91,27 +91,4 @@ pub fn run(_config: &Path, args: Args) -> Result<()> {
         );
     }
     Ok(())
-}
-
-/// Write through a temporary file in the same directory, then rename.
-fn write_atomic(path: &Path, text: &str) -> Result<()> {
-    let werr = |source| ImportError::Write {
-        path: path.to_path_buf(),
-        source,
-    };
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    std::fs::create_dir_all(&dir).map_err(werr)?;
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().to_string())
-        .unwrap_or_default();
-    let tmp = dir.join(format!(".{name}.tmp{}", std::process::id()));
-    let result = std::fs::write(&tmp, text).and_then(|_| std::fs::rename(&tmp, path));
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result.map_err(|e| werr(e).into())
 }

@@ -16,7 +16,7 @@ pub use diagnostic::{Diagnostic, Position, Severity, SpanIndex, did_you_mean, po
 pub use duration::{DurationError, HumanDuration};
 pub use keys::{KeyError, KeySet};
 pub use model::*;
-pub use validate::validate;
+pub use validate::{MAX_GROUPS, MAX_NODES, validate};
 
 /// A config that failed to load.
 #[derive(Debug, thiserror::Error)]
@@ -109,12 +109,27 @@ pub fn parse_bytes(bytes: &[u8], path: &Path) -> Result<Loaded, ConfigError> {
     parse_str(text, path)
 }
 
+/// The most configuration text hbd parses: a full cluster (32 nodes, 64 groups)
+/// takes a few KiB; anything past this is refused before it costs time.
+pub const MAX_CONFIG_TEXT: usize = 1 << 20;
+
 /// Validate config text; `path` only names the file in diagnostics.
 pub fn parse_str(text: &str, path: &Path) -> Result<Loaded, ConfigError> {
     let invalid = |diagnostics: Vec<Diagnostic>| ConfigError::Invalid {
         path: path.to_path_buf(),
         diagnostics,
     };
+    if text.len() > MAX_CONFIG_TEXT {
+        let mut d = Diagnostic::error(
+            "",
+            format!(
+                "the file is {} bytes, more than the {MAX_CONFIG_TEXT} bytes (1 MiB) hbd reads; 32 nodes and 64 groups take a few KiB, so this is not the file you meant",
+                text.len()
+            ),
+        );
+        d.position = Some(Position { line: 1, column: 1 });
+        return Err(invalid(vec![d]));
+    }
     let empty = |what: &str| {
         let mut d = Diagnostic::error(
             "",

@@ -7,7 +7,7 @@
 
 use super::ImportError;
 use super::report::Report;
-use super::text::{lines, words};
+use super::text::lines;
 
 pub const FILE: &str = "authkeys";
 
@@ -38,6 +38,9 @@ pub struct ActiveKey {
     pub secret: Option<String>,
     /// Line of the key itself.
     pub line: usize,
+    /// What Heartbeat ignored after the secret (its `%d %s %s` reads one word),
+    /// when the line had more: the secret was probably meant to be several words.
+    pub ignored: Option<String>,
 }
 
 /// Parse authkeys text and return the active key.
@@ -45,7 +48,10 @@ pub fn parse(bytes: &[u8], file: &str, report: &mut Report) -> Result<ActiveKey,
     let mut auth: Option<(u8, usize)> = None;
     let mut keys: Vec<ActiveKey> = Vec::new();
     for l in lines(bytes, file, false, report)? {
-        let ws = words(&l.text);
+        // Heartbeat reads key lines with sscanf("%d %s %s"): words end at whitespace
+        // only (a comma belongs to the secret), and the secret is the first word
+        // after the method, quotes and all; the rest of the line is ignored.
+        let ws: Vec<&str> = l.text.split_whitespace().collect();
         let n = l.no;
         let err = |msg: String| ImportError::at(file, n, msg);
         let id = |s: &str| -> Result<u8, ImportError> {
@@ -81,6 +87,7 @@ pub fn parse(bytes: &[u8], file: &str, report: &mut Report) -> Result<ActiveKey,
                         )));
                     }
                 };
+                let mut ignored = None;
                 let secret = match (method, rest) {
                     (Method::Crc, []) => None,
                     (Method::Crc, _) => {
@@ -99,10 +106,9 @@ pub fn parse(bytes: &[u8], file: &str, report: &mut Report) -> Result<ActiveKey,
                             method.name()
                         )));
                     }
-                    (_, _) => {
-                        return Err(err(
-                            "the secret must be one word (no spaces or commas)".into()
-                        ));
+                    (_, [s, more @ ..]) => {
+                        ignored = Some(more.join(" "));
+                        Some((*s).to_string())
                     }
                 };
                 keys.push(ActiveKey {
@@ -110,6 +116,7 @@ pub fn parse(bytes: &[u8], file: &str, report: &mut Report) -> Result<ActiveKey,
                     method,
                     secret,
                     line: n,
+                    ignored,
                 });
             }
             _ => return Err(err("expected `auth N` or `N METHOD [SECRET]`".into())),
@@ -169,5 +176,22 @@ mod tests {
         assert!(e.to_string().starts_with("authkeys:2: "), "{e}");
         let e = parse(b"# nothing\n", "authkeys", &mut r).unwrap_err();
         assert!(e.to_string().contains("no `auth N` line"), "{e}");
+    }
+
+    #[test]
+    fn a_quoted_secret_is_its_first_word_as_heartbeat_read_it() {
+        let mut r = Report::default();
+        let k = parse(
+            b"auth 1\n1 md5 \"cluster twin test\"\n2 crc\n",
+            "authkeys",
+            &mut r,
+        )
+        .unwrap();
+        assert_eq!(k.secret.as_deref(), Some("\"cluster"));
+        assert_eq!(k.ignored.as_deref(), Some("twin test\""));
+        // Commas belong to the secret (sscanf splits on whitespace only).
+        let k = parse(b"auth 1\n1 sha1 a,b,c\n", "authkeys", &mut r).unwrap();
+        assert_eq!(k.secret.as_deref(), Some("a,b,c"));
+        assert_eq!(k.ignored, None);
     }
 }

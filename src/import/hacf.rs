@@ -8,7 +8,7 @@
 
 use std::net::{IpAddr, Ipv4Addr};
 
-use crate::config::{BAUD_RATES, DEFAULT_PORT, did_you_mean};
+use crate::config::{BAUD_RATES, DEFAULT_PORT, MAX_NODES, did_you_mean};
 
 use super::ImportError;
 use super::report::Report;
@@ -154,12 +154,17 @@ const FACILITIES: &[&str] = &[
     "uucp", "local0", "local1", "local2", "local3", "local4", "local5", "local6", "local7", "none",
 ];
 
+/// Most heartbeat media (links) the importer takes from one ha.cf. Real clusters
+/// use one to three; the cap keeps every per-medium check cheap.
+pub const MAX_MEDIA: usize = 64;
+
 /// Parse ha.cf text. `file` names the file in messages.
 pub fn parse(bytes: &[u8], file: &str, report: &mut Report) -> Result<HaCf, ImportError> {
     let mut cf = HaCf::default();
     let mut port = DEFAULT_PORT;
     let mut baud = 19200u32;
     for l in lines(bytes, file, false, report)? {
+        limits(&cf, file)?;
         let ws = words(&l.text);
         let Some((&dir, args)) = ws.split_first() else {
             continue;
@@ -183,6 +188,7 @@ pub fn parse(bytes: &[u8], file: &str, report: &mut Report) -> Result<HaCf, Impo
             "node" => {
                 need(1, "node NAME ...")?;
                 for a in args {
+                    limits(&cf, file)?;
                     let name = a.to_ascii_lowercase();
                     if cf.nodes.iter().any(|(m, _)| *m == name) {
                         report.warning(
@@ -286,6 +292,7 @@ pub fn parse(bytes: &[u8], file: &str, report: &mut Report) -> Result<HaCf, Impo
                     );
                 }
                 for iface in args {
+                    limits(&cf, file)?;
                     check_iface(iface).map_err(err)?;
                     let dup = cf.media.iter().find_map(|m| match m {
                         Medium::Bcast { iface: i, line, .. } if i == iface => Some(*line),
@@ -338,6 +345,7 @@ pub fn parse(bytes: &[u8], file: &str, report: &mut Report) -> Result<HaCf, Impo
             "serial" => {
                 need(1, "serial DEVICE ...")?;
                 for dev in args {
+                    limits(&cf, file)?;
                     if !dev.starts_with('/') {
                         return Err(err(format!(
                             "serial device \"{dev}\" must be an absolute path like /dev/ttyS0"
@@ -480,7 +488,31 @@ pub fn parse(bytes: &[u8], file: &str, report: &mut Report) -> Result<HaCf, Impo
             }
         }
     }
+    limits(&cf, file)?;
     Ok(cf)
+}
+
+/// Refuse more media or nodes than hbd supports, at the line that went over.
+fn limits(cf: &HaCf, file: &str) -> Result<(), ImportError> {
+    if cf.media.len() > MAX_MEDIA {
+        let line = cf.media.last().map(Medium::line).unwrap_or(0);
+        return Err(ImportError::at(
+            file,
+            line,
+            format!(
+                "more than {MAX_MEDIA} heartbeat media (bcast, mcast, ucast, serial): hbd imports at most {MAX_MEDIA} links; real clusters use two or three"
+            ),
+        ));
+    }
+    if cf.nodes.len() > MAX_NODES {
+        let line = cf.nodes.last().map(|n| n.1).unwrap_or(0);
+        return Err(ImportError::at(
+            file,
+            line,
+            format!("more than {MAX_NODES} nodes: hbd supports at most {MAX_NODES}"),
+        ));
+    }
+    Ok(())
 }
 
 fn parse_mcast(

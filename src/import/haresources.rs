@@ -91,6 +91,17 @@ pub fn parse(bytes: &[u8], file: &str, report: &mut Report) -> Result<Vec<GroupL
                 ),
             ));
         }
+        if out.len() == crate::config::MAX_GROUPS {
+            return Err(ImportError::at(
+                file,
+                l.no,
+                format!(
+                    "more than {} resource groups: hbd supports at most {}",
+                    crate::config::MAX_GROUPS,
+                    crate::config::MAX_GROUPS
+                ),
+            ));
+        }
         out.push(GroupLine {
             line: l.no,
             node: node.to_ascii_lowercase(),

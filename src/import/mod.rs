@@ -90,8 +90,10 @@ impl ImportError {
 /// File access has defaults on the real filesystem; the network facts are what a
 /// test replaces to play "node A" and "node B" of one cluster.
 pub trait Host {
+    /// A Heartbeat file's bytes: only a regular file of at most [`MAX_FILE_BYTES`]
+    /// (a FIFO or device is refused without blocking on it).
     fn read(&self, path: &Path) -> io::Result<Vec<u8>> {
-        std::fs::read(path)
+        read_small_file(path)
     }
     /// Permission bits of a file, if it exists.
     fn mode(&self, path: &Path) -> Option<u32> {
@@ -108,6 +110,44 @@ pub trait Host {
     fn interface_addrs(&self, iface: &str) -> Vec<(IpAddr, u8)>;
     /// A name's address from /etc/hosts (never DNS: the import must not depend on it).
     fn resolve(&self, name: &str) -> Option<IpAddr>;
+}
+
+/// The largest ha.cf, haresources or authkeys the importer reads. Real ones are a
+/// few KiB (the largest in the shared corpus, mostly comments, is 11 KiB).
+pub const MAX_FILE_BYTES: u64 = 1 << 20;
+
+/// Read a Heartbeat file, refusing what is not a regular file of sane size, with an
+/// error whose text says why (kind `InvalidData`; NotFound stays NotFound).
+pub fn read_small_file(path: &Path) -> io::Result<Vec<u8>> {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC)
+        .open(path)?;
+    let meta = file.metadata()?;
+    let refuse = |why: String| io::Error::new(io::ErrorKind::InvalidData, why);
+    if !meta.is_file() {
+        return Err(refuse(if meta.is_dir() {
+            "it is a directory, not a file".into()
+        } else {
+            "it is not a regular file (a FIFO, socket or device?)".into()
+        }));
+    }
+    let too_big = |n: u64| {
+        refuse(format!(
+            "it is {n} bytes, more than the {MAX_FILE_BYTES} bytes (1 MiB) the importer reads; Heartbeat's files are a few KiB"
+        ))
+    };
+    if meta.len() > MAX_FILE_BYTES {
+        return Err(too_big(meta.len()));
+    }
+    let mut bytes = Vec::new();
+    file.take(MAX_FILE_BYTES + 1).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > MAX_FILE_BYTES {
+        return Err(too_big(bytes.len() as u64));
+    }
+    Ok(bytes)
 }
 
 /// The machine the importer runs on.
@@ -506,6 +546,39 @@ fn duplicates(groups: &[Group], lines: &[haresources::GroupLine]) -> Result<(), 
     Ok(())
 }
 
+/// Write `text` to `path` through a temporary file in the same directory, then
+/// rename it into place. The temporary file is created exclusively (O_EXCL, a
+/// random name, never through a symlink) with mode 0644 and synced before the
+/// rename, so a link planted in the directory cannot redirect the write and a
+/// crash leaves either the old file or the new one.
+pub fn write_atomic(path: &Path, text: &str) -> Result<(), ImportError> {
+    use std::io::Write;
+    let werr = |source| ImportError::Write {
+        path: path.to_path_buf(),
+        source,
+    };
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    std::fs::create_dir_all(&dir).map_err(werr)?;
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().to_string())
+        .unwrap_or_default();
+    let mut tmp = tempfile::Builder::new()
+        .prefix(&format!(".{name}."))
+        .suffix(".tmp")
+        .permissions(std::fs::Permissions::from_mode(0o644))
+        .tempfile_in(&dir)
+        .map_err(werr)?;
+    tmp.write_all(text.as_bytes()).map_err(werr)?;
+    tmp.as_file().sync_all().map_err(werr)?;
+    // On failure the temporary file is removed when `tmp` is dropped.
+    tmp.persist(path).map_err(|e| werr(e.error))?;
+    Ok(())
+}
+
 fn read_required(host: &dyn Host, dir: &Path, name: &str) -> Result<Vec<u8>, ImportError> {
     match read_optional(host, dir, name)? {
         Some(b) => Ok(b),
@@ -677,6 +750,13 @@ fn import_key(
                     F,
                     k.line,
                     format!("the secret is only {} characters long; `hbd keygen` makes a 64-character one", secret.len()),
+                );
+            }
+            if let Some(rest) = &k.ignored {
+                report.warning(
+                    F,
+                    k.line,
+                    format!("the secret is written as several words; Heartbeat used only the first, {secret} (quote marks included), and ignored \"{rest}\", so that is the secret carried over and the nodes keep agreeing; a new key is wiser (`hbd keygen`, then copy the key file to every node)"),
                 );
             }
             comments.auth = format!("authkeys:{}: {} secret carried over", k.line, m.name());
