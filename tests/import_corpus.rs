@@ -117,8 +117,8 @@ fn want(tree: &str) -> Want {
 
 fn opts() -> Options {
     Options {
-        node: None,
         node_dir: Some(PathBuf::from("/etc/ha.d")),
+        ..Options::default()
     }
 }
 

@@ -5,6 +5,7 @@
 //! existing is overwritten without --force (checked before anything is written).
 
 use std::io::Write;
+use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
 use crate::config::keys;
@@ -13,22 +14,44 @@ use crate::import::{self, ImportError, Options, RealHost};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Heartbeat configuration directory.
+    /// Heartbeat configuration directory; several: one tree per node of one cluster,
+    /// converted together off the nodes (their ucast lines give every address).
     #[arg(default_value = import::HA_DIR)]
-    pub dir: PathBuf,
+    pub dirs: Vec<PathBuf>,
     /// Write cluster.toml here instead of to stdout.
     #[arg(long, short)]
     pub output: Option<PathBuf>,
     /// Write the key file here (default with --output: /etc/hbd/authkey; without
-    /// --output no key file is written unless this is given).
+    /// --output no key file is written unless this is given). Any other path is
+    /// written into cluster.toml as auth.key_file.
     #[arg(long)]
     pub key_output: Option<PathBuf>,
-    /// Which node of ha.cf this host is (default: the host name); needed for ucast links.
+    /// Which node of ha.cf this host is (default: the host name); needed for ucast
+    /// links. With several trees, once per tree in their order.
     #[arg(long)]
-    pub node: Option<String>,
+    pub node: Vec<String>,
+    /// This node's address on a ucast link, LINK=ADDR (LINK: `ucast-eth1` or `eth1`),
+    /// for an import off the node; repeat per link.
+    #[arg(long, value_name = "LINK=ADDR", value_parser = parse_address)]
+    pub address: Vec<(String, IpAddr)>,
     /// Replace existing output files.
     #[arg(long)]
     pub force: bool,
+}
+
+fn parse_address(s: &str) -> std::result::Result<(String, IpAddr), String> {
+    let (link, addr) = s
+        .split_once('=')
+        .ok_or_else(|| format!("\"{s}\" is not LINK=ADDR, e.g. ucast-eth1=10.0.0.1"))?;
+    let ip: IpAddr = addr.parse().map_err(|_| {
+        format!("\"{addr}\" is not an IP address (LINK=ADDR, e.g. ucast-eth1=10.0.0.1)")
+    })?;
+    if link.is_empty() {
+        return Err(format!(
+            "\"{s}\" names no link (LINK=ADDR, e.g. ucast-eth1=10.0.0.1)"
+        ));
+    }
+    Ok((link.to_string(), ip))
 }
 
 pub fn run(_config: &Path, args: Args) -> Result<()> {
@@ -44,11 +67,28 @@ pub fn run(_config: &Path, args: Args) -> Result<()> {
             }
         }
     }
-    let opts = Options {
-        node: args.node.clone(),
-        node_dir: None,
+    if args.dirs.len() < 2 && args.node.len() > 1 {
+        return Err(Error::Usage(
+            "--node is given more than once for one tree: name this node once".into(),
+        ));
+    }
+    // The key file the config names: the one written, when it is not the default.
+    let key_file = match &args.key_output {
+        Some(p) if p != Path::new(crate::config::DEFAULT_KEY_FILE) => Some(
+            std::path::absolute(p)
+                .map_err(|e| Error::io(format!("cannot resolve {}", p.display()), e))?,
+        ),
+        _ => None,
     };
-    let imported = import::import(&args.dir, &opts, &RealHost)?;
+    let opts = Options {
+        node: args.node.first().cloned(),
+        node_dir: None,
+        addresses: args.address.clone(),
+        off_node: false,
+        key_file: key_file.clone(),
+        address_source: None,
+    };
+    let imported = import::import_many(&args.dirs, &args.node, &opts, &RealHost)?;
     let mut err = std::io::stderr().lock();
     let _ = err.write_all(imported.report.render().as_bytes());
     match &args.output {
@@ -83,11 +123,15 @@ pub fn run(_config: &Path, args: Args) -> Result<()> {
         }
     }
     if let Some(p) = &args.output {
+        let check = match &key_path {
+            // Checked with the key it names (the one just written, or /etc/hbd/authkey).
+            Some(_) => format!("hbd check -c {}", p.display()),
+            None => format!("hbd check -c {} --no-key", p.display()),
+        };
         let _ = writeln!(
             err,
-            "hbd import: wrote {}; check it with `hbd check -c {}`",
+            "hbd import: wrote {}; check it with `{check}`",
             p.display(),
-            p.display()
         );
     }
     Ok(())
