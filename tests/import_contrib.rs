@@ -32,7 +32,7 @@ fn host_for(tree: &str) -> SimHost {
         _ => SimHost::new("workstation"),
     };
     // Git does not keep modes beyond the x bit; pin them so the report is stable.
-    if tree == "crc-authkeys" {
+    if tree == "crc-authkeys" || tree == "quoted-secret-inactive" {
         h.with_mode(0o644)
     } else {
         h.with_mode(0o600)
@@ -66,6 +66,8 @@ const TREES: &[&str] = &[
     "legacy-defaults",
     "mcast-ms",
     "ping-ipfail",
+    "quoted-secret",
+    "quoted-secret-inactive",
     "stonith-host",
     "ucast-pair-alpha",
     "ucast-pair-beta",

@@ -137,11 +137,17 @@ pub fn parse(bytes: &[u8], file: &str, report: &mut Report) -> Result<ActiveKey,
         ));
     };
     for k in keys.iter().filter(|k| k.id != active) {
+        let words = match (&k.secret, &k.ignored) {
+            (Some(s), Some(rest)) => format!(
+                " (its secret is written as several words: Heartbeat used only `{s}` and ignored `{rest}`)"
+            ),
+            _ => String::new(),
+        };
         report.dropped(
             file,
             k.line,
             format!(
-                "key {} ({}) — only the active key (auth {active}) is carried over",
+                "key {} ({}) — only the active key (auth {active}) is carried over{words}",
                 k.id,
                 k.method.name()
             ),

@@ -88,6 +88,31 @@ pub struct HaCf {
     pub autojoin: Option<usize>,
     /// Value and line of `cluster`.
     pub cluster: Option<(String, usize)>,
+    /// Directives that carry over, with their line and what they become, for
+    /// the report's `mapped` lines (every directive gets an answer).
+    pub mapped: Vec<(usize, String)>,
+    /// Lines of `mcast6` (no hbd equivalent; an error only if nothing else is left).
+    pub mcast6: Vec<usize>,
+}
+
+/// What a directive that carries over becomes in cluster.toml.
+fn maps_to(dir: &str) -> Option<&'static str> {
+    Some(match dir {
+        "node" => "[[node]] tables, in this order",
+        "keepalive" => "[timing] keepalive",
+        "deadtime" => "[timing] deadtime",
+        "warntime" => "[timing] warntime",
+        "initdead" => "[timing] initdead",
+        "udpport" => "the port of the links declared after it",
+        "baud" => "the baud rate of the serial links declared after it",
+        "bcast" | "udp" => "a udp-broadcast [[link]] per interface",
+        "mcast" => "a udp-multicast [[link]]",
+        "ucast" => "a udp-unicast [[link]] on its interface, and the peer's address.LINK",
+        "serial" => "a serial [[link]] per device",
+        "auto_failback" => "[failover] auto_failback",
+        "cluster" => "[cluster] name",
+        _ => return None,
+    })
 }
 
 /// Every directive Heartbeat 3.0.6 accepts (for did-you-mean on typos).
@@ -184,6 +209,9 @@ pub fn parse(bytes: &[u8], file: &str, report: &mut Report) -> Result<HaCf, Impo
                 Ok(())
             }
         };
+        if let Some(to) = maps_to(dir) {
+            cf.mapped.push((n, format!("{shown} → {to}")));
+        }
         match dir {
             "node" => {
                 need(1, "node NAME ...")?;
@@ -338,9 +366,12 @@ pub fn parse(bytes: &[u8], file: &str, report: &mut Report) -> Result<HaCf, Impo
                 cf.media.push(parse_mcast(args, file, n, report)?);
             }
             "mcast6" => {
-                return Err(err(
-                    "mcast6 (IPv6 multicast) has no hbd equivalent yet: use an IPv4 `mcast`, `bcast` or `ucast` link".into(),
-                ));
+                cf.mcast6.push(n);
+                report.warning(
+                    file,
+                    n,
+                    format!("{shown} — hbd has no IPv6 multicast link yet: not imported; for IPv6 use ucast lines with IPv6 addresses (a udp-unicast link), or keep an IPv4 bcast/mcast link"),
+                );
             }
             "serial" => {
                 need(1, "serial DEVICE ...")?;
@@ -381,30 +412,36 @@ pub fn parse(bytes: &[u8], file: &str, report: &mut Report) -> Result<HaCf, Impo
                 file,
                 n,
                 format!(
-                    "{} — ping nodes arrive with [failover] ping support in a later hbd release; until then a lost uplink does not move groups",
-                    shown
+                    "{shown} — not supported yet: hbd has no ping nodes, so a node that loses its uplink keeps its groups (Heartbeat moved them to a node that still reached the ping targets); until then, watch the uplink with your monitoring"
                 ),
             ),
             "respawn" => {
+                let user = args.first().copied().unwrap_or("");
                 let prog = args.get(1).copied().unwrap_or("");
                 let base = prog.rsplit('/').next().unwrap_or(prog);
                 let why = match base {
-                    "ipfail" => "ipfail is replaced by [failover] ping nodes (a later hbd release); until then a lost uplink does not move groups".to_string(),
+                    "ipfail" => "not supported yet: ipfail moved groups away from a node that lost its uplink; hbd has no ping nodes, so a lost uplink does not move groups".to_string(),
                     "dopd" => "dopd (DRBD outdate-peer daemon) is not run by hbd; configure DRBD's own fence-peer handler".to_string(),
-                    "" => "respawn without a program".to_string(),
-                    _ => format!("hbd does not run helper programs; run {prog} as its own systemd service"),
+                    "" => "respawn without a program: nothing to run".to_string(),
+                    _ => {
+                        let unit = sanitize_unit(base);
+                        let cmd = args[1..].join(" ");
+                        format!(
+                            "hbd does not supervise processes, systemd does: to keep {base} running beside hbd, write /etc/systemd/system/{unit}.service with `[Unit] PartOf=hbd.service After=hbd.service` `[Service] User={user} ExecStart={cmd} Restart=always` `[Install] WantedBy=hbd.service`, then `systemctl enable {unit}.service`"
+                        )
+                    }
                 };
-                report.dropped(file, n, format!("{} — {why}", shown));
+                report.dropped(file, n, format!("{shown} — {why}"));
             }
             "apiauth" => report.dropped(
                 file,
                 n,
-                format!("{} — hbd has no client API of Heartbeat's kind (only root talks to it, through systemd)", shown),
+                format!("{shown} — not needed: hbd has no client API of Heartbeat's kind to authorise (it is driven by systemd and its config file, as root)"),
             ),
             "stonith" | "stonith_host" => report.dropped(
                 file,
                 n,
-                format!("{dir} — hbd does not fence nodes (no STONITH); a node that hangs keeps its resources until it is reset"),
+                format!("{dir} — not supported yet: hbd does not fence nodes (no STONITH), so a node that hangs keeps its resources until it is reset; give the nodes two independent links"),
             ),
             "crm" | "pacemaker" => {
                 let v = args.first().map(|s| s.to_ascii_lowercase()).unwrap_or_default();
@@ -490,6 +527,21 @@ pub fn parse(bytes: &[u8], file: &str, report: &mut Report) -> Result<HaCf, Impo
     }
     limits(&cf, file)?;
     Ok(cf)
+}
+
+/// A systemd unit name from a program name: letters, digits, `-`, `_`, `.`.
+fn sanitize_unit(prog: &str) -> String {
+    let s: String = prog
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    if s.is_empty() { "helper".into() } else { s }
 }
 
 /// Refuse more media or nodes than hbd supports, at the line that went over.

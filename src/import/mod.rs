@@ -347,6 +347,15 @@ pub fn import(dir: &Path, opts: &Options, host: &dyn Host) -> Result<Imported, I
             "only one node is listed: a cluster needs at least two `node` names",
         ));
     }
+    if cf.media.is_empty()
+        && let Some(&line) = cf.mcast6.first()
+    {
+        return Err(ImportError::at(
+            hacf::FILE,
+            line,
+            "mcast6 (IPv6 multicast) is the only heartbeat medium and hbd has no IPv6 multicast link yet: use ucast lines with IPv6 addresses, or an IPv4 bcast/mcast link",
+        ));
+    }
     if cf.media.is_empty() {
         return Err(ImportError::at(
             hacf::FILE,
@@ -358,7 +367,7 @@ pub fn import(dir: &Path, opts: &Options, host: &dyn Host) -> Result<Imported, I
     // Everything else ha.cf says, so its errors come before haresources'.
     let timing = timing(&cf, &mut report, &mut comments)?;
     let failover = failover(&cf, &mut report, &mut comments);
-    let (links, addresses) = links(&cf, opts, host, &mut report, &mut comments)?;
+    let (links, addresses, link_lines) = links(&cf, opts, host, &mut report, &mut comments)?;
 
     // Resource groups.
     let groups_text = read_optional(host, dir, haresources::FILE)?;
@@ -525,6 +534,27 @@ pub fn import(dir: &Path, opts: &Options, host: &dyn Host) -> Result<Imported, I
             }
         }
         Err(e) => return Err(ImportError::Invalid(e.to_string())),
+    }
+    // Every directive has an answer: what carried over says where it went (a
+    // line whose meaning changed already says so).
+    let changed: BTreeSet<usize> = report
+        .entries
+        .iter()
+        .filter(|e| e.file == hacf::FILE && e.severity == Severity::Changed)
+        .map(|e| e.line)
+        .collect();
+    let mut link_at: BTreeMap<usize, Vec<&str>> = BTreeMap::new();
+    for (line, name) in &link_lines {
+        let names = link_at.entry(*line).or_default();
+        if !names.contains(&name.as_str()) {
+            names.push(name);
+        }
+    }
+    for (line, text) in &cf.mapped {
+        if !changed.contains(line) {
+            let text = mapped_text(text, *line, &config, &cf, &link_at);
+            report.mapped(hacf::FILE, *line, text);
+        }
     }
     report.sort();
     Ok(Imported {
@@ -782,6 +812,63 @@ pub fn import_many(
     Ok(out)
 }
 
+/// The `mapped` line of one directive, naming what it became where that is known.
+fn mapped_text(
+    generic: &str,
+    line: usize,
+    config: &Config,
+    cf: &HaCf,
+    link_at: &BTreeMap<usize, Vec<&str>>,
+) -> String {
+    let (shown, _) = generic.split_once(" → ").unwrap_or((generic, ""));
+    let dir = shown.split_whitespace().next().unwrap_or("");
+    let timed = |t: Option<hacf::Timed>, key: &str, v: HumanDuration| match t {
+        Some(t) if t.line == line => format!("{shown} → [timing] {key} = \"{v}\""),
+        Some(t) => format!(
+            "{shown} → nothing: line {} sets {key} again, and the last one counts",
+            t.line
+        ),
+        None => generic.to_string(),
+    };
+    let t = &config.timing;
+    match dir {
+        "keepalive" => timed(cf.keepalive, "keepalive", t.keepalive),
+        "deadtime" => timed(cf.deadtime, "deadtime", t.deadtime),
+        "warntime" => timed(cf.warntime, "warntime", t.warntime),
+        "initdead" => timed(cf.initdead, "initdead", t.initdead),
+        "bcast" | "udp" | "mcast" | "ucast" | "serial" => match link_at.get(&line) {
+            Some(names) => format!(
+                "{shown} → [[link]] {}{}",
+                names.join(", "),
+                if dir == "ucast" {
+                    " (the peer's address goes into its [[node]] address table)"
+                } else {
+                    ""
+                }
+            ),
+            None => generic.to_string(),
+        },
+        "auto_failback" => match cf.auto_failback {
+            Some((_, l)) if l == line => format!(
+                "{shown} → [failover] auto_failback = {}",
+                config.failover.auto_failback
+            ),
+            _ => format!("{shown} → nothing: a later auto_failback line counts"),
+        },
+        "node" => {
+            let here: Vec<&str> = cf
+                .nodes
+                .iter()
+                .filter(|(_, l)| *l == line)
+                .map(|(n, _)| n.as_str())
+                .collect();
+            format!("{shown} → [[node]] {}", here.join(", "))
+        }
+        "cluster" => format!("{shown} → [cluster] name = \"{}\"", config.cluster.name),
+        _ => generic.to_string(),
+    }
+}
+
 /// A virtual IP, unit or mount point can belong to one group only (hbd would
 /// fight itself over it); say so with the haresources line rather than later.
 fn duplicates(groups: &[Group], lines: &[haresources::GroupLine]) -> Result<(), ImportError> {
@@ -1023,7 +1110,7 @@ fn import_key(
                 report.warning(
                     F,
                     k.line,
-                    format!("the secret is written as several words; Heartbeat used only the first, {secret} (quote marks included), and ignored \"{rest}\", so that is the secret carried over and the nodes keep agreeing; a new key is wiser (`hbd keygen`, then copy the key file to every node)"),
+                    format!("the secret is written as several words; Heartbeat's authkeys reader took only the first word, `{secret}` (quote marks included), and ignored `{rest}`, so `{secret}` is the secret carried over, as the nodes used it; a new key is wiser (`hbd keygen`, then copy the key file to every node)"),
                 );
             }
             comments.auth = format!("authkeys:{}: {} secret carried over", k.line, m.name());
@@ -1156,6 +1243,8 @@ fn failover(cf: &HaCf, report: &mut Report, comments: &mut Comments) -> Failover
 }
 
 type Addresses = BTreeMap<String, BTreeMap<String, IpAddr>>;
+/// The ha.cf line of each medium and the link it became.
+type LinkLines = Vec<(usize, String)>;
 /// The peers named on one interface's ucast lines, with their lines.
 type UcastPeers = Vec<(String, usize)>;
 
@@ -1167,9 +1256,10 @@ fn links(
     host: &dyn Host,
     report: &mut Report,
     comments: &mut Comments,
-) -> Result<(Vec<Link>, Addresses), ImportError> {
+) -> Result<(Vec<Link>, Addresses, LinkLines), ImportError> {
     const F: &str = hacf::FILE;
     let mut out: Vec<(u8, Link, String)> = Vec::new();
+    let mut at: LinkLines = Vec::new();
     let mut names = BTreeSet::new();
     let mut unique = |base: String| {
         let mut n = base.clone();
@@ -1187,6 +1277,7 @@ fn links(
         match m {
             Medium::Bcast { iface, port, line } => {
                 let name = unique(sanitize(&format!("bcast-{iface}")));
+                at.push((*line, name.clone()));
                 out.push((
                     0,
                     Link::UdpBroadcast(BroadcastLink {
@@ -1205,6 +1296,7 @@ fn links(
                 line,
             } => {
                 let name = unique(sanitize(&format!("mcast-{iface}")));
+                at.push((*line, name.clone()));
                 out.push((
                     1,
                     Link::UdpMulticast(MulticastLink {
@@ -1223,6 +1315,7 @@ fn links(
                     .map(|f| f.to_string_lossy().to_string())
                     .unwrap_or_default();
                 let name = unique(sanitize(&format!("serial-{base}")));
+                at.push((*line, name.clone()));
                 out.push((
                     3,
                     Link::Serial(SerialLink {
@@ -1304,6 +1397,7 @@ fn links(
                 off_node: opts.off_node,
             };
             unicast_addresses(&ctx, peers, report, &mut addresses)?;
+            at.extend(peers.iter().map(|(_, l)| (*l, name.clone())));
             out.push((
                 2,
                 Link::UdpUnicast(UnicastLink {
@@ -1317,7 +1411,7 @@ fn links(
     }
     out.sort_by(|a, b| (a.0, a.1.name()).cmp(&(b.0, b.1.name())));
     comments.links = out.iter().map(|(_, _, c)| c.clone()).collect();
-    Ok((out.into_iter().map(|(_, l, _)| l).collect(), addresses))
+    Ok((out.into_iter().map(|(_, l, _)| l).collect(), addresses, at))
 }
 
 /// Which node of ha.cf this host is.
