@@ -8,6 +8,7 @@ mod diagnostic;
 mod duration;
 pub mod keys;
 mod model;
+mod structure;
 mod validate;
 
 use std::path::{Path, PathBuf};
@@ -150,8 +151,18 @@ pub fn parse_str(text: &str, path: &Path) -> Result<Loaded, ConfigError> {
         return Err(empty("holds only comments"));
     }
     let spans = SpanIndex::build(text, root.get_ref());
-    let config: Config =
-        toml::from_str(text).map_err(|e| invalid(vec![toml_error(text, Some(&spans), &e)]))?;
+    let config: Config = match toml::from_str(text) {
+        Ok(c) => c,
+        Err(e) => {
+            // Every unknown key, wrong type and bad value at once, each where it is.
+            let mut all = structure::errors(text, &root);
+            if all.is_empty() {
+                all.push(toml_error(text, Some(&spans), &e));
+            }
+            all.sort_by_key(|d| d.position.map(|p| (p.line, p.column)));
+            return Err(invalid(all));
+        }
+    };
     let mut diagnostics: Vec<Diagnostic> = validate(&config)
         .into_iter()
         .map(|d| spans.locate(d))
