@@ -1076,6 +1076,18 @@ fn import_key(
         );
     }
     let k = authkeys::parse(&bytes, F, report)?;
+    // hbd numbers keys from 1; Heartbeat from 0. Only the active key carries over,
+    // so key 0 can become key 1 without meeting another.
+    let hbd_id = if k.id == 0 {
+        report.changed(
+            F,
+            k.line,
+            "key 0 becomes hbd key 1 (hbd numbers keys from 1 to 255)",
+        );
+        1
+    } else {
+        k.id
+    };
     match (k.method, k.secret) {
         (authkeys::Method::Crc, _) => {
             report.warning(
@@ -1088,7 +1100,7 @@ fn import_key(
                 k.line
             );
             Ok(ImportedKey {
-                id: k.id,
+                id: hbd_id,
                 secret: keys::random_secret()?,
                 fresh: true,
             })
@@ -1097,7 +1109,7 @@ fn import_key(
             report.changed(
                 F,
                 k.line,
-                format!("key {} ({}): the secret carries over as hbd key {}, signed with HMAC-SHA256 (hbd's protocol is not Heartbeat's, so upgrade all nodes together)", k.id, m.name(), k.id),
+                format!("key {} ({}): the secret carries over as hbd key {hbd_id}, signed with HMAC-SHA256 (hbd's protocol is not Heartbeat's, so upgrade all nodes together)", k.id, m.name()),
             );
             if secret.len() < keys::MIN_SECRET {
                 report.warning(
@@ -1115,7 +1127,7 @@ fn import_key(
             }
             comments.auth = format!("authkeys:{}: {} secret carried over", k.line, m.name());
             Ok(ImportedKey {
-                id: k.id,
+                id: hbd_id,
                 secret,
                 fresh: false,
             })
