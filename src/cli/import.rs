@@ -60,6 +60,20 @@ pub fn run(_config: &Path, args: Args) -> Result<()> {
             .as_ref()
             .map(|_| PathBuf::from(crate::config::DEFAULT_KEY_FILE))
     });
+    // Refused before anything is read or written: a directory where a file goes.
+    for p in args.output.iter().chain(key_path.iter()) {
+        if p.is_dir() {
+            return Err(Error::Usage(format!(
+                "{} is a directory: name the file to write",
+                p.display()
+            )));
+        }
+    }
+    if args.output.is_some() && args.output == key_path {
+        return Err(Error::Usage(
+            "--output and --key-output name the same file".into(),
+        ));
+    }
     if !args.force {
         for p in args.output.iter().chain(key_path.iter()) {
             if p.exists() {

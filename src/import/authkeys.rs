@@ -274,7 +274,15 @@ mod tests {
         .unwrap();
         assert_eq!((k.id, k.secret.as_deref()), (0, Some("ab#cd")));
         // The last auth line and the last definition of a key count.
-        let k = parse(b"auth 1\n1 md5 first\nauth 2\n2 md5 x\n2 sha1 second\n", "authkeys", &mut r).unwrap();
-        assert_eq!((k.id, k.method, k.secret.as_deref()), (2, Method::Sha1, Some("second")));
+        let k = parse(
+            b"auth 1\n1 md5 first\nauth 2\n2 md5 x\n2 sha1 second\n",
+            "authkeys",
+            &mut r,
+        )
+        .unwrap();
+        assert_eq!(
+            (k.id, k.method, k.secret.as_deref()),
+            (2, Method::Sha1, Some("second"))
+        );
     }
 }

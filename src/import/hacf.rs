@@ -115,7 +115,8 @@ fn maps_to(dir: &str) -> Option<&'static str> {
     })
 }
 
-/// Every directive Heartbeat 3.0.6 accepts (for did-you-mean on typos).
+/// Every directive Heartbeat 3.0.6 accepts (its hb_api.h KEY_ names, the media
+/// types and the ping media), for did-you-mean on typos.
 const DIRECTIVES: &[&str] = &[
     "node",
     "keepalive",
@@ -164,7 +165,11 @@ const DIRECTIVES: &[&str] = &[
     "uuidfrom",
     "memreserve",
     "env",
-    "register_to_apphbd",
+    "use_apphbd",
+    "failfast",
+    "syslogmsgfmt",
+    "crm_daemon_dir",
+    "crmd_spawns_pengine",
     "log_badpack",
     "record_config_changes",
     "record_pengine_inputs",
@@ -415,7 +420,7 @@ pub fn parse(bytes: &[u8], file: &str, report: &mut Report) -> Result<HaCf, Impo
                     "{shown} — not supported yet: hbd has no ping nodes, so a node that loses its uplink keeps its groups (Heartbeat moved them to a node that still reached the ping targets); until then, watch the uplink with your monitoring"
                 ),
             ),
-            "respawn" => {
+            "respawn" | "failfast" => {
                 let user = args.first().copied().unwrap_or("");
                 let prog = args.get(1).copied().unwrap_or("");
                 let base = prog.rsplit('/').next().unwrap_or(prog);
@@ -426,8 +431,10 @@ pub fn parse(bytes: &[u8], file: &str, report: &mut Report) -> Result<HaCf, Impo
                     _ => {
                         let unit = sanitize_unit(base);
                         let cmd = args[1..].join(" ");
+                        // failfast: Heartbeat rebooted the node when the program died.
+                        let reboot = if dir == "failfast" { " FailureAction=reboot" } else { "" };
                         format!(
-                            "hbd does not supervise processes, systemd does: to keep {base} running beside hbd, write /etc/systemd/system/{unit}.service with `[Unit] PartOf=hbd.service After=hbd.service` `[Service] User={user} ExecStart={cmd} Restart=always` `[Install] WantedBy=hbd.service`, then `systemctl enable {unit}.service`"
+                            "hbd does not supervise processes, systemd does: to keep {base} running beside hbd, write /etc/systemd/system/{unit}.service with `[Unit] PartOf=hbd.service After=hbd.service{reboot}` `[Service] User={user} ExecStart={cmd} Restart=always` `[Install] WantedBy=hbd.service`, then `systemctl enable {unit}.service`"
                         )
                     }
                 };
@@ -481,7 +488,8 @@ pub fn parse(bytes: &[u8], file: &str, report: &mut Report) -> Result<HaCf, Impo
                     report.dropped(file, n, format!("{} — hbd logs to the journal (journalctl -u hbd)", shown));
                 }
             }
-            "logfile" | "debugfile" | "use_logd" | "conn_logd_time" | "debug" | "log_badpack" => {
+            "logfile" | "debugfile" | "use_logd" | "conn_logd_time" | "debug" | "log_badpack"
+            | "syslogmsgfmt" => {
                 report.dropped(file, n, format!("{} — hbd logs to the journal (journalctl -u hbd)", shown))
             }
             "watchdog" => report.dropped(
@@ -500,7 +508,7 @@ pub fn parse(bytes: &[u8], file: &str, report: &mut Report) -> Result<HaCf, Impo
                 format!("{} — Heartbeat wire-protocol setting; hbd's protocol has no equivalent", shown),
             ),
             "coredumps" | "coreroot" | "realtime" | "rtprio" | "memreserve" | "env"
-            | "register_to_apphbd" | "normalpoll" => report.dropped(
+            | "normalpoll" => report.dropped(
                 file,
                 n,
                 format!("{} — process tuning is done by systemd for hbd (see hbd.service)", shown),
@@ -510,8 +518,13 @@ pub fn parse(bytes: &[u8], file: &str, report: &mut Report) -> Result<HaCf, Impo
                 n,
                 format!("{} — hbd identifies nodes by name only", shown),
             ),
+            "use_apphbd" => report.dropped(
+                file,
+                n,
+                format!("{} — registering with apphbd is what systemd's watchdog does for hbd (WatchdogSec= in hbd.service)", shown),
+            ),
             "record_config_changes" | "record_pengine_inputs" | "enable_config_writes"
-            | "quorum_server" => report.dropped(
+            | "quorum_server" | "crm_daemon_dir" | "crmd_spawns_pengine" => report.dropped(
                 file,
                 n,
                 format!("{} — Pacemaker/CRM setting; hbd has no CRM", shown),
@@ -728,6 +741,17 @@ mod tests {
         let s = e.to_string();
         assert!(s.starts_with("ha.cf:3: "), "{s}");
         assert!(s.contains("udpport"), "{s}");
+    }
+
+    #[test]
+    fn every_heartbeat_directive_is_known() {
+        for d in DIRECTIVES {
+            let mut r = Report::default();
+            let text = format!("node a b\n{d} x y z\n");
+            if let Err(e) = parse(text.as_bytes(), "ha.cf", &mut r) {
+                assert!(!e.to_string().contains("unknown directive"), "{d}: {e}");
+            }
+        }
     }
 
     #[test]
