@@ -136,6 +136,20 @@ fn ten_thousand_media_lines_are_refused_at_the_line_that_goes_over() {
         e.starts_with("haresources:65: more than 64 resource groups"),
         "{e}"
     );
+    // 100 000 resources on one line.
+    let line: Vec<String> = (0..100_000).map(|i| format!("svc{i}")).collect();
+    fs::write(
+        tmp.path().join("haresources"),
+        format!("a {}\n", line.join(" ")),
+    )
+    .expect("haresources");
+    let e = import_err(tmp.path());
+    assert!(
+        e.starts_with(
+            "haresources:1: 100000 resources in one group: the importer takes at most 128"
+        ),
+        "{e}"
+    );
 }
 
 #[test]
