@@ -11,7 +11,8 @@ pub use schema::schema_json;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::parser::ValueSource;
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 use crate::config::DEFAULT_CONFIG_FILE;
 use crate::error::Error;
@@ -46,13 +47,14 @@ pub enum Command {
 
 /// Parse the command line, run the command, print any error as one sentence.
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
-    let result = match cli.command {
-        Command::Check(a) => check::run(&cli.config, a),
-        Command::Schema => schema::run(),
-        Command::Keygen(a) => keygen::run(&cli.config, a),
-        Command::Import(a) => import::run(&cli.config, a),
-        Command::Run(a) => run::run(&cli.config, a),
+    let matches = Cli::command().get_matches();
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(c) => c,
+        Err(e) => e.exit(),
+    };
+    let result = match config_given_in_vain(&cli, &matches) {
+        Some(e) => Err(e),
+        None => dispatch(cli),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -63,9 +65,46 @@ pub fn main() -> ExitCode {
     }
 }
 
+/// `-c FILE` on the command line of a subcommand that reads no configuration is
+/// refused rather than silently ignored (HBD_CONFIG in the environment is fine).
+fn config_given_in_vain(cli: &Cli, matches: &clap::ArgMatches) -> Option<Error> {
+    let given = |m: &clap::ArgMatches| {
+        m.try_get_raw("config").is_ok_and(|v| v.is_some())
+            && m.value_source("config") == Some(ValueSource::CommandLine)
+    };
+    let on_line = given(matches) || matches.subcommand().is_some_and(|(_, sub)| given(sub));
+    if !on_line {
+        return None;
+    }
+    let (name, instead) = match cli.command {
+        Command::Schema => ("schema", "it prints the schema of every cluster.toml"),
+        Command::Import(_) => (
+            "import",
+            "it writes a configuration: name it with --output FILE",
+        ),
+        _ => return None,
+    };
+    Some(Error::Usage(format!(
+        "hbd {name} reads no configuration, so -c/--config means nothing here ({instead})"
+    )))
+}
+
+fn dispatch(cli: Cli) -> crate::error::Result<()> {
+    match cli.command {
+        Command::Check(a) => check::run(&cli.config, a),
+        Command::Schema => schema::run(),
+        Command::Keygen(a) => keygen::run(&cli.config, a),
+        Command::Import(a) => import::run(&cli.config, a),
+        Command::Run(a) => run::run(&cli.config, a),
+    }
+}
+
 fn report(e: &Error) {
     match e {
         // Config errors are already "file:line:col: error: ..." lines.
+        Error::Config(c @ crate::config::ConfigError::Read { .. }) => eprintln!(
+            "hbd: error: {c} (write one with `hbd import` from a Heartbeat /etc/ha.d or start from examples/cluster.toml; another file: -c FILE)"
+        ),
         Error::Config(c) => eprintln!("{c}"),
         other => eprintln!("hbd: error: {other}"),
     }
