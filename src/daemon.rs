@@ -549,7 +549,9 @@ impl Daemon {
                 "node \"{me}\" is no longer at its place in the node list"
             ));
         }
-        self.cluster.reload(Instant::now(), &new, keys)?;
+        self.cluster
+            .reload(Instant::now(), &new, keys)
+            .map_err(|e| e.to_string())?;
         let changed = changed_links(&self.config, &new);
         let new = Arc::new(new);
         self.manager.set_config(new.clone());

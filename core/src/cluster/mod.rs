@@ -164,6 +164,17 @@ pub enum Reject {
     DuplicateNode(String),
 }
 
+/// Why a reloaded configuration cannot be applied to the running core.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ReloadError {
+    #[error("the list of nodes changed: restart hbd on every node to apply it")]
+    Nodes,
+    #[error("the list of links changed: restart hbd to apply it")]
+    Links,
+    #[error("the list of groups changed: restart hbd to apply it")]
+    Groups,
+}
+
 /// Things worth a log line; the daemon adds NODE/PEER/LINK/GROUP fields.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {
@@ -1017,7 +1028,12 @@ impl Cluster {
 
     /// Apply a reloaded config. Timing, failover and keys may change; nodes, links and
     /// groups (names and order) may not: the error says why and nothing changes.
-    pub fn reload(&mut self, _now: Instant, config: &Config, keys: KeySet) -> Result<(), String> {
+    pub fn reload(
+        &mut self,
+        _now: Instant,
+        config: &Config,
+        keys: KeySet,
+    ) -> Result<(), ReloadError> {
         let names = |c: &Config| -> (Vec<String>, Vec<String>, Vec<String>) {
             (
                 c.nodes
@@ -1033,13 +1049,13 @@ impl Cluster {
         };
         let (old, new) = (names(&self.config), names(config));
         if old.0 != new.0 {
-            return Err("the list of nodes changed: restart hbd on every node to apply it".into());
+            return Err(ReloadError::Nodes);
         }
         if old.1 != new.1 {
-            return Err("the list of links changed: restart hbd to apply it".into());
+            return Err(ReloadError::Links);
         }
         if old.2 != new.2 {
-            return Err("the list of groups changed: restart hbd to apply it".into());
+            return Err(ReloadError::Groups);
         }
         self.config = config.clone();
         self.keys = keys;
