@@ -10,6 +10,7 @@ pub mod cluster;
 pub mod config;
 pub mod daemon;
 pub mod error;
+pub mod files;
 pub mod import;
 pub mod proto;
 pub mod resource;

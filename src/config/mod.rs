@@ -37,6 +37,13 @@ pub enum ConfigError {
         /// The first byte that is not UTF-8.
         byte: u8,
     },
+    /// A FIFO, a device, a directory or a huge file where cluster.toml should be.
+    #[error("{}: error: the file is {source}", path.display())]
+    Unsafe {
+        path: PathBuf,
+        #[source]
+        source: crate::files::FileError,
+    },
     #[error("{}", render_all(path, diagnostics))]
     Invalid {
         path: PathBuf,
@@ -82,11 +89,26 @@ impl Loaded {
     }
 }
 
-/// Read and validate a config file.
+/// Largest cluster.toml hbd reads (32 nodes and 64 groups take a few hundred lines).
+pub const MAX_CONFIG_FILE: u64 = 1024 * 1024;
+
+/// Read and validate a config file: a regular file (a link to one is fine) of at most
+/// [`MAX_CONFIG_FILE`] bytes; a FIFO or a device is refused before it is opened.
 pub fn load(path: &Path) -> Result<Loaded, ConfigError> {
-    let bytes = std::fs::read(path).map_err(|source| ConfigError::Read {
-        path: path.to_path_buf(),
-        source,
+    use crate::files::{FileError, Links, read_regular};
+    let (bytes, _) = read_regular(path, MAX_CONFIG_FILE, Links::Follow).map_err(|e| match e {
+        FileError::NotFound => ConfigError::Read {
+            path: path.to_path_buf(),
+            source: std::io::ErrorKind::NotFound.into(),
+        },
+        FileError::Io(source) => ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        },
+        source => ConfigError::Unsafe {
+            path: path.to_path_buf(),
+            source,
+        },
     })?;
     parse_bytes(&bytes, path)
 }
