@@ -1,6 +1,7 @@
 //! The `hbd` command line: one file per subcommand, errors rendered once here.
 
 mod check;
+mod generate;
 mod import;
 mod keygen;
 mod run;
@@ -42,6 +43,9 @@ pub enum Command {
     Import(import::Args),
     /// Run the daemon (normally started by systemd as hbd.service).
     Run(run::Args),
+    /// Write man pages or shell completions into a directory (for packaging).
+    #[command(hide = true)]
+    Generate(generate::Args),
 }
 
 /// Parse the command line, run the command, print any error as one sentence.
@@ -53,6 +57,7 @@ pub fn main() -> ExitCode {
         Command::Keygen(a) => keygen::run(&cli.config, a),
         Command::Import(a) => import::run(&cli.config, a),
         Command::Run(a) => run::run(&cli.config, a),
+        Command::Generate(a) => generate::run(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

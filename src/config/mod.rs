@@ -21,6 +21,11 @@ pub use validate::validate;
 /// A config that failed to load.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
+    #[error(
+        "cannot read {}: it does not exist; write it (the example in /usr/share/doc/hbd/examples/cluster.toml, or `hbd import /etc/ha.d` from Heartbeat)",
+        .0.display()
+    )]
+    Missing(PathBuf),
     #[error("cannot read {}: {source}", path.display())]
     Read {
         path: PathBuf,
@@ -97,10 +102,7 @@ pub const MAX_CONFIG_FILE: u64 = 1024 * 1024;
 pub fn load(path: &Path) -> Result<Loaded, ConfigError> {
     use crate::files::{FileError, Links, read_regular};
     let (bytes, _) = read_regular(path, MAX_CONFIG_FILE, Links::Follow).map_err(|e| match e {
-        FileError::NotFound => ConfigError::Read {
-            path: path.to_path_buf(),
-            source: std::io::ErrorKind::NotFound.into(),
-        },
+        FileError::NotFound => ConfigError::Missing(path.to_path_buf()),
         FileError::Io(source) => ConfigError::Read {
             path: path.to_path_buf(),
             source,
