@@ -49,7 +49,12 @@ fn write(dir: &Path, name: &str, text: &[u8]) -> Result<()> {
 fn completions(dir: &Path) -> Result<()> {
     std::fs::create_dir_all(dir)
         .map_err(|e| Error::io(format!("cannot create {}", dir.display()), e))?;
-    let mut cmd = super::Cli::command();
+    // Without the hidden subcommands (this one): completions offer what `--help` shows.
+    let full = super::Cli::command();
+    let mut cmd = clap::Command::new("hbd")
+        .version(env!("CARGO_PKG_VERSION"))
+        .args(full.get_arguments().cloned())
+        .subcommands(full.get_subcommands().filter(|s| !s.is_hide_set()).cloned());
     for shell in [Shell::Bash, Shell::Zsh, Shell::Fish] {
         clap_complete::generate_to(shell, &mut cmd, "hbd", dir)
             .map_err(|e| Error::io(format!("cannot write {shell} completions"), e))?;
