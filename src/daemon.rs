@@ -16,6 +16,7 @@
 //!
 //! `Instant::now()` is read here and only here, and passed to the core.
 
+mod incarnation;
 mod links;
 mod logging;
 mod node;
@@ -40,7 +41,7 @@ use crate::resource::{Failure, Manager};
 use crate::systemd::notify::Notifier;
 use crate::transport::Source;
 
-use links::{Incoming, Links};
+use links::{Incoming, Links, Prefilter};
 use ratelimit::RateLimiter;
 
 pub use logging::init as init_logging;
@@ -106,7 +107,10 @@ struct Daemon {
     manager: Manager,
     notifier: Notifier,
     links: Links,
+    prefilter: std::sync::Arc<Prefilter>,
     incoming: mpsc::Receiver<Incoming>,
+    /// Packets from unknown addresses and refusal reports: served after `incoming`.
+    bulk: mpsc::Receiver<Incoming>,
     results_tx: mpsc::UnboundedSender<(GroupId, GroupEvent)>,
     results: mpsc::UnboundedReceiver<(GroupId, GroupEvent)>,
     failures: mpsc::UnboundedReceiver<Failure>,
@@ -147,8 +151,10 @@ impl Daemon {
         for w in key_warnings {
             tracing::warn!("{w}");
         }
-        let incarnation = getrandom::u64()
-            .map_err(|e| Error::Runtime(format!("cannot get random bytes from the kernel: {e}")))?;
+        let (incarnation, warning) = incarnation::next(&incarnation::state_dir());
+        if let Some(w) = warning {
+            tracing::warn!("{w}");
+        }
 
         let (failures_tx, failures) = mpsc::unbounded_channel();
         let manager = Manager::connect(config.clone(), failures_tx)
@@ -189,7 +195,10 @@ impl Daemon {
         }
 
         let (incoming_tx, incoming) = mpsc::channel(256);
-        let (links, errors) = Links::open_all(&config, local, incoming_tx);
+        let prefilter = Prefilter::new(&config);
+        let (bulk_tx, bulk) = mpsc::channel(256);
+        let (links, errors) =
+            Links::open_all(&config, local, incoming_tx, bulk_tx, prefilter.clone());
         if links.open_count() == 0 {
             return Err(Error::Runtime(format!(
                 "no heartbeat link could be opened: {}",
@@ -225,7 +234,9 @@ impl Daemon {
             manager,
             notifier: Notifier::from_env(),
             links,
+            prefilter,
             incoming,
+            bulk,
             results_tx,
             results,
             failures,
@@ -247,8 +258,23 @@ impl Daemon {
         while !exit {
             let deadline = self.cluster.poll_timeout();
             tokio::select! {
-                Some(msg) = self.incoming.recv() => self.on_incoming(msg),
+                // In this order, each branch only when ready: the core's deadline (a
+                // heartbeat due, a peer's deadtime), signals and the watchdog, peers'
+                // packets, group results, and last whatever came from addresses no peer
+                // uses, so that a flood of it delays nothing else.
+                biased;
                 () = sleep_until(deadline) => self.cluster.handle_timeout(Instant::now()),
+                Some(()) = self.signals.term.recv() => {
+                    if !self.shutting_down && restart_pending().await {
+                        self.detach();
+                    } else {
+                        self.shutdown("SIGTERM");
+                    }
+                }
+                Some(()) = self.signals.int.recv() => self.shutdown("SIGINT"),
+                Some(()) = self.signals.hup.recv() => self.reload().await,
+                _ = tick(&mut watchdog) => self.notifier.watchdog(),
+                Some(msg) = self.incoming.recv() => self.on_incoming(msg),
                 Some((group, event)) = self.results.recv() => {
                     self.log_group_result(group, &event);
                     self.cluster.handle_group_event(Instant::now(), group, event);
@@ -262,18 +288,9 @@ impl Daemon {
                         GroupEvent::Failed { reason: f.reason },
                     );
                 }
-                Some(()) = self.signals.term.recv() => {
-                    if !self.shutting_down && restart_pending().await {
-                        self.detach();
-                    } else {
-                        self.shutdown("SIGTERM");
-                    }
-                }
-                Some(()) = self.signals.int.recv() => self.shutdown("SIGINT"),
-                Some(()) = self.signals.hup.recv() => self.reload().await,
-                _ = tick(&mut watchdog) => self.notifier.watchdog(),
                 _ = retry.tick() => self.links.retry(&self.config, self.local),
                 _ = flush.tick() => self.flush_rejects(),
+                Some(msg) = self.bulk.recv() => self.on_incoming(msg),
             }
             exit = self.drain_actions();
         }
@@ -293,12 +310,20 @@ impl Daemon {
                 if !self.links.is_current(link, generation) {
                     return;
                 }
-                if let Err(reject) =
-                    self.cluster
-                        .handle_packet(Instant::now(), link, &datagram.bytes)
+                match self
+                    .cluster
+                    .handle_packet(Instant::now(), link, &datagram.bytes)
                 {
-                    self.log_reject(link, datagram.from, reject);
+                    Ok(()) => {
+                        if let Source::Udp(a) = datagram.from {
+                            self.prefilter.learn(a.ip());
+                        }
+                    }
+                    Err(reject) => self.log_reject(link, datagram.from, reject),
                 }
+            }
+            Incoming::Refused { link, from, reason } => {
+                self.log_reject(link, from, Reject::Decode(reason));
             }
             Incoming::Failed {
                 link,
@@ -442,6 +467,7 @@ impl Daemon {
         let changed = changed_links(&self.config, &new);
         let new = Arc::new(new);
         self.manager.set_config(new.clone());
+        self.prefilter.update(&new);
         self.config = new;
         Ok(changed)
     }
@@ -453,6 +479,12 @@ impl Daemon {
 
     fn log_reject(&mut self, link: LinkId, from: Source, reject: Reject) {
         if reject == Reject::Own {
+            return;
+        }
+        if reject == Reject::Unconfirmed {
+            // Every peer restart starts so, and replays of recorded packets end so:
+            // neither changes anything.
+            tracing::debug!(LINK = %self.links.name(link), SOURCE = %from, "ignored packet from {from}: {reject}");
             return;
         }
         // One line per source per window, whatever the reason: a foreign cluster
@@ -480,9 +512,20 @@ impl Daemon {
     /// Closing lines for floods that stopped within the last window: one line per
     /// source address with the count of packets not reported.
     fn flush_rejects(&mut self) {
-        for (from, n) in self.rejects.flush(Instant::now()) {
+        let mut flush = self.rejects.flush(Instant::now());
+        flush.unlisted += self
+            .prefilter
+            .dropped
+            .swap(0, std::sync::atomic::Ordering::Relaxed);
+        for (from, n) in flush.sources {
             let from = source_address(&from);
             tracing::warn!(SOURCE = %from, "{n} more refused packet(s) from {from} in the last minute");
+        }
+        if flush.unlisted > 0 {
+            tracing::warn!(
+                "{} more refused packet(s) in the last minute from sources not listed one by one (too many sources: a flood?)",
+                flush.unlisted
+            );
         }
     }
 
@@ -560,6 +603,44 @@ impl Daemon {
             Event::Stalled { gap } => tracing::warn!(
                 "this process did not run for {}ms (frozen or suspended): peers get a grace period",
                 gap.as_millis()
+            ),
+            Event::PeerOnTime { peer: p } => {
+                let p = peer(p);
+                tracing::info!(PEER = %p, "peer {p} is heard again: no longer late")
+            }
+            Event::DuplicatePeer {
+                peer: p,
+                gone: false,
+            } => {
+                let p = peer(p);
+                tracing::error!(PEER = %p, "two live daemons claim to be node {p} (a cloned node or a second hbd?): the groups either may run are left where they are, and neither is asked to take one; stop the copy")
+            }
+            Event::DuplicatePeer {
+                peer: p,
+                gone: true,
+            } => {
+                let p = peer(p);
+                tracing::warn!(PEER = %p, "only one daemon claims to be node {p} again")
+            }
+            Event::DuplicateLocal {
+                yielding,
+                gone: false,
+            } => {
+                if *yielding {
+                    tracing::error!(
+                        "another live daemon claims to be this node and started earlier: releasing every group here and taking none while it is heard; stop the copy"
+                    )
+                } else {
+                    tracing::error!(
+                        "another live daemon claims to be this node and started later: it releases its groups; taking no new group while it is heard; stop the copy"
+                    )
+                }
+            }
+            Event::DuplicateLocal { gone: true, .. } => {
+                tracing::warn!("the other daemon claiming to be this node is silent now")
+            }
+            Event::SendFailed { reason } => tracing::error!(
+                "cannot send a heartbeat: {reason}; peers will declare this node dead"
             ),
         }
     }

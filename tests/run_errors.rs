@@ -158,14 +158,17 @@ fn a_fifo_or_device_config_is_refused_at_once() {
     let o = run_bounded(&fifo, &["--node", "alpha"]);
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
     assert!(
-        stderr(&o).contains(&format!("{}: error: the file is a FIFO", fifo.display())),
+        stderr(&o).contains(&format!(
+            "cannot read {}: it is a FIFO, not a regular file",
+            fifo.display()
+        )),
         "{}",
         stderr(&o)
     );
     let o = run_bounded(Path::new("/dev/zero"), &["--node", "alpha"]);
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
     assert!(
-        stderr(&o).contains("/dev/zero: error: the file is a character device"),
+        stderr(&o).contains("cannot read /dev/zero: it is a character device"),
         "{}",
         stderr(&o)
     );

@@ -1,12 +1,15 @@
 //! Configuration: `/etc/hbd/cluster.toml`, one file identical on every node.
 //!
+//! This is the model and its validation only; reading the file is the shell's
+//! (`hbd::config::load`).
+//!
 //! Loading goes text → syntax check (with positions) → serde model → cross-checks.
 //! Every problem becomes a [`Diagnostic`] that names file:line:column and the key;
 //! warnings do not stop a load, errors do.
 
 mod diagnostic;
 mod duration;
-pub mod keys;
+mod keyset;
 mod model;
 mod validate;
 
@@ -14,18 +17,13 @@ use std::path::{Path, PathBuf};
 
 pub use diagnostic::{Diagnostic, Position, Severity, SpanIndex, did_you_mean, position_of};
 pub use duration::{DurationError, HumanDuration};
-pub use keys::{KeyError, KeySet};
+pub use keyset::KeySet;
 pub use model::*;
 pub use validate::validate;
 
 /// A config that failed to load.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error(
-        "cannot read {}: it does not exist; write it (the example in /usr/share/doc/hbd/examples/cluster.toml, or `hbd import /etc/ha.d` from Heartbeat)",
-        .0.display()
-    )]
-    Missing(PathBuf),
     #[error("cannot read {}: {source}", path.display())]
     Read {
         path: PathBuf,
@@ -41,13 +39,6 @@ pub enum ConfigError {
         at: Position,
         /// The first byte that is not UTF-8.
         byte: u8,
-    },
-    /// A FIFO, a device, a directory or a huge file where cluster.toml should be.
-    #[error("{}: error: the file is {source}", path.display())]
-    Unsafe {
-        path: PathBuf,
-        #[source]
-        source: crate::files::FileError,
     },
     #[error("{}", render_all(path, diagnostics))]
     Invalid {
@@ -92,27 +83,6 @@ impl Loaded {
         let file = self.path.display().to_string();
         self.warnings.iter().map(|d| d.render(&file)).collect()
     }
-}
-
-/// Largest cluster.toml hbd reads (32 nodes and 64 groups take a few hundred lines).
-pub const MAX_CONFIG_FILE: u64 = 1024 * 1024;
-
-/// Read and validate a config file: a regular file (a link to one is fine) of at most
-/// [`MAX_CONFIG_FILE`] bytes; a FIFO or a device is refused before it is opened.
-pub fn load(path: &Path) -> Result<Loaded, ConfigError> {
-    use crate::files::{FileError, Links, read_regular};
-    let (bytes, _) = read_regular(path, MAX_CONFIG_FILE, Links::Follow).map_err(|e| match e {
-        FileError::NotFound => ConfigError::Missing(path.to_path_buf()),
-        FileError::Io(source) => ConfigError::Read {
-            path: path.to_path_buf(),
-            source,
-        },
-        source => ConfigError::Unsafe {
-            path: path.to_path_buf(),
-            source,
-        },
-    })?;
-    parse_bytes(&bytes, path)
 }
 
 /// Validate config bytes; `path` only names the file in diagnostics.

@@ -125,6 +125,7 @@ pub fn decide_idle(view: &View) -> Decision {
 }
 
 #[cfg(test)]
+#[allow(clippy::disallowed_methods)] // a base Instant for the tests' fake clock
 mod tests {
     use super::*;
     use std::time::Duration;

@@ -106,28 +106,22 @@ pub enum LocalGroupState {
 /// Why a packet was refused. The daemon logs these rate-limited per source.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Reject {
-    #[error("packet too short ({0} bytes)")]
-    TooShort(usize),
-    #[error("packet too long ({0} bytes)")]
-    TooLong(usize),
-    #[error("not an hbd packet (bad magic)")]
-    BadMagic,
-    #[error("unsupported protocol version {0}")]
-    BadVersion(u8),
-    #[error("packet from another cluster (id {0:#010x})")]
-    OtherCluster(u32),
+    /// Not a well-formed, authentic message for this cluster.
+    #[error(transparent)]
+    Decode(#[from] wire::DecodeError),
     #[error("packet from unknown node \"{0}\"")]
     UnknownNode(String),
-    #[error("packet signed with unknown key id {0}")]
-    UnknownKey(u8),
-    #[error("bad MAC: wrong key or forged packet")]
-    BadMac,
-    #[error("malformed packet: {0}")]
-    Malformed(&'static str),
+    #[error("packet on unknown link {0}")]
+    UnknownLink(usize),
     #[error("replayed or duplicate packet (sequence {0})")]
     Replay(u64),
     #[error("packet from an earlier incarnation of the sender")]
     OldIncarnation,
+    /// A later incarnation of the sender (it restarted) that has not yet proved it is
+    /// live by acking ours: it is acked back and believed from its next packet. Also
+    /// what a replay of a packet recorded before this node started gets.
+    #[error("packet from a new incarnation of the sender, not yet confirmed")]
+    Unconfirmed,
     /// Our own packet looped back (broadcast): not worth logging.
     #[error("own packet")]
     Own,
@@ -147,6 +141,10 @@ pub enum Event {
         peer: NodeId,
         silent: Duration,
     },
+    /// A late peer is heard again before deadtime.
+    PeerOnTime {
+        peer: NodeId,
+    },
     PeerDead {
         peer: NodeId,
     },
@@ -156,6 +154,18 @@ pub enum Event {
     /// The peer's daemon restarted (new incarnation).
     PeerRestarted {
         peer: NodeId,
+    },
+    /// Two live senders claim to be `peer` (a cloned node, a daemon started twice):
+    /// the claims of both are respected. `gone` once the second one falls silent.
+    DuplicatePeer {
+        peer: NodeId,
+        gone: bool,
+    },
+    /// Another live daemon claims to be this node. The newer of the two (`yielding`)
+    /// releases its groups; neither takes a group while the other is heard.
+    DuplicateLocal {
+        yielding: bool,
+        gone: bool,
     },
     LinkUp {
         peer: NodeId,
@@ -182,6 +192,11 @@ pub enum Event {
     /// This process did not run for `gap` (frozen, suspended): peers get a grace period.
     Stalled {
         gap: Duration,
+    },
+    /// A heartbeat could not be encoded or signed, so nothing was sent: peers will
+    /// declare this node dead. Always an error in the journal.
+    SendFailed {
+        reason: String,
     },
 }
 
@@ -228,6 +243,9 @@ pub struct Cluster {
     ready: bool,
     shutting_down: bool,
     exited: bool,
+    /// Another live daemon with this node's name (see [`Event::DuplicateLocal`]):
+    /// its incarnation, when last heard live, and whether it proved it is live.
+    twin: Option<(u64, Instant, bool)>,
     /// Peers by node index; the local node's slot is unused.
     peers: Vec<Peer>,
     groups: Vec<Local>,
@@ -265,7 +283,8 @@ impl Local {
 }
 
 impl Cluster {
-    /// `incarnation` must be fresh per daemon start (random); `now` is the start time.
+    /// `incarnation` must be above every earlier one of this node (the daemon derives
+    /// it from the clock and a persisted floor); `now` is the start time.
     pub fn new(
         config: &Config,
         local: NodeId,
@@ -289,6 +308,7 @@ impl Cluster {
             ready: false,
             shutting_down: false,
             exited: false,
+            twin: None,
             peers: (0..config.nodes.len()).map(|_| Peer::new(nl, ng)).collect(),
             groups: (0..ng)
                 .map(|_| Local {
@@ -374,18 +394,49 @@ impl Cluster {
             .config
             .node_index(&msg.sender)
             .ok_or_else(|| Reject::UnknownNode(msg.sender.clone()))?;
+        let proves_fresh = msg.acks.contains(&self.incarnation);
         if sender == self.local.0 {
-            return Err(if msg.incarnation == self.incarnation {
-                Reject::Own
-            } else {
-                Reject::DuplicateNode(msg.sender.clone())
-            });
+            if msg.incarnation == self.incarnation {
+                return Err(Reject::Own);
+            }
+            self.hear_twin(now, msg.incarnation, proves_fresh);
+            return Err(Reject::DuplicateNode(msg.sender.clone()));
         }
         if link.0 >= self.config.links.len() {
-            return Err(Reject::Malformed("unknown link"));
+            return Err(Reject::UnknownLink(link.0));
         }
         let peer_id = NodeId(sender);
-        let heard = self.peers[sender].hear(now, link.0, msg.incarnation, msg.seq)?;
+        let ack_before = self.peers[sender].ack();
+        let verdict = self.peers[sender].hear(now, link.0, msg.incarnation, msg.seq, proves_fresh);
+        if self.peers[sender].ack() != ack_before {
+            // A new incarnation to confirm: ack it now rather than a keepalive later.
+            // Replays cannot raise it (they carry earlier incarnations), so this is
+            // at most one extra heartbeat per real restart.
+            self.send_heartbeat();
+        }
+        let heard = verdict?;
+        if heard.twin {
+            let p = &mut self.peers[sender];
+            let first = p.twin.is_none();
+            let mut claims = vec![(ClaimState::None, 0); self.config.groups.len()];
+            for c in &msg.claims {
+                if let Some(g) = self.config.groups.iter().position(|g| g.name == c.group) {
+                    claims[g] = (c.state, c.generation);
+                }
+            }
+            p.twin = Some(membership::Twin {
+                last_heard: now,
+                claims,
+            });
+            if first {
+                self.event(Event::DuplicatePeer {
+                    peer: peer_id,
+                    gone: false,
+                });
+            }
+            self.evaluate(now);
+            return Ok(());
+        }
         if heard.restarted {
             self.event(Event::PeerRestarted { peer: peer_id });
         }
@@ -398,12 +449,43 @@ impl Cluster {
         if heard.peer_up {
             self.event(Event::PeerUp { peer: peer_id });
         }
+        if heard.on_time {
+            self.event(Event::PeerOnTime { peer: peer_id });
+        }
         if heard.fresh {
             self.apply(peer_id, &msg);
         }
         self.check_ready(now);
         self.evaluate(now);
         Ok(())
+    }
+
+    /// A packet with our own name and another incarnation. A replay of one of our own
+    /// earlier packets cannot ack our current incarnation; a live twin can, once it
+    /// has heard us (we ack its incarnation so that it can tell the same of us).
+    fn hear_twin(&mut self, now: Instant, incarnation: u64, proves_fresh: bool) {
+        let known = self.twin.is_some_and(|(_, _, live)| live);
+        match self.twin {
+            Some((i, _, _)) if i > incarnation && !proves_fresh => return,
+            _ => {}
+        }
+        self.twin = Some((incarnation, now, proves_fresh || known));
+        if proves_fresh && !known {
+            self.event(Event::DuplicateLocal {
+                yielding: incarnation < self.incarnation,
+                gone: false,
+            });
+            self.send_heartbeat();
+            self.evaluate(now);
+        }
+    }
+
+    /// A live twin of this node was heard within deadtime.
+    fn twin_alive(&self, now: Instant) -> Option<u64> {
+        let deadtime = self.config.timing.deadtime.get();
+        self.twin
+            .filter(|&(_, t, live)| live && now.saturating_duration_since(t) < deadtime)
+            .map(|(i, _, _)| i)
     }
 
     /// Take in the content of a new message from `peer`.
@@ -506,11 +588,40 @@ impl Cluster {
                 self.set_state(g, LocalGroupState::Stopped);
             }
         }
+        self.expire_twins(now, deadtime);
         self.check_ready(now);
         self.evaluate(now);
         if now >= self.next_send {
             self.send_heartbeat();
             self.next_send = now + keepalive;
+        }
+    }
+
+    /// Forget second senders silent for deadtime.
+    fn expire_twins(&mut self, now: Instant, deadtime: Duration) {
+        for i in 0..self.peers.len() {
+            let expired = self.peers[i]
+                .twin
+                .as_ref()
+                .is_some_and(|t| now.saturating_duration_since(t.last_heard) >= deadtime);
+            if expired {
+                self.peers[i].twin = None;
+                self.event(Event::DuplicatePeer {
+                    peer: NodeId(i),
+                    gone: true,
+                });
+            }
+        }
+        if let Some((_, t, live)) = self.twin {
+            if now.saturating_duration_since(t) >= deadtime {
+                self.twin = None;
+                if live {
+                    self.event(Event::DuplicateLocal {
+                        yielding: false,
+                        gone: true,
+                    });
+                }
+            }
         }
     }
 
@@ -558,19 +669,30 @@ impl Cluster {
             .iter()
             .enumerate()
             .filter(|(i, _)| *i != self.local.0)
-            .map(|(i, p)| Other {
-                node: NodeId(i),
-                alive: p.alive(),
-                eligible: p.alive() && !p.leaving && p.claims[g].0 != ClaimState::Failed,
-                claim: if p.alive() {
-                    p.claims[g].0
-                } else {
-                    ClaimState::None
-                },
-                generation: p.claims[g].1,
-                up_since: p.up_since,
+            .map(|(i, p)| {
+                let (mut claim, mut generation) = p.claims[g];
+                // A second sender with this name may run the group: respect its claim.
+                if let Some(t) = &p.twin {
+                    if t.claims[g].0.holds() && !claim.holds() {
+                        (claim, generation) = t.claims[g];
+                    }
+                }
+                let alive = p.alive() || (p.twin.is_some() && claim.holds());
+                Other {
+                    node: NodeId(i),
+                    alive,
+                    // Two senders with one name: neither is asked to take a group.
+                    eligible: p.alive()
+                        && !p.leaving
+                        && claim != ClaimState::Failed
+                        && p.twin.is_none(),
+                    claim: if alive { claim } else { ClaimState::None },
+                    generation,
+                    up_since: p.up_since,
+                }
             })
             .collect();
+        let twin = self.twin_alive(now);
         let local = &self.groups[g];
         let view = View {
             local: self.local,
@@ -579,10 +701,18 @@ impl Cluster {
             auto_failback: self.config.failover.auto_failback,
             hold_down: self.config.failover.hold_down.get(),
             now,
-            local_eligible: !self.shutting_down && local.state == LocalGroupState::Stopped,
+            local_eligible: !self.shutting_down
+                && local.state == LocalGroupState::Stopped
+                && twin.is_none(),
             local_generation: local.generation,
             others: &others,
         };
+        if local.state == LocalGroupState::Running && twin.is_some_and(|t| t < self.incarnation) {
+            // Another daemon with our name started before us and is live: it keeps
+            // the groups, we release ours.
+            self.stop(g, false);
+            return true;
+        }
         match local.state {
             LocalGroupState::Running => match ownership::decide_holder(&view) {
                 Decision::YieldTo(peer) => {
@@ -807,6 +937,9 @@ impl Cluster {
                     consider(t + deadtime);
                 }
             }
+            if let Some(t) = &p.twin {
+                consider(t.last_heard + deadtime);
+            }
             if self.config.failover.auto_failback {
                 if let Some(t) = p.up_since {
                     consider(t + self.config.failover.hold_down.get());
@@ -815,6 +948,9 @@ impl Cluster {
         }
         if !self.ready {
             consider(self.started + initdead);
+        }
+        if let Some((_, t, _)) = self.twin {
+            consider(t + deadtime);
         }
         for l in &self.groups {
             if let Some(t) = l.failed_until {
@@ -863,11 +999,33 @@ impl Cluster {
             seq: self.seq,
             sender: self.config.nodes[self.local.0].name.clone(),
             claims,
+            acks: self.acks(),
         };
-        // The config was validated (names ≤ 63 bytes, ≤ 64 groups), so encoding succeeds.
-        if let Ok(bytes) = wire::encode(&msg, &self.keys) {
-            self.actions.push_back(Action::Send(bytes));
+        // Validation refuses configs whose heartbeat cannot be encoded; should one fail
+        // anyway (a key that vanished on reload), say so every time: peers are about to
+        // declare this node dead while it may still hold groups.
+        match wire::encode(&msg, &self.keys) {
+            Ok(bytes) => self.actions.push_back(Action::Send(bytes)),
+            Err(e) => self.event(Event::SendFailed {
+                reason: e.to_string(),
+            }),
         }
+    }
+
+    /// The incarnations we ack: every peer's (believed or candidate) and a twin's.
+    fn acks(&self) -> Vec<u64> {
+        let mut acks: Vec<u64> = self
+            .peers
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| *i != self.local.0)
+            .filter_map(|(_, p)| p.ack())
+            .collect();
+        if let Some((i, _, _)) = self.twin {
+            acks.push(i);
+        }
+        acks.truncate(wire::MAX_ACKS);
+        acks
     }
 
     pub fn status(&self) -> Status {
