@@ -141,6 +141,7 @@ fn the_package_installs_imports_heartbeat_fails_over_and_removes_cleanly() {
         assert!(page.contains("hbd-import"), "{page}");
         let page = n.exec_ok(&["man", "-P", "cat", "5", "cluster.toml"]);
         assert!(page.contains("deadtime"), "{page}");
+        n.exec_ok(&["test", "-f", "/lib/systemd/system/hbd.service"]);
         n.exec_ok(&["test", "-f", "/usr/share/hbd/cluster.schema.json"]);
         n.exec_ok(&["test", "-f", "/usr/share/doc/hbd/examples/cluster.toml"]);
         n.exec_ok(&["test", "-f", "/usr/share/bash-completion/completions/hbd"]);
