@@ -33,7 +33,7 @@ use tokio::time::{Interval, MissedTickBehavior};
 use tracing::Instrument;
 
 use crate::cluster::{
-    Action, Cluster, Command, Event, GroupEvent, GroupId, LinkId, NodeId, Reject,
+    Action, Cluster, Command, Event, Found, GroupEvent, GroupId, LinkId, NodeId, Reject,
 };
 use crate::config::{self, Config};
 use crate::error::{Error, Result};
@@ -52,6 +52,19 @@ pub use status::status_line;
 const EXIT_GRACE: Duration = Duration::from_secs(1);
 /// Window of the refused-packet rate limiter.
 const REJECT_WINDOW: Duration = Duration::from_secs(60);
+/// Longest a reload may spend reading and checking the files (off the loop).
+const RELOAD_LIMIT: Duration = Duration::from_secs(10);
+
+/// What a reload read: the config, the keys and the key file's warnings.
+type ReloadRead = Result<(config::Loaded, config::KeySet, Vec<String>), String>;
+
+/// Results of work done off the loop, fed back to it.
+enum Side {
+    /// The files a reload read (generation, what it read).
+    Reloaded(u64, Box<ReloadRead>),
+    /// What systemd said about our SIGTERM: part of a restart?
+    StopKind(bool),
+}
 
 /// What `hbd run` was asked to do.
 #[derive(Debug, Clone)]
@@ -115,6 +128,13 @@ struct Daemon {
     results: mpsc::UnboundedReceiver<(GroupId, GroupEvent)>,
     failures: mpsc::UnboundedReceiver<Failure>,
     signals: Signals,
+    side_tx: mpsc::UnboundedSender<Side>,
+    side: mpsc::UnboundedReceiver<Side>,
+    /// A reload reading the files: its generation and deadline.
+    reloading: Option<(u64, Instant)>,
+    reload_generation: u64,
+    /// SIGTERM received, waiting for systemd to say whether it is a restart.
+    stop_pending: bool,
     rejects: RateLimiter<RejectKey>,
     ready: bool,
     shutting_down: bool,
@@ -160,38 +180,24 @@ impl Daemon {
         let manager = Manager::connect(config.clone(), failures_tx)
             .await
             .map_err(|e| Error::Runtime(format!("cannot set up the resource manager: {e}")))?;
-        // Groups whose resources are all up already (the daemon restarted under
-        // them): held without a restart.
-        let mut adopt = Vec::new();
-        let mut blocked = Vec::new();
-        for (g, group) in config.groups.iter().enumerate() {
-            match manager.is_active(g).await {
-                // Nothing of a group without resources can be running here: "all of its
-                // resources are up" is vacuously true on every node, and adopting it
-                // would make every node that starts an owner.
-                Ok(true) if group.resources.is_empty() => {}
-                Ok(true) => adopt.push(g),
-                Ok(false) => {
-                    // Leftovers of a group that is only partly up (hbd died mid-start):
-                    // clean them up before the group may run on another node.
-                    if let Ok(true) = manager.any_active(g).await {
-                        tracing::warn!(GROUP = %group.name, "group {} is partly up here: stopping its leftovers", group.name);
-                        if let Err(e) = manager.stop_group(g).await {
-                            tracing::error!(
-                                GROUP = %group.name,
-                                "cannot stop the leftovers of group {}: {e}; it stays blocked on this node",
-                                group.name
-                            );
-                            blocked.push(g);
-                        }
-                    }
-                }
-                Err(e) => tracing::warn!(
-                    GROUP = %group.name,
-                    "cannot tell whether group {} is running here: {e}; assuming it is not",
-                    group.name
-                ),
-            }
+        // What of each group is up here already (the daemon restarted under its
+        // groups, or crashed mid-start): the core decides what to make of it.
+        let mut found = Vec::new();
+        for g in 0..config.groups.len() {
+            let f = match manager.is_active(g).await {
+                Ok(true) => Found::AllUp,
+                Ok(false) => match manager.any_active(g).await {
+                    Ok(true) => Found::PartlyUp,
+                    Ok(false) => Found::Down,
+                    Err(e) => Found::Unknown {
+                        reason: e.to_string(),
+                    },
+                },
+                Err(e) => Found::Unknown {
+                    reason: e.to_string(),
+                },
+            };
+            found.push(f);
         }
 
         let (incoming_tx, incoming) = mpsc::channel(256);
@@ -210,12 +216,8 @@ impl Daemon {
         }
 
         let mut cluster = Cluster::new(&config, NodeId(local), keys, incarnation, Instant::now());
-        for g in adopt {
-            tracing::info!(GROUP = %config.groups[g].name, "group {} is already running here: adopting it", config.groups[g].name);
-            cluster.adopt(GroupId(g));
-        }
-        for g in blocked {
-            cluster.adopt_blocked(GroupId(g));
+        for (g, f) in found.into_iter().enumerate() {
+            cluster.found(GroupId(g), f);
         }
         tracing::info!(
             "hbd {} starting as node {node_name} of cluster {} ({} of {} links open)",
@@ -226,6 +228,7 @@ impl Daemon {
         );
 
         let (results_tx, results) = mpsc::unbounded_channel();
+        let (side_tx, side) = mpsc::unbounded_channel();
         Ok(Daemon {
             config_path,
             config,
@@ -241,6 +244,11 @@ impl Daemon {
             results,
             failures,
             signals,
+            side_tx,
+            side,
+            reloading: None,
+            reload_generation: 0,
+            stop_pending: false,
             rejects: RateLimiter::new(REJECT_WINDOW),
             ready: false,
             shutting_down: false,
@@ -264,15 +272,18 @@ impl Daemon {
                 // uses, so that a flood of it delays nothing else.
                 biased;
                 () = sleep_until(deadline) => self.cluster.handle_timeout(Instant::now()),
-                Some(()) = self.signals.term.recv() => {
-                    if !self.shutting_down && restart_pending().await {
-                        self.detach();
-                    } else {
-                        self.shutdown("SIGTERM");
-                    }
-                }
+                Some(()) = self.signals.term.recv() => self.on_sigterm(),
                 Some(()) = self.signals.int.recv() => self.shutdown("SIGINT"),
-                Some(()) = self.signals.hup.recv() => self.reload().await,
+                Some(()) = self.signals.hup.recv() => self.reload(),
+                Some(side) = self.side.recv() => self.on_side(side).await,
+                () = sleep_until(self.reloading.map(|r| r.1)) => {
+                    self.reloading = None;
+                    tracing::error!(
+                        "SIGHUP: reading the configuration took more than {}s: still running the previous configuration",
+                        RELOAD_LIMIT.as_secs()
+                    );
+                    self.reload_done();
+                }
                 _ = tick(&mut watchdog) => self.notifier.watchdog(),
                 Some(msg) = self.incoming.recv() => self.on_incoming(msg),
                 Some((group, event)) = self.results.recv() => {
@@ -280,12 +291,10 @@ impl Daemon {
                     self.cluster.handle_group_event(Instant::now(), group, event);
                 }
                 Some(f) = self.failures.recv() => {
-                    let name = self.group_name(GroupId(f.group)).to_string();
-                    tracing::error!(GROUP = %name, "group {name} failed: {}", f.reason);
                     self.cluster.handle_group_event(
                         Instant::now(),
                         GroupId(f.group),
-                        GroupEvent::Failed { reason: f.reason },
+                        GroupEvent::ResourceDown { resource: f.resource, reason: f.reason },
                     );
                 }
                 _ = retry.tick() => self.links.retry(&self.config, self.local),
@@ -349,6 +358,7 @@ impl Daemon {
                 Action::Send(bytes) => self.links.send(&bytes),
                 Action::StartGroup(g) => self.spawn_group_op(g, true),
                 Action::StopGroup(g) => self.spawn_group_op(g, false),
+                Action::RestartResources { group, from } => self.spawn_restart(group, from),
                 Action::Event(event) => {
                     if event == Event::Ready && !self.ready {
                         self.ready = true;
@@ -398,15 +408,21 @@ impl Daemon {
         );
     }
 
-    /// `systemctl restart hbd`: exit at once and leave every group running; the next
-    /// hbd adopts them without restarting anything. Peers only see a short silence.
-    fn detach(&mut self) {
-        tracing::info!(
-            "SIGTERM from `systemctl restart`: exiting and leaving the groups running for the next hbd to adopt"
+    fn spawn_restart(&self, group: GroupId, from: usize) {
+        let manager = self.manager.clone();
+        let results = self.results_tx.clone();
+        tokio::spawn(
+            async move {
+                let event = match manager.restart_in_place(group.0, from).await {
+                    Ok(()) => GroupEvent::Restarted,
+                    Err(e) => GroupEvent::RestartFailed {
+                        reason: e.to_string(),
+                    },
+                };
+                let _ = results.send((group, event));
+            }
+            .in_current_span(),
         );
-        self.shutting_down = true;
-        self.notifier.stopping();
-        self.cluster.handle_command(Instant::now(), Command::Detach);
     }
 
     fn shutdown(&mut self, signal: &str) {
@@ -422,23 +438,102 @@ impl Daemon {
         self.update_status();
     }
 
-    /// SIGHUP: reread cluster.toml and the key file. Any error keeps the running
-    /// configuration and is logged as one sentence.
-    async fn reload(&mut self) {
-        self.notifier.reloading();
-        match self.try_reload() {
-            Ok(changed) => {
-                if !changed.is_empty() {
-                    self.links.reopen(&self.config, self.local, &changed).await;
-                }
-                tracing::info!("SIGHUP: configuration reloaded")
+    /// SIGTERM: a restart of our unit detaches (the next hbd adopts the groups), any
+    /// other stop releases them. Asking systemd which it is happens off the loop.
+    fn on_sigterm(&mut self) {
+        if self.shutting_down || self.stop_pending {
+            self.shutdown("SIGTERM");
+            return;
+        }
+        self.stop_pending = true;
+        let side = self.side_tx.clone();
+        tokio::spawn(
+            async move {
+                let _ = side.send(Side::StopKind(restart_pending().await));
             }
-            Err(e) => {
-                tracing::error!(
-                    "SIGHUP: reload failed, still running the previous configuration: {e}"
-                )
+            .in_current_span(),
+        );
+    }
+
+    async fn on_side(&mut self, side: Side) {
+        match side {
+            Side::StopKind(restart) => {
+                self.stop_pending = false;
+                if restart && !self.shutting_down {
+                    tracing::info!(
+                        "SIGTERM from `systemctl restart`: exiting and leaving the groups running for the next hbd to adopt"
+                    );
+                } else if !self.shutting_down {
+                    tracing::info!("SIGTERM: releasing every group, then exiting");
+                }
+                self.shutting_down = true;
+                self.notifier.stopping();
+                self.cluster
+                    .handle_command(Instant::now(), Command::Stop { restart });
+                self.update_status();
+            }
+            Side::Reloaded(generation, read) => {
+                if self.reloading.map(|r| r.0) != Some(generation) {
+                    return; // Too late: already reported as timed out.
+                }
+                self.reloading = None;
+                match (*read).and_then(|(loaded, keys, warnings)| {
+                    for w in loaded.render_warnings().into_iter().chain(warnings) {
+                        tracing::warn!("{w}");
+                    }
+                    self.apply_reload(loaded.config, keys)
+                }) {
+                    Ok(changed) => {
+                        if !changed.is_empty() {
+                            self.links.reopen(&self.config, self.local, &changed).await;
+                        }
+                        tracing::info!("SIGHUP: configuration reloaded")
+                    }
+                    Err(e) => tracing::error!(
+                        "SIGHUP: reload failed, still running the previous configuration: {e}"
+                    ),
+                }
+                self.reload_done();
             }
         }
+    }
+
+    /// SIGHUP: reread cluster.toml and the key file on a thread of its own (a file
+    /// that hangs or a huge config must not stop the heartbeats), then apply them
+    /// here. Any error keeps the running configuration and is logged as one sentence.
+    fn reload(&mut self) {
+        if self.reloading.is_some() {
+            tracing::info!("SIGHUP: a reload is already reading the configuration");
+            return;
+        }
+        self.notifier.reloading();
+        self.reload_generation += 1;
+        let generation = self.reload_generation;
+        self.reloading = Some((generation, Instant::now() + RELOAD_LIMIT));
+        let (path, side) = (self.config_path.clone(), self.side_tx.clone());
+        let read = move || {
+            let read = config::load(&path)
+                .map_err(|e| e.to_string())
+                .and_then(|loaded| {
+                    let (keys, warnings) =
+                        config::keys::load(&loaded.config.auth).map_err(|e| e.to_string())?;
+                    Ok((loaded, keys, warnings))
+                });
+            let _ = side.send(Side::Reloaded(generation, Box::new(read)));
+        };
+        // A plain thread, not the runtime's blocking pool: one that never returns
+        // (a file that blocks forever) must not hold up the exit.
+        if let Err(e) = std::thread::Builder::new()
+            .name("hbd-reload".into())
+            .spawn(read)
+        {
+            self.reloading = None;
+            tracing::error!("SIGHUP: cannot start reading the configuration: {e}");
+            self.reload_done();
+        }
+    }
+
+    fn reload_done(&mut self) {
         if self.ready {
             self.notifier.ready();
         }
@@ -446,22 +541,13 @@ impl Daemon {
     }
 
     /// Apply the new config; returns the links to reopen.
-    fn try_reload(&mut self) -> Result<Vec<usize>, String> {
-        let loaded = config::load(&self.config_path).map_err(|e| e.to_string())?;
-        for w in loaded.render_warnings() {
-            tracing::warn!("{w}");
-        }
-        let new = loaded.config;
+    fn apply_reload(&mut self, new: Config, keys: config::KeySet) -> Result<Vec<usize>, String> {
         // Our own name must still be there, at the same place.
         let me = &self.config.nodes[self.local].name;
         if new.nodes.get(self.local).map(|n| &n.name) != Some(me) {
             return Err(format!(
                 "node \"{me}\" is no longer at its place in the node list"
             ));
-        }
-        let (keys, warnings) = config::keys::load(&new.auth).map_err(|e| e.to_string())?;
-        for w in warnings {
-            tracing::warn!("{w}");
         }
         self.cluster.reload(Instant::now(), &new, keys)?;
         let changed = changed_links(&self.config, &new);
@@ -545,6 +631,14 @@ impl Daemon {
             GroupEvent::Failed { reason } => {
                 tracing::error!(GROUP = %name, "group {name} failed: {reason}")
             }
+            GroupEvent::ResourceDown { .. } => {}
+            GroupEvent::Restarted => {
+                tracing::info!(GROUP = %name, "group {name}: restarted in place")
+            }
+            GroupEvent::RestartFailed { reason } => tracing::error!(
+                GROUP = %name,
+                "group {name}: restart in place failed: {reason}; moving the group"
+            ),
         }
     }
 
@@ -600,6 +694,42 @@ impl Daemon {
                     tracing::warn!(GROUP = %g, PEER = %p, "group {g} is also held by {p}: keeping it, {p} releases")
                 }
             }
+            Event::RestartInPlace {
+                group,
+                resource,
+                reason,
+                attempt,
+                max,
+            } => {
+                let g = self.group_name(*group);
+                let r = self.resource_name(*group, *resource);
+                tracing::warn!(GROUP = %g, "group {g}: {reason}; restarting {r} in place ({attempt}/{max})")
+            }
+            Event::RestartBudgetSpent {
+                group,
+                reason,
+                restarts,
+                window,
+            } => {
+                let g = self.group_name(*group);
+                tracing::error!(
+                    GROUP = %g,
+                    "group {g}: {reason}; already restarted {restarts} times within {}, giving up here: the group moves",
+                    crate::config::HumanDuration::from_millis(window.as_millis() as u64)
+                )
+            }
+            Event::Adopted { group } => {
+                let g = self.group_name(*group);
+                tracing::info!(GROUP = %g, "group {g} is already running here: adopting it")
+            }
+            Event::Leftovers { group } => {
+                let g = self.group_name(*group);
+                tracing::warn!(GROUP = %g, "group {g} is partly up here: stopping its leftovers")
+            }
+            Event::FoundUnknown { group, reason } => {
+                let g = self.group_name(*group);
+                tracing::warn!(GROUP = %g, "cannot tell whether group {g} is running here: {reason}; assuming it is not")
+            }
             Event::Stalled { gap } => tracing::warn!(
                 "this process did not run for {}ms (frozen or suspended): peers get a grace period",
                 gap.as_millis()
@@ -647,6 +777,14 @@ impl Daemon {
 
     fn node_name(&self, n: NodeId) -> &str {
         self.config.nodes.get(n.0).map_or("?", |n| n.name.as_str())
+    }
+
+    fn resource_name(&self, g: GroupId, r: usize) -> String {
+        self.config
+            .groups
+            .get(g.0)
+            .and_then(|g| g.resources.get(r))
+            .map_or_else(|| format!("resource {r}"), |r| r.to_string())
     }
 
     fn group_name(&self, g: GroupId) -> &str {

@@ -50,7 +50,10 @@ impl Node {
                         done.push((g, GroupEvent::Started))
                     }
                     Action::StopGroup(g) if !self.manual_ops => done.push((g, GroupEvent::Stopped)),
-                    Action::StartGroup(_) | Action::StopGroup(_) | Action::Exit => {}
+                    Action::StartGroup(_)
+                    | Action::StopGroup(_)
+                    | Action::RestartResources { .. }
+                    | Action::Exit => {}
                 }
             }
             if done.is_empty() {
@@ -306,4 +309,52 @@ fn a_late_peer_heard_again_is_reported() {
             .iter()
             .any(|e| matches!(e, Event::PeerOnTime { .. }))
     );
+}
+
+/// Issue 15, hole 5: nodes whose cluster.toml differ. Ranks come from the config, so
+/// crossed or swapped preferred nodes used to leave a group on both nodes or on
+/// neither. Now both agree on exactly one holder, whatever the difference.
+#[test]
+fn nodes_with_different_configs_agree_on_one_holder() {
+    let both_ways = [
+        // (n0's preferred for web, n1's preferred for web)
+        (0, 1),
+        (1, 0),
+    ];
+    for (pa, pb) in both_ways {
+        let ca = config(2, 1, &[("web", pa), ("db", 0)], "");
+        let cb = config(2, 1, &[("web", pb)], "");
+        let mut now = Instant::now();
+        let mut a = Node::new(&ca, 0, 10, now);
+        let mut b = Node::new(&cb, 1, 20, now);
+        let running =
+            |n: &Node, g: usize| n.core.status().groups[g].local == LocalGroupState::Running;
+        let mut both_ms = 0;
+        let mut worst_both_ms = 0;
+        for _ in 0..600 {
+            talk(&mut [&mut a, &mut b], &mut now, Duration::from_millis(10));
+            if running(&a, 0) && running(&b, 0) {
+                both_ms += 10;
+                worst_both_ms = worst_both_ms.max(both_ms);
+            } else {
+                both_ms = 0;
+            }
+        }
+        assert!(
+            a.events
+                .iter()
+                .any(|e| matches!(e, Event::ConfigMismatch { .. })),
+            "the difference is reported"
+        );
+        assert_eq!(
+            u8::from(running(&a, 0)) + u8::from(running(&b, 0)),
+            1,
+            "web on exactly one node (preferred n{pa} on n0, n{pb} on n1)"
+        );
+        assert!(
+            worst_both_ms <= 300,
+            "web ran on both for {worst_both_ms} ms"
+        );
+        assert!(running(&a, 1), "db, only in n0's config, runs on n0");
+    }
 }

@@ -814,3 +814,57 @@ fn a_flood_from_20000_sources_kills_no_peer() {
         "{refused_lines} refused-packet lines for one flood"
     );
 }
+
+/// Issue 15, hole 3: SIGHUP with the key file replaced by a FIFO used to block hbd in
+/// open() for as long as nobody wrote to it: no heartbeats, no watchdog, both nodes
+/// ran the groups. Reading now happens off the loop and is refused or given up in
+/// time; the node keeps heartbeating meanwhile and keeps its configuration.
+#[test]
+fn sighup_with_a_fifo_for_a_key_blocks_nothing() {
+    let _guard = one_at_a_time();
+    let c = TestCluster::start();
+    c.wait_settled(Duration::from_secs(15), Duration::from_millis(500));
+    let before: Vec<_> = GROUPS.iter().map(|g| c.owners(g)).collect();
+    let key = c.dir.path().join("authkey");
+    std::fs::rename(&key, c.dir.path().join("authkey.real")).expect("move key");
+    nix::unistd::mkfifo(
+        &key,
+        nix::sys::stat::Mode::S_IRUSR | nix::sys::stat::Mode::S_IWUSR,
+    )
+    .expect("mkfifo");
+    let sent = Instant::now();
+    let watchdogs = c.node("a").notes().watchdogs;
+    c.node("a").signal(Signal::SIGHUP);
+    c.wait_for(Duration::from_secs(3), "no RELOADING=1 after SIGHUP", |c| {
+        c.node("a").notes().reloading == 1
+    });
+    // Longer than deadtime: a blocked loop would have made the peers declare a dead.
+    std::thread::sleep(DEADTIME * 3);
+    for n in &c.nodes {
+        let notes = n.notes();
+        assert!(
+            notes
+                .history
+                .iter()
+                .filter(|(at, _)| *at >= sent)
+                .all(|(_, s)| dead_peers(s).is_empty()),
+            "{} saw a peer die after the SIGHUP: {:?}",
+            n.name,
+            notes.history
+        );
+    }
+    assert!(
+        c.node("a").notes().watchdogs > watchdogs,
+        "the watchdog kept being fed"
+    );
+    let after: Vec<_> = GROUPS.iter().map(|g| c.owners(g)).collect();
+    assert_eq!(before, after, "{}", c.describe());
+    // Unblock any reader, put the key back: the cluster is still whole.
+    let _ = std::fs::OpenOptions::new()
+        .write(true)
+        .custom_flags(nix::libc::O_NONBLOCK)
+        .open(&key);
+    std::fs::remove_file(&key).expect("remove fifo");
+    std::fs::rename(c.dir.path().join("authkey.real"), &key).expect("restore key");
+    assert!(c.settled(), "{}", c.describe());
+}

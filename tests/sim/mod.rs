@@ -13,7 +13,8 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use hbd::cluster::{
-    Action, Cluster, Command, Event, GroupEvent, GroupId, LinkId, LocalGroupState, NodeId, Reject,
+    Action, Cluster, Command, Event, Found, GroupEvent, GroupId, LinkId, LocalGroupState, NodeId,
+    Reject,
 };
 use hbd::config::{self, Algorithm, Config, KeySet};
 
@@ -31,7 +32,9 @@ pub fn config(nodes: usize, links: usize, groups: &[(&str, usize)], extra: &str)
         t += &format!("[[node]]\nname = \"n{n}\"\n");
     }
     for (g, pref) in groups {
-        t += &format!("[[group]]\nname = \"{g}\"\npreferred = \"n{pref}\"\n");
+        t += &format!(
+            "[[group]]\nname = \"{g}\"\npreferred = \"n{pref}\"\n[[group.resource]]\nkind = \"unit\"\nunit = \"{g}.service\"\n"
+        );
     }
     match config::parse_str(&t, Path::new("sim.toml")) {
         Ok(l) => l.config,
@@ -68,6 +71,8 @@ pub struct SimNode {
     pub start_outcome: Vec<VecDeque<Outcome>>,
     pub stop_outcome: Vec<VecDeque<Outcome>>,
     pub starts: Vec<u32>,
+    /// In-place restarts asked for, per group.
+    pub restarts: Vec<u32>,
 }
 
 pub struct Sim {
@@ -120,6 +125,7 @@ impl Sim {
                 start_outcome: vec![VecDeque::new(); ng],
                 stop_outcome: vec![VecDeque::new(); ng],
                 starts: vec![0; ng],
+                restarts: vec![0; ng],
             });
         }
         for i in 0..n {
@@ -134,12 +140,18 @@ impl Sim {
 
     /// Start (or restart) node `i`'s daemon; `adopt` lists groups found running.
     pub fn boot_adopting(&mut self, i: usize, adopt: &[usize]) {
+        let found: Vec<(usize, Found)> = adopt.iter().map(|&g| (g, Found::AllUp)).collect();
+        self.boot_found(i, &found);
+    }
+
+    /// Start (or restart) node `i`'s daemon, which finds groups in the given states.
+    pub fn boot_found(&mut self, i: usize, found: &[(usize, Found)]) {
         // Incarnations only grow, as the daemon's do (wall clock and a persisted floor).
         let inc = 1_000_000 + self.next_incarnation;
         self.next_incarnation += 1;
         let mut c = Cluster::new(&self.config, NodeId(i), keys(), inc, self.now);
-        for &g in adopt {
-            c.adopt(GroupId(g));
+        for (g, f) in found {
+            c.found(GroupId(*g), f.clone());
         }
         let node = &mut self.nodes[i];
         node.core = Some(c);
@@ -298,6 +310,11 @@ impl Sim {
                         )),
                         Outcome::Hang => {}
                     }
+                }
+                Action::RestartResources { group, .. } => {
+                    self.nodes[i].restarts[group.0] += 1;
+                    self.ops
+                        .push((now + self.op_delay, i, group, GroupEvent::Restarted));
                 }
                 Action::Event(e) => {
                     if self.log {

@@ -10,6 +10,7 @@
 
 mod membership;
 pub mod ownership;
+pub mod restart;
 
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
@@ -39,6 +40,9 @@ pub enum Action {
     StartGroup(GroupId),
     /// Take the group's resources down, in reverse order; report with [`GroupEvent`].
     StopGroup(GroupId),
+    /// Restart resources `from..` of a running group in place (stop them last to
+    /// first, start them first to last); report `Restarted` or `RestartFailed`.
+    RestartResources { group: GroupId, from: usize },
     /// Something to log and reflect in the status line.
     Event(Event),
     /// A requested shutdown has completed: every group is released.
@@ -59,15 +63,46 @@ pub enum GroupEvent {
     StopFailed {
         reason: String,
     },
-    /// A running group failed beyond its in-place restart budget: it must move.
+    /// A running group failed and cannot stay here: it must move.
     Failed {
         reason: String,
     },
+    /// Resource `resource` of a running group is down. The core restarts it in place
+    /// (with the resources after it) while the group's budget (`max_restarts` within
+    /// `restart_window`) lasts, then moves the group.
+    ResourceDown {
+        resource: usize,
+        reason: String,
+    },
+    /// An in-place restart completed.
+    Restarted,
+    /// An in-place restart failed: the group moves.
+    RestartFailed {
+        reason: String,
+    },
+}
+
+/// What the daemon found of a group's resources on this node at start-up (its
+/// previous run may have left them up: `systemctl restart hbd`, a crash).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Found {
+    /// Every resource is up.
+    AllUp,
+    /// Some are up, some not (hbd died mid-start or mid-stop).
+    PartlyUp,
+    /// Nothing is up.
+    Down,
+    /// The daemon could not tell.
+    Unknown { reason: String },
 }
 
 /// Operator commands (the seam for standby/takeover in a later issue).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
+    /// SIGTERM: `restart` when systemd has a restart job queued for hbd's own unit
+    /// (`systemctl restart hbd`, an upgrade). A restart detaches, keeping the groups
+    /// running for the next hbd to adopt; any other stop releases them.
+    Stop { restart: bool },
     /// Release every held group (last group first), tell peers, then emit [`Action::Exit`].
     Shutdown,
     /// Exit at once and keep every group running, for the next start of this daemon
@@ -189,6 +224,35 @@ pub enum Event {
         peer: NodeId,
         release: bool,
     },
+    /// A resource of the group went down: restarting it in place (`attempt` of `max`
+    /// within the restart window).
+    RestartInPlace {
+        group: GroupId,
+        resource: usize,
+        reason: String,
+        attempt: usize,
+        max: u32,
+    },
+    /// A resource went down with the restart budget spent: the group moves.
+    RestartBudgetSpent {
+        group: GroupId,
+        reason: String,
+        restarts: usize,
+        window: Duration,
+    },
+    /// The group was found running here at start-up: held, nothing restarted.
+    Adopted {
+        group: GroupId,
+    },
+    /// The group was found partly up at start-up: its leftovers are being stopped.
+    Leftovers {
+        group: GroupId,
+    },
+    /// Whether the group is up here could not be told at start-up: taken as down.
+    FoundUnknown {
+        group: GroupId,
+        reason: String,
+    },
     /// This process did not run for `gap` (frozen, suspended): peers get a grace period.
     Stalled {
         gap: Duration,
@@ -264,6 +328,10 @@ struct Local {
     fail_after_stop: bool,
     /// Conflict already reported for this peer (one event per conflict).
     conflict_reported: Option<NodeId>,
+    /// In-place restarts within the restart window.
+    restarts: restart::RestartBudget,
+    /// An in-place restart is under way.
+    restarting: bool,
 }
 
 impl Local {
@@ -317,6 +385,8 @@ impl Cluster {
                     failed_until: None,
                     fail_after_stop: false,
                     conflict_reported: None,
+                    restarts: restart::RestartBudget::default(),
+                    restarting: false,
                 })
                 .collect(),
             actions: VecDeque::new(),
@@ -347,21 +417,41 @@ impl Cluster {
         }
     }
 
-    /// Before the first timeout: this group's resources were found running here
-    /// (daemon restart); hold it without restarting anything.
+    /// Before the first timeout: what the daemon found of `group` here. A group whose
+    /// resources are all up is held without restarting anything (a group without
+    /// resources never is: "all up" is vacuously true on every node, and every node
+    /// would hold it); leftovers of a group only partly up are stopped before the
+    /// group may run anywhere (claiming it meanwhile; a stop that fails leaves it
+    /// blocked here).
+    pub fn found(&mut self, group: GroupId, found: Found) {
+        let g = group.0;
+        let Some(cfg) = self.config.groups.get(g) else {
+            return;
+        };
+        if self.groups[g].state != LocalGroupState::Stopped {
+            return;
+        }
+        match found {
+            Found::AllUp if cfg.resources.is_empty() => {}
+            Found::AllUp => {
+                self.event(Event::Adopted { group });
+                self.set_state(g, LocalGroupState::Running);
+            }
+            Found::PartlyUp => {
+                self.event(Event::Leftovers { group });
+                self.stop(g, false);
+            }
+            Found::Down => {}
+            Found::Unknown { reason } => self.event(Event::FoundUnknown { group, reason }),
+        }
+    }
+
+    /// Hold `group` as running without looking (tests; the daemon reports [`Found`]).
     pub fn adopt(&mut self, group: GroupId) {
         if let Some(l) = self.groups.get_mut(group.0) {
             if l.state == LocalGroupState::Stopped {
                 self.set_state(group.0, LocalGroupState::Running);
             }
-        }
-    }
-
-    /// Before the first timeout: resources of this group are partly up here and could
-    /// not be stopped; claim it as blocked so that no other node starts it.
-    pub fn adopt_blocked(&mut self, group: GroupId) {
-        if self.groups.get(group.0).is_some() {
-            self.set_state(group.0, LocalGroupState::Blocked);
         }
     }
 
@@ -490,9 +580,12 @@ impl Cluster {
 
     /// Take in the content of a new message from `peer`.
     fn apply(&mut self, peer: NodeId, msg: &Message) {
-        if msg.digest != self.digest && !self.peers[peer.0].digest_mismatch {
-            self.peers[peer.0].digest_mismatch = true;
-            self.event(Event::ConfigMismatch { peer });
+        let mismatch = msg.digest != self.digest;
+        if mismatch != self.peers[peer.0].digest_mismatch {
+            self.peers[peer.0].digest_mismatch = mismatch;
+            if mismatch {
+                self.event(Event::ConfigMismatch { peer });
+            }
         }
         if msg.kind == Kind::Leave {
             let p = &mut self.peers[peer.0];
@@ -679,6 +772,10 @@ impl Cluster {
                 }
                 let alive = p.alive() || (p.twin.is_some() && claim.holds());
                 Other {
+                    same_config: !p.digest_mismatch,
+                    name_cmp: self.config.nodes[i]
+                        .name
+                        .cmp(&self.config.nodes[self.local.0].name),
                     node: NodeId(i),
                     alive,
                     // Two senders with one name: neither is asked to take a group.
@@ -765,6 +862,7 @@ impl Cluster {
 
     fn stop(&mut self, g: usize, fail_after: bool) {
         self.groups[g].fail_after_stop = fail_after;
+        self.groups[g].restarting = false;
         self.set_state(g, LocalGroupState::Stopping);
         self.actions.push_back(Action::StopGroup(GroupId(g)));
     }
@@ -840,6 +938,48 @@ impl Cluster {
             (LocalGroupState::Running, GroupEvent::Failed { .. }) => {
                 self.stop(g, true);
             }
+            (LocalGroupState::Running, GroupEvent::ResourceDown { resource, reason }) => {
+                if self.groups[g].restarting {
+                    return; // The restart under way covers it.
+                }
+                let cfg = &self.config.groups[g];
+                let (max, window) = (cfg.max_restarts, cfg.restart_window.get());
+                let l = &mut self.groups[g];
+                match l.restarts.take(now, max, window) {
+                    Err(used) => {
+                        self.event(Event::RestartBudgetSpent {
+                            group,
+                            reason,
+                            restarts: used,
+                            window,
+                        });
+                        self.stop(g, true);
+                    }
+                    Ok(attempt) => {
+                        l.restarting = true;
+                        self.event(Event::RestartInPlace {
+                            group,
+                            resource,
+                            reason,
+                            attempt,
+                            max,
+                        });
+                        self.actions.push_back(Action::RestartResources {
+                            group,
+                            from: resource,
+                        });
+                        return;
+                    }
+                }
+            }
+            (LocalGroupState::Running, GroupEvent::Restarted) => {
+                self.groups[g].restarting = false;
+                return;
+            }
+            (LocalGroupState::Running, GroupEvent::RestartFailed { .. }) => {
+                self.groups[g].restarting = false;
+                self.stop(g, true);
+            }
             // Late or duplicate reports (e.g. a failure of a group already stopping).
             _ => return,
         }
@@ -857,6 +997,13 @@ impl Cluster {
                     self.ready = true;
                     self.send_heartbeat();
                     self.continue_shutdown();
+                }
+            }
+            Command::Stop { restart } => {
+                if restart && !self.shutting_down {
+                    self.handle_command(now, Command::Detach);
+                } else {
+                    self.handle_command(now, Command::Shutdown);
                 }
             }
             Command::Detach => {
