@@ -12,6 +12,7 @@ pub mod cli;
 pub mod config;
 pub mod daemon;
 pub mod error;
+pub mod files;
 pub mod import;
 pub mod resource;
 pub mod systemd;

@@ -1,6 +1,7 @@
 //! The `hbd` command line: one file per subcommand, errors rendered once here.
 
 mod check;
+mod generate;
 mod import;
 mod keygen;
 mod run;
@@ -43,6 +44,9 @@ pub enum Command {
     Import(import::Args),
     /// Run the daemon (normally started by systemd as hbd.service).
     Run(run::Args),
+    /// Write man pages or shell completions into a directory (for packaging).
+    #[command(hide = true)]
+    Generate(generate::Args),
 }
 
 /// Parse the command line, run the command, print any error as one sentence.
@@ -78,6 +82,7 @@ fn config_given_in_vain(cli: &Cli, matches: &clap::ArgMatches) -> Option<Error> 
     }
     let (name, instead) = match cli.command {
         Command::Schema => ("schema", "it prints the schema of every cluster.toml"),
+        Command::Generate(_) => ("generate", "it writes man pages and completions"),
         Command::Import(_) => (
             "import",
             "it writes a configuration: name it with --output FILE",
@@ -96,6 +101,7 @@ fn dispatch(cli: Cli) -> crate::error::Result<()> {
         Command::Keygen(a) => keygen::run(&cli.config, a),
         Command::Import(a) => import::run(&cli.config, a),
         Command::Run(a) => run::run(&cli.config, a),
+        Command::Generate(a) => generate::run(a),
     }
 }
 
