@@ -381,7 +381,7 @@ impl Daemon {
         );
         self.shutting_down = true;
         self.notifier.stopping();
-        self.cluster.handle_command(Instant::now(), Command::Detach);
+        let _ = self.cluster.handle_command(Instant::now(), Command::Detach);
     }
 
     fn shutdown(&mut self, signal: &str) {
@@ -392,7 +392,8 @@ impl Daemon {
         tracing::info!("{signal}: releasing every group, then exiting");
         self.shutting_down = true;
         self.notifier.stopping();
-        self.cluster
+        let _ = self
+            .cluster
             .handle_command(Instant::now(), Command::Shutdown);
         self.update_status();
     }
@@ -544,6 +545,10 @@ impl Daemon {
             Event::ConfigMismatch { peer: p } => {
                 let p = peer(p);
                 tracing::warn!(PEER = %p, "peer {p} runs a different cluster.toml: make it identical on every node")
+            }
+            Event::ConfigAgreed { peer: p } => {
+                let p = peer(p);
+                tracing::info!(PEER = %p, "peer {p} now runs the same cluster.toml as this node")
             }
             Event::Conflict {
                 group,

@@ -5,14 +5,15 @@
 //!  4  version (1)               1
 //!  5  kind (1 heartbeat, 2 leave) 1
 //!  6  key id                    1
-//!  7  flags (bit 0: leaving)    1
+//!  7  flags (bit 0 leaving, bit 1 maintenance; others ignored) 1
 //!  8  cluster id                4
 //! 12  config digest             8
 //! 20  incarnation               8
 //! 28  sequence                  8
 //! 36  sender name: len (1..=63) + bytes
 //!     group count (0..=64), then per group:
-//!       name: len + bytes, state (1 byte), generation (8 bytes)
+//!       name: len + bytes, state (low 4 bits) + claim flags (high 4 bits:
+//!       0x10 standby, 0x20 wanted; unknown flags ignored), generation (8 bytes)
 //! end MAC over everything before it (32 bytes HMAC-SHA256 or 20 HMAC-SHA1)
 //! ```
 //!
@@ -31,6 +32,12 @@ pub const VERSION: u8 = 1;
 pub const MAX_PACKET: usize = 1400;
 const HEADER: usize = 36;
 pub const FLAG_LEAVING: u8 = 1;
+/// The sender is in maintenance mode: it manages nothing, its claims stand as they are.
+pub const FLAG_MAINTENANCE: u8 = 2;
+/// Claim flag: the operator put the sender in standby for this group (not eligible).
+pub const CLAIM_STANDBY: u8 = 0x10;
+/// Claim flag: the operator asked for this group on the sender (`hbd takeover`).
+pub const CLAIM_WANTED: u8 = 0x20;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
@@ -87,6 +94,8 @@ pub struct Claim {
     pub state: ClaimState,
     /// Takeover generation: raised by each node that starts the group.
     pub generation: u64,
+    /// [`CLAIM_STANDBY`], [`CLAIM_WANTED`]; bits this version does not know are ignored.
+    pub flags: u8,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -147,7 +156,7 @@ pub fn encode(msg: &Message, keys: &KeySet) -> Result<Vec<u8>, EncodeError> {
     out.push(msg.claims.len() as u8);
     for c in &msg.claims {
         put_name(&mut out, &c.group)?;
-        out.push(c.state.to_byte());
+        out.push(c.state.to_byte() | (c.flags & 0xf0));
         out.extend_from_slice(&c.generation.to_be_bytes());
     }
     let tag = auth::sign(keys.algorithm, key, &out);
@@ -251,13 +260,15 @@ pub fn decode(bytes: &[u8], keys: &KeySet, cluster_id: u32) -> Result<Message, R
     let mut claims = Vec::with_capacity(count);
     for _ in 0..count {
         let group = r.name()?;
+        let b = r.u8()?;
         let state =
-            ClaimState::from_byte(r.u8()?).ok_or(Reject::Malformed("unknown claim state"))?;
+            ClaimState::from_byte(b & 0x0f).ok_or(Reject::Malformed("unknown claim state"))?;
         let generation = r.u64()?;
         claims.push(Claim {
             group,
             state,
             generation,
+            flags: b & 0xf0,
         });
     }
     if r.pos != body.len() {
@@ -303,6 +314,7 @@ mod tests {
                 group: "web".into(),
                 state: ClaimState::Running,
                 generation: 3,
+                flags: CLAIM_WANTED,
             }],
         }
     }

@@ -12,7 +12,10 @@ use std::collections::{BTreeMap, VecDeque};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use hbd::cluster::{Action, Cluster, Command, Event, GroupEvent, GroupId, LinkId, NodeId};
+use hbd::cluster::{
+    Action, Cluster, Command, CommandError, CommandOutcome, Event, GroupEvent, GroupId, LinkId,
+    NodeId,
+};
 use hbd::config::{self, Algorithm, Config, KeySet};
 
 pub fn config(nodes: usize, links: usize, groups: &[(&str, usize)], extra: &str) -> Config {
@@ -185,11 +188,19 @@ impl Sim {
     }
 
     pub fn command(&mut self, i: usize, cmd: Command) {
+        let _ = self.op(i, cmd);
+    }
+
+    /// Feed an operator command to node `i` now and return its answer; None when its
+    /// daemon is not running.
+    pub fn op(&mut self, i: usize, cmd: Command) -> Option<Result<CommandOutcome, CommandError>> {
         let now = self.now;
-        if let Some(c) = self.nodes[i].core.as_mut() {
-            c.handle_command(now, cmd);
-        }
+        let r = self.nodes[i]
+            .core
+            .as_mut()
+            .map(|c| c.handle_command(now, cmd));
         self.drain(i);
+        r
     }
 
     pub fn set_link(&mut self, link: usize, a: usize, b: usize, up: bool) {
