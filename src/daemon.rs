@@ -35,6 +35,7 @@ use crate::cluster::{
     Action, Cluster, Command, Event, GroupEvent, GroupId, LinkId, NodeId, Reject,
 };
 use crate::config::{self, Config};
+use crate::control;
 use crate::error::{Error, Result};
 use crate::resource::{Failure, Manager};
 use crate::systemd::notify::Notifier;
@@ -58,6 +59,8 @@ pub struct Options {
     pub config_path: PathBuf,
     /// `--node`; the host name when absent.
     pub node: Option<String>,
+    /// The control API's peer-to-peer socket.
+    pub control_socket: PathBuf,
 }
 
 /// Run the daemon until a requested shutdown completes.
@@ -72,7 +75,11 @@ pub fn run(options: Options) -> Result<()> {
     let span = tracing::info_span!("hbd", NODE = %config.nodes[local].name);
     runtime.block_on(
         async {
-            let daemon = Daemon::start(options.config_path, config, local).await?;
+            let mut daemon = Daemon::start(options.config_path, config, local).await?;
+            daemon.control = Some(control::start(
+                options.control_socket,
+                daemon.manager.clone(),
+            ));
             daemon.run().await
         }
         .instrument(span),
@@ -114,6 +121,9 @@ struct Daemon {
     rejects: RateLimiter<RejectKey>,
     ready: bool,
     shutting_down: bool,
+    /// The control API (control/), wired in `run` once the daemon is set up.
+    control: Option<control::Server>,
+    maintenance: bool,
 }
 
 struct Signals {
@@ -233,6 +243,8 @@ impl Daemon {
             rejects: RateLimiter::new(REJECT_WINDOW),
             ready: false,
             shutting_down: false,
+            control: None,
+            maintenance: false,
         })
     }
 
@@ -249,7 +261,13 @@ impl Daemon {
             tokio::select! {
                 Some(msg) = self.incoming.recv() => self.on_incoming(msg),
                 () = sleep_until(deadline) => self.cluster.handle_timeout(Instant::now()),
+                Some(req) = next_request(&mut self.control) => self.on_control(req).await,
                 Some((group, event)) = self.results.recv() => {
+                    if self.maintenance && event == GroupEvent::Started {
+                        // Started during maintenance: not watched until it ends.
+                        let m = self.manager.clone();
+                        tokio::spawn(async move { m.unmonitor(group.0).await });
+                    }
                     self.log_group_result(group, &event);
                     self.cluster.handle_group_event(Instant::now(), group, event);
                 }
@@ -401,24 +419,33 @@ impl Daemon {
     /// SIGHUP: reread cluster.toml and the key file. Any error keeps the running
     /// configuration and is logged as one sentence.
     async fn reload(&mut self) {
+        let _ = self.reload_from("SIGHUP").await;
+    }
+
+    async fn reload_from(&mut self, origin: &str) -> Result<String, String> {
         self.notifier.reloading();
-        match self.try_reload() {
+        let result = match self.try_reload() {
             Ok(changed) => {
                 if !changed.is_empty() {
                     self.links.reopen(&self.config, self.local, &changed).await;
                 }
-                tracing::info!("SIGHUP: configuration reloaded")
+                tracing::info!("{origin}: configuration reloaded");
+                Ok("configuration reloaded".to_string())
             }
             Err(e) => {
                 tracing::error!(
-                    "SIGHUP: reload failed, still running the previous configuration: {e}"
-                )
+                    "{origin}: reload failed, still running the previous configuration: {e}"
+                );
+                Err(format!(
+                    "reload failed, still running the previous configuration: {e}"
+                ))
             }
-        }
+        };
         if self.ready {
             self.notifier.ready();
         }
         self.update_status();
+        result
     }
 
     /// Apply the new config; returns the links to reopen.
@@ -450,6 +477,75 @@ impl Daemon {
     fn update_status(&mut self) {
         let line = status_line(&self.cluster.status(), self.shutting_down);
         self.notifier.status(&line);
+        if let Some(c) = &self.control {
+            c.changed(&line);
+        }
+    }
+
+    /// A control API request (control/): answered at once, nothing here waits on a client.
+    async fn on_control(&mut self, req: control::Request) {
+        match req {
+            control::Request::Status { reply } => {
+                let _ = reply.send(control::Snapshot {
+                    status: self.cluster.status_at(Instant::now()),
+                    cluster: self.config.cluster.name.clone(),
+                    taken: std::time::SystemTime::now(),
+                });
+            }
+            control::Request::Command { cmd, reply } => {
+                let what = format!("{cmd:?}");
+                let maintenance = match cmd {
+                    Command::Maintenance(on) => Some(on),
+                    _ => None,
+                };
+                let result = self.cluster.handle_command(Instant::now(), cmd);
+                match &result {
+                    Ok(o) => tracing::info!("operator: {}", o.message),
+                    Err(e) => tracing::warn!("operator command {what} refused: {e}"),
+                }
+                if result.is_ok()
+                    && let Some(on) = maintenance
+                {
+                    self.set_maintenance(on);
+                }
+                let _ = reply.send(result);
+                self.update_status();
+            }
+            control::Request::Reload { reply } => {
+                let result = self.reload_from("reload from the control API").await;
+                let _ = reply.send(result);
+            }
+        }
+    }
+
+    /// Maintenance mode: resource monitoring stops (nothing is restarted in place)
+    /// and resumes for the groups running here when it ends.
+    fn set_maintenance(&mut self, on: bool) {
+        self.maintenance = on;
+        let running: Vec<usize> = self
+            .cluster
+            .status()
+            .groups
+            .iter()
+            .enumerate()
+            .filter(|(_, g)| g.local == crate::cluster::LocalGroupState::Running)
+            .map(|(i, _)| i)
+            .collect();
+        let manager = self.manager.clone();
+        let groups = self.config.groups.len();
+        tokio::spawn(async move {
+            if on {
+                for g in 0..groups {
+                    manager.unmonitor(g).await;
+                }
+            } else {
+                for g in running {
+                    if let Err(e) = manager.resume_monitor(g) {
+                        tracing::error!("cannot watch group index {g} again: {e}");
+                    }
+                }
+            }
+        });
     }
 
     fn log_reject(&mut self, link: LinkId, from: Source, reject: Reject) {
@@ -616,6 +712,14 @@ async fn tick(i: &mut Option<Interval>) {
         Some(i) => {
             i.tick().await;
         }
+        None => std::future::pending().await,
+    }
+}
+
+/// The next control API request, or never when the API is not running.
+async fn next_request(control: &mut Option<control::Server>) -> Option<control::Request> {
+    match control {
+        Some(c) => c.requests.recv().await,
         None => std::future::pending().await,
     }
 }

@@ -1,10 +1,17 @@
 //! The `hbd` command line: one file per subcommand, errors rendered once here.
 
 mod check;
+mod control;
 mod import;
 mod keygen;
+mod maintenance;
+mod reload;
 mod run;
 mod schema;
+mod standby;
+mod status;
+mod takeover;
+mod unblock;
 
 pub use schema::schema_json;
 
@@ -26,6 +33,9 @@ pub struct Cli {
     /// Cluster configuration file.
     #[arg(long, short = 'c', global = true, default_value = DEFAULT_CONFIG_FILE, env = "HBD_CONFIG")]
     pub config: PathBuf,
+    /// The control API's socket (hbd run serves it, the other commands use it).
+    #[arg(long, global = true, default_value = crate::control::SOCKET, env = "HBD_SOCKET")]
+    pub socket: PathBuf,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -42,6 +52,18 @@ pub enum Command {
     Import(import::Args),
     /// Run the daemon (normally started by systemd as hbd.service).
     Run(run::Args),
+    /// Show nodes, links, groups, resources and the last transitions (exit 5: hbd not running).
+    Status(status::Args),
+    /// Give up GROUP (default: every group) here and keep it away until a takeover here.
+    Standby(standby::Args),
+    /// Bring GROUP (default: every group) here: the holder releases, then this node starts.
+    Takeover(takeover::Args),
+    /// Stop (on) or resume (off) managing groups on this node; resources are left as they are.
+    Maintenance(maintenance::Args),
+    /// Clear a group left blocked or failed here, after cleaning it up by hand.
+    Unblock(unblock::Args),
+    /// Make the running hbd reread cluster.toml and the key file.
+    Reload,
 }
 
 /// Parse the command line, run the command, print any error as one sentence.
@@ -52,7 +74,13 @@ pub fn main() -> ExitCode {
         Command::Schema => schema::run(),
         Command::Keygen(a) => keygen::run(&cli.config, a),
         Command::Import(a) => import::run(&cli.config, a),
-        Command::Run(a) => run::run(&cli.config, a),
+        Command::Run(a) => run::run(&cli.config, &cli.socket, a),
+        Command::Status(a) => status::run(&cli.socket, a),
+        Command::Standby(a) => standby::run(&cli.socket, a),
+        Command::Takeover(a) => takeover::run(&cli.socket, a),
+        Command::Maintenance(a) => maintenance::run(&cli.socket, a),
+        Command::Unblock(a) => unblock::run(&cli.socket, a),
+        Command::Reload => reload::run(&cli.socket),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -67,6 +95,8 @@ fn report(e: &Error) {
     match e {
         // Config errors are already "file:line:col: error: ..." lines.
         Error::Config(c) => eprintln!("{c}"),
+        // A refusal or "not running" is the answer itself.
+        Error::Refused(m) | Error::NotRunning(m) => eprintln!("hbd: {m}"),
         other => eprintln!("hbd: error: {other}"),
     }
 }
