@@ -100,6 +100,47 @@ fn operator_commands_between_two_nodes() {
         intro.contains(".Takeover") && intro.contains(".StateChanged"),
         "{intro}"
     );
+    // Anyone may read the status (over the bus: the socket is root's); changes are root's.
+    let nobody = [
+        "setpriv",
+        "--reuid=65534",
+        "--regid=65534",
+        "--clear-groups",
+        HBD,
+    ];
+    let o = n1.exec(&[&nobody[..], &["status", "--json"]].concat());
+    assert!(
+        o.status.success(),
+        "status as nobody: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let o = n1.exec(&[&nobody[..], &["standby", "web"]].concat());
+    assert_eq!(
+        o.status.code(),
+        Some(2),
+        "standby as nobody is refused: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    eprintln!("standby as nobody: {}", String::from_utf8_lossy(&o.stderr));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("permission denied"));
+    // StateChanged is signalled on the bus.
+    n1.exec_ok(&[
+        "systemd-run",
+        "--unit=lab-sigmon",
+        "sh",
+        "-c",
+        "exec dbus-monitor --system \"type='signal',interface='org.hbd.Control1'\" > /run/lab-signals",
+    ]);
+    let signals = || {
+        n1.sh("cat /run/lab-signals")
+            .stdout
+            .escape_ascii()
+            .to_string()
+    };
+    wait_until(Duration::from_secs(3), Duration::from_millis(50), || {
+        signals().contains("NameAcquired")
+    })
+    .expect("dbus-monitor listens");
 
     // Standby: n1 gives the group to n2 and waits for it to run there.
     let t0 = Instant::now();
@@ -109,7 +150,8 @@ fn operator_commands_between_two_nodes() {
         t0.elapsed()
     );
     assert!(out.contains("web is running on n2"), "{out}");
-    assert_eq!(served_by(&lab).as_deref(), Some("n2"));
+    // Running as systemd says; the HTTP server may need a moment to answer.
+    wait_served_by(&lab, "n2", Duration::from_secs(5)).expect("n2 serves");
     assert_group_down(&n1);
     let s = status(&n1);
     assert_eq!(group(&s)["admin"], "standby");
@@ -117,6 +159,12 @@ fn operator_commands_between_two_nodes() {
     let s2 = status(&n2);
     assert_eq!(group(&s2)["holder"], "n2");
     assert_eq!(group(&s2)["reason"], "taken over: n1 released it");
+    let seen = wait_until(Duration::from_secs(3), Duration::from_millis(50), || {
+        let s = signals();
+        s.contains("member=StateChanged") && s.contains("owner of none; peers: n2 up")
+    });
+    assert!(seen.is_some(), "no StateChanged signal seen: {}", signals());
+    n1.exec_ok(&["systemctl", "stop", "lab-sigmon.service"]);
 
     // Takeover: n1 asks for it back; n2 releases, n1 starts.
     let t0 = Instant::now();
@@ -126,7 +174,7 @@ fn operator_commands_between_two_nodes() {
         t0.elapsed()
     );
     assert!(out.contains("web is running on n1"), "{out}");
-    assert_eq!(served_by(&lab).as_deref(), Some("n1"));
+    wait_served_by(&lab, "n1", Duration::from_secs(5)).expect("n1 serves");
     let s2 = status(&n2);
     let last = s2["transitions"]
         .as_array()

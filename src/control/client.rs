@@ -117,6 +117,11 @@ impl Client {
     }
 }
 
+/// The bus daemon's own refusal is a paragraph; this is the sentence that matters.
+fn denied() -> Error {
+    Error::Usage("permission denied: only root may change what hbd does".into())
+}
+
 fn reply(json: String) -> Result<Reply, Error> {
     serde_json::from_str(&json)
         .map_err(|e| Error::Runtime(format!("hbd sent an answer this hbd cannot read: {e}")))
@@ -130,12 +135,14 @@ async fn call<T>(f: impl std::future::Future<Output = zbus::Result<T>>) -> Resul
             match name.as_str() {
                 "org.hbd.Control1.Error.Refused" => Err(Error::Refused(msg)),
                 "org.hbd.Control1.Error.AccessDenied"
-                | "org.freedesktop.DBus.Error.AccessDenied" => {
-                    Err(Error::Usage(format!("permission denied: {msg}")))
-                }
+                | "org.freedesktop.DBus.Error.AccessDenied" => Err(denied()),
                 _ => Err(Error::Runtime(format!("hbd: {msg}"))),
             }
         }
+        Ok(Err(zbus::Error::FDO(e))) => match *e {
+            zbus::fdo::Error::AccessDenied(_) => Err(denied()),
+            e => Err(Error::Runtime(format!("talking to hbd: {e}"))),
+        },
         Ok(Err(e)) => Err(Error::Runtime(format!("talking to hbd: {e}"))),
         Err(_) => Err(Error::Runtime(format!(
             "hbd did not answer within {}s",
