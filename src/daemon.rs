@@ -493,7 +493,7 @@ impl Daemon {
                 });
             }
             control::Request::Command { cmd, reply } => {
-                let what = format!("{cmd:?}");
+                let what = cmd.to_string();
                 let maintenance = match cmd {
                     Command::Maintenance(on) => Some(on),
                     _ => None,
@@ -501,7 +501,7 @@ impl Daemon {
                 let result = self.cluster.handle_command(Instant::now(), cmd);
                 match &result {
                     Ok(o) => tracing::info!("operator: {}", o.message),
-                    Err(e) => tracing::warn!("operator command {what} refused: {e}"),
+                    Err(e) => tracing::warn!("operator: {what} refused: {e}"),
                 }
                 if result.is_ok()
                     && let Some(on) = maintenance

@@ -94,7 +94,10 @@ fn operator_commands_between_two_nodes() {
     assert_eq!(peer(&s, "n2")["state"], "up");
     assert_eq!(peer(&s, "n2")["links"].as_array().unwrap().len(), 2);
     eprintln!("hbd status on n1:\n{}", hbd_ok(&n1, &["status"]));
-    eprintln!("hbd status --json on n1:\n{}", hbd_ok(&n1, &["status", "--json"]));
+    eprintln!(
+        "hbd status --json on n1:\n{}",
+        hbd_ok(&n1, &["status", "--json"])
+    );
     // The API is on the node's system bus as well.
     let intro = n1.exec_ok(&["busctl", "introspect", "org.hbd.Control1", "/org/hbd"]);
     assert!(

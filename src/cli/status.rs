@@ -197,3 +197,84 @@ pub fn render(r: &Report, transitions: usize) -> String {
     }
     o
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::control::report::{GroupReport, LinkReport, NodeReport, ResourceReport};
+
+    fn report() -> Report {
+        let node = |name: &str, local: bool| NodeReport {
+            name: name.into(),
+            local,
+            state: "up".into(),
+            since: (!local).then(|| "2026-12-01T11:00:00Z".into()),
+            config_digest: Some(if local { "aaaaaaaa11" } else { "bbbbbbbb22" }.into()),
+            config_differs: !local,
+            maintenance: !local,
+            links: if local {
+                vec![]
+            } else {
+                vec![LinkReport {
+                    name: "lan".into(),
+                    up: false,
+                    since: None,
+                    last_heard: None,
+                }]
+            },
+        };
+        Report {
+            format: 1,
+            version: "0.1.0".into(),
+            cluster: "web".into(),
+            node: "alpha".into(),
+            time: "2026-12-01T11:00:05Z".into(),
+            ready: true,
+            maintenance: true,
+            shutting_down: false,
+            config_digest: "aaaaaaaa11".into(),
+            nodes: vec![node("alpha", true), node("beta", false)],
+            groups: vec![GroupReport {
+                name: "web".into(),
+                preferred: "alpha".into(),
+                holder: Some("alpha".into()),
+                state: "blocked".into(),
+                local_state: "blocked".into(),
+                admin: "standby".into(),
+                wanted_by: Some("beta".into()),
+                reason: Some("stop failed: busy".into()),
+                since: Some("2026-11-30T23:59:59Z".into()),
+                resources: vec![ResourceReport {
+                    kind: "unit".into(),
+                    name: "nginx.service".into(),
+                    state: "failed".into(),
+                }],
+            }],
+            transitions: vec![],
+        }
+    }
+
+    #[test]
+    fn renders_trouble_at_a_glance() {
+        let text = render(&report(), 10);
+        for want in [
+            "Cluster web, seen from alpha at 11:00:05 UTC (hbd 0.1.0, config aaaaaaaa)",
+            "  MAINTENANCE: resources are not managed on this node",
+            "  beta   up     since 11:00:00  links: lan down  MAINTENANCE  CONFIG DIFFERS (bbbbbbbb here aaaaaaaa)",
+            "  web  blocked on alpha  since 2026-11-30T23:59:59Z  (preferred alpha)  STANDBY here  wanted by beta",
+            "why: stop failed: busy",
+            "unit nginx.service  failed",
+        ] {
+            assert!(text.contains(want), "missing {want:?} in:\n{text}");
+        }
+        assert!(!text.contains("Last transitions"), "none to show");
+    }
+
+    #[test]
+    fn the_report_round_trips_through_json() {
+        let r = report();
+        let json = serde_json::to_string(&r).unwrap();
+        assert!(json.starts_with("{\"format\":1,"), "{json}");
+        assert_eq!(serde_json::from_str::<Report>(&json).unwrap(), r);
+    }
+}

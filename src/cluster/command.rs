@@ -56,6 +56,38 @@ pub enum Command {
     Unblock { group: String },
 }
 
+impl std::fmt::Display for Command {
+    /// How the journal names the command: `takeover of web`, `standby of every group`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let of = |g: &Option<String>| match g {
+            Some(g) => format!("of {g}"),
+            None => "of every group".to_string(),
+        };
+        match self {
+            Command::Shutdown => write!(f, "shutdown"),
+            Command::Detach => write!(f, "detach"),
+            Command::Standby { group, force } => {
+                write!(
+                    f,
+                    "standby {}{}",
+                    of(group),
+                    if *force { " (forced)" } else { "" }
+                )
+            }
+            Command::Takeover { group, force } => {
+                write!(
+                    f,
+                    "takeover {}{}",
+                    of(group),
+                    if *force { " (forced)" } else { "" }
+                )
+            }
+            Command::Maintenance(on) => write!(f, "maintenance {}", if *on { "on" } else { "off" }),
+            Command::Unblock { group } => write!(f, "unblock of {group}"),
+        }
+    }
+}
+
 /// The operator's intent for one group on this node.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
