@@ -86,6 +86,13 @@ fn progress(r: &Report, g: &GroupReport, until: Until) -> Progress {
             ("stopped" | "failed", Some(h), "running") if h != here => {
                 Progress::Done(format!("{} is running on {h}", g.name))
             }
+            ("stopped" | "failed", None, _) if !g.failed_on.is_empty() => {
+                Progress::Failed(format!(
+                    "group {} failed to start on {} and runs nowhere now",
+                    g.name,
+                    g.failed_on.join(", ")
+                ))
+            }
             (s, h, hs) => Progress::Pending(format!(
                 "{}: {s} here; {}",
                 g.name,

@@ -111,7 +111,11 @@ pub fn render(r: &Report, transitions: usize) -> String {
     for n in &r.nodes {
         let mut line = format!("  {:width$}  {:<5}", n.name, n.state);
         if n.local {
-            line += "  (this node)";
+            line += "  (this node";
+            if let Some(s) = &n.since {
+                let _ = write!(line, ", hbd up since {}", when(r, s));
+            }
+            line += ")";
         } else if let Some(s) = &n.since {
             let _ = write!(line, "  since {}", when(r, s));
         }
@@ -161,6 +165,9 @@ pub fn render(r: &Report, transitions: usize) -> String {
         }
         if let Some(w) = &g.wanted_by {
             let _ = write!(line, "  wanted by {w}");
+        }
+        if !g.failed_on.is_empty() {
+            let _ = write!(line, "  failed on {}", g.failed_on.join(", "));
         }
         let _ = writeln!(o, "{line}");
         if let Some(why) = &g.reason {
@@ -242,6 +249,7 @@ mod tests {
                 local_state: "blocked".into(),
                 admin: "standby".into(),
                 wanted_by: Some("beta".into()),
+                failed_on: vec![],
                 reason: Some("stop failed: busy".into()),
                 since: Some("2026-11-30T23:59:59Z".into()),
                 resources: vec![ResourceReport {

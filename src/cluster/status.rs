@@ -20,6 +20,8 @@ pub struct Status {
     pub ready: bool,
     pub maintenance: bool,
     pub shutting_down: bool,
+    /// Milliseconds since this hbd started.
+    pub up_ms: u64,
     /// This node's config digest, hex.
     pub digest: String,
     pub peers: Vec<PeerStatus>,
@@ -66,6 +68,8 @@ pub struct GroupStatus {
     pub admin: Admin,
     /// A peer that asked for the group (`hbd takeover` there).
     pub wanted_by: Option<String>,
+    /// Live peers that announce the group failed there (passed over for hold_down).
+    pub failed_on: Vec<String>,
     /// Why the group is in its state here (failure, move), when known.
     pub reason: Option<String>,
     pub since_ms: Option<u64>,
@@ -179,8 +183,17 @@ impl Cluster {
                     .filter(|&i| i != local && self.peers[i].alive())
                     .find(|&i| self.ops.peer_flags[i][g] & crate::proto::wire::CLAIM_WANTED != 0)
                     .map(|i| self.config.nodes[i].name.clone());
+                let failed_on = (0..self.peers.len())
+                    .filter(|&i| {
+                        i != local
+                            && self.peers[i].alive()
+                            && self.peers[i].claims[g].0 == ClaimState::Failed
+                    })
+                    .map(|i| self.config.nodes[i].name.clone())
+                    .collect();
                 GroupStatus {
                     name: cfg.name.clone(),
+                    failed_on,
                     preferred: cfg.preferred.clone(),
                     local: l.state.clone(),
                     owner,
@@ -214,6 +227,7 @@ impl Cluster {
             ready: self.ready,
             maintenance: self.ops.maintenance,
             shutting_down: self.shutting_down,
+            up_ms: ago(now, self.started),
             digest: hex::encode(self.digest),
             peers,
             groups,

@@ -40,7 +40,8 @@ pub struct NodeReport {
     pub local: bool,
     /// "up", "late", "dead", "left" or "unknown" (not heard since start-up).
     pub state: String,
-    /// Since when it is in that state (absent: since this hbd started).
+    /// Since when it is in that state (for the answering node: since its hbd started;
+    /// null for a peer: since the answering hbd started).
     pub since: Option<String>,
     pub config_digest: Option<String>,
     /// Its cluster.toml differs from the answering node's.
@@ -72,6 +73,8 @@ pub struct GroupReport {
     pub admin: String,
     /// A node that asked for the group with `hbd takeover`.
     pub wanted_by: Option<String>,
+    /// Other nodes where the group failed recently (they are passed over for it).
+    pub failed_on: Vec<String>,
     /// Why the group is in its state here (a failure, a move), when known.
     pub reason: Option<String>,
     pub since: Option<String>,
@@ -109,7 +112,7 @@ pub fn build(
         name: status.local.clone(),
         local: true,
         state: "up".into(),
-        since: None,
+        since: Some(rfc3339(taken - Duration::from_millis(status.up_ms))),
         config_digest: Some(status.digest.clone()),
         config_differs: false,
         maintenance: status.maintenance,
@@ -153,6 +156,7 @@ pub fn build(
             }
             .into(),
             wanted_by: g.wanted_by.clone(),
+            failed_on: g.failed_on.clone(),
             reason: g.reason.clone(),
             since: at(g.since_ms),
             resources: resources

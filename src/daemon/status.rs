@@ -99,6 +99,7 @@ mod tests {
             owner: None,
             admin: crate::cluster::Admin::Normal,
             wanted_by: None,
+            failed_on: vec![],
             reason: None,
             since_ms: None,
         }
@@ -124,6 +125,7 @@ mod tests {
             ready,
             maintenance: false,
             shutting_down: false,
+            up_ms: 0,
             digest: "00".into(),
             peers,
             groups,
