@@ -204,6 +204,7 @@ fn a_failed_start_after_takeover_lets_the_group_run_elsewhere() {
         st.groups[0].reason.as_deref(),
         Some("start failed: scripted")
     );
+    assert_eq!(status(&s, 0).groups[0].failed_on, vec!["n1".to_string()]);
     // Failed here: a takeover is refused until hold_down passes or an unblock.
     let e = refused(s.op(1, takeover(Some("web"), false)));
     assert!(matches!(e, CommandError::FailedHere { .. }), "{e}");
