@@ -566,3 +566,63 @@ fn random_commands_never_share_a_group_and_always_settle() {
         assert_eq!(s.worst_overlap, Duration::ZERO, "seed {seed}");
     }
 }
+
+#[test]
+fn upgrading_one_node_of_two_mid_run_moves_nothing() {
+    let mut s = Sim::new(config(2, 2, &[("web", 0)], ""));
+    // Both nodes start as an older hbd: wire version 1 only.
+    for i in 0..2 {
+        s.nodes[i].core.as_mut().unwrap().limit_wire_version(1);
+    }
+    s.run_for(MS(500));
+    assert_eq!(s.owner(0), 0);
+    assert_eq!(status(&s, 0).peers[0].version, Some(1));
+
+    // Upgrade n1: its daemon restarts as the new version (nothing of web runs there).
+    s.kill_daemon(1);
+    s.run_for(MS(200));
+    s.boot(1);
+    s.run_for(Duration::from_secs(3));
+    assert_eq!(s.owner(0), 0, "no failover");
+    assert_eq!(s.nodes[1].starts[0], 0);
+    assert!(!s.events(0).any(|e| matches!(e, Event::PeerDead { .. })));
+    let st1 = status(&s, 1);
+    assert_eq!(
+        st1.wire_version, 1,
+        "the new node speaks the old version to n0"
+    );
+    assert_eq!(st1.peers[0].version, Some(1));
+    eprintln!(
+        "packets n0 refused before n1 spoke its version: {}",
+        s.version_rejects
+    );
+    assert!(s.version_rejects <= 2, "one keepalive of refusals at most");
+    // Commands that need the new wire wait for the upgrade, and say so.
+    let e = refused(s.op(1, takeover(Some("web"), false)));
+    assert_eq!(
+        e.to_string(),
+        "node n0 runs an older hbd (wire version 1) that cannot carry standby or takeover: upgrade it first"
+    );
+    // Maintenance works across versions (a flag the old version ignores).
+    ok(s.op(1, Command::Maintenance(true)));
+    ok(s.op(1, Command::Maintenance(false)));
+
+    // Upgrade n0, the holder: `systemctl restart hbd` leaves web running, the new
+    // daemon adopts it.
+    s.kill_daemon(0);
+    s.run_for(MS(200));
+    s.boot_adopting(0, &[0]);
+    s.run_for(Duration::from_secs(3));
+    assert_eq!(s.owner(0), 0, "no failover");
+    assert_eq!(s.nodes[0].starts[0], 1, "adopted, not restarted");
+    assert_eq!(s.nodes[1].starts[0], 0);
+    assert_eq!(s.worst_overlap, Duration::ZERO);
+    for i in 0..2 {
+        let st = status(&s, i);
+        assert_eq!(st.wire_version, 2, "n{i} speaks version 2 again");
+        assert_eq!(st.peers[0].version, Some(2));
+    }
+    ok(s.op(1, takeover(Some("web"), false)));
+    s.run_for(MS(500));
+    assert_eq!(s.owner(0), 1, "the new wire carries the takeover");
+}

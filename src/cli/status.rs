@@ -219,6 +219,7 @@ mod tests {
             config_digest: Some(if local { "aaaaaaaa11" } else { "bbbbbbbb22" }.into()),
             config_differs: !local,
             maintenance: !local,
+            wire_version: Some(2),
             links: if local {
                 vec![]
             } else {

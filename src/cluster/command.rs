@@ -153,6 +153,10 @@ pub enum CommandError {
     FailedHere { group: String, ago: u64 },
     #[error("group {group} is not blocked or failed here (it is {state})")]
     NotBlocked { group: String, state: String },
+    #[error(
+        "node {peer} runs an older hbd (wire version {version}) that cannot carry standby or takeover: upgrade it first"
+    )]
+    OldPeer { peer: String, version: u8 },
 }
 
 /// One recorded change of a group's state on this node.
@@ -186,6 +190,10 @@ pub(super) struct Ops {
     pub peer_digest: Vec<Option<[u8; 8]>>,
     /// The peer that last claimed each group, to say why this node takes it.
     pub last_holder: Vec<Option<usize>>,
+    /// Highest wire version each peer speaks, from its latest packet.
+    pub peer_version: Vec<Option<u8>>,
+    /// Highest wire version this node speaks ([`Cluster::limit_wire_version`]).
+    pub max_wire: u8,
 }
 
 impl Ops {
@@ -204,6 +212,8 @@ impl Ops {
             peer_flags: vec![vec![0; groups]; nodes],
             peer_digest: vec![None; nodes],
             last_holder: vec![None; groups],
+            peer_version: vec![None; nodes],
+            max_wire: wire::VERSION,
         }
     }
 
@@ -228,7 +238,13 @@ impl Ops {
                     self.forget_peer(*peer);
                 }
             }
-            Event::PeerRestarted { peer } => self.forget_peer(*peer),
+            Event::PeerRestarted { peer } => {
+                self.forget_peer(*peer);
+                // A restart may be an upgrade or a downgrade: learn its version anew.
+                if let Some(v) = self.peer_version.get_mut(peer.0) {
+                    *v = None;
+                }
+            }
             Event::LinkUp { peer, link } | Event::LinkDown { peer, link } => {
                 if let Some(s) = self
                     .link_since
@@ -263,6 +279,15 @@ impl Ops {
                 });
             }
             _ => {}
+        }
+    }
+
+    /// A packet from `peer` showed it speaks up to `max`. Within one incarnation a peer
+    /// cannot lose a version, so the highest seen stands: a new node that talks version
+    /// 1 (for the sake of an older third node) still counts as version 2.
+    pub fn heard_version(&mut self, peer: usize, max: u8) {
+        if let Some(v) = self.peer_version.get_mut(peer) {
+            *v = Some(v.map_or(max, |old| old.max(max)));
         }
     }
 
@@ -327,6 +352,40 @@ impl Ops {
 }
 
 impl Cluster {
+    /// Speak at most wire version `v` and refuse newer packets, as an older hbd does
+    /// (for tests of mixed versions, and to pin a cluster during a staged upgrade).
+    pub fn limit_wire_version(&mut self, v: u8) {
+        self.ops.max_wire = v.clamp(wire::MIN_VERSION, wire::VERSION);
+    }
+
+    /// The version to send in: the highest that every live peer speaks.
+    pub(super) fn wire_version(&self) -> u8 {
+        (0..self.peers.len())
+            .filter(|&i| i != self.local.0 && self.peers[i].alive())
+            .filter_map(|i| self.ops.peer_version[i])
+            .fold(self.ops.max_wire, u8::min)
+    }
+
+    /// A live peer too old for the claim flags, if any.
+    fn old_peer(&self) -> Option<(usize, u8)> {
+        (0..self.peers.len())
+            .filter(|&i| i != self.local.0 && self.peers[i].alive())
+            .find_map(|i| match self.ops.peer_version[i] {
+                Some(v) if v < 2 => Some((i, v)),
+                _ => None,
+            })
+    }
+
+    fn check_versions(&self) -> Result<(), CommandError> {
+        match self.old_peer() {
+            Some((i, version)) => Err(CommandError::OldPeer {
+                peer: self.name(i).to_string(),
+                version,
+            }),
+            None => Ok(()),
+        }
+    }
+
     /// Take in a peer's digest, maintenance flag and claim flags (from `apply`).
     pub(super) fn note_peer(&mut self, peer: NodeId, msg: &Message) {
         let p = peer.0;
@@ -509,6 +568,7 @@ impl Cluster {
     ) -> Result<CommandOutcome, CommandError> {
         let groups = self.groups_named(group)?;
         self.check_managing()?;
+        self.check_versions()?;
         // Check every group first: a refusal changes nothing.
         for &g in &groups {
             if self.groups[g].state == LocalGroupState::Blocked {
@@ -556,6 +616,7 @@ impl Cluster {
     ) -> Result<CommandOutcome, CommandError> {
         let groups = self.groups_named(group)?;
         self.check_managing()?;
+        self.check_versions()?;
         if !force && let Some(p) = self.differing_peer() {
             return Err(CommandError::PeerConfigDiffers {
                 peer: self.name(p).to_string(),

@@ -351,7 +351,10 @@ impl Cluster {
         bytes: &[u8],
     ) -> Result<(), Reject> {
         self.note_input(now);
-        let msg = wire::decode(bytes, &self.keys, self.cluster_id)?;
+        let (msg, versions) = wire::decode_versions(bytes, &self.keys, self.cluster_id)?;
+        if versions.packet > self.ops.max_wire {
+            return Err(Reject::BadVersion(versions.packet));
+        }
         let sender = self
             .config
             .node_index(&msg.sender)
@@ -381,6 +384,7 @@ impl Cluster {
             self.event(Event::PeerUp { peer: peer_id });
         }
         if heard.fresh {
+            self.ops.heard_version(sender, versions.max);
             self.apply(peer_id, &msg);
         }
         self.check_ready(now);
@@ -891,7 +895,7 @@ impl Cluster {
             claims,
         };
         // The config was validated (names ≤ 63 bytes, ≤ 64 groups), so encoding succeeds.
-        if let Ok(bytes) = wire::encode(&msg, &self.keys) {
+        if let Ok(bytes) = wire::encode_as(&msg, &self.keys, self.wire_version()) {
             self.actions.push_back(Action::Send(bytes));
         }
     }

@@ -24,6 +24,8 @@ pub struct Status {
     pub up_ms: u64,
     /// This node's config digest, hex.
     pub digest: String,
+    /// The wire version this node sends in now (the highest every live peer speaks).
+    pub wire_version: u8,
     pub peers: Vec<PeerStatus>,
     pub groups: Vec<GroupStatus>,
     /// Last transitions of groups on this node, oldest first.
@@ -44,6 +46,8 @@ pub struct PeerStatus {
     /// The peer's digest differs from this node's.
     pub config_differs: bool,
     pub maintenance: bool,
+    /// Highest wire version the peer speaks, once heard.
+    pub version: Option<u8>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -157,6 +161,7 @@ impl Cluster {
                 digest: self.ops.peer_digest[i].map(hex::encode),
                 config_differs: p.digest_mismatch,
                 maintenance: p.alive() && self.ops.peer_maintenance[i],
+                version: self.ops.peer_version[i],
             })
             .collect();
         let groups = self
@@ -229,6 +234,7 @@ impl Cluster {
             shutting_down: self.shutting_down,
             up_ms: ago(now, self.started),
             digest: hex::encode(self.digest),
+            wire_version: self.wire_version(),
             peers,
             groups,
             transitions,

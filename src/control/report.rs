@@ -47,6 +47,9 @@ pub struct NodeReport {
     /// Its cluster.toml differs from the answering node's.
     pub config_differs: bool,
     pub maintenance: bool,
+    /// Highest heartbeat wire version it speaks (for the answering node: the version
+    /// it sends in now, the highest every live peer speaks).
+    pub wire_version: Option<u8>,
     pub links: Vec<LinkReport>,
 }
 
@@ -116,6 +119,7 @@ pub fn build(
         config_digest: Some(status.digest.clone()),
         config_differs: false,
         maintenance: status.maintenance,
+        wire_version: Some(status.wire_version),
         links: Vec::new(),
     }];
     nodes.extend(status.peers.iter().map(|p| {
@@ -127,6 +131,7 @@ pub fn build(
             config_digest: p.digest.clone(),
             config_differs: p.config_differs,
             maintenance: p.maintenance,
+            wire_version: p.version,
             links: p
                 .links
                 .iter()

@@ -116,6 +116,7 @@ mod tests {
             digest: None,
             config_differs: false,
             maintenance: false,
+            version: None,
         }
     }
 
@@ -127,6 +128,7 @@ mod tests {
             shutting_down: false,
             up_ms: 0,
             digest: "00".into(),
+            wire_version: 2,
             peers,
             groups,
             transitions: vec![],

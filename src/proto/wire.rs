@@ -1,8 +1,8 @@
-//! The heartbeat message on the wire (version 1), big-endian:
+//! The heartbeat message on the wire (versions 1 and 2), big-endian:
 //!
 //! ```text
 //!  0  magic "HBD" 0xA5          4
-//!  4  version (1)               1
+//!  4  version (1 or 2)          1
 //!  5  kind (1 heartbeat, 2 leave) 1
 //!  6  key id                    1
 //!  7  flags (bit 0 leaving, bit 1 maintenance; others ignored) 1
@@ -12,10 +12,18 @@
 //! 28  sequence                  8
 //! 36  sender name: len (1..=63) + bytes
 //!     group count (0..=64), then per group:
-//!       name: len + bytes, state (low 4 bits) + claim flags (high 4 bits:
-//!       0x10 standby, 0x20 wanted; unknown flags ignored), generation (8 bytes)
+//!       name: len + bytes, state (1 byte), generation (8 bytes)
+//!       version 2: state in the low 4 bits, claim flags in the high 4 bits
+//!       (0x10 standby, 0x20 wanted; unknown flags ignored)
+//!     version 2 only: the sender's version range (min, max: 2 bytes), then optional
+//!       fields: count, then per field type (1 byte), len (1 byte), value; unknown
+//!       types are skipped
 //! end MAC over everything before it (32 bytes HMAC-SHA256 or 20 HMAC-SHA1)
 //! ```
+//!
+//! A node speaks the highest version every live peer speaks: a peer heard in version
+//! 1 (an older hbd, which refuses anything else) is sent version 1, which cannot carry
+//! the claim flags, so the operator's standby and takeover wait for the upgrade.
 //!
 //! Groups travel by name, not index, so two nodes whose configs differ (a reload in
 //! progress) still agree on which group a claim is about. Replay checks need the
@@ -27,7 +35,10 @@ use crate::config::KeySet;
 use super::auth;
 
 pub const MAGIC: [u8; 4] = *b"HBD\xA5";
-pub const VERSION: u8 = 1;
+/// Highest version this hbd speaks (and sends unless a peer speaks only older ones).
+pub const VERSION: u8 = 2;
+/// Lowest version this hbd accepts and can send.
+pub const MIN_VERSION: u8 = 1;
 /// Largest packet accepted or produced: fits an Ethernet frame without fragmentation.
 pub const MAX_PACKET: usize = 1400;
 const HEADER: usize = 36;
@@ -133,12 +144,18 @@ fn put_name(out: &mut Vec<u8>, name: &str) -> Result<(), EncodeError> {
     Ok(())
 }
 
-/// Encode and sign a message with key `msg.key_id` of `keys`.
+/// Encode and sign a message with key `msg.key_id` of `keys`, in [`VERSION`].
 pub fn encode(msg: &Message, keys: &KeySet) -> Result<Vec<u8>, EncodeError> {
+    encode_as(msg, keys, VERSION)
+}
+
+/// Encode in `version` (clamped to the supported range); version 1 drops the claim flags.
+pub fn encode_as(msg: &Message, keys: &KeySet, version: u8) -> Result<Vec<u8>, EncodeError> {
+    let version = version.clamp(MIN_VERSION, VERSION);
     let key = keys.get(msg.key_id).ok_or(EncodeError::NoKey(msg.key_id))?;
     let mut out = Vec::with_capacity(128);
     out.extend_from_slice(&MAGIC);
-    out.push(VERSION);
+    out.push(version);
     out.push(match msg.kind {
         Kind::Heartbeat => 1,
         Kind::Leave => 2,
@@ -156,8 +173,13 @@ pub fn encode(msg: &Message, keys: &KeySet) -> Result<Vec<u8>, EncodeError> {
     out.push(msg.claims.len() as u8);
     for c in &msg.claims {
         put_name(&mut out, &c.group)?;
-        out.push(c.state.to_byte() | (c.flags & 0xf0));
+        let flags = if version >= 2 { c.flags & 0xf0 } else { 0 };
+        out.push(c.state.to_byte() | flags);
         out.extend_from_slice(&c.generation.to_be_bytes());
+    }
+    if version >= 2 {
+        // Version range, then no optional fields (yet).
+        out.extend_from_slice(&[MIN_VERSION, VERSION, 0]);
     }
     let tag = auth::sign(keys.algorithm, key, &out);
     out.extend_from_slice(&tag);
@@ -215,8 +237,26 @@ pub fn peek_sender(bytes: &[u8]) -> Option<String> {
     r.name().ok()
 }
 
+/// The protocol versions a packet shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Versions {
+    /// The version the packet is in.
+    pub packet: u8,
+    /// The highest version its sender speaks (1 for a version 1 packet).
+    pub max: u8,
+}
+
 /// Decode and authenticate a packet for cluster `cluster_id`.
 pub fn decode(bytes: &[u8], keys: &KeySet, cluster_id: u32) -> Result<Message, Reject> {
+    decode_versions(bytes, keys, cluster_id).map(|(m, _)| m)
+}
+
+/// Decode and authenticate, also returning the versions the packet shows.
+pub fn decode_versions(
+    bytes: &[u8],
+    keys: &KeySet,
+    cluster_id: u32,
+) -> Result<(Message, Versions), Reject> {
     let mac_len = auth::mac_len(keys.algorithm);
     if bytes.len() > MAX_PACKET {
         return Err(Reject::TooLong(bytes.len()));
@@ -227,8 +267,9 @@ pub fn decode(bytes: &[u8], keys: &KeySet, cluster_id: u32) -> Result<Message, R
     if bytes[..4] != MAGIC {
         return Err(Reject::BadMagic);
     }
-    if bytes[4] != VERSION {
-        return Err(Reject::BadVersion(bytes[4]));
+    let version = bytes[4];
+    if !(MIN_VERSION..=VERSION).contains(&version) {
+        return Err(Reject::BadVersion(version));
     }
     let kind = match bytes[5] {
         1 => Kind::Heartbeat,
@@ -261,6 +302,7 @@ pub fn decode(bytes: &[u8], keys: &KeySet, cluster_id: u32) -> Result<Message, R
     for _ in 0..count {
         let group = r.name()?;
         let b = r.u8()?;
+        let b = if version >= 2 { b } else { b & 0x0f };
         let state =
             ClaimState::from_byte(b & 0x0f).ok_or(Reject::Malformed("unknown claim state"))?;
         let generation = r.u64()?;
@@ -271,10 +313,27 @@ pub fn decode(bytes: &[u8], keys: &KeySet, cluster_id: u32) -> Result<Message, R
             flags: b & 0xf0,
         });
     }
+    let mut versions = Versions {
+        packet: version,
+        max: version,
+    };
+    if version >= 2 {
+        let (min, max) = (r.u8()?, r.u8()?);
+        if min > max || min > version || max < version {
+            return Err(Reject::Malformed("bad version range"));
+        }
+        versions.max = max;
+        // Optional fields: none is known yet; each is skipped whole.
+        for _ in 0..r.u8()? {
+            let _kind = r.u8()?;
+            let len = r.u8()? as usize;
+            r.take(len)?;
+        }
+    }
     if r.pos != body.len() {
         return Err(Reject::Malformed("trailing bytes"));
     }
-    Ok(Message {
+    let msg = Message {
         kind,
         key_id,
         flags,
@@ -284,7 +343,8 @@ pub fn decode(bytes: &[u8], keys: &KeySet, cluster_id: u32) -> Result<Message, R
         seq,
         sender,
         claims,
-    })
+    };
+    Ok((msg, versions))
 }
 
 #[cfg(test)]
@@ -364,5 +424,40 @@ mod tests {
             decode(&vec![0u8; 2000], &k, 0xdead_beef),
             Err(Reject::TooLong(2000))
         ));
+    }
+
+    #[test]
+    fn version_1_drops_the_claim_flags_and_version_2_skips_unknown_fields() {
+        let k = keys(Algorithm::HmacSha256);
+        let v1 = encode_as(&msg(), &k, 1).unwrap();
+        assert_eq!(v1[4], 1);
+        let (m, v) = decode_versions(&v1, &k, 0xdead_beef).unwrap();
+        assert_eq!(v, Versions { packet: 1, max: 1 });
+        assert_eq!(m.claims[0].flags, 0, "version 1 has no claim flags");
+        assert_eq!(m.claims[0].state, ClaimState::Running);
+
+        // Version 2 with an optional field this version does not know.
+        let v2 = encode(&msg(), &k).unwrap();
+        let mac = auth::mac_len(k.algorithm);
+        let mut body = v2[..v2.len() - mac].to_vec();
+        *body.last_mut().unwrap() = 1;
+        body.extend_from_slice(&[0x7f, 3, 1, 2, 3]);
+        let tag = auth::sign(k.algorithm, k.get(1).unwrap(), &body);
+        body.extend_from_slice(&tag);
+        let (m, v) = decode_versions(&body, &k, 0xdead_beef).unwrap();
+        assert_eq!(v, Versions { packet: 2, max: 2 });
+        assert_eq!(m, msg());
+
+        // A range that does not contain the packet's own version is malformed.
+        let mut bad = v2[..v2.len() - mac].to_vec();
+        let n = bad.len();
+        bad[n - 3] = 3;
+        bad[n - 2] = 3;
+        let tag = auth::sign(k.algorithm, k.get(1).unwrap(), &bad);
+        bad.extend_from_slice(&tag);
+        assert_eq!(
+            decode(&bad, &k, 0xdead_beef),
+            Err(Reject::Malformed("bad version range"))
+        );
     }
 }

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use hbd::cluster::{
     Action, Cluster, Command, CommandError, CommandOutcome, Event, GroupEvent, GroupId, LinkId,
-    NodeId,
+    NodeId, Reject,
 };
 use hbd::config::{self, Algorithm, Config, KeySet};
 
@@ -87,6 +87,8 @@ pub struct Sim {
     pub worst_overlap: Duration,
     overlap_since: BTreeMap<(usize, usize, usize), Instant>,
     pub log: bool,
+    /// Packets refused for their protocol version (mixed-version tests).
+    pub version_rejects: u32,
 }
 
 impl Sim {
@@ -108,6 +110,7 @@ impl Sim {
             worst_overlap: Duration::ZERO,
             overlap_since: BTreeMap::new(),
             log: std::env::var_os("SIM_LOG").is_some(),
+            version_rejects: 0,
             config,
         };
         for _ in 0..n {
@@ -365,8 +368,11 @@ impl Sim {
                     (None, _) => {}
                     (Some(_), true) => node.queued.push((link, bytes)),
                     (Some(c), false) => {
-                        if let Err(r) = c.handle_packet(now, link, &bytes) {
-                            panic!("n{to} rejected a packet: {r}");
+                        match c.handle_packet(now, link, &bytes) {
+                            Ok(()) => {}
+                            // An older node refusing a newer version (mixed versions).
+                            Err(Reject::BadVersion(_)) => self.version_rejects += 1,
+                            Err(r) => panic!("n{to} rejected a packet: {r}"),
                         }
                         self.drain(to);
                     }
