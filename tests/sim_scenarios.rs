@@ -5,7 +5,7 @@ mod sim;
 
 use std::time::Duration;
 
-use hbd::cluster::{Command, Event, GroupEvent, LocalGroupState, PeerState};
+use hbd::cluster::{Command, Event, Found, GroupEvent, LocalGroupState, PeerState};
 use sim::{Outcome, Sim, config};
 
 const MS: fn(u64) -> Duration = Duration::from_millis;
@@ -353,17 +353,77 @@ fn a_start_whose_rollback_fails_blocks_the_group() {
 }
 
 #[test]
+fn leftovers_are_stopped_before_the_group_runs_anywhere() {
+    let mut s = settled_two();
+    s.kill_daemon(0);
+    s.run_for(MS(300));
+    // The new daemon finds web partly up: it stops the leftovers, then the group is
+    // placed as usual (back on n0, its preferred node).
+    s.boot_found(0, &[(0, Found::PartlyUp)]);
+    assert!(
+        s.events(0).any(|e| matches!(e, Event::Leftovers { .. })),
+        "the leftovers are reported"
+    );
+    s.run_for(Duration::from_secs(5));
+    assert_eq!(s.nodes[1].starts[0], 0, "n1 waited for the cleanup");
+    assert_eq!(s.owner(0), 0);
+}
+
+#[test]
 fn leftovers_that_cannot_be_stopped_keep_the_group_blocked_after_a_restart() {
     let mut s = settled_two();
     s.kill_daemon(0);
     s.run_for(MS(300));
-    s.nodes[0].core = None;
-    s.boot(0);
-    if let Some(c) = s.nodes[0].core.as_mut() {
-        c.adopt_blocked(hbd::cluster::GroupId(0));
-    }
+    s.nodes[0].stop_outcome[0].push_back(Outcome::Fail);
+    s.boot_found(0, &[(0, Found::PartlyUp)]);
     s.run_for(Duration::from_secs(5));
+    let st = s.nodes[0].core.as_ref().unwrap().status();
+    assert_eq!(st.groups[0].local, LocalGroupState::Blocked);
     assert_eq!(s.nodes[1].starts[0], 0, "n1 waits while n0 is blocked");
+}
+
+#[test]
+fn a_group_without_resources_is_never_adopted() {
+    let mut c = hbd::cluster::Cluster::new(
+        &config_with_empty_group(),
+        hbd::cluster::NodeId(0),
+        sim::keys(),
+        1,
+        std::time::Instant::now(),
+    );
+    c.found(hbd::cluster::GroupId(0), Found::AllUp);
+    assert_eq!(c.status().groups[0].local, LocalGroupState::Stopped);
+    c.found(
+        hbd::cluster::GroupId(0),
+        Found::Unknown {
+            reason: "bus down".into(),
+        },
+    );
+    assert_eq!(c.status().groups[0].local, LocalGroupState::Stopped);
+}
+
+fn config_with_empty_group() -> hbd::config::Config {
+    let t = "[cluster]\nname = \"e\"\n[[link]]\nname = \"l\"\nkind = \"udp-broadcast\"\ninterface = \"eth0\"\n[[node]]\nname = \"n0\"\n[[node]]\nname = \"n1\"\n[[group]]\nname = \"empty\"\npreferred = \"n0\"\n";
+    hbd::config::parse_str(t, std::path::Path::new("e.toml"))
+        .expect("valid")
+        .config
+}
+
+#[test]
+fn sigterm_of_a_restart_detaches_any_other_stop_releases() {
+    let mut s = settled_two();
+    s.command(0, Command::Stop { restart: true });
+    assert!(s.nodes[0].exited, "a restart exits at once");
+    assert!(s.nodes[0].up[0], "resources stay up for the next hbd");
+    s.run_for(MS(400));
+    s.boot_adopting(0, &[0]);
+    s.run_for(Duration::from_secs(5));
+    assert_eq!(s.nodes[0].starts[0], 1, "adopted, not restarted");
+    s.command(0, Command::Stop { restart: false });
+    s.run_for(Duration::from_secs(2));
+    assert!(s.nodes[0].exited);
+    assert!(!s.nodes[0].up[0], "a stop releases");
+    assert_eq!(s.owner(0), 1, "and the peer takes over");
 }
 
 #[test]

@@ -10,7 +10,8 @@ use std::io::Write;
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
-use super::model::{Algorithm, Auth};
+use hbd_core::config::Auth;
+pub use hbd_core::config::KeySet;
 
 /// Shortest secret accepted without a warning.
 pub const MIN_SECRET: usize = 16;
@@ -55,50 +56,6 @@ pub enum KeyError {
     },
     #[error("cannot get random bytes from the kernel: {0}")]
     Random(String),
-}
-
-/// The keys a node signs and verifies with.
-#[derive(Clone, PartialEq, Eq)]
-pub struct KeySet {
-    pub algorithm: Algorithm,
-    /// Key this node signs with.
-    pub send_id: u8,
-    keys: BTreeMap<u8, Vec<u8>>,
-    /// Where they came from, for messages.
-    pub source: PathBuf,
-}
-
-impl std::fmt::Debug for KeySet {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        // Never print secrets.
-        f.debug_struct("KeySet")
-            .field("algorithm", &self.algorithm)
-            .field("send_id", &self.send_id)
-            .field("ids", &self.keys.keys().collect::<Vec<_>>())
-            .field("source", &self.source)
-            .finish()
-    }
-}
-
-impl KeySet {
-    /// A key set from explicit keys (tests, the importer).
-    pub fn new(algorithm: Algorithm, send_id: u8, keys: BTreeMap<u8, Vec<u8>>) -> Self {
-        KeySet {
-            algorithm,
-            send_id,
-            keys,
-            source: PathBuf::new(),
-        }
-    }
-    pub fn get(&self, id: u8) -> Option<&[u8]> {
-        self.keys.get(&id).map(Vec::as_slice)
-    }
-    pub fn send_key(&self) -> Option<&[u8]> {
-        self.get(self.send_id)
-    }
-    pub fn ids(&self) -> impl Iterator<Item = u8> + '_ {
-        self.keys.keys().copied()
-    }
 }
 
 /// Where the key is read from: a systemd credential when hbd runs with one, else `auth.key_file`.
@@ -149,12 +106,7 @@ pub fn load(auth: &Auth) -> Result<(KeySet, Vec<String>), KeyError> {
         });
     }
     Ok((
-        KeySet {
-            algorithm: auth.algorithm,
-            send_id: auth.key_id,
-            keys,
-            source: path,
-        },
+        KeySet::new(auth.algorithm, auth.key_id, keys).with_source(path),
         warnings,
     ))
 }

@@ -13,10 +13,11 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use hbd::cluster::{
-    Action, Cluster, Command, CommandError, CommandOutcome, Event, GroupEvent, GroupId, LinkId,
-    NodeId, Reject,
+    Action, Cluster, Command, CommandError, CommandOutcome, Event, Found, GroupEvent, GroupId,
+    LinkId, LocalGroupState, NodeId, Reject,
 };
 use hbd::config::{self, Algorithm, Config, KeySet};
+use hbd::proto::wire::DecodeError;
 
 pub fn config(nodes: usize, links: usize, groups: &[(&str, usize)], extra: &str) -> Config {
     let mut t = String::from(
@@ -32,7 +33,9 @@ pub fn config(nodes: usize, links: usize, groups: &[(&str, usize)], extra: &str)
         t += &format!("[[node]]\nname = \"n{n}\"\n");
     }
     for (g, pref) in groups {
-        t += &format!("[[group]]\nname = \"{g}\"\npreferred = \"n{pref}\"\n");
+        t += &format!(
+            "[[group]]\nname = \"{g}\"\npreferred = \"n{pref}\"\n[[group.resource]]\nkind = \"unit\"\nunit = \"{g}.service\"\n"
+        );
     }
     match config::parse_str(&t, Path::new("sim.toml")) {
         Ok(l) => l.config,
@@ -138,11 +141,18 @@ impl Sim {
 
     /// Start (or restart) node `i`'s daemon; `adopt` lists groups found running.
     pub fn boot_adopting(&mut self, i: usize, adopt: &[usize]) {
-        let inc = self.next_incarnation.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        let found: Vec<(usize, Found)> = adopt.iter().map(|&g| (g, Found::AllUp)).collect();
+        self.boot_found(i, &found);
+    }
+
+    /// Start (or restart) node `i`'s daemon, which finds groups in the given states.
+    pub fn boot_found(&mut self, i: usize, found: &[(usize, Found)]) {
+        // Incarnations only grow, as the daemon's do (wall clock and a persisted floor).
+        let inc = 1_000_000 + self.next_incarnation;
         self.next_incarnation += 1;
         let mut c = Cluster::new(&self.config, NodeId(i), keys(), inc, self.now);
-        for &g in adopt {
-            c.adopt(GroupId(g));
+        for (g, f) in found {
+            c.found(GroupId(*g), f.clone());
         }
         let node = &mut self.nodes[i];
         node.core = Some(c);
@@ -369,9 +379,13 @@ impl Sim {
                     (Some(_), true) => node.queued.push((link, bytes)),
                     (Some(c), false) => {
                         match c.handle_packet(now, link, &bytes) {
-                            Ok(()) => {}
+                            // A peer's new incarnation is believed once it has heard
+                            // us; packets of a replaced one may still be in flight.
+                            Ok(()) | Err(Reject::Unconfirmed | Reject::OldIncarnation) => {}
                             // An older node refusing a newer version (mixed versions).
-                            Err(Reject::BadVersion(_)) => self.version_rejects += 1,
+                            Err(Reject::Decode(DecodeError::BadVersion(_))) => {
+                                self.version_rejects += 1
+                            }
                             Err(r) => panic!("n{to} rejected a packet: {r}"),
                         }
                         self.drain(to);
@@ -420,14 +434,28 @@ impl Sim {
         self.check_overlap();
     }
 
-    /// Track how long two connected nodes both have a group up.
+    /// Whether node `i`'s daemon reports group `g` blocked (a stop failed there).
+    pub fn blocked(&self, i: usize, g: usize) -> bool {
+        self.nodes[i]
+            .core
+            .as_ref()
+            .is_some_and(|c| c.status().groups[g].local == LocalGroupState::Blocked)
+    }
+
+    /// Track how long two connected nodes both have a group up. The one documented
+    /// exception ("How hbd decides"): two nodes whose stops of the group both failed
+    /// (both blocked) cannot release it; they stay blocked, claiming it so that no
+    /// third node starts it, until an operator (or fencing) resolves it.
     fn check_overlap(&mut self) {
         let n = self.nodes.len();
         for g in 0..self.config.groups.len() {
             for a in 0..n {
                 for b in (a + 1)..n {
                     let key = (g, a, b);
-                    let both = self.nodes[a].up[g] && self.nodes[b].up[g] && self.connected(a, b);
+                    let both = self.nodes[a].up[g]
+                        && self.nodes[b].up[g]
+                        && self.connected(a, b)
+                        && !(self.blocked(a, g) && self.blocked(b, g));
                     if both {
                         let since = *self.overlap_since.entry(key).or_insert(self.now);
                         self.worst_overlap = self.worst_overlap.max(self.now - since);

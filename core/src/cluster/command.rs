@@ -38,6 +38,10 @@ pub const TRANSITIONS: usize = 32;
 /// Commands fed to [`Cluster::handle_command`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
+    /// SIGTERM: `restart` when systemd has a restart job queued for hbd's own unit
+    /// (`systemctl restart hbd`, an upgrade). A restart detaches, keeping the groups
+    /// running for the next hbd to adopt; any other stop releases them.
+    Stop { restart: bool },
     /// Release every held group (last group first), tell peers, then emit
     /// [`super::Action::Exit`].
     Shutdown,
@@ -64,6 +68,17 @@ impl std::fmt::Display for Command {
             None => "of every group".to_string(),
         };
         match self {
+            Command::Stop { restart } => {
+                write!(
+                    f,
+                    "{}",
+                    if *restart {
+                        "stop for a restart"
+                    } else {
+                        "stop"
+                    }
+                )
+            }
             Command::Shutdown => write!(f, "shutdown"),
             Command::Detach => write!(f, "detach"),
             Command::Standby { group, force } => {
@@ -190,8 +205,11 @@ pub(super) struct Ops {
     pub peer_digest: Vec<Option<[u8; 8]>>,
     /// The peer that last claimed each group, to say why this node takes it.
     pub last_holder: Vec<Option<usize>>,
-    /// Highest wire version each peer speaks, from its latest packet.
-    pub peer_version: Vec<Option<u8>>,
+    /// Highest wire version each peer speaks, with the incarnation that said so.
+    pub peer_version: Vec<Option<(u64, u8)>>,
+    /// When each peer's version was last heard (also from packets not yet believed,
+    /// such as a restarted peer's before it acks us).
+    version_heard: Vec<Option<Instant>>,
     /// Highest wire version this node speaks ([`Cluster::limit_wire_version`]).
     pub max_wire: u8,
 }
@@ -213,6 +231,7 @@ impl Ops {
             peer_digest: vec![None; nodes],
             last_holder: vec![None; groups],
             peer_version: vec![None; nodes],
+            version_heard: vec![None; nodes],
             max_wire: wire::VERSION,
         }
     }
@@ -238,13 +257,7 @@ impl Ops {
                     self.forget_peer(*peer);
                 }
             }
-            Event::PeerRestarted { peer } => {
-                self.forget_peer(*peer);
-                // A restart may be an upgrade or a downgrade: learn its version anew.
-                if let Some(v) = self.peer_version.get_mut(peer.0) {
-                    *v = None;
-                }
-            }
+            Event::PeerRestarted { peer } => self.forget_peer(*peer),
             Event::LinkUp { peer, link } | Event::LinkDown { peer, link } => {
                 if let Some(s) = self
                     .link_since
@@ -282,12 +295,19 @@ impl Ops {
         }
     }
 
-    /// A packet from `peer` showed it speaks up to `max`. Within one incarnation a peer
-    /// cannot lose a version, so the highest seen stands: a new node that talks version
-    /// 1 (for the sake of an older third node) still counts as version 2.
-    pub fn heard_version(&mut self, peer: usize, max: u8) {
+    /// An authenticated packet of `peer`'s `incarnation` showed it speaks up to `max`.
+    /// Within one incarnation a peer cannot lose a version, so the highest seen stands
+    /// (a new node talking version 1 for an older third node still counts as 2); another
+    /// incarnation (a restart: an upgrade or a downgrade) is learnt anew.
+    pub fn heard_version(&mut self, peer: usize, incarnation: u64, max: u8, now: Instant) {
         if let Some(v) = self.peer_version.get_mut(peer) {
-            *v = Some(v.map_or(max, |old| old.max(max)));
+            *v = match *v {
+                Some((inc, old)) if inc == incarnation => Some((inc, old.max(max))),
+                _ => Some((incarnation, max)),
+            };
+        }
+        if let Some(t) = self.version_heard.get_mut(peer) {
+            *t = Some(now);
         }
     }
 
@@ -358,11 +378,17 @@ impl Cluster {
         self.ops.max_wire = v.clamp(wire::MIN_VERSION, wire::VERSION);
     }
 
-    /// The version to send in: the highest that every live peer speaks.
+    /// The version to send in: the highest that every peer heard within deadtime
+    /// speaks (heard, not only believed: a restarted older peer must read us to ack us).
     pub(super) fn wire_version(&self) -> u8 {
+        let deadtime = self.config.timing.deadtime.get();
         (0..self.peers.len())
-            .filter(|&i| i != self.local.0 && self.peers[i].alive())
-            .filter_map(|i| self.ops.peer_version[i])
+            .filter(|&i| i != self.local.0)
+            .filter(|&i| {
+                self.ops.version_heard[i]
+                    .is_some_and(|t| self.last_input.saturating_duration_since(t) < deadtime)
+            })
+            .filter_map(|i| self.ops.peer_version[i].map(|(_, v)| v))
             .fold(self.ops.max_wire, u8::min)
     }
 
@@ -371,7 +397,7 @@ impl Cluster {
         (0..self.peers.len())
             .filter(|&i| i != self.local.0 && self.peers[i].alive())
             .find_map(|i| match self.ops.peer_version[i] {
-                Some(v) if v < 2 => Some((i, v)),
+                Some((_, v)) if v < 2 => Some((i, v)),
                 _ => None,
             })
     }
@@ -554,7 +580,7 @@ impl Cluster {
             Command::Takeover { group, force } => self.takeover(now, &group, force)?,
             Command::Maintenance(on) => self.maintenance(on)?,
             Command::Unblock { group } => self.unblock(&group)?,
-            Command::Shutdown | Command::Detach => unreachable_outcome(),
+            Command::Stop { .. } | Command::Shutdown | Command::Detach => unreachable_outcome(),
         };
         self.evaluate(now);
         self.send_heartbeat();

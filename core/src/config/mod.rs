@@ -1,12 +1,15 @@
 //! Configuration: `/etc/hbd/cluster.toml`, one file identical on every node.
 //!
+//! This is the model and its validation only; reading the file is the shell's
+//! (`hbd::config::load`).
+//!
 //! Loading goes text → syntax check (with positions) → serde model → cross-checks.
 //! Every problem becomes a [`Diagnostic`] that names file:line:column and the key;
 //! warnings do not stop a load, errors do.
 
 mod diagnostic;
 mod duration;
-pub mod keys;
+mod keyset;
 mod model;
 mod validate;
 
@@ -14,7 +17,7 @@ use std::path::{Path, PathBuf};
 
 pub use diagnostic::{Diagnostic, Position, Severity, SpanIndex, did_you_mean, position_of};
 pub use duration::{DurationError, HumanDuration};
-pub use keys::{KeyError, KeySet};
+pub use keyset::KeySet;
 pub use model::*;
 pub use validate::validate;
 
@@ -80,15 +83,6 @@ impl Loaded {
         let file = self.path.display().to_string();
         self.warnings.iter().map(|d| d.render(&file)).collect()
     }
-}
-
-/// Read and validate a config file.
-pub fn load(path: &Path) -> Result<Loaded, ConfigError> {
-    let bytes = std::fs::read(path).map_err(|source| ConfigError::Read {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    parse_bytes(&bytes, path)
 }
 
 /// Validate config bytes; `path` only names the file in diagnostics.

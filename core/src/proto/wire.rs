@@ -15,6 +15,7 @@
 //!       name: len + bytes, state (1 byte), generation (8 bytes)
 //!       version 2: state in the low 4 bits, claim flags in the high 4 bits
 //!       (0x10 standby, 0x20 wanted; unknown flags ignored)
+//!     ack count (0..=31), then per ack: an incarnation the sender hears (8 bytes)
 //!     version 2 only: the sender's version range (min, max: 2 bytes), then optional
 //!       fields: count, then per field type (1 byte), len (1 byte), value; unknown
 //!       types are skipped
@@ -25,12 +26,17 @@
 //! 1 (an older hbd, which refuses anything else) is sent version 1, which cannot carry
 //! the claim flags, so the operator's standby and takeover wait for the upgrade.
 //!
+//! The acks are the freshness proof: a receiver believes a new incarnation of a peer
+//! only from a packet that acks the receiver's own current incarnation, which no
+//! packet recorded before the receiver started can do.
+//!
 //! Groups travel by name, not index, so two nodes whose configs differ (a reload in
 //! progress) still agree on which group a claim is about. Replay checks need the
-//! receiver's state and live in the cluster module; this module checks form and MAC.
+//! receiver's state and live in the cluster module; this module checks form and MAC
+//! ([`DecodeError`]) and owns the size limits that config validation enforces
+//! ([`heartbeat_len`]).
 
-use crate::cluster::Reject;
-use crate::config::KeySet;
+use crate::config::{Algorithm, KeySet};
 
 use super::auth;
 
@@ -49,6 +55,35 @@ pub const FLAG_MAINTENANCE: u8 = 2;
 pub const CLAIM_STANDBY: u8 = 0x10;
 /// Claim flag: the operator asked for this group on the sender (`hbd takeover`).
 pub const CLAIM_WANTED: u8 = 0x20;
+/// Bytes version 2 adds after the acks: the version range and an empty field list.
+const V2_TRAILER: usize = 3;
+/// Longest name (node or group) on the wire.
+pub const MAX_NAME: usize = 63;
+/// Most group claims in one message.
+pub const MAX_CLAIMS: usize = 64;
+/// Most acks in one message: one per other node of the largest cluster, plus a twin.
+pub const MAX_ACKS: usize = 32;
+
+/// Why a packet is not a well-formed, authentic hbd message for this cluster.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DecodeError {
+    #[error("packet too short ({0} bytes)")]
+    TooShort(usize),
+    #[error("packet too long ({0} bytes)")]
+    TooLong(usize),
+    #[error("not an hbd packet (bad magic)")]
+    BadMagic,
+    #[error("unsupported protocol version {0}")]
+    BadVersion(u8),
+    #[error("packet from another cluster (id {0:#010x})")]
+    OtherCluster(u32),
+    #[error("packet signed with unknown key id {0}")]
+    UnknownKey(u8),
+    #[error("bad MAC: wrong key or forged packet")]
+    BadMac,
+    #[error("malformed packet: {0}")]
+    Malformed(&'static str),
+}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
@@ -105,7 +140,7 @@ pub struct Claim {
     pub state: ClaimState,
     /// Takeover generation: raised by each node that starts the group.
     pub generation: u64,
-    /// [`CLAIM_STANDBY`], [`CLAIM_WANTED`]; bits this version does not know are ignored.
+    /// [`CLAIM_STANDBY`], [`CLAIM_WANTED`] (version 2); unknown bits are ignored.
     pub flags: u8,
 }
 
@@ -120,6 +155,8 @@ pub struct Message {
     pub seq: u64,
     pub sender: String,
     pub claims: Vec<Claim>,
+    /// Incarnations of the nodes the sender hears (see the module comment).
+    pub acks: Vec<u64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -128,15 +165,33 @@ pub enum EncodeError {
     Name(String),
     #[error("too many groups ({0}) for one packet")]
     Groups(usize),
+    #[error("too many acks ({0}) for one packet")]
+    Acks(usize),
     #[error("message is {0} bytes, over the {MAX_PACKET}-byte limit")]
     TooLong(usize),
     #[error("no key with id {0}")]
     NoKey(u8),
+    #[error(transparent)]
+    Sign(#[from] auth::SignError),
+}
+
+/// Length of a heartbeat from a sender named with `sender_len` bytes, claiming groups
+/// whose names have the given lengths, signed with `algorithm`. Config validation uses
+/// it so that a configuration whose heartbeat cannot be sent is refused up front.
+/// `acks` is the number of other nodes the sender may hear.
+pub fn heartbeat_len(
+    algorithm: Algorithm,
+    sender_len: usize,
+    group_name_lens: impl IntoIterator<Item = usize>,
+    acks: usize,
+) -> usize {
+    let claims: usize = group_name_lens.into_iter().map(|l| 1 + l + 1 + 8).sum();
+    HEADER + 1 + sender_len + 1 + claims + 1 + 8 * acks + V2_TRAILER + auth::mac_len(algorithm)
 }
 
 fn put_name(out: &mut Vec<u8>, name: &str) -> Result<(), EncodeError> {
     let len = name.len();
-    if len == 0 || len > 63 {
+    if len == 0 || len > MAX_NAME {
         return Err(EncodeError::Name(name.to_string()));
     }
     out.push(len as u8);
@@ -149,7 +204,8 @@ pub fn encode(msg: &Message, keys: &KeySet) -> Result<Vec<u8>, EncodeError> {
     encode_as(msg, keys, VERSION)
 }
 
-/// Encode in `version` (clamped to the supported range); version 1 drops the claim flags.
+/// Encode in `version` (clamped to the supported range); version 1 drops the claim
+/// flags and the version range.
 pub fn encode_as(msg: &Message, keys: &KeySet, version: u8) -> Result<Vec<u8>, EncodeError> {
     let version = version.clamp(MIN_VERSION, VERSION);
     let key = keys.get(msg.key_id).ok_or(EncodeError::NoKey(msg.key_id))?;
@@ -167,7 +223,7 @@ pub fn encode_as(msg: &Message, keys: &KeySet, version: u8) -> Result<Vec<u8>, E
     out.extend_from_slice(&msg.incarnation.to_be_bytes());
     out.extend_from_slice(&msg.seq.to_be_bytes());
     put_name(&mut out, &msg.sender)?;
-    if msg.claims.len() > 64 {
+    if msg.claims.len() > MAX_CLAIMS {
         return Err(EncodeError::Groups(msg.claims.len()));
     }
     out.push(msg.claims.len() as u8);
@@ -177,11 +233,18 @@ pub fn encode_as(msg: &Message, keys: &KeySet, version: u8) -> Result<Vec<u8>, E
         out.push(c.state.to_byte() | flags);
         out.extend_from_slice(&c.generation.to_be_bytes());
     }
+    if msg.acks.len() > MAX_ACKS {
+        return Err(EncodeError::Acks(msg.acks.len()));
+    }
+    out.push(msg.acks.len() as u8);
+    for a in &msg.acks {
+        out.extend_from_slice(&a.to_be_bytes());
+    }
     if version >= 2 {
         // Version range, then no optional fields (yet).
         out.extend_from_slice(&[MIN_VERSION, VERSION, 0]);
     }
-    let tag = auth::sign(keys.algorithm, key, &out);
+    let tag = auth::sign(keys.algorithm, key, &out)?;
     out.extend_from_slice(&tag);
     if out.len() > MAX_PACKET {
         return Err(EncodeError::TooLong(out.len()));
@@ -196,34 +259,34 @@ struct Reader<'a> {
 }
 
 impl<'a> Reader<'a> {
-    fn take(&mut self, n: usize) -> Result<&'a [u8], Reject> {
+    fn take(&mut self, n: usize) -> Result<&'a [u8], DecodeError> {
         let end = self
             .pos
             .checked_add(n)
-            .ok_or(Reject::Malformed("length overflow"))?;
+            .ok_or(DecodeError::Malformed("length overflow"))?;
         let s = self
             .buf
             .get(self.pos..end)
-            .ok_or(Reject::Malformed("truncated"))?;
+            .ok_or(DecodeError::Malformed("truncated"))?;
         self.pos = end;
         Ok(s)
     }
-    fn u8(&mut self) -> Result<u8, Reject> {
+    fn u8(&mut self) -> Result<u8, DecodeError> {
         Ok(self.take(1)?[0])
     }
-    fn u64(&mut self) -> Result<u64, Reject> {
+    fn u64(&mut self) -> Result<u64, DecodeError> {
         let b = self.take(8)?;
         let mut a = [0u8; 8];
         a.copy_from_slice(b);
         Ok(u64::from_be_bytes(a))
     }
-    fn name(&mut self) -> Result<String, Reject> {
+    fn name(&mut self) -> Result<String, DecodeError> {
         let len = self.u8()? as usize;
-        if len == 0 || len > 63 {
-            return Err(Reject::Malformed("bad name length"));
+        if len == 0 || len > MAX_NAME {
+            return Err(DecodeError::Malformed("bad name length"));
         }
         let b = self.take(len)?;
-        String::from_utf8(b.to_vec()).map_err(|_| Reject::Malformed("name is not UTF-8"))
+        String::from_utf8(b.to_vec()).map_err(|_| DecodeError::Malformed("name is not UTF-8"))
     }
 }
 
@@ -237,6 +300,28 @@ pub fn peek_sender(bytes: &[u8]) -> Option<String> {
     r.name().ok()
 }
 
+/// The checks that cost nothing (length, magic, version, cluster id), for a reader
+/// to drop junk before it reaches the core; [`decode`] makes them again.
+pub fn precheck(bytes: &[u8], mac_len: usize, cluster_id: u32) -> Result<(), DecodeError> {
+    if bytes.len() > MAX_PACKET {
+        return Err(DecodeError::TooLong(bytes.len()));
+    }
+    if bytes.len() < HEADER + 2 + 1 + 1 + mac_len {
+        return Err(DecodeError::TooShort(bytes.len()));
+    }
+    if bytes[..4] != MAGIC {
+        return Err(DecodeError::BadMagic);
+    }
+    if !(MIN_VERSION..=VERSION).contains(&bytes[4]) {
+        return Err(DecodeError::BadVersion(bytes[4]));
+    }
+    let cid = u32::from_be_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]);
+    if cid != cluster_id {
+        return Err(DecodeError::OtherCluster(cid));
+    }
+    Ok(())
+}
+
 /// The protocol versions a packet shows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Versions {
@@ -247,7 +332,7 @@ pub struct Versions {
 }
 
 /// Decode and authenticate a packet for cluster `cluster_id`.
-pub fn decode(bytes: &[u8], keys: &KeySet, cluster_id: u32) -> Result<Message, Reject> {
+pub fn decode(bytes: &[u8], keys: &KeySet, cluster_id: u32) -> Result<Message, DecodeError> {
     decode_versions(bytes, keys, cluster_id).map(|(m, _)| m)
 }
 
@@ -256,36 +341,22 @@ pub fn decode_versions(
     bytes: &[u8],
     keys: &KeySet,
     cluster_id: u32,
-) -> Result<(Message, Versions), Reject> {
+) -> Result<(Message, Versions), DecodeError> {
     let mac_len = auth::mac_len(keys.algorithm);
-    if bytes.len() > MAX_PACKET {
-        return Err(Reject::TooLong(bytes.len()));
-    }
-    if bytes.len() < HEADER + 2 + 1 + mac_len {
-        return Err(Reject::TooShort(bytes.len()));
-    }
-    if bytes[..4] != MAGIC {
-        return Err(Reject::BadMagic);
-    }
+    precheck(bytes, mac_len, cluster_id)?;
     let version = bytes[4];
-    if !(MIN_VERSION..=VERSION).contains(&version) {
-        return Err(Reject::BadVersion(version));
-    }
     let kind = match bytes[5] {
         1 => Kind::Heartbeat,
         2 => Kind::Leave,
-        _ => return Err(Reject::Malformed("unknown message kind")),
+        _ => return Err(DecodeError::Malformed("unknown message kind")),
     };
     let key_id = bytes[6];
     let flags = bytes[7];
-    let cid = u32::from_be_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]);
-    if cid != cluster_id {
-        return Err(Reject::OtherCluster(cid));
-    }
+    let cid = cluster_id;
     let (body, tag) = bytes.split_at(bytes.len() - mac_len);
     match auth::verify(keys, key_id, body, tag) {
-        None => return Err(Reject::UnknownKey(key_id)),
-        Some(false) => return Err(Reject::BadMac),
+        None => return Err(DecodeError::UnknownKey(key_id)),
+        Some(false) => return Err(DecodeError::BadMac),
         Some(true) => {}
     }
     let mut r = Reader { buf: body, pos: 12 };
@@ -295,23 +366,31 @@ pub fn decode_versions(
     let seq = r.u64()?;
     let sender = r.name()?;
     let count = r.u8()? as usize;
-    if count > 64 {
-        return Err(Reject::Malformed("too many groups"));
+    if count > MAX_CLAIMS {
+        return Err(DecodeError::Malformed("too many groups"));
     }
     let mut claims = Vec::with_capacity(count);
     for _ in 0..count {
         let group = r.name()?;
         let b = r.u8()?;
-        let b = if version >= 2 { b } else { b & 0x0f };
+        let flags = if version >= 2 { b & 0xf0 } else { 0 };
         let state =
-            ClaimState::from_byte(b & 0x0f).ok_or(Reject::Malformed("unknown claim state"))?;
+            ClaimState::from_byte(b & 0x0f).ok_or(DecodeError::Malformed("unknown claim state"))?;
         let generation = r.u64()?;
         claims.push(Claim {
             group,
             state,
             generation,
-            flags: b & 0xf0,
+            flags,
         });
+    }
+    let count = r.u8()? as usize;
+    if count > MAX_ACKS {
+        return Err(DecodeError::Malformed("too many acks"));
+    }
+    let mut acks = Vec::with_capacity(count);
+    for _ in 0..count {
+        acks.push(r.u64()?);
     }
     let mut versions = Versions {
         packet: version,
@@ -320,7 +399,7 @@ pub fn decode_versions(
     if version >= 2 {
         let (min, max) = (r.u8()?, r.u8()?);
         if min > max || min > version || max < version {
-            return Err(Reject::Malformed("bad version range"));
+            return Err(DecodeError::Malformed("bad version range"));
         }
         versions.max = max;
         // Optional fields: none is known yet; each is skipped whole.
@@ -331,7 +410,7 @@ pub fn decode_versions(
         }
     }
     if r.pos != body.len() {
-        return Err(Reject::Malformed("trailing bytes"));
+        return Err(DecodeError::Malformed("trailing bytes"));
     }
     let msg = Message {
         kind,
@@ -343,6 +422,7 @@ pub fn decode_versions(
         seq,
         sender,
         claims,
+        acks,
     };
     Ok((msg, versions))
 }
@@ -376,6 +456,30 @@ mod tests {
                 generation: 3,
                 flags: CLAIM_WANTED,
             }],
+            acks: vec![7, u64::MAX],
+        }
+    }
+
+    #[test]
+    fn heartbeat_len_is_the_encoded_length() {
+        for alg in [Algorithm::HmacSha256, Algorithm::HmacSha1] {
+            let k = keys(alg);
+            let mut m = msg();
+            m.key_id = 1;
+            m.claims = (0..40)
+                .map(|i| Claim {
+                    group: format!("g{i:0width$}", width = i % 20 + 1),
+                    state: ClaimState::Blocked,
+                    generation: u64::MAX,
+                    flags: 0,
+                })
+                .collect();
+            let bytes = encode(&m, &k).unwrap();
+            let lens = m.claims.iter().map(|c| c.group.len());
+            assert_eq!(
+                heartbeat_len(alg, m.sender.len(), lens, m.acks.len()),
+                bytes.len()
+            );
         }
     }
 
@@ -392,24 +496,33 @@ mod tests {
     fn rejects_with_reasons() {
         let k = keys(Algorithm::HmacSha256);
         let good = encode(&msg(), &k).unwrap();
-        assert_eq!(decode(&good, &k, 1), Err(Reject::OtherCluster(0xdead_beef)));
+        assert_eq!(
+            decode(&good, &k, 1),
+            Err(DecodeError::OtherCluster(0xdead_beef))
+        );
         assert!(matches!(
             decode(&good[..20], &k, 0xdead_beef),
-            Err(Reject::TooShort(20))
+            Err(DecodeError::TooShort(20))
         ));
         let mut bad = good.clone();
         bad[0] = b'X';
-        assert_eq!(decode(&bad, &k, 0xdead_beef), Err(Reject::BadMagic));
+        assert_eq!(decode(&bad, &k, 0xdead_beef), Err(DecodeError::BadMagic));
         let mut bad = good.clone();
         bad[4] = 9;
-        assert_eq!(decode(&bad, &k, 0xdead_beef), Err(Reject::BadVersion(9)));
+        assert_eq!(
+            decode(&bad, &k, 0xdead_beef),
+            Err(DecodeError::BadVersion(9))
+        );
         let mut bad = good.clone();
         let n = bad.len();
         bad[n - 40] ^= 1;
-        assert_eq!(decode(&bad, &k, 0xdead_beef), Err(Reject::BadMac));
+        assert_eq!(decode(&bad, &k, 0xdead_beef), Err(DecodeError::BadMac));
         let mut bad = good.clone();
         bad[6] = 9;
-        assert_eq!(decode(&bad, &k, 0xdead_beef), Err(Reject::UnknownKey(9)));
+        assert_eq!(
+            decode(&bad, &k, 0xdead_beef),
+            Err(DecodeError::UnknownKey(9))
+        );
         // Signed with key 2: accepted (rotation).
         let mut m2 = msg();
         m2.key_id = 2;
@@ -419,10 +532,10 @@ mod tests {
         let mut other = BTreeMap::new();
         other.insert(1, b"not the same secret".to_vec());
         let ko = KeySet::new(Algorithm::HmacSha256, 1, other);
-        assert_eq!(decode(&good, &ko, 0xdead_beef), Err(Reject::BadMac));
+        assert_eq!(decode(&good, &ko, 0xdead_beef), Err(DecodeError::BadMac));
         assert!(matches!(
             decode(&vec![0u8; 2000], &k, 0xdead_beef),
-            Err(Reject::TooLong(2000))
+            Err(DecodeError::TooLong(2000))
         ));
     }
 
@@ -442,7 +555,7 @@ mod tests {
         let mut body = v2[..v2.len() - mac].to_vec();
         *body.last_mut().unwrap() = 1;
         body.extend_from_slice(&[0x7f, 3, 1, 2, 3]);
-        let tag = auth::sign(k.algorithm, k.get(1).unwrap(), &body);
+        let tag = auth::sign(k.algorithm, k.get(1).unwrap(), &body).unwrap();
         body.extend_from_slice(&tag);
         let (m, v) = decode_versions(&body, &k, 0xdead_beef).unwrap();
         assert_eq!(v, Versions { packet: 2, max: 2 });
@@ -453,11 +566,11 @@ mod tests {
         let n = bad.len();
         bad[n - 3] = 3;
         bad[n - 2] = 3;
-        let tag = auth::sign(k.algorithm, k.get(1).unwrap(), &bad);
+        let tag = auth::sign(k.algorithm, k.get(1).unwrap(), &bad).unwrap();
         bad.extend_from_slice(&tag);
         assert_eq!(
             decode(&bad, &k, 0xdead_beef),
-            Err(Reject::Malformed("bad version range"))
+            Err(DecodeError::Malformed("bad version range"))
         );
     }
 }

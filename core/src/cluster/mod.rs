@@ -72,6 +72,20 @@ pub enum GroupEvent {
     },
 }
 
+/// What the daemon found of a group's resources on this node at start-up (its
+/// previous run may have left them up: `systemctl restart hbd`, a crash).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Found {
+    /// Every resource is up.
+    AllUp,
+    /// Some are up, some not (hbd died mid-start or mid-stop).
+    PartlyUp,
+    /// Nothing is up.
+    Down,
+    /// The daemon could not tell.
+    Unknown { reason: String },
+}
+
 /// Membership state of a peer as seen from this node.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -105,28 +119,22 @@ pub enum LocalGroupState {
 /// Why a packet was refused. The daemon logs these rate-limited per source.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Reject {
-    #[error("packet too short ({0} bytes)")]
-    TooShort(usize),
-    #[error("packet too long ({0} bytes)")]
-    TooLong(usize),
-    #[error("not an hbd packet (bad magic)")]
-    BadMagic,
-    #[error("unsupported protocol version {0}")]
-    BadVersion(u8),
-    #[error("packet from another cluster (id {0:#010x})")]
-    OtherCluster(u32),
+    /// Not a well-formed, authentic message for this cluster.
+    #[error(transparent)]
+    Decode(#[from] wire::DecodeError),
     #[error("packet from unknown node \"{0}\"")]
     UnknownNode(String),
-    #[error("packet signed with unknown key id {0}")]
-    UnknownKey(u8),
-    #[error("bad MAC: wrong key or forged packet")]
-    BadMac,
-    #[error("malformed packet: {0}")]
-    Malformed(&'static str),
+    #[error("packet on unknown link {0}")]
+    UnknownLink(usize),
     #[error("replayed or duplicate packet (sequence {0})")]
     Replay(u64),
     #[error("packet from an earlier incarnation of the sender")]
     OldIncarnation,
+    /// A later incarnation of the sender (it restarted) that has not yet proved it is
+    /// live by acking ours: it is acked back and believed from its next packet. Also
+    /// what a replay of a packet recorded before this node started gets.
+    #[error("packet from a new incarnation of the sender, not yet confirmed")]
+    Unconfirmed,
     /// Our own packet looped back (broadcast): not worth logging.
     #[error("own packet")]
     Own,
@@ -146,6 +154,10 @@ pub enum Event {
         peer: NodeId,
         silent: Duration,
     },
+    /// A late peer is heard again before deadtime.
+    PeerOnTime {
+        peer: NodeId,
+    },
     PeerDead {
         peer: NodeId,
     },
@@ -155,6 +167,18 @@ pub enum Event {
     /// The peer's daemon restarted (new incarnation).
     PeerRestarted {
         peer: NodeId,
+    },
+    /// Two live senders claim to be `peer` (a cloned node, a daemon started twice):
+    /// the claims of both are respected. `gone` once the second one falls silent.
+    DuplicatePeer {
+        peer: NodeId,
+        gone: bool,
+    },
+    /// Another live daemon claims to be this node. The newer of the two (`yielding`)
+    /// releases its groups; neither takes a group while the other is heard.
+    DuplicateLocal {
+        yielding: bool,
+        gone: bool,
     },
     LinkUp {
         peer: NodeId,
@@ -182,9 +206,27 @@ pub enum Event {
         peer: NodeId,
         release: bool,
     },
+    /// The group was found running here at start-up: held, nothing restarted.
+    Adopted {
+        group: GroupId,
+    },
+    /// The group was found partly up at start-up: its leftovers are being stopped.
+    Leftovers {
+        group: GroupId,
+    },
+    /// Whether the group is up here could not be told at start-up: taken as down.
+    FoundUnknown {
+        group: GroupId,
+        reason: String,
+    },
     /// This process did not run for `gap` (frozen, suspended): peers get a grace period.
     Stalled {
         gap: Duration,
+    },
+    /// A heartbeat could not be encoded or signed, so nothing was sent: peers will
+    /// declare this node dead. Always an error in the journal.
+    SendFailed {
+        reason: String,
     },
 }
 
@@ -206,6 +248,9 @@ pub struct Cluster {
     ready: bool,
     shutting_down: bool,
     exited: bool,
+    /// Another live daemon with this node's name (see [`Event::DuplicateLocal`]):
+    /// its incarnation, when last heard live, and whether it proved it is live.
+    twin: Option<(u64, Instant, bool)>,
     /// Peers by node index; the local node's slot is unused.
     peers: Vec<Peer>,
     groups: Vec<Local>,
@@ -245,7 +290,8 @@ impl Local {
 }
 
 impl Cluster {
-    /// `incarnation` must be fresh per daemon start (random); `now` is the start time.
+    /// `incarnation` must be above every earlier one of this node (the daemon derives
+    /// it from the clock and a persisted floor); `now` is the start time.
     pub fn new(
         config: &Config,
         local: NodeId,
@@ -269,6 +315,7 @@ impl Cluster {
             ready: false,
             shutting_down: false,
             exited: false,
+            twin: None,
             peers: (0..config.nodes.len()).map(|_| Peer::new(nl, ng)).collect(),
             groups: (0..ng)
                 .map(|_| Local {
@@ -309,21 +356,41 @@ impl Cluster {
         }
     }
 
-    /// Before the first timeout: this group's resources were found running here
-    /// (daemon restart); hold it without restarting anything.
+    /// Before the first timeout: what the daemon found of `group` here. A group whose
+    /// resources are all up is held without restarting anything (a group without
+    /// resources never is: "all up" is vacuously true on every node, and every node
+    /// would hold it); leftovers of a group only partly up are stopped before the
+    /// group may run anywhere (claiming it meanwhile; a stop that fails leaves it
+    /// blocked here).
+    pub fn found(&mut self, group: GroupId, found: Found) {
+        let g = group.0;
+        let Some(cfg) = self.config.groups.get(g) else {
+            return;
+        };
+        if self.groups[g].state != LocalGroupState::Stopped {
+            return;
+        }
+        match found {
+            Found::AllUp if cfg.resources.is_empty() => {}
+            Found::AllUp => {
+                self.event(Event::Adopted { group });
+                self.set_state(g, LocalGroupState::Running);
+            }
+            Found::PartlyUp => {
+                self.event(Event::Leftovers { group });
+                self.stop(g, false);
+            }
+            Found::Down => {}
+            Found::Unknown { reason } => self.event(Event::FoundUnknown { group, reason }),
+        }
+    }
+
+    /// Hold `group` as running without looking (tests; the daemon reports [`Found`]).
     pub fn adopt(&mut self, group: GroupId) {
         if let Some(l) = self.groups.get_mut(group.0) {
             if l.state == LocalGroupState::Stopped {
                 self.set_state(group.0, LocalGroupState::Running);
             }
-        }
-    }
-
-    /// Before the first timeout: resources of this group are partly up here and could
-    /// not be stopped; claim it as blocked so that no other node starts it.
-    pub fn adopt_blocked(&mut self, group: GroupId) {
-        if self.groups.get(group.0).is_some() {
-            self.set_state(group.0, LocalGroupState::Blocked);
         }
     }
 
@@ -353,24 +420,59 @@ impl Cluster {
         self.note_input(now);
         let (msg, versions) = wire::decode_versions(bytes, &self.keys, self.cluster_id)?;
         if versions.packet > self.ops.max_wire {
-            return Err(Reject::BadVersion(versions.packet));
+            return Err(wire::DecodeError::BadVersion(versions.packet).into());
         }
         let sender = self
             .config
             .node_index(&msg.sender)
             .ok_or_else(|| Reject::UnknownNode(msg.sender.clone()))?;
+        let proves_fresh = msg.acks.contains(&self.incarnation);
         if sender == self.local.0 {
-            return Err(if msg.incarnation == self.incarnation {
-                Reject::Own
-            } else {
-                Reject::DuplicateNode(msg.sender.clone())
-            });
+            if msg.incarnation == self.incarnation {
+                return Err(Reject::Own);
+            }
+            self.hear_twin(now, msg.incarnation, proves_fresh);
+            return Err(Reject::DuplicateNode(msg.sender.clone()));
         }
         if link.0 >= self.config.links.len() {
-            return Err(Reject::Malformed("unknown link"));
+            return Err(Reject::UnknownLink(link.0));
         }
         let peer_id = NodeId(sender);
-        let heard = self.peers[sender].hear(now, link.0, msg.incarnation, msg.seq)?;
+        // Before any replay or incarnation check: a restarted peer must be answered in
+        // a version it reads, or it can never ack us.
+        self.ops
+            .heard_version(sender, msg.incarnation, versions.max, now);
+        let ack_before = self.peers[sender].ack();
+        let verdict = self.peers[sender].hear(now, link.0, msg.incarnation, msg.seq, proves_fresh);
+        if self.peers[sender].ack() != ack_before {
+            // A new incarnation to confirm: ack it now rather than a keepalive later.
+            // Replays cannot raise it (they carry earlier incarnations), so this is
+            // at most one extra heartbeat per real restart.
+            self.send_heartbeat();
+        }
+        let heard = verdict?;
+        if heard.twin {
+            let p = &mut self.peers[sender];
+            let first = p.twin.is_none();
+            let mut claims = vec![(ClaimState::None, 0); self.config.groups.len()];
+            for c in &msg.claims {
+                if let Some(g) = self.config.groups.iter().position(|g| g.name == c.group) {
+                    claims[g] = (c.state, c.generation);
+                }
+            }
+            p.twin = Some(membership::Twin {
+                last_heard: now,
+                claims,
+            });
+            if first {
+                self.event(Event::DuplicatePeer {
+                    peer: peer_id,
+                    gone: false,
+                });
+            }
+            self.evaluate(now);
+            return Ok(());
+        }
         if heard.restarted {
             self.event(Event::PeerRestarted { peer: peer_id });
         }
@@ -383,13 +485,43 @@ impl Cluster {
         if heard.peer_up {
             self.event(Event::PeerUp { peer: peer_id });
         }
+        if heard.on_time {
+            self.event(Event::PeerOnTime { peer: peer_id });
+        }
         if heard.fresh {
-            self.ops.heard_version(sender, versions.max);
             self.apply(peer_id, &msg);
         }
         self.check_ready(now);
         self.evaluate(now);
         Ok(())
+    }
+
+    /// A packet with our own name and another incarnation. A replay of one of our own
+    /// earlier packets cannot ack our current incarnation; a live twin can, once it
+    /// has heard us (we ack its incarnation so that it can tell the same of us).
+    fn hear_twin(&mut self, now: Instant, incarnation: u64, proves_fresh: bool) {
+        let known = self.twin.is_some_and(|(_, _, live)| live);
+        match self.twin {
+            Some((i, _, _)) if i > incarnation && !proves_fresh => return,
+            _ => {}
+        }
+        self.twin = Some((incarnation, now, proves_fresh || known));
+        if proves_fresh && !known {
+            self.event(Event::DuplicateLocal {
+                yielding: incarnation < self.incarnation,
+                gone: false,
+            });
+            self.send_heartbeat();
+            self.evaluate(now);
+        }
+    }
+
+    /// A live twin of this node was heard within deadtime.
+    fn twin_alive(&self, now: Instant) -> Option<u64> {
+        let deadtime = self.config.timing.deadtime.get();
+        self.twin
+            .filter(|&(_, t, live)| live && now.saturating_duration_since(t) < deadtime)
+            .map(|(i, _, _)| i)
     }
 
     /// Take in the content of a new message from `peer`.
@@ -489,11 +621,40 @@ impl Cluster {
                 self.set_state(g, LocalGroupState::Stopped);
             }
         }
+        self.expire_twins(now, deadtime);
         self.check_ready(now);
         self.evaluate(now);
         if now >= self.next_send {
             self.send_heartbeat();
             self.next_send = now + keepalive;
+        }
+    }
+
+    /// Forget second senders silent for deadtime.
+    fn expire_twins(&mut self, now: Instant, deadtime: Duration) {
+        for i in 0..self.peers.len() {
+            let expired = self.peers[i]
+                .twin
+                .as_ref()
+                .is_some_and(|t| now.saturating_duration_since(t.last_heard) >= deadtime);
+            if expired {
+                self.peers[i].twin = None;
+                self.event(Event::DuplicatePeer {
+                    peer: NodeId(i),
+                    gone: true,
+                });
+            }
+        }
+        if let Some((_, t, live)) = self.twin {
+            if now.saturating_duration_since(t) >= deadtime {
+                self.twin = None;
+                if live {
+                    self.event(Event::DuplicateLocal {
+                        yielding: false,
+                        gone: true,
+                    });
+                }
+            }
         }
     }
 
@@ -542,22 +703,35 @@ impl Cluster {
             .iter()
             .enumerate()
             .filter(|(i, _)| *i != self.local.0)
-            .map(|(i, p)| Other {
-                node: NodeId(i),
-                alive: p.alive(),
-                eligible: p.alive()
-                    && !p.leaving
-                    && p.claims[g].0 != ClaimState::Failed
-                    && !self.ops.peer_ineligible(i, g),
-                claim: if p.alive() {
-                    p.claims[g].0
-                } else {
-                    ClaimState::None
-                },
-                generation: p.claims[g].1,
-                up_since: p.up_since,
+            .map(|(i, p)| {
+                let (mut claim, mut generation) = p.claims[g];
+                // A second sender with this name may run the group: respect its claim.
+                if let Some(t) = &p.twin {
+                    if t.claims[g].0.holds() && !claim.holds() {
+                        (claim, generation) = t.claims[g];
+                    }
+                }
+                let alive = p.alive() || (p.twin.is_some() && claim.holds());
+                Other {
+                    same_config: !p.digest_mismatch,
+                    name_cmp: self.config.nodes[i]
+                        .name
+                        .cmp(&self.config.nodes[self.local.0].name),
+                    node: NodeId(i),
+                    alive,
+                    // Two senders with one name: neither is asked to take a group.
+                    eligible: p.alive()
+                        && !p.leaving
+                        && claim != ClaimState::Failed
+                        && p.twin.is_none()
+                        && !self.ops.peer_ineligible(i, g),
+                    claim: if alive { claim } else { ClaimState::None },
+                    generation,
+                    up_since: p.up_since,
+                }
             })
             .collect();
+        let twin = self.twin_alive(now);
         let local = &self.groups[g];
         let view = View {
             local: self.local,
@@ -568,10 +742,17 @@ impl Cluster {
             now,
             local_eligible: !self.shutting_down
                 && local.state == LocalGroupState::Stopped
+                && twin.is_none()
                 && self.ops.admin[g] != Admin::Standby,
             local_generation: local.generation,
             others: &others,
         };
+        if local.state == LocalGroupState::Running && twin.is_some_and(|t| t < self.incarnation) {
+            // Another daemon with our name started before us and is live: it keeps
+            // the groups, we release ours.
+            self.stop(g, false);
+            return true;
+        }
         if local.state == LocalGroupState::Running
             && let Some(why) = self.release_reason(g, &others)
         {
@@ -748,6 +929,14 @@ impl Cluster {
                     self.continue_shutdown();
                 }
             }
+            Command::Stop { restart } => {
+                let next = if restart && !self.shutting_down {
+                    Command::Detach
+                } else {
+                    Command::Shutdown
+                };
+                return self.handle_command(now, next);
+            }
             Command::Detach => {
                 if !self.exited {
                     self.exited = true;
@@ -831,6 +1020,9 @@ impl Cluster {
                     consider(t + deadtime);
                 }
             }
+            if let Some(t) = &p.twin {
+                consider(t.last_heard + deadtime);
+            }
             if self.config.failover.auto_failback {
                 if let Some(t) = p.up_since {
                     consider(t + self.config.failover.hold_down.get());
@@ -839,6 +1031,9 @@ impl Cluster {
         }
         if !self.ready {
             consider(self.started + initdead);
+        }
+        if let Some((_, t, _)) = self.twin {
+            consider(t + deadtime);
         }
         for l in &self.groups {
             if let Some(t) = l.failed_until {
@@ -893,11 +1088,33 @@ impl Cluster {
             seq: self.seq,
             sender: self.config.nodes[self.local.0].name.clone(),
             claims,
+            acks: self.acks(),
         };
-        // The config was validated (names ≤ 63 bytes, ≤ 64 groups), so encoding succeeds.
-        if let Ok(bytes) = wire::encode_as(&msg, &self.keys, self.wire_version()) {
-            self.actions.push_back(Action::Send(bytes));
+        // Validation refuses configs whose heartbeat cannot be encoded; should one fail
+        // anyway (a key that vanished on reload), say so every time: peers are about to
+        // declare this node dead while it may still hold groups.
+        match wire::encode_as(&msg, &self.keys, self.wire_version()) {
+            Ok(bytes) => self.actions.push_back(Action::Send(bytes)),
+            Err(e) => self.event(Event::SendFailed {
+                reason: e.to_string(),
+            }),
         }
+    }
+
+    /// The incarnations we ack: every peer's (believed or candidate) and a twin's.
+    fn acks(&self) -> Vec<u64> {
+        let mut acks: Vec<u64> = self
+            .peers
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| *i != self.local.0)
+            .filter_map(|(_, p)| p.ack())
+            .collect();
+        if let Some((i, _, _)) = self.twin {
+            acks.push(i);
+        }
+        acks.truncate(wire::MAX_ACKS);
+        acks
     }
 
     pub fn local(&self) -> NodeId {

@@ -158,10 +158,10 @@ impl Cluster {
                         last_heard_ms: age(l.last_heard),
                     })
                     .collect(),
-                digest: self.ops.peer_digest[i].map(hex::encode),
+                digest: self.ops.peer_digest[i].map(|d| to_hex(&d)),
                 config_differs: p.digest_mismatch,
                 maintenance: p.alive() && self.ops.peer_maintenance[i],
-                version: self.ops.peer_version[i],
+                version: self.ops.peer_version[i].map(|(_, v)| v),
             })
             .collect();
         let groups = self
@@ -233,7 +233,7 @@ impl Cluster {
             maintenance: self.ops.maintenance,
             shutting_down: self.shutting_down,
             up_ms: ago(now, self.started),
-            digest: hex::encode(self.digest),
+            digest: to_hex(&self.digest),
             wire_version: self.wire_version(),
             peers,
             groups,
@@ -282,4 +282,9 @@ impl Status {
         s += &format!("; peers: {}", peers.join(", "));
         s
     }
+}
+
+/// Lower-case hex of a digest.
+fn to_hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
