@@ -315,12 +315,10 @@ impl Daemon {
                     self.cluster.handle_group_event(Instant::now(), group, event);
                 }
                 Some(f) = self.failures.recv() => {
-                    let name = self.group_name(GroupId(f.group)).to_string();
-                    tracing::error!(GROUP = %name, "group {name} failed: {}", f.reason);
                     self.cluster.handle_group_event(
                         Instant::now(),
                         GroupId(f.group),
-                        GroupEvent::Failed { reason: f.reason },
+                        GroupEvent::ResourceDown { resource: f.resource, reason: f.reason },
                     );
                 }
                 Some(req) = next_request(&mut self.control) => self.on_control(req).await,
@@ -385,6 +383,7 @@ impl Daemon {
                 Action::Send(bytes) => self.links.send(&bytes),
                 Action::StartGroup(g) => self.spawn_group_op(g, true),
                 Action::StopGroup(g) => self.spawn_group_op(g, false),
+                Action::RestartResources { group, from } => self.spawn_restart(group, from),
                 Action::Event(event) => {
                     if event == Event::Ready && !self.ready {
                         self.ready = true;
@@ -427,6 +426,23 @@ impl Daemon {
                             reason: e.to_string(),
                         },
                     }
+                };
+                let _ = results.send((group, event));
+            }
+            .in_current_span(),
+        );
+    }
+
+    fn spawn_restart(&self, group: GroupId, from: usize) {
+        let manager = self.manager.clone();
+        let results = self.results_tx.clone();
+        tokio::spawn(
+            async move {
+                let event = match manager.restart_in_place(group.0, from).await {
+                    Ok(()) => GroupEvent::Restarted,
+                    Err(e) => GroupEvent::RestartFailed {
+                        reason: e.to_string(),
+                    },
                 };
                 let _ = results.send((group, event));
             }
@@ -574,7 +590,9 @@ impl Daemon {
                 "node \"{me}\" is no longer at its place in the node list"
             ));
         }
-        self.cluster.reload(Instant::now(), &new, keys)?;
+        self.cluster
+            .reload(Instant::now(), &new, keys)
+            .map_err(|e| e.to_string())?;
         let changed = changed_links(&self.config, &new);
         let new = Arc::new(new);
         self.manager.set_config(new.clone());
@@ -726,6 +744,14 @@ impl Daemon {
             GroupEvent::Failed { reason } => {
                 tracing::error!(GROUP = %name, "group {name} failed: {reason}")
             }
+            GroupEvent::ResourceDown { .. } => {}
+            GroupEvent::Restarted => {
+                tracing::info!(GROUP = %name, "group {name}: restarted in place")
+            }
+            GroupEvent::RestartFailed { reason } => tracing::error!(
+                GROUP = %name,
+                "group {name}: restart in place failed: {reason}; moving the group"
+            ),
         }
     }
 
@@ -784,6 +810,30 @@ impl Daemon {
                 } else {
                     tracing::warn!(GROUP = %g, PEER = %p, "group {g} is also held by {p}: keeping it, {p} releases")
                 }
+            }
+            Event::RestartInPlace {
+                group,
+                resource,
+                reason,
+                attempt,
+                max,
+            } => {
+                let g = self.group_name(*group);
+                let r = self.resource_name(*group, *resource);
+                tracing::warn!(GROUP = %g, "group {g}: {reason}; restarting {r} in place ({attempt}/{max})")
+            }
+            Event::RestartBudgetSpent {
+                group,
+                reason,
+                restarts,
+                window,
+            } => {
+                let g = self.group_name(*group);
+                tracing::error!(
+                    GROUP = %g,
+                    "group {g}: {reason}; already restarted {restarts} times within {}, giving up here: the group moves",
+                    crate::config::HumanDuration::from_millis(window.as_millis() as u64)
+                )
             }
             Event::Adopted { group } => {
                 let g = self.group_name(*group);
@@ -844,6 +894,14 @@ impl Daemon {
 
     fn node_name(&self, n: NodeId) -> &str {
         self.config.nodes.get(n.0).map_or("?", |n| n.name.as_str())
+    }
+
+    fn resource_name(&self, g: GroupId, r: usize) -> String {
+        self.config
+            .groups
+            .get(g.0)
+            .and_then(|g| g.resources.get(r))
+            .map_or_else(|| format!("resource {r}"), |r| r.to_string())
     }
 
     fn group_name(&self, g: GroupId) -> &str {

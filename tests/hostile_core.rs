@@ -50,7 +50,10 @@ impl Node {
                         done.push((g, GroupEvent::Started))
                     }
                     Action::StopGroup(g) if !self.manual_ops => done.push((g, GroupEvent::Stopped)),
-                    Action::StartGroup(_) | Action::StopGroup(_) | Action::Exit => {}
+                    Action::StartGroup(_)
+                    | Action::StopGroup(_)
+                    | Action::RestartResources { .. }
+                    | Action::Exit => {}
                 }
             }
             if done.is_empty() {

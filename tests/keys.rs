@@ -232,7 +232,7 @@ fn keygen_creates_appends_and_check_accepts() {
         assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
         let stdout = String::from_utf8_lossy(&out.stdout);
         assert!(
-            stdout.contains(&format!("signing with key {id} of 2")),
+            stdout.contains(&format!("signing with key {id}; the file holds keys 1, 2")),
             "{stdout}"
         );
     }

@@ -16,6 +16,10 @@ fn host(cmd: &str) -> String {
 const PROBE: &str = "[Unit]\nDescription=lab probe\n[Service]\nExecStart=/bin/sleep infinity\n";
 
 #[test]
+#[cfg_attr(
+    not(hbd_lab),
+    ignore = "lab tests need root: build and run them as root"
+)]
 fn two_nodes_boot_isolated_and_clean_up() {
     if !lab::available("lab_smoke") {
         return;
@@ -211,6 +215,10 @@ fn two_nodes_boot_isolated_and_clean_up() {
 }
 
 #[test]
+#[cfg_attr(
+    not(hbd_lab),
+    ignore = "lab tests need root: build and run them as root"
+)]
 fn heartbeat_loss_drops_the_asked_share() {
     if !lab::available("lab_smoke") {
         return;
@@ -245,6 +253,10 @@ fn heartbeat_loss_drops_the_asked_share() {
 }
 
 #[test]
+#[cfg_attr(
+    not(hbd_lab),
+    ignore = "lab tests need root: build and run them as root"
+)]
 fn three_nodes_reach_each_other_on_both_links() {
     if !lab::available("lab_smoke") {
         return;

@@ -145,6 +145,10 @@ fn mac(node: &Node<'_>, iface: &str) -> String {
 }
 
 #[test]
+#[cfg_attr(
+    not(hbd_lab),
+    ignore = "lab tests need root: build and run them as root"
+)]
 fn group_starts_in_order_and_stops_in_reverse() {
     if !lab::available("resources_lab") {
         return;
@@ -216,6 +220,10 @@ fn group_starts_in_order_and_stops_in_reverse() {
 }
 
 #[test]
+#[cfg_attr(
+    not(hbd_lab),
+    ignore = "lab tests need root: build and run them as root"
+)]
 fn start_failure_rolls_back_in_reverse() {
     if !lab::available("resources_lab") {
         return;
@@ -250,6 +258,10 @@ fn start_failure_rolls_back_in_reverse() {
 }
 
 #[test]
+#[cfg_attr(
+    not(hbd_lab),
+    ignore = "lab tests need root: build and run them as root"
+)]
 fn vip_is_announced_and_refused_when_in_use() {
     if !lab::available("resources_lab") {
         return;
@@ -319,6 +331,10 @@ fn run_in_background(node: &Node<'_>, unit: &str) {
 }
 
 #[test]
+#[cfg_attr(
+    not(hbd_lab),
+    ignore = "lab tests need root: build and run them as root"
+)]
 fn monitoring_restarts_in_place_then_reports_failure() {
     if !lab::available("resources_lab") {
         return;
@@ -391,6 +407,10 @@ fn monitoring_restarts_in_place_then_reports_failure() {
 }
 
 #[test]
+#[cfg_attr(
+    not(hbd_lab),
+    ignore = "lab tests need root: build and run them as root"
+)]
 fn stop_is_not_a_failure_and_active_groups_are_adopted() {
     if !lab::available("resources_lab") {
         return;
@@ -446,6 +466,10 @@ fn stop_is_not_a_failure_and_active_groups_are_adopted() {
 }
 
 #[test]
+#[cfg_attr(
+    not(hbd_lab),
+    ignore = "lab tests need root: build and run them as root"
+)]
 fn works_over_the_private_socket_without_a_bus() {
     if !lab::available("resources_lab") {
         return;
@@ -478,6 +502,10 @@ fn works_over_the_private_socket_without_a_bus() {
 }
 
 #[test]
+#[cfg_attr(
+    not(hbd_lab),
+    ignore = "lab tests need root: build and run them as root"
+)]
 fn enabled_or_before_hbd_unit_is_warned_about() {
     if !lab::available("resources_lab") {
         return;
@@ -511,6 +539,10 @@ fn enabled_or_before_hbd_unit_is_warned_about() {
 }
 
 #[test]
+#[cfg_attr(
+    not(hbd_lab),
+    ignore = "lab tests need root: build and run them as root"
+)]
 fn ipv6_vip_moves_with_unsolicited_neighbour_advertisements() {
     if !lab::available("resources_lab") {
         return;
@@ -567,6 +599,10 @@ fn ipv6_vip_moves_with_unsolicited_neighbour_advertisements() {
 }
 
 #[test]
+#[cfg_attr(
+    not(hbd_lab),
+    ignore = "lab tests need root: build and run them as root"
+)]
 fn ipv6_vip_is_refused_when_in_use() {
     if !lab::available("resources_lab") {
         return;
@@ -649,6 +685,10 @@ fn ipv6_vip_is_refused_when_in_use() {
 }
 
 #[test]
+#[cfg_attr(
+    not(hbd_lab),
+    ignore = "lab tests need root: build and run them as root"
+)]
 fn start_timeout_rolls_back_and_stops_the_slow_unit() {
     if !lab::available("resources_lab") {
         return;
@@ -703,6 +743,10 @@ const HBD_SANDBOX: &[&str] = &[
 ];
 
 #[test]
+#[cfg_attr(
+    not(hbd_lab),
+    ignore = "lab tests need root: build and run them as root"
+)]
 fn works_inside_the_hbd_service_sandbox() {
     if !lab::available("resources_lab") {
         return;
@@ -735,6 +779,10 @@ fn works_inside_the_hbd_service_sandbox() {
 }
 
 #[test]
+#[cfg_attr(
+    not(hbd_lab),
+    ignore = "lab tests need root: build and run them as root"
+)]
 fn announcements_stop_when_the_vip_leaves() {
     if !lab::available("resources_lab") {
         return;

@@ -304,9 +304,19 @@ fn maintenance_leaves_everything_as_it_is_and_peers_keep_off() {
             reason: "nginx.service is not active".into(),
         },
     );
+    // A resource found down is not restarted in place either.
+    s.group_event(
+        0,
+        0,
+        GroupEvent::ResourceDown {
+            resource: 0,
+            reason: "nginx.service is not active".into(),
+        },
+    );
     s.run_for(Duration::from_secs(3));
     assert_eq!(s.owner(0), 0);
     assert_eq!(s.nodes[1].starts[0], 0, "the peer did not take it");
+    assert_eq!(s.nodes[0].restarts[0], 0, "nothing restarted in place");
     assert_eq!(status(&s, 0).groups[0].local, LocalGroupState::Running);
     // Moving groups is refused meanwhile.
     let e = refused(s.op(0, standby(None)));

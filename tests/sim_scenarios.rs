@@ -439,3 +439,97 @@ fn detach_leaves_groups_running_for_the_next_daemon() {
     assert_eq!(s.nodes[0].starts[0], 1, "adopted, not restarted");
     assert_eq!(s.nodes[1].starts[0], 0, "the peer never took over");
 }
+
+/// The restart budget is the core's: a resource found down is restarted in place
+/// `max_restarts` times within `restart_window` (3 in 5 minutes by default), the next
+/// failure in the window moves the group; restarts older than the window no longer
+/// count.
+#[test]
+fn resources_restart_in_place_within_the_budget_then_the_group_moves() {
+    let mut s = settled_two();
+    let down_then_wait = |s: &mut Sim| {
+        s.group_event(
+            0,
+            0,
+            GroupEvent::ResourceDown {
+                resource: 0,
+                reason: "web.service is not active".into(),
+            },
+        );
+        s.run_for(Duration::from_secs(200));
+    };
+    // One failure every 200 s: the window (300 s) never holds more than two.
+    for _ in 0..5 {
+        down_then_wait(&mut s);
+        assert_eq!(s.owner(0), 0);
+    }
+    assert_eq!(s.nodes[0].restarts[0], 5);
+    s.nodes[0].restarts[0] = 0;
+    s.run_for(Duration::from_secs(300));
+    let down = |s: &mut Sim| {
+        s.group_event(
+            0,
+            0,
+            GroupEvent::ResourceDown {
+                resource: 0,
+                reason: "web.service is not active".into(),
+            },
+        );
+        // A second report of the same failure while the restart runs is no new failure.
+        s.group_event(
+            0,
+            0,
+            GroupEvent::ResourceDown {
+                resource: 0,
+                reason: "web.service is not active".into(),
+            },
+        );
+        s.run_for(MS(200));
+    };
+    for n in 1..=3 {
+        down(&mut s);
+        assert_eq!(s.nodes[0].restarts[0], n, "restart {n} in place");
+        assert_eq!(s.owner(0), 0, "the group stays");
+    }
+    assert!(s.events(0).any(|e| matches!(
+        e,
+        Event::RestartInPlace {
+            attempt: 3,
+            max: 3,
+            ..
+        }
+    )));
+    // The budget is spent: one more failure now moves the group to n1.
+    down(&mut s);
+    assert_eq!(s.nodes[0].restarts[0], 3, "no fourth restart");
+    assert!(
+        s.events(0)
+            .any(|e| matches!(e, Event::RestartBudgetSpent { restarts: 3, .. }))
+    );
+    s.run_for(Duration::from_secs(2));
+    assert_eq!(s.owner(0), 1);
+    let st = s.nodes[0].core.as_ref().unwrap().status();
+    assert_eq!(st.groups[0].local, LocalGroupState::Failed);
+}
+
+#[test]
+fn a_failed_restart_in_place_moves_the_group() {
+    let mut s = settled_two();
+    s.group_event(
+        0,
+        0,
+        GroupEvent::ResourceDown {
+            resource: 0,
+            reason: "down".into(),
+        },
+    );
+    s.group_event(
+        0,
+        0,
+        GroupEvent::RestartFailed {
+            reason: "web.service failed to start".into(),
+        },
+    );
+    s.run_for(Duration::from_secs(2));
+    assert_eq!(s.owner(0), 1);
+}

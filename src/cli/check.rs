@@ -31,23 +31,24 @@ pub fn run(path: &Path, args: Args) -> Result<()> {
         eprintln!("{w}");
     }
     let mut key_line = String::from("key: not checked (--no-key)");
+    let mut key_warnings = 0;
     if !args.no_key {
         let (set, warnings) = keys::load(&loaded.config.auth)?;
-        for w in warnings {
+        for w in &warnings {
             eprintln!("{}: warning: {w}", path.display());
         }
+        key_warnings = warnings.len();
         key_line = format!(
-            "key: {} ({}, signing with key {} of {})",
+            "key: {} ({}, signing with key {})",
             set.source.display(),
             set.algorithm,
-            set.send_id,
-            set.ids().count()
+            key_ids(set.send_id, &set.ids().collect::<Vec<_>>())
         );
     }
     if !args.quiet {
         print!("{}", summary(&loaded.config, path));
         println!("  {key_line}");
-        let n = loaded.warnings.len();
+        let n = loaded.warnings.len() + key_warnings;
         println!(
             "OK{}",
             if n == 0 {
@@ -129,6 +130,17 @@ pub fn summary(c: &Config, path: &Path) -> String {
         );
     }
     s
+}
+
+/// "3; the file holds keys 1, 3" — which key signs, and every key accepted.
+fn key_ids(send: u8, ids: &[u8]) -> String {
+    match ids {
+        [only] if *only == send => format!("{send}, the only key in the file"),
+        _ => format!(
+            "{send}; the file holds keys {}, all accepted",
+            ids.iter().map(u8::to_string).collect::<Vec<_>>().join(", ")
+        ),
+    }
 }
 
 fn plural(n: usize, what: &str) -> String {

@@ -18,7 +18,8 @@ pub use schema::schema_json;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::parser::ValueSource;
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 
 use crate::config::DEFAULT_CONFIG_FILE;
 use crate::error::Error;
@@ -68,8 +69,57 @@ pub enum Command {
 
 /// Parse the command line, run the command, print any error as one sentence.
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
-    let result = match cli.command {
+    let matches = Cli::command().get_matches();
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(c) => c,
+        Err(e) => e.exit(),
+    };
+    let result = match config_given_in_vain(&cli, &matches) {
+        Some(e) => Err(e),
+        None => dispatch(cli),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            report(&e);
+            ExitCode::from(e.exit_code())
+        }
+    }
+}
+
+/// `-c FILE` on the command line of a subcommand that reads no configuration is
+/// refused rather than silently ignored (HBD_CONFIG in the environment is fine).
+fn config_given_in_vain(cli: &Cli, matches: &clap::ArgMatches) -> Option<Error> {
+    const ASKS: &str = "it asks the running hbd, which has its own; another hbd: --socket PATH";
+    let given = |m: &clap::ArgMatches| {
+        m.try_get_raw("config").is_ok_and(|v| v.is_some())
+            && m.value_source("config") == Some(ValueSource::CommandLine)
+    };
+    let on_line = given(matches) || matches.subcommand().is_some_and(|(_, sub)| given(sub));
+    if !on_line {
+        return None;
+    }
+    let (name, instead) = match cli.command {
+        Command::Schema => ("schema", "it prints the schema of every cluster.toml"),
+        Command::Import(_) => (
+            "import",
+            "it writes a configuration: name it with --output FILE",
+        ),
+        Command::Status(_) => ("status", ASKS),
+        Command::Standby(_) => ("standby", ASKS),
+        Command::Takeover(_) => ("takeover", ASKS),
+        Command::Maintenance(_) => ("maintenance", ASKS),
+        Command::Unblock(_) => ("unblock", ASKS),
+        Command::Reload => ("reload", ASKS),
+        _ => return None,
+    };
+    Some(Error::Usage(format!(
+        "hbd {name} reads no configuration, so -c/--config means nothing here ({instead})"
+    )))
+}
+
+fn dispatch(cli: Cli) -> crate::error::Result<()> {
+    match cli.command {
         Command::Check(a) => check::run(&cli.config, a),
         Command::Schema => schema::run(),
         Command::Keygen(a) => keygen::run(&cli.config, a),
@@ -81,19 +131,15 @@ pub fn main() -> ExitCode {
         Command::Maintenance(a) => maintenance::run(&cli.socket, a),
         Command::Unblock(a) => unblock::run(&cli.socket, a),
         Command::Reload => reload::run(&cli.socket),
-    };
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            report(&e);
-            ExitCode::from(e.exit_code())
-        }
     }
 }
 
 fn report(e: &Error) {
     match e {
         // Config errors are already "file:line:col: error: ..." lines.
+        Error::Config(c @ crate::config::ConfigError::Read { .. }) => eprintln!(
+            "hbd: error: {c} (write one with `hbd import` from a Heartbeat /etc/ha.d or start from examples/cluster.toml; another file: -c FILE)"
+        ),
         Error::Config(c) => eprintln!("{c}"),
         // A refusal or "not running" is the answer itself.
         Error::Refused(m) | Error::NotRunning(m) => eprintln!("hbd: {m}"),

@@ -65,6 +65,8 @@ impl From<GroupError> for ResourceError {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Failure {
     pub group: usize,
+    /// Index of the resource (in the group) found down.
+    pub resource: usize,
     pub reason: String,
 }
 
@@ -232,8 +234,6 @@ impl Manager {
             name: g.name.clone(),
             resources: Arc::new(resources),
             watches,
-            max_restarts: g.max_restarts,
-            window: g.restart_window.get(),
             lock,
         })
     }
@@ -258,8 +258,6 @@ impl Manager {
             name: plan.name,
             resources: plan.resources,
             watches: plan.watches,
-            max_restarts: plan.max_restarts,
-            window: plan.window,
             sd: self.sd.clone(),
             lock: plan.lock,
             failures: self.failures.clone(),
@@ -288,6 +286,24 @@ impl Manager {
             tracing::info!("group {} started ({:?})", plan.name, t0.elapsed());
         }
         self.monitor(group, plan);
+        Ok(())
+    }
+
+    /// Restart resources `from..` of a running group in place: stop them last to first,
+    /// start them first to last, under the group's lock (so its monitor looks again
+    /// only once they are back). The core decides when (its restart budget).
+    pub async fn restart_in_place(&self, group: usize, from: usize) -> Result<(), ResourceError> {
+        let cfg = self.config();
+        let plan = self.build(&cfg, group)?;
+        let _g = plan.lock.lock().await;
+        let t0 = std::time::Instant::now();
+        group::stop_down_to(plan.resources.as_slice(), from).await?;
+        group::start_from(plan.resources.as_slice(), from).await?;
+        tracing::info!(
+            "group {}: restarted in place ({:?})",
+            plan.name,
+            t0.elapsed()
+        );
         Ok(())
     }
 
@@ -340,8 +356,6 @@ struct Plan {
     name: String,
     resources: Arc<Vec<Box<dyn Resource>>>,
     watches: Vec<monitor::Watch>,
-    max_restarts: u32,
-    window: std::time::Duration,
     lock: Arc<tokio::sync::Mutex<()>>,
 }
 

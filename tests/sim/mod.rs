@@ -72,6 +72,8 @@ pub struct SimNode {
     pub start_outcome: Vec<VecDeque<Outcome>>,
     pub stop_outcome: Vec<VecDeque<Outcome>>,
     pub starts: Vec<u32>,
+    /// In-place restarts asked for, per group.
+    pub restarts: Vec<u32>,
 }
 
 pub struct Sim {
@@ -127,6 +129,7 @@ impl Sim {
                 start_outcome: vec![VecDeque::new(); ng],
                 stop_outcome: vec![VecDeque::new(); ng],
                 starts: vec![0; ng],
+                restarts: vec![0; ng],
             });
         }
         for i in 0..n {
@@ -319,6 +322,11 @@ impl Sim {
                         )),
                         Outcome::Hang => {}
                     }
+                }
+                Action::RestartResources { group, .. } => {
+                    self.nodes[i].restarts[group.0] += 1;
+                    self.ops
+                        .push((now + self.op_delay, i, group, GroupEvent::Restarted));
                 }
                 Action::Event(e) => {
                     if self.log {

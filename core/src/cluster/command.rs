@@ -258,6 +258,18 @@ impl Ops {
                 }
             }
             Event::PeerRestarted { peer } => self.forget_peer(*peer),
+            Event::RestartBudgetSpent {
+                group,
+                reason,
+                restarts,
+                ..
+            } => {
+                self.because(
+                    group.0,
+                    format!("failed: {reason} (restarted {restarts} times already)"),
+                );
+                self.give_up_wish(group.0);
+            }
             Event::LinkUp { peer, link } | Event::LinkDown { peer, link } => {
                 if let Some(s) = self
                     .link_since
@@ -359,7 +371,16 @@ impl Ops {
                 self.give_up_wish(g);
             }
             GroupEvent::StopFailed { reason } => self.because(g, format!("stop failed: {reason}")),
-            GroupEvent::Started | GroupEvent::Stopped => {}
+            GroupEvent::RestartFailed { reason } => {
+                self.because(g, format!("restart in place failed: {reason}"));
+                self.give_up_wish(g);
+            }
+            // A resource down is restarted in place, or the budget is spent (see
+            // `observe`): no reason before the core decides.
+            GroupEvent::ResourceDown { .. }
+            | GroupEvent::Restarted
+            | GroupEvent::Started
+            | GroupEvent::Stopped => {}
         }
     }
 

@@ -11,6 +11,7 @@
 mod command;
 mod membership;
 pub mod ownership;
+pub mod restart;
 mod status;
 
 pub use command::{Admin, Command, CommandError, CommandOutcome, Until, Wait};
@@ -46,6 +47,9 @@ pub enum Action {
     StartGroup(GroupId),
     /// Take the group's resources down, in reverse order; report with [`GroupEvent`].
     StopGroup(GroupId),
+    /// Restart resources `from..` of a running group in place (stop them last to
+    /// first, start them first to last); report `Restarted` or `RestartFailed`.
+    RestartResources { group: GroupId, from: usize },
     /// Something to log and reflect in the status line.
     Event(Event),
     /// A requested shutdown has completed: every group is released.
@@ -66,8 +70,21 @@ pub enum GroupEvent {
     StopFailed {
         reason: String,
     },
-    /// A running group failed beyond its in-place restart budget: it must move.
+    /// A running group failed and cannot stay here: it must move.
     Failed {
+        reason: String,
+    },
+    /// Resource `resource` of a running group is down. The core restarts it in place
+    /// (with the resources after it) while the group's budget (`max_restarts` within
+    /// `restart_window`) lasts, then moves the group.
+    ResourceDown {
+        resource: usize,
+        reason: String,
+    },
+    /// An in-place restart completed.
+    Restarted,
+    /// An in-place restart failed: the group moves.
+    RestartFailed {
         reason: String,
     },
 }
@@ -142,6 +159,17 @@ pub enum Reject {
     DuplicateNode(String),
 }
 
+/// Why a reloaded configuration cannot be applied to the running core.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ReloadError {
+    #[error("the list of nodes changed: restart hbd on every node to apply it")]
+    Nodes,
+    #[error("the list of links changed: restart hbd to apply it")]
+    Links,
+    #[error("the list of groups changed: restart hbd to apply it")]
+    Groups,
+}
+
 /// Things worth a log line; the daemon adds NODE/PEER/LINK/GROUP fields.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Event {
@@ -205,6 +233,22 @@ pub enum Event {
         group: GroupId,
         peer: NodeId,
         release: bool,
+    },
+    /// A resource of the group went down: restarting it in place (`attempt` of `max`
+    /// within the restart window).
+    RestartInPlace {
+        group: GroupId,
+        resource: usize,
+        reason: String,
+        attempt: usize,
+        max: u32,
+    },
+    /// A resource went down with the restart budget spent: the group moves.
+    RestartBudgetSpent {
+        group: GroupId,
+        reason: String,
+        restarts: usize,
+        window: Duration,
     },
     /// The group was found running here at start-up: held, nothing restarted.
     Adopted {
@@ -271,6 +315,10 @@ struct Local {
     fail_after_stop: bool,
     /// Conflict already reported for this peer (one event per conflict).
     conflict_reported: Option<NodeId>,
+    /// In-place restarts within the restart window.
+    restarts: restart::RestartBudget,
+    /// An in-place restart is under way.
+    restarting: bool,
 }
 
 impl Local {
@@ -324,6 +372,8 @@ impl Cluster {
                     failed_until: None,
                     fail_after_stop: false,
                     conflict_reported: None,
+                    restarts: restart::RestartBudget::default(),
+                    restarting: false,
                 })
                 .collect(),
             actions: VecDeque::new(),
@@ -824,6 +874,7 @@ impl Cluster {
 
     fn stop(&mut self, g: usize, fail_after: bool) {
         self.groups[g].fail_after_stop = fail_after;
+        self.groups[g].restarting = false;
         self.set_state(g, LocalGroupState::Stopping);
         self.actions.push_back(Action::StopGroup(GroupId(g)));
     }
@@ -872,8 +923,16 @@ impl Cluster {
         let Some(local) = self.groups.get(g) else {
             return;
         };
-        if self.ops.maintenance && matches!(event, GroupEvent::Failed { .. }) {
-            return; // Not managing: a failure noticed late changes nothing.
+        if self.ops.maintenance {
+            match event {
+                // Not managing: a failure noticed late changes nothing.
+                GroupEvent::Failed { .. } | GroupEvent::ResourceDown { .. } => return,
+                GroupEvent::Restarted | GroupEvent::RestartFailed { .. } => {
+                    self.groups[g].restarting = false;
+                    return;
+                }
+                _ => {}
+            }
         }
         self.ops.note_result(g, &event);
         let hold_down = self.config.failover.hold_down.get();
@@ -901,6 +960,48 @@ impl Cluster {
                 self.set_state(g, LocalGroupState::Blocked);
             }
             (LocalGroupState::Running, GroupEvent::Failed { .. }) => {
+                self.stop(g, true);
+            }
+            (LocalGroupState::Running, GroupEvent::ResourceDown { resource, reason }) => {
+                if self.groups[g].restarting {
+                    return; // The restart under way covers it.
+                }
+                let cfg = &self.config.groups[g];
+                let (max, window) = (cfg.max_restarts, cfg.restart_window.get());
+                let l = &mut self.groups[g];
+                match l.restarts.take(now, max, window) {
+                    Err(used) => {
+                        self.event(Event::RestartBudgetSpent {
+                            group,
+                            reason,
+                            restarts: used,
+                            window,
+                        });
+                        self.stop(g, true);
+                    }
+                    Ok(attempt) => {
+                        l.restarting = true;
+                        self.event(Event::RestartInPlace {
+                            group,
+                            resource,
+                            reason,
+                            attempt,
+                            max,
+                        });
+                        self.actions.push_back(Action::RestartResources {
+                            group,
+                            from: resource,
+                        });
+                        return;
+                    }
+                }
+            }
+            (LocalGroupState::Running, GroupEvent::Restarted) => {
+                self.groups[g].restarting = false;
+                return;
+            }
+            (LocalGroupState::Running, GroupEvent::RestartFailed { .. }) => {
+                self.groups[g].restarting = false;
                 self.stop(g, true);
             }
             // Late or duplicate reports (e.g. a failure of a group already stopping).
@@ -953,7 +1054,12 @@ impl Cluster {
 
     /// Apply a reloaded config. Timing, failover and keys may change; nodes, links and
     /// groups (names and order) may not: the error says why and nothing changes.
-    pub fn reload(&mut self, _now: Instant, config: &Config, keys: KeySet) -> Result<(), String> {
+    pub fn reload(
+        &mut self,
+        _now: Instant,
+        config: &Config,
+        keys: KeySet,
+    ) -> Result<(), ReloadError> {
         let names = |c: &Config| -> (Vec<String>, Vec<String>, Vec<String>) {
             (
                 c.nodes
@@ -969,13 +1075,13 @@ impl Cluster {
         };
         let (old, new) = (names(&self.config), names(config));
         if old.0 != new.0 {
-            return Err("the list of nodes changed: restart hbd on every node to apply it".into());
+            return Err(ReloadError::Nodes);
         }
         if old.1 != new.1 {
-            return Err("the list of links changed: restart hbd to apply it".into());
+            return Err(ReloadError::Links);
         }
         if old.2 != new.2 {
-            return Err("the list of groups changed: restart hbd to apply it".into());
+            return Err(ReloadError::Groups);
         }
         self.config = config.clone();
         self.keys = keys;
