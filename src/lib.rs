@@ -13,6 +13,7 @@ pub mod config;
 pub mod control;
 pub mod daemon;
 pub mod error;
+pub mod files;
 pub mod import;
 pub mod resource;
 pub mod systemd;

@@ -1,4 +1,7 @@
-//! `hbd check`: validate cluster.toml and the key file, print a short summary.
+//! `hbd check`: validate cluster.toml and the key file, print a short summary, and say
+//! whether this host is ready to run it ([`host`]).
+
+mod host;
 
 use std::path::Path;
 
@@ -13,6 +16,13 @@ pub struct Args {
     /// Print nothing but errors and warnings.
     #[arg(long, short)]
     pub quiet: bool,
+    /// Do not look at this host (which node it is, its interfaces, addresses and serial
+    /// devices), e.g. when checking a config off the cluster's nodes.
+    #[arg(long)]
+    pub no_host: bool,
+    /// Which node this host is (default: the host name), as `hbd run --node`.
+    #[arg(long)]
+    pub node: Option<String>,
 }
 
 pub fn run(path: &Path, args: Args) -> Result<()> {
@@ -45,10 +55,24 @@ pub fn run(path: &Path, args: Args) -> Result<()> {
             key_ids(set.send_id, &set.ids().collect::<Vec<_>>())
         );
     }
+    let host = if args.no_host {
+        host::Report {
+            lines: vec!["host: not checked (--no-host)".into()],
+            warnings: Vec::new(),
+        }
+    } else {
+        host::probe(&loaded.config, args.node.as_deref(), &host::ThisHost)
+    };
+    for w in &host.warnings {
+        eprintln!("{}: warning: {w}", path.display());
+    }
     if !args.quiet {
         print!("{}", summary(&loaded.config, path));
         println!("  {key_line}");
-        let n = loaded.warnings.len() + key_warnings;
+        for l in &host.lines {
+            println!("  {l}");
+        }
+        let n = loaded.warnings.len() + key_warnings + host.warnings.len();
         println!(
             "OK{}",
             if n == 0 {

@@ -148,5 +148,9 @@ pub fn run(_config: &Path, args: Args) -> Result<()> {
             p.display(),
         );
     }
+    let _ = writeln!(
+        err,
+        "hbd import: stop Heartbeat on every node before starting hbd (`systemctl disable --now heartbeat`): both use UDP port 694 and would run the same resources"
+    );
     Ok(())
 }

@@ -2,6 +2,7 @@
 
 mod check;
 mod control;
+mod generate;
 mod import;
 mod keygen;
 mod maintenance;
@@ -65,6 +66,9 @@ pub enum Command {
     Unblock(unblock::Args),
     /// Make the running hbd reread cluster.toml and the key file.
     Reload,
+    /// Write man pages or shell completions into a directory (for packaging).
+    #[command(hide = true)]
+    Generate(generate::Args),
 }
 
 /// Parse the command line, run the command, print any error as one sentence.
@@ -101,6 +105,7 @@ fn config_given_in_vain(cli: &Cli, matches: &clap::ArgMatches) -> Option<Error> 
     }
     let (name, instead) = match cli.command {
         Command::Schema => ("schema", "it prints the schema of every cluster.toml"),
+        Command::Generate(_) => ("generate", "it writes man pages and completions"),
         Command::Import(_) => (
             "import",
             "it writes a configuration: name it with --output FILE",
@@ -131,6 +136,7 @@ fn dispatch(cli: Cli) -> crate::error::Result<()> {
         Command::Maintenance(a) => maintenance::run(&cli.socket, a),
         Command::Unblock(a) => unblock::run(&cli.socket, a),
         Command::Reload => reload::run(&cli.socket),
+        Command::Generate(a) => generate::run(a),
     }
 }
 
