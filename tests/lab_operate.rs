@@ -66,6 +66,10 @@ fn wait_json(n: &Node, what: &str, timeout: Duration, check: impl Fn(&Value) -> 
 }
 
 #[test]
+#[cfg_attr(
+    not(hbd_lab),
+    ignore = "lab tests need root: build and run them as root"
+)]
 fn operator_commands_between_two_nodes() {
     if !lab::available("operator_commands_between_two_nodes") {
         return;
