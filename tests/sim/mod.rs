@@ -430,6 +430,14 @@ impl Sim {
                 if due {
                     if let Some(c) = self.nodes[i].core.as_mut() {
                         c.handle_timeout(now);
+                        // Every deadline reached was consumed: the timer never spins.
+                        if let Some(t) = c.poll_timeout() {
+                            assert!(
+                                t > now,
+                                "n{i}: a deadline at or before now after handle_timeout: {:?}",
+                                c.timers()
+                            );
+                        }
                     }
                     self.drain(i);
                 }

@@ -62,6 +62,9 @@ pub struct Peer {
     pub claims: Vec<(ClaimState, u64)>,
     pub leaving: bool,
     pub digest_mismatch: bool,
+    /// With auto_failback: when the peer will have been up for the hold-down (until
+    /// the timer that reaches it consumes it).
+    pub failback_at: Option<Instant>,
 }
 
 /// What accepting a packet changed.
@@ -95,6 +98,7 @@ impl Peer {
             claims: vec![(ClaimState::None, 0); groups],
             leaving: false,
             digest_mismatch: false,
+            failback_at: None,
         }
     }
 

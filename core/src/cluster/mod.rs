@@ -159,6 +159,29 @@ pub enum Reject {
     DuplicateNode(String),
 }
 
+/// A deadline in the core's timer table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Timer {
+    /// The next heartbeat is due.
+    Heartbeat,
+    /// The start-up listening phase ends; peers not heard are dead.
+    Initdead,
+    /// The peer is silent for warntime.
+    PeerLate(NodeId),
+    /// The peer is silent for deadtime.
+    PeerDead(NodeId),
+    /// The link to the peer is silent for deadtime.
+    LinkDown(NodeId, LinkId),
+    /// The preferred peer has been up for the hold-down (auto_failback).
+    Failback(NodeId),
+    /// A second sender with the peer's name falls silent.
+    DuplicatePeer(NodeId),
+    /// A second daemon with our name falls silent.
+    DuplicateLocal,
+    /// This node is no longer passed over for the group.
+    HoldDown(GroupId),
+}
+
 /// Why a reloaded configuration cannot be applied to the running core.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ReloadError {
@@ -286,8 +309,8 @@ pub struct Cluster {
     started: Instant,
     /// Last time any input reached us, to notice that this process was frozen.
     last_input: Instant,
-    /// Last `handle_timeout`: deadlines up to it have been acted on.
-    last_timeout: Instant,
+    /// Pending deadlines (see [`Cluster::sync_timers`]).
+    timers: Vec<(Timer, Instant)>,
     next_send: Instant,
     ready: bool,
     shutting_down: bool,
@@ -348,7 +371,7 @@ impl Cluster {
         now: Instant,
     ) -> Cluster {
         let (nl, ng) = (config.links.len(), config.groups.len());
-        Cluster {
+        let mut c = Cluster {
             cluster_id: config.cluster_id(),
             digest: config.digest(),
             config: config.clone(),
@@ -358,7 +381,7 @@ impl Cluster {
             seq: 0,
             started: now,
             last_input: now,
-            last_timeout: now,
+            timers: Vec::new(),
             next_send: now,
             ready: false,
             shutting_down: false,
@@ -378,7 +401,9 @@ impl Cluster {
                 .collect(),
             actions: VecDeque::new(),
             ops: command::Ops::new(config.nodes.len(), nl, ng),
-        }
+        };
+        c.sync_timers();
+        c
     }
 
     fn timing(&self) -> (Duration, Duration, Duration, Duration) {
@@ -413,6 +438,11 @@ impl Cluster {
     /// group may run anywhere (claiming it meanwhile; a stop that fails leaves it
     /// blocked here).
     pub fn found(&mut self, group: GroupId, found: Found) {
+        self.found_inner(group, found);
+        self.sync_timers();
+    }
+
+    fn found_inner(&mut self, group: GroupId, found: Found) {
         let g = group.0;
         let Some(cfg) = self.config.groups.get(g) else {
             return;
@@ -437,6 +467,11 @@ impl Cluster {
 
     /// Hold `group` as running without looking (tests; the daemon reports [`Found`]).
     pub fn adopt(&mut self, group: GroupId) {
+        self.adopt_inner(group);
+        self.sync_timers();
+    }
+
+    fn adopt_inner(&mut self, group: GroupId) {
         if let Some(l) = self.groups.get_mut(group.0) {
             if l.state == LocalGroupState::Stopped {
                 self.set_state(group.0, LocalGroupState::Running);
@@ -461,7 +496,7 @@ impl Cluster {
         }
     }
 
-    pub fn handle_packet(
+    fn handle_packet_inner(
         &mut self,
         now: Instant,
         link: LinkId,
@@ -533,6 +568,11 @@ impl Cluster {
             });
         }
         if heard.peer_up {
+            self.peers[sender].failback_at = self
+                .config
+                .failover
+                .auto_failback
+                .then(|| now + self.config.failover.hold_down.get());
             self.event(Event::PeerUp { peer: peer_id });
         }
         if heard.on_time {
@@ -608,9 +648,8 @@ impl Cluster {
         }
     }
 
-    pub fn handle_timeout(&mut self, now: Instant) {
+    fn handle_timeout_inner(&mut self, now: Instant) {
         self.note_input(now);
-        self.last_timeout = self.last_timeout.max(now);
         let (keepalive, warntime, deadtime, initdead) = self.timing();
         for i in 0..self.peers.len() {
             if i == self.local.0 {
@@ -659,8 +698,13 @@ impl Cluster {
                 PeerState::Dead | PeerState::Left => {}
             }
         }
+        for p in &mut self.peers {
+            if p.failback_at.is_some_and(|t| now >= t) {
+                p.failback_at = None;
+            }
+        }
         for l in &mut self.groups {
-            if l.state == LocalGroupState::Failed && l.failed_until.is_some_and(|t| now >= t) {
+            if l.failed_until.is_some_and(|t| now >= t) {
                 l.failed_until = None;
             }
         }
@@ -917,7 +961,7 @@ impl Cluster {
         false
     }
 
-    pub fn handle_group_event(&mut self, now: Instant, group: GroupId, event: GroupEvent) {
+    fn handle_group_event_inner(&mut self, now: Instant, group: GroupId, event: GroupEvent) {
         self.note_input(now);
         let g = group.0;
         let Some(local) = self.groups.get(g) else {
@@ -1011,8 +1055,7 @@ impl Cluster {
         self.evaluate(now);
     }
 
-    /// Carry out an operator command; a refusal changes nothing and says why.
-    pub fn handle_command(
+    fn handle_command_inner(
         &mut self,
         now: Instant,
         cmd: Command,
@@ -1036,7 +1079,7 @@ impl Cluster {
                 } else {
                     Command::Shutdown
                 };
-                return self.handle_command(now, next);
+                return self.handle_command_inner(now, next);
             }
             Command::Detach => {
                 if !self.exited {
@@ -1055,6 +1098,17 @@ impl Cluster {
     /// Apply a reloaded config. Timing, failover and keys may change; nodes, links and
     /// groups (names and order) may not: the error says why and nothing changes.
     pub fn reload(
+        &mut self,
+        now: Instant,
+        config: &Config,
+        keys: KeySet,
+    ) -> Result<(), ReloadError> {
+        let r = self.reload_inner(now, config, keys);
+        self.sync_timers();
+        r
+    }
+
+    fn reload_inner(
         &mut self,
         _now: Instant,
         config: &Config,
@@ -1090,63 +1144,103 @@ impl Cluster {
         Ok(())
     }
 
-    /// When `handle_timeout` should next be called.
+    /// When `handle_timeout` should next be called: the earliest entry of the timer
+    /// table, which every input brings up to date.
     pub fn poll_timeout(&self) -> Option<Instant> {
+        self.timers.iter().map(|&(_, t)| t).min()
+    }
+
+    /// The pending deadlines, for tests and diagnostics.
+    pub fn timers(&self) -> &[(Timer, Instant)] {
+        &self.timers
+    }
+
+    /// Rebuild the timer table from the state. Every deadline in it is pending: each
+    /// is consumed by the `handle_timeout` that reaches it (a peer turns late or dead,
+    /// a link down, a hold-down or a failback wait ends, initdead passes), so none can
+    /// make the timer fire in a loop.
+    fn sync_timers(&mut self) {
+        self.timers.clear();
         if self.exited {
-            return None;
+            return;
         }
         let (_, warntime, deadtime, initdead) = self.timing();
-        let mut next = self.next_send;
-        // Conditions that stay true (a hold-down that has passed) must not make the
-        // timer fire in a loop: only deadlines after the last timeout count.
-        let after = self.last_timeout;
-        let mut consider = |t: Instant| {
-            if t > after {
-                next = next.min(t)
-            }
-        };
+        let mut t: Vec<(Timer, Instant)> = vec![(Timer::Heartbeat, self.next_send)];
+        let initdead_at = self.started + initdead;
+        let mut initdead_pending = !self.ready;
         for (i, p) in self.peers.iter().enumerate() {
             if i == self.local.0 {
                 continue;
             }
+            let peer = NodeId(i);
             match p.state {
-                PeerState::Unknown => consider(self.started + initdead),
+                PeerState::Unknown => initdead_pending = true,
                 PeerState::Up | PeerState::Late => {
-                    if let Some(t) = p.last_heard {
+                    if let Some(h) = p.last_heard {
                         if !p.warned_late {
-                            consider(t + warntime);
+                            t.push((Timer::PeerLate(peer), h + warntime));
                         }
-                        consider(t + deadtime);
+                        t.push((Timer::PeerDead(peer), h + deadtime));
                     }
                 }
-                _ => {}
+                PeerState::Dead | PeerState::Left => {}
             }
-            for l in p.links.iter().filter(|l| l.up) {
-                if let Some(t) = l.last_heard {
-                    consider(t + deadtime);
+            for (li, l) in p.links.iter().enumerate() {
+                if let (true, Some(h)) = (l.up, l.last_heard) {
+                    t.push((Timer::LinkDown(peer, LinkId(li)), h + deadtime));
                 }
             }
-            if let Some(t) = &p.twin {
-                consider(t.last_heard + deadtime);
+            if let Some(w) = &p.twin {
+                t.push((Timer::DuplicatePeer(peer), w.last_heard + deadtime));
             }
-            if self.config.failover.auto_failback {
-                if let Some(t) = p.up_since {
-                    consider(t + self.config.failover.hold_down.get());
-                }
+            if let Some(f) = p.failback_at {
+                t.push((Timer::Failback(peer), f));
             }
         }
-        if !self.ready {
-            consider(self.started + initdead);
+        if initdead_pending {
+            t.push((Timer::Initdead, initdead_at));
         }
-        if let Some((_, t, _)) = self.twin {
-            consider(t + deadtime);
+        if let Some((_, h, _)) = self.twin {
+            t.push((Timer::DuplicateLocal, h + deadtime));
         }
-        for l in &self.groups {
-            if let Some(t) = l.failed_until {
-                consider(t);
+        for (g, l) in self.groups.iter().enumerate() {
+            if let Some(until) = l.failed_until {
+                t.push((Timer::HoldDown(GroupId(g)), until));
             }
         }
-        Some(next)
+        self.timers = t;
+    }
+
+    pub fn handle_packet(
+        &mut self,
+        now: Instant,
+        link: LinkId,
+        bytes: &[u8],
+    ) -> Result<(), Reject> {
+        let r = self.handle_packet_inner(now, link, bytes);
+        self.sync_timers();
+        r
+    }
+
+    pub fn handle_timeout(&mut self, now: Instant) {
+        self.handle_timeout_inner(now);
+        self.sync_timers();
+    }
+
+    pub fn handle_group_event(&mut self, now: Instant, group: GroupId, event: GroupEvent) {
+        self.handle_group_event_inner(now, group, event);
+        self.sync_timers();
+    }
+
+    /// Carry out an operator command; a refusal changes nothing and says why.
+    pub fn handle_command(
+        &mut self,
+        now: Instant,
+        cmd: Command,
+    ) -> Result<CommandOutcome, CommandError> {
+        let r = self.handle_command_inner(now, cmd);
+        self.sync_timers();
+        r
     }
 
     pub fn poll_action(&mut self) -> Option<Action> {
