@@ -289,7 +289,9 @@ pub struct GroupStatus {
     pub owner: Option<String>,
 }
 
-/// The membership and ownership state machine of one node.
+/// The membership and ownership state machine of one node. `Clone` and `Debug` let
+/// the model checker (tests/model_check.rs) branch and fingerprint real cores.
+#[derive(Clone, Debug)]
 pub struct Cluster {
     config: Config,
     keys: KeySet,
