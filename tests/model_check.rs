@@ -25,6 +25,9 @@
 //! - *always* no two live nodes that hear each other (not partitioned) both hold a
 //!   group in Running or Starting for longer than `window` of model time (both
 //!   Blocked, the documented exception, is not Running/Starting so it is allowed);
+//! - *always* no two connected live nodes both have a group's resources up (truth:
+//!   from start asked to stop done) for longer than `window`, unless both are
+//!   Blocked (their stops failed: "How hbd decides" in README.md);
 //! - *sometimes* a takeover (a group runs on a node other than its first holder);
 //! - *sometimes* after a split (two nodes running a group while partitioned) and a
 //!   heal, exactly one node holds it and the others have stopped.
@@ -102,6 +105,9 @@ pub enum Step {
     Crash(usize),
     /// kill -9 of the daemon only: resources stay up (fault).
     KillDaemon(usize),
+    /// SIGTERM of the daemon: `restart` detaches (groups stay up for the next daemon
+    /// to adopt), otherwise it releases every group and exits (fault).
+    Stop { node: usize, restart: bool },
     /// Start the node's daemon again, with a higher incarnation.
     Restart(usize),
     /// Cut the node off from every other (fault).
@@ -127,6 +133,8 @@ struct Op {
 #[derive(Clone, Debug)]
 struct Node {
     core: Option<Arc<Cluster>>,
+    /// Hash of the core's whole `Debug` rendering, refreshed whenever it changes.
+    core_hash: u64,
     /// Truth: the group's resources may be up here.
     up: Vec<bool>,
     /// Truth: a start or stop was under way when the daemon was killed.
@@ -151,6 +159,9 @@ pub struct State {
     next_incarnation: u64,
     /// Per group and pair: since when both have held it while hearing each other.
     both_since: Vec<Option<u64>>,
+    /// Per group and pair: since when both have had its resources up while hearing
+    /// each other, unless both are blocked.
+    up_since: Vec<Option<u64>>,
     first_holder: Vec<Option<usize>>,
     took_over: bool,
     split: bool,
@@ -172,13 +183,8 @@ impl Hash for State {
     fn hash<H: Hasher>(&self, h: &mut H) {
         self.now.hash(h);
         for n in &self.nodes {
-            match &n.core {
-                // The whole core, every field: nothing is abstracted away.
-                Some(c) => {
-                    let _ = write!(HashWriter(h), "{c:?}");
-                }
-                None => 0u8.hash(h),
-            }
+            n.core.is_some().hash(h);
+            n.core_hash.hash(h);
             n.up.hash(h);
             n.partly.hash(h);
             n.ops.hash(h);
@@ -189,6 +195,7 @@ impl Hash for State {
         self.faults.hash(h);
         self.next_incarnation.hash(h);
         self.both_since.hash(h);
+        self.up_since.hash(h);
         self.first_holder.hash(h);
         (self.took_over, self.split, self.converged_after_split).hash(h);
         self.panic.hash(h);
@@ -232,17 +239,6 @@ impl fmt::Debug for State {
 
 fn pair_index(n: usize, a: usize, b: usize) -> usize {
     a * n + b
-}
-
-fn holds(c: &Cluster, g: usize) -> bool {
-    matches!(
-        c.status().groups[g].local,
-        LocalGroupState::Running | LocalGroupState::Starting
-    )
-}
-
-fn running(c: &Cluster, g: usize) -> bool {
-    c.status().groups[g].local == LocalGroupState::Running
 }
 
 #[derive(Clone)]
@@ -333,6 +329,10 @@ impl HbdModel {
                 return;
             };
             let Some(action) = Arc::make_mut(core).poll_action() else {
+                // The whole core, every field: nothing is abstracted away.
+                let mut h = DefaultHasher::new();
+                let _ = write!(HashWriter(&mut h), "{core:?}");
+                s.nodes[i].core_hash = h.finish();
                 return;
             };
             let due = s.now + OP_DELAY_MS;
@@ -369,8 +369,13 @@ impl HbdModel {
                 }),
                 Action::Event(_) => {}
                 Action::Exit => {
-                    s.nodes[i].core = None;
-                    s.nodes[i].ops.clear();
+                    let node = &mut s.nodes[i];
+                    node.core = None;
+                    node.core_hash = 0;
+                    for op in node.ops.drain(..) {
+                        node.partly[op.group] = node.up[op.group];
+                    }
+                    s.net.retain(|p| p.to != i);
                 }
             }
         }
@@ -403,23 +408,49 @@ impl HbdModel {
     /// Bookkeeping after every step: the overlap clocks and the witnesses.
     fn observe(&self, s: &mut State) {
         let n = self.nodes;
+        // Each live core's state per group, read once (status() allocates).
+        let local: Vec<Option<Vec<LocalGroupState>>> = s
+            .nodes
+            .iter()
+            .map(|node| {
+                node.core
+                    .as_ref()
+                    .map(|c| c.status().groups.into_iter().map(|g| g.local).collect())
+            })
+            .collect();
+        let is = |i: usize, g: usize, f: fn(&LocalGroupState) -> bool| {
+            local[i].as_ref().is_some_and(|l| f(&l[g]))
+        };
+        let holds = |l: &LocalGroupState| {
+            matches!(l, LocalGroupState::Running | LocalGroupState::Starting)
+        };
+        let running = |l: &LocalGroupState| *l == LocalGroupState::Running;
+        let blocked = |l: &LocalGroupState| *l == LocalGroupState::Blocked;
+        let stopped = |l: &LocalGroupState| *l == LocalGroupState::Stopped;
+        let all_connected = (0..n).all(|a| (0..n).all(|b| a == b || self.connected(s, a, b)));
         for g in 0..self.groups {
             for a in 0..n {
                 for b in (a + 1)..n {
-                    let both = self.connected(s, a, b)
-                        && s.nodes[a].core.as_ref().is_some_and(|c| holds(c, g))
-                        && s.nodes[b].core.as_ref().is_some_and(|c| holds(c, g));
+                    let connected = self.connected(s, a, b);
+                    let both = connected && is(a, g, holds) && is(b, g, holds);
                     let k = g * n * n + pair_index(n, a, b);
                     s.both_since[k] = if both {
                         Some(s.both_since[k].unwrap_or(s.now))
                     } else {
                         None
                     };
+                    let both_up = connected
+                        && s.nodes[a].up[g]
+                        && s.nodes[b].up[g]
+                        && !(is(a, g, blocked) && is(b, g, blocked));
+                    s.up_since[k] = if both_up {
+                        Some(s.up_since[k].unwrap_or(s.now))
+                    } else {
+                        None
+                    };
                 }
             }
-            let runners: Vec<usize> = (0..n)
-                .filter(|&i| s.nodes[i].core.as_ref().is_some_and(|c| running(c, g)))
-                .collect();
+            let runners: Vec<usize> = (0..n).filter(|&i| is(i, g, running)).collect();
             for &r in &runners {
                 match s.first_holder[g] {
                     None => s.first_holder[g] = Some(r),
@@ -430,26 +461,22 @@ impl HbdModel {
             if runners.len() >= 2 {
                 s.split = true;
             }
-            let all_connected = (0..n).all(|a| (0..n).all(|b| a == b || self.connected(s, a, b)));
-            let others_stopped = (0..n).all(|i| {
-                runners.contains(&i)
-                    || s.nodes[i].core.as_ref().is_some_and(|c| {
-                        c.status().groups[g].local == LocalGroupState::Stopped
-                    })
-            });
+            let others_stopped = (0..n).all(|i| runners.contains(&i) || is(i, g, stopped));
             if s.split && all_connected && runners.len() == 1 && others_stopped {
                 s.converged_after_split = true;
             }
         }
     }
 
-    /// The longest current overlap of two connected holders, if beyond the window.
-    fn overlap_violation(&self, s: &State) -> Option<(usize, usize, usize, u64)> {
+    /// A current overlap of two connected holders (`truth`: of resources up) beyond
+    /// the window: (group, node, node, how long).
+    fn overlap_violation(&self, s: &State, truth: bool) -> Option<(usize, usize, usize, u64)> {
         let n = self.nodes;
+        let since = if truth { &s.up_since } else { &s.both_since };
         for g in 0..self.groups {
             for a in 0..n {
                 for b in (a + 1)..n {
-                    if let Some(since) = s.both_since[g * n * n + pair_index(n, a, b)] {
+                    if let Some(since) = since[g * n * n + pair_index(n, a, b)] {
                         if s.now - since > self.window_ms {
                             return Some((g, a, b, s.now - since));
                         }
@@ -479,6 +506,7 @@ impl Model for HbdModel {
             nodes: (0..n)
                 .map(|_| Node {
                     core: None,
+                    core_hash: 0,
                     up: vec![false; self.groups],
                     partly: vec![false; self.groups],
                     ops: Vec::new(),
@@ -490,6 +518,7 @@ impl Model for HbdModel {
             faults: 0,
             next_incarnation: 1_000,
             both_since: vec![None; self.groups * n * n],
+            up_since: vec![None; self.groups * n * n],
             first_holder: vec![None; self.groups],
             took_over: false,
             split: false,
@@ -566,6 +595,9 @@ impl Model for HbdModel {
                 actions.push(Step::Crash(i));
                 if self.kill_daemon {
                     actions.push(Step::KillDaemon(i));
+                    for restart in [false, true] {
+                        actions.push(Step::Stop { node: i, restart });
+                    }
                 }
                 if !s.cut[i].iter().any(|&c| c) {
                     actions.push(Step::Isolate(i));
@@ -648,6 +680,7 @@ impl Model for HbdModel {
                 s.faults += 1;
                 let node = &mut s.nodes[i];
                 node.core = None;
+                node.core_hash = 0;
                 node.up.iter_mut().for_each(|u| *u = false);
                 node.partly.iter_mut().for_each(|p| *p = false);
                 node.ops.clear();
@@ -657,10 +690,17 @@ impl Model for HbdModel {
                 s.faults += 1;
                 let node = &mut s.nodes[i];
                 node.core = None;
+                node.core_hash = 0;
                 for op in node.ops.drain(..) {
                     node.partly[op.group] = node.up[op.group];
                 }
                 s.net.retain(|p| p.to != i);
+            }
+            Step::Stop { node, restart } => {
+                s.faults += 1;
+                self.drive(&mut s, node, |c, now| {
+                    c.handle_command(now, Command::Stop { restart })
+                });
             }
             Step::Restart(i) => self.boot(&mut s, i),
             Step::Isolate(i) => {
@@ -683,7 +723,11 @@ impl Model for HbdModel {
             Property::always("no panic", |_, s: &State| s.panic.is_none()),
             Property::always(
                 "no two connected holders beyond the window",
-                |m: &HbdModel, s: &State| m.overlap_violation(s).is_none(),
+                |m: &HbdModel, s: &State| m.overlap_violation(s, false).is_none(),
+            ),
+            Property::always(
+                "no resources up on two connected nodes beyond the window",
+                |m: &HbdModel, s: &State| m.overlap_violation(s, true).is_none(),
             ),
             Property::sometimes("takeover", |_, s: &State| s.took_over),
             Property::sometimes("split healed to one holder", |_, s: &State| {
@@ -707,8 +751,13 @@ pub fn replay(model: &HbdModel, steps: &[Step]) {
         s = model.next_state(&s, step.clone()).expect("step applies");
         eprintln!("{i:>3} {step:?}\n    {s:?}");
         assert!(s.panic.is_none(), "panic after step {i} {step:?}: {s:?}");
-        if let Some((g, a, b, ms)) = model.overlap_violation(&s) {
+        if let Some((g, a, b, ms)) = model.overlap_violation(&s, false) {
             panic!("after step {i} {step:?}: n{a} and n{b} both hold g{g} for {ms} ms: {s:?}");
+        }
+        if let Some((g, a, b, ms)) = model.overlap_violation(&s, true) {
+            panic!(
+                "after step {i} {step:?}: g{g}'s resources up on n{a} and n{b} for {ms} ms: {s:?}"
+            );
         }
     }
 }
@@ -765,7 +814,11 @@ fn check(name: &str, model: HbdModel, depth: usize) -> Vec<&'static str> {
 }
 
 fn assert_clean(name: &str, found: &[&str], witnesses: &[&str]) {
-    for bad in ["no panic", "no two connected holders beyond the window"] {
+    for bad in [
+        "no panic",
+        "no two connected holders beyond the window",
+        "no resources up on two connected nodes beyond the window",
+    ] {
         assert!(
             !found.contains(&bad),
             "{name}: \"{bad}\" broken (counterexample above)"
@@ -782,22 +835,57 @@ fn assert_clean(name: &str, found: &[&str], witnesses: &[&str]) {
 #[test]
 fn two_nodes_one_group() {
     let faults = env("HBD_MODEL_FAULTS", 1) as u32;
-    let found = check("2n1g", HbdModel::new(2, 1, faults), 24);
+    let found = check("2n1g", HbdModel::new(2, 1, faults), 30);
     assert_clean("2n1g", &found, &["takeover", "split healed to one holder"]);
+}
+
+/// Two faults at once (say a partition and a failed stop, or a loss and a replay),
+/// at a shallower depth.
+#[test]
+fn two_nodes_one_group_two_faults() {
+    let faults = env("HBD_MODEL_FAULTS", 2) as u32;
+    let found = check("2n1g2f", HbdModel::new(2, 1, faults), 16);
+    assert_clean("2n1g2f", &found, &[]);
 }
 
 #[test]
 fn two_nodes_two_groups() {
     let faults = env("HBD_MODEL_FAULTS", 1) as u32;
-    let found = check("2n2g", HbdModel::new(2, 2, faults), 20);
+    let found = check("2n2g", HbdModel::new(2, 2, faults), 24);
     assert_clean("2n2g", &found, &["takeover"]);
 }
 
 #[test]
 fn three_nodes_one_group() {
     let faults = env("HBD_MODEL_FAULTS", 1) as u32;
-    let found = check("3n1g", HbdModel::new(3, 1, faults), 20);
+    // Three nodes take more steps per keepalive (six deliveries): deeper bound.
+    let found = check("3n1g", HbdModel::new(3, 1, faults), 44);
     assert_clean("3n1g", &found, &["takeover"]);
+}
+
+/// The checker and the printed counterexample are live: with no tolerance for an
+/// overlap, the conflict after a heal must be found, and its steps must replay to
+/// the same failure.
+#[test]
+fn a_zero_window_is_caught_and_the_counterexample_replays() {
+    let mut model = HbdModel::new(2, 1, 1);
+    model.window_ms = 0;
+    let checker = model
+        .clone()
+        .checker()
+        .threads(1)
+        .target_max_depth(24)
+        .spawn_bfs()
+        .join();
+    let path = checker
+        .discovery("no two connected holders beyond the window")
+        .expect("an overlap after a heal");
+    let steps = path.into_actions();
+    eprintln!("zero-window counterexample: {steps:?}");
+    assert!(steps.contains(&Step::Heal), "{steps:?}");
+    let replayed = catch_unwind(AssertUnwindSafe(|| replay(&model, &steps)));
+    let text = panic_text(replayed.expect_err("the replay fails as the search did"));
+    assert!(text.contains("both hold g0"), "{text}");
 }
 
 /// The fault-free run is one path: it must settle with the group on its preferred
