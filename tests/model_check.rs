@@ -12,8 +12,10 @@
 //! - crash (daemon and resources gone) and daemon-only kill (resources stay up, the
 //!   next daemon finds them: adoption or leftovers) cost a fault, restart is free and
 //!   always comes with a higher incarnation;
-//! - group starts and stops complete `OP_DELAY` after they were asked for; a failure
-//!   (start failed, stop failed) costs a fault.
+//! - SIGTERM (release, or detach for a restart) costs a fault;
+//! - group starts, stops and in-place restarts complete `OP_DELAY` after they were
+//!   asked for; a failure (start failed, stop failed, restart failed) costs a fault,
+//!   and so does a resource of a running group found down by the monitor.
 //!
 //! The clock is a fake one advanced by `Tick`: to the earliest deadline of any live
 //! core or pending operation, firing every core that is due. Packets travel in zero
@@ -33,8 +35,9 @@
 //!   heal, exactly one node holds it and the others have stopped.
 //!
 //! A counterexample prints as a list of steps to paste into a `#[test]` calling
-//! [`replay`]. Bounds: `HBD_MODEL_DEPTH`, `HBD_MODEL_FAULTS` and `HBD_MODEL_THREADS`
-//! override the CI defaults (tests/model_check.sh runs deeper searches).
+//! [`replay`]. Bounds: `HBD_MODEL_DEPTH`, `HBD_MODEL_FAULTS`, `HBD_MODEL_THREADS` and
+//! `HBD_MODEL_TIMEOUT` (seconds) override the CI defaults (tests/model_check.sh runs
+//! deeper searches).
 
 use std::collections::BTreeSet;
 use std::fmt::{self, Write as _};
@@ -101,6 +104,9 @@ pub enum Step {
     Replay { packet: usize, to: usize },
     /// A due group operation completes; `ok: false` is a failure (fault).
     Complete { node: usize, op: usize, ok: bool },
+    /// The monitor finds a resource of a running group down (fault): the core
+    /// restarts it in place or moves the group.
+    ResourceDown { node: usize, group: usize },
     /// kill -9 of the whole node: daemon and resources gone (fault).
     Crash(usize),
     /// kill -9 of the daemon only: resources stay up (fault).
@@ -591,6 +597,13 @@ impl Model for HbdModel {
             }
         }
         for i in 0..n {
+            if let Some(c) = &s.nodes[i].core {
+                for (group, g) in c.status().groups.iter().enumerate() {
+                    if g.local == LocalGroupState::Running && s.nodes[i].ops.is_empty() {
+                        actions.push(Step::ResourceDown { node: i, group });
+                    }
+                }
+            }
             if self.live(s, i) {
                 actions.push(Step::Crash(i));
                 if self.kill_daemon {
@@ -674,6 +687,19 @@ impl Model for HbdModel {
                 };
                 self.drive(&mut s, node, |c, now| {
                     c.handle_group_event(now, GroupId(g), event)
+                });
+            }
+            Step::ResourceDown { node, group } => {
+                s.faults += 1;
+                self.drive(&mut s, node, |c, now| {
+                    c.handle_group_event(
+                        now,
+                        GroupId(group),
+                        GroupEvent::ResourceDown {
+                            resource: 0,
+                            reason: "model".into(),
+                        },
+                    )
                 });
             }
             Step::Crash(i) => {
@@ -776,12 +802,15 @@ fn check(name: &str, model: HbdModel, depth: usize) -> Vec<&'static str> {
     let threads = env("HBD_MODEL_THREADS", 2);
     let (nodes, groups, faults) = (model.nodes, model.groups, model.max_faults);
     let start = Instant::now();
-    let checker = model
-        .checker()
-        .threads(threads)
-        .target_max_depth(depth)
-        .spawn_bfs()
-        .join();
+    let mut builder = model.checker().threads(threads).target_max_depth(depth);
+    // A long run may stop at a time limit instead (then "max depth" says how far it got).
+    if let Some(secs) = std::env::var("HBD_MODEL_TIMEOUT")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
+        builder = builder.timeout(Duration::from_secs(secs));
+    }
+    let checker = builder.spawn_bfs().join();
     let elapsed = start.elapsed();
     eprintln!(
         "model {name}: {nodes} nodes, {groups} groups, {faults} faults, depth bound {depth}: \
