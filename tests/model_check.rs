@@ -236,7 +236,12 @@ impl fmt::Debug for State {
             }
             write!(f, " up={:?} ops={:?}", n.up, n.ops)?;
         }
-        write!(f, " | in flight {} history {}", self.net.len(), self.history.len())?;
+        write!(
+            f,
+            " | in flight {} history {}",
+            self.net.len(),
+            self.history.len()
+        )?;
         if let Some(p) = &self.panic {
             write!(f, " | PANIC {p}")?;
         }
@@ -431,9 +436,8 @@ impl HbdModel {
         let is = |i: usize, g: usize, f: fn(&LocalGroupState) -> bool| {
             local[i].as_ref().is_some_and(|l| f(&l[g]))
         };
-        let holds = |l: &LocalGroupState| {
-            matches!(l, LocalGroupState::Running | LocalGroupState::Starting)
-        };
+        let holds =
+            |l: &LocalGroupState| matches!(l, LocalGroupState::Running | LocalGroupState::Starting);
         let running = |l: &LocalGroupState| *l == LocalGroupState::Running;
         let blocked = |l: &LocalGroupState| *l == LocalGroupState::Blocked;
         let stopped = |l: &LocalGroupState| *l == LocalGroupState::Stopped;
@@ -936,9 +940,19 @@ fn fault_free_run_settles_on_preferred_node() {
     assert!(s.panic.is_none(), "{s:?}");
     let c0 = s.nodes[0].core.as_ref().expect("n0 up");
     let c1 = s.nodes[1].core.as_ref().expect("n1 up");
-    assert_eq!(c0.status().groups[0].local, LocalGroupState::Running, "{s:?}");
-    assert_eq!(c1.status().groups[0].local, LocalGroupState::Stopped, "{s:?}");
+    assert_eq!(
+        c0.status().groups[0].local,
+        LocalGroupState::Running,
+        "{s:?}"
+    );
+    assert_eq!(
+        c1.status().groups[0].local,
+        LocalGroupState::Stopped,
+        "{s:?}"
+    );
     let mut s2 = s.clone();
-    model.drive(&mut s2, 0, |c, now| c.handle_command(now, Command::Shutdown));
+    model.drive(&mut s2, 0, |c, now| {
+        c.handle_command(now, Command::Shutdown)
+    });
     assert!(s2.panic.is_none());
 }
