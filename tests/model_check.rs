@@ -820,7 +820,7 @@ fn check(name: &str, model: HbdModel, depth: usize) -> Vec<&'static str> {
     }
     let checker = builder.spawn_bfs().join();
     let elapsed = start.elapsed();
-    eprintln!(
+    let line = format!(
         "model {name}: {nodes} nodes, {groups} groups, {faults} faults, depth bound {depth}: \
          {} states ({} unique), max depth {}, {:.1} s",
         checker.state_count(),
@@ -828,6 +828,8 @@ fn check(name: &str, model: HbdModel, depth: usize) -> Vec<&'static str> {
         checker.max_depth(),
         elapsed.as_secs_f64()
     );
+    // Straight to stderr, past the test harness's capture: CI logs show the figures.
+    let _ = std::io::Write::write_all(&mut std::io::stderr(), format!("{line}\n").as_bytes());
     let mut found = Vec::new();
     let model = checker.model();
     for (prop, path) in checker.discoveries() {
