@@ -20,5 +20,5 @@ run two_nodes_one_group 1 60
 run two_nodes_one_group_two_faults 2 26
 run two_nodes_two_groups 1 40
 run two_nodes_two_groups 2 20
-run three_nodes_one_group 1 60
+run three_nodes_one_group 1 80
 run three_nodes_one_group 2 32
