@@ -297,7 +297,9 @@ pub enum Event {
     },
 }
 
-/// The membership and ownership state machine of one node.
+/// The membership and ownership state machine of one node. `Clone` and `Debug` let
+/// the model checker (tests/model_check.rs) branch and fingerprint real cores.
+#[derive(Clone, Debug)]
 pub struct Cluster {
     config: Config,
     keys: KeySet,
