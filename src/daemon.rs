@@ -21,6 +21,7 @@ mod logging;
 mod node;
 mod ratelimit;
 mod status;
+mod timer;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -240,6 +241,8 @@ impl Daemon {
         let mut watchdog = self.notifier.watchdog_interval().map(interval);
         let mut retry = interval(links::RETRY);
         let mut flush = interval(REJECT_WINDOW);
+        let mut core_timer = timer::Deadline::new()
+            .map_err(|e| Error::io("cannot create the daemon's timer", e))?;
         // The core may have something to say before any input (e.g. first heartbeat).
         let mut exit = self.drain_actions();
         self.update_status();
@@ -248,7 +251,7 @@ impl Daemon {
             let deadline = self.cluster.poll_timeout();
             tokio::select! {
                 Some(msg) = self.incoming.recv() => self.on_incoming(msg),
-                () = sleep_until(deadline) => self.cluster.handle_timeout(Instant::now()),
+                () = core_timer.wait(deadline) => self.cluster.handle_timeout(Instant::now()),
                 Some((group, event)) = self.results.recv() => {
                     self.log_group_result(group, &event);
                     self.cluster.handle_group_event(Instant::now(), group, event);
@@ -273,7 +276,8 @@ impl Daemon {
                 Some(()) = self.signals.hup.recv() => self.reload().await,
                 _ = tick(&mut watchdog) => self.notifier.watchdog(),
                 _ = retry.tick() => self.links.retry(&self.config, self.local),
-                _ = flush.tick() => self.flush_rejects(),
+                // Nothing to report, nothing to wake up for.
+                _ = flush.tick(), if !self.rejects.is_empty() => self.flush_rejects(),
             }
             exit = self.drain_actions();
         }
@@ -611,13 +615,6 @@ async fn tick(i: &mut Option<Interval>) {
         Some(i) => {
             i.tick().await;
         }
-        None => std::future::pending().await,
-    }
-}
-
-async fn sleep_until(deadline: Option<Instant>) {
-    match deadline {
-        Some(t) => tokio::time::sleep_until(t.into()).await,
         None => std::future::pending().await,
     }
 }
