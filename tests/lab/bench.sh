@@ -18,6 +18,9 @@
 #   kill_*:     kill -9 of the owner n2 with its switch ports unplugged, to the VIP added on
 #               n1 (netlink event, no polling) / to the first HTTP answer from n1 (curl from
 #               the client namespace every ~10 ms);
+#   hb_gap_max_*: (hbd) the longest gap between two heartbeats the survivor sent in the
+#               second before the kill (idle: the machine's own noise) and in the 2 s after
+#               it (takeover included); keepalive 100 ms, so 100 = on schedule;
 #   dead_vip:   the survivor's journal line saying the peer is dead (hbd: "peer n2 is dead",
 #               keepalived: "Entering MASTER STATE") to the VIP added.
 # Detection is matched: hbd keepalive 100ms / deadtime 360ms; keepalived VRRPv3 advert_int
@@ -29,7 +32,8 @@
 #
 # Output: a table (min/median/p95/max), ratios against keepalived, DIR/results.csv
 # (system,nodes,round,metric,value,unit) and DIR/kill_vip.svg. HBD_BIN: the hbd to run
-# (default: a release build of this tree). Default DIR: /tmp/hbd-bench.
+# (default: a release build of this tree). Default DIR: /tmp/hbd-bench. BENCH_HBD_RT=1 runs
+# hbd with real-time scheduling (CPUSchedulingPolicy=rr), as Heartbeat runs itself.
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -212,6 +216,14 @@ start() {
                 hbd_conf 1s 2s 3s 6s 15ms
             fi > "$WORK/cluster.toml"
             lab install-hbd "$LAB" "$n" "$HBD_BIN" "$WORK/cluster.toml" "$WORK/authkey"
+            if [ "${BENCH_HBD_RT:-0}" = 1 ]; then
+                # Real-time scheduling, as Heartbeat gives itself: separates the event
+                # loop's own delays from the machine's run-queue waits.
+                printf '[Service]\nCPUSchedulingPolicy=rr\nCPUSchedulingPriority=50\n' > "$WORK/rt.conf"
+                lab exec "$LAB" "$n" mkdir -p /run/systemd/system/hbd.service.d
+                put "$n" "$WORK/rt.conf" 644 /run/systemd/system/hbd.service.d/rt.conf
+                lab exec "$LAB" "$n" systemctl daemon-reload
+            fi
             lab exec "$LAB" "$n" systemctl start --no-block hbd.service ;;
         keepalived)
             [ "$n" = n1 ] && prio=150 || prio=100
@@ -253,6 +265,13 @@ vip_watch() {
     for _ in $(seq 200); do grep -q ready "$f" && return 0; sleep 0.01; done
     log "the VIP watcher did not start"; return 1
 }
+# gaps_watch NODE FILE: record NODE's heartbeats on eth1 for 3 s from now (hbgaps.py).
+gaps_watch() {
+    : > "$2"
+    ip netns exec "hbd-lab-$LAB-$1" python3 "$HERE/bench/hbgaps.py" eth1 3 > "$2" 2>/dev/null &
+    for _ in $(seq 200); do grep -q ready "$2" && return 0; sleep 0.01; done
+    return 1
+}
 vip_time() { for _ in $(seq 300); do sed -n 2p "$1" | grep -q . && { sed -n 2p "$1"; return 0; }; sleep 0.05; done; return 1; }
 
 # journal_ns NODE UNIT PATTERN: wall-clock ns of the last journal line matching PATTERN.
@@ -292,6 +311,7 @@ round() {
     case $sys in hbd | hbd-noprobe) lab exec "$LAB" n1 systemctl start --no-block hbd.service ;; esac
     sleep 1.5
     vip_watch n1 "$WORK/vip"
+    case $sys in hbd*) gaps_watch n1 "$WORK/gaps" && sleep 1 ;; esac
     t0=$(now_ns)
     lab kill9 "$LAB" n2
     th=$(wait_http n1) && tv=$(vip_time "$WORK/vip") || { log "$sys round $r: no takeover"; lab down "$LAB"; LAB=; return 0; }
@@ -309,6 +329,18 @@ round() {
         td=$(journal_ns n1 "$unit" "$pat")
         [ -z "$td" ] || row "$sys" 2 "$r" dead_vip_ms "$(ms "$td" "$tv")" ms
     fi
+    case $sys in
+        hbd*)
+            wait
+            # The longest gap between two sends in the second before the kill (the
+            # machine's own noise) and in the 2 s after it (takeover included).
+            read -r before after < <(sed 1d "$WORK/gaps" | awk -v t0="$t0" '
+                NR > 1 { g = ($1 - prev) / 1e6; if ($1 < t0) { if (g > b) b = g } else if (g > a) a = g }
+                { prev = $1 }
+                END { printf "%.2f %.2f\n", b, a }')
+            row "$sys" 2 "$r" hb_gap_max_idle_ms "$before" ms
+            row "$sys" 2 "$r" hb_gap_max_takeover_ms "$after" ms ;;
+    esac
     log "$sys round $r: hand-over -> VIP $hv ms, -> HTTP $hh ms; kill -> VIP $(ms "$t0" "$tv") ms, -> HTTP $(ms "$t0" "$th") ms"
     lab down "$LAB"
     LAB=
