@@ -21,6 +21,8 @@
 #   hb_gap_max_*: (hbd) the longest gap between two heartbeats the survivor sent in the
 #               second before the kill (idle: the machine's own noise) and in the 2 s after
 #               it (takeover included); keepalive 100 ms, so 100 = on schedule;
+#   arp_answer: (lan) time from an ARP probe to the holder's answer, 100 probes: what the
+#               probe_wait of an ip resource must cover;
 #   dead_vip:   the survivor's journal line saying the peer is dead (hbd: "peer n2 is dead",
 #               keepalived: "Entering MASTER STATE") to the VIP added.
 # Detection is matched: hbd keepalive 100ms / deadtime 360ms; keepalived VRRPv3 advert_int
@@ -422,7 +424,19 @@ scale() { # N: hbd alone on N nodes
     LAB=
 }
 
+# How fast a holder answers the duplicate-address probe on this LAN: what hbd's
+# probe_wait must cover (100 probes from n2 for n1's address).
+arp_answers() {
+    new_lab
+    lab up "$LAB" 2
+    ip netns exec "hbd-lab-$LAB-n2" python3 "$HERE/bench/arprtt.py" eth0 10.99.0.1 100 |
+        while read -r v; do [ "$v" = lost ] || row lan 2 probe arp_answer_ms "$v" ms; done
+    lab down "$LAB"
+    LAB=
+}
+
 log "rounds $ROUNDS, idle ${IDLE}s, nodes $SCALE, systems $SYSTEMS, hbd $HBD_BIN"
+arp_answers
 for ((r = 1; r <= ROUNDS; r++)); do
     for sys in $SYSTEMS; do round "$sys" "$r"; done
 done
