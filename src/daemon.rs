@@ -241,8 +241,8 @@ impl Daemon {
         let mut watchdog = self.notifier.watchdog_interval().map(interval);
         let mut retry = interval(links::RETRY);
         let mut flush = interval(REJECT_WINDOW);
-        let mut core_timer = timer::Deadline::new()
-            .map_err(|e| Error::io("cannot create the daemon's timer", e))?;
+        let mut core_timer =
+            timer::Deadline::new().map_err(|e| Error::io("cannot create the daemon's timer", e))?;
         // The core may have something to say before any input (e.g. first heartbeat).
         let mut exit = self.drain_actions();
         self.update_status();

@@ -15,7 +15,15 @@ fn bench_smoke_writes_csv_and_plot() {
     }
     let out = tempfile::tempdir().expect("temp dir");
     let o = Command::new(lab::script("bench.sh"))
-        .args(["-n", "1", "-i", "0", "--systems", "hbd keepalived heartbeat", "-o"])
+        .args([
+            "-n",
+            "1",
+            "-i",
+            "0",
+            "--systems",
+            "hbd keepalived heartbeat",
+            "-o",
+        ])
         .arg(out.path())
         .env("HBD_BIN", env!("CARGO_BIN_EXE_hbd"))
         .output()
@@ -44,19 +52,33 @@ fn bench_smoke_writes_csv_and_plot() {
             .insert(f[3].to_string());
     }
     for sys in ["hbd", "keepalived", "heartbeat"] {
-        let m = metrics.get(sys).unwrap_or_else(|| panic!("no rows for {sys}"));
-        for want in ["kill_vip_ms", "kill_http_ms", "handover_vip_ms", "handover_http_ms"] {
+        let m = metrics
+            .get(sys)
+            .unwrap_or_else(|| panic!("no rows for {sys}"));
+        for want in [
+            "kill_vip_ms",
+            "kill_http_ms",
+            "handover_vip_ms",
+            "handover_http_ms",
+        ] {
             assert!(m.contains(want), "{sys} has no {want}: {m:?}");
         }
     }
     for want in ["dead_vip_ms", "hb_gap_max_takeover_ms"] {
         assert!(metrics["hbd"].contains(want), "hbd has no {want}");
     }
-    assert!(metrics.get("lan").is_some_and(|m| m.contains("arp_answer_ms")));
+    assert!(
+        metrics
+            .get("lan")
+            .is_some_and(|m| m.contains("arp_answer_ms"))
+    );
     assert!(stdout.contains("kill_vip_ms") && stdout.contains("ratios"));
     let svg = std::fs::read_to_string(out.path().join("kill_vip.svg")).expect("plot");
     assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"));
     for sys in ["hbd", "keepalived", "heartbeat"] {
-        assert!(svg.contains(&format!(">{sys}<")), "plot has no row for {sys}");
+        assert!(
+            svg.contains(&format!(">{sys}<")),
+            "plot has no row for {sys}"
+        );
     }
 }

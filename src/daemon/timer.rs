@@ -65,7 +65,12 @@ impl Deadline {
         };
         // SAFETY: spec is a valid itimerspec; the old value is not asked for.
         let rc = unsafe {
-            libc::timerfd_settime(self.fd.get_ref().as_raw_fd(), 0, &spec, std::ptr::null_mut())
+            libc::timerfd_settime(
+                self.fd.get_ref().as_raw_fd(),
+                0,
+                &spec,
+                std::ptr::null_mut(),
+            )
         };
         if rc < 0 {
             return Err(io::Error::last_os_error());

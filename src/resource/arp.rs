@@ -122,7 +122,13 @@ impl Announcer {
     pub fn na(&self, ifindex: u32, our_mac: [u8; 6], target: Ipv6Addr) -> io::Result<()> {
         // ff02::1 maps to 33:33:00:00:00:01.
         let pkt = unsolicited_na(our_mac, target);
-        send_on(&self.fd, ifindex, ETH_P_IPV6, [0x33, 0x33, 0, 0, 0, 1], &pkt)
+        send_on(
+            &self.fd,
+            ifindex,
+            ETH_P_IPV6,
+            [0x33, 0x33, 0, 0, 0, 1],
+            &pkt,
+        )
     }
 }
 
@@ -178,7 +184,13 @@ impl PacketSocket {
 
     /// Send one frame payload (without the Ethernet header) to `dst`.
     pub fn send(&self, dst: [u8; 6], payload: &[u8]) -> io::Result<()> {
-        send_on(self.raw()?.get_ref(), self.ifindex, self.proto, dst, payload)
+        send_on(
+            self.raw()?.get_ref(),
+            self.ifindex,
+            self.proto,
+            dst,
+            payload,
+        )
     }
 
     /// Receive one frame payload (the Ethernet header is already stripped) and the

@@ -180,9 +180,7 @@ impl Manager {
             return;
         }
         let (sd, prepared) = (self.sd.clone(), self.prepared.clone());
-        tokio::spawn(
-            async move { unit::prepare(&sd, &prepared, &units).await }.in_current_span(),
-        );
+        tokio::spawn(async move { unit::prepare(&sd, &prepared, &units).await }.in_current_span());
     }
 
     fn config(&self) -> Arc<Config> {
