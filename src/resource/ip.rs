@@ -2,8 +2,9 @@
 //!
 //! Start: find the interface (the configured one, or the one whose existing subnet
 //! contains the address, like Heartbeat's IPaddr2) and the prefix; if the address is
-//! not there yet, probe for it (IPv4: ARP probe; IPv6: a duplicate address detection
-//! neighbour solicitation) and refuse loudly when someone answers; add it with the
+//! not there yet, probe for it for the resource's `probe_wait` (IPv4: ARP probe; IPv6: a
+//! duplicate address detection neighbour solicitation; "0s": no probe) and refuse loudly
+//! when someone answers; add it with the
 //! label `<iface>:hbd` so `ip addr` shows it is hbd's; then announce it
 //! with gratuitous ARPs (IPv4) or unsolicited neighbour advertisements (IPv6): the
 //! first round at once, the rest (`arp_count`, `arp_interval`) in the background.

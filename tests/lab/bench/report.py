@@ -18,6 +18,11 @@ def pct(v, p):
     return v[max(0, math.ceil(p / 100 * len(v)) - 1)]
 
 
+def num(x):
+    """Right-aligned in 9 columns; two decimals below 10."""
+    return f"{x:>9.2f}" if abs(x) < 10 else f"{x:>9.1f}"
+
+
 def median(v):
     n = len(v)
     return v[n // 2] if n % 2 else (v[n // 2 - 1] + v[n // 2]) / 2
@@ -43,8 +48,8 @@ def main():
         m = median(v)
         medians[key] = m
         metric, nodes, system = key
-        print(f"{metric:<24} {nodes:>5} {system:<12} {len(v):>3} {v[0]:>9.1f} {m:>9.1f} "
-              f"{pct(v, 95):>9.1f} {v[-1]:>9.1f}  {units[metric]}")
+        print(f"{metric:<24} {nodes:>5} {system:<12} {len(v):>3} {num(v[0])} {num(m)} "
+              f"{num(pct(v, 95))} {num(v[-1])}  {units[metric]}")
     print("\nratios of medians against keepalived (below 1: hbd is ahead):")
     for (metric, nodes, system), m in sorted(medians.items()):
         ref = medians.get((metric, nodes, "keepalived"))
