@@ -23,6 +23,9 @@
 #               it (takeover included); keepalive 100 ms, so 100 = on schedule;
 #   arp_answer: (lan) time from an ARP probe to the holder's answer, 100 probes: what the
 #               probe_wait of an ip resource must cover;
+#   group_*:    (hbd) the survivor's journal: the whole group start, the VIP's part (probe
+#               included), the unit's start job (the unit's own start time), and the group
+#               minus the unit's job (what hbd adds);
 #   dead_vip:   the survivor's journal line saying the peer is dead (hbd: "peer n2 is dead",
 #               keepalived: "Entering MASTER STATE") to the VIP added.
 # Detection is matched: hbd keepalive 100ms / deadtime 360ms; keepalived VRRPv3 advert_int
@@ -331,6 +334,30 @@ round() {
         td=$(journal_ns n1 "$unit" "$pat")
         [ -z "$td" ] || row "$sys" 2 "$r" dead_vip_ms "$(ms "$td" "$tv")" ms
     fi
+    case $sys in
+        hbd*)
+            # The survivor's own account of the group start: the whole group, the VIP
+            # (probe included), the unit's start job (the unit's own start time).
+            lab exec "$LAB" n1 journalctl -q -u hbd -o cat --no-pager | awk '
+                function msec(d) {
+                    if (d ~ /ms$/) return d + 0
+                    if (d ~ /µs$/) return d / 1000
+                    if (d ~ /ns$/) return d / 1e6
+                    return d * 1000
+                }
+                { if (match($0, /\(([0-9.]+[a-zµ]+)\)$/)) { v = substr($0, RSTART + 1, RLENGTH - 2) } else next }
+                /^group web started/ { g = msec(v) }
+                /up on eth0/ { i = msec(v) }
+                /^bench-web.service is active/ { u = msec(v) }
+                END { if (g != "") printf "%.2f %.2f %.2f\n", g, i, u }' > "$WORK/start"
+            read -r g i u < "$WORK/start" || true
+            if [ -n "${g:-}" ]; then
+                row "$sys" 2 "$r" group_start_ms "$g" ms
+                row "$sys" 2 "$r" group_vip_ms "$i" ms
+                row "$sys" 2 "$r" group_unit_job_ms "$u" ms
+                row "$sys" 2 "$r" group_overhead_ms "$(awk -v g="$g" -v u="$u" 'BEGIN { printf "%.2f", g - u }')" ms
+            fi ;;
+    esac
     case $sys in
         hbd*)
             wait
