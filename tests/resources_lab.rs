@@ -319,7 +319,10 @@ fn probe_wait_zero_adds_without_asking() {
     setup(&n2, &format!("{}{}", header(3), ip_res()));
     let t0 = Instant::now();
     let (code, out, _) = ctl(&n2, "start");
-    eprintln!("refusal with the default probe_wait: resctl total {:?}", t0.elapsed());
+    eprintln!(
+        "refusal with the default probe_wait: resctl total {:?}",
+        t0.elapsed()
+    );
     assert_eq!(code, 1, "{out}");
     assert!(out.contains("already in use by"), "{out}");
     assert!(!n2.has_addr(VIP));
@@ -331,7 +334,10 @@ fn probe_wait_zero_adds_without_asking() {
     );
     let t0 = Instant::now();
     let (code, out, err) = ctl(&n2, "start");
-    eprintln!("VIP add without probe: {out}, resctl total {:?}", t0.elapsed());
+    eprintln!(
+        "VIP add without probe: {out}, resctl total {:?}",
+        t0.elapsed()
+    );
     assert_eq!(code, 0, "{out}\n{err}");
     assert!(n2.has_addr(VIP));
     assert_eq!(ctl(&n2, "stop").0, 0);
