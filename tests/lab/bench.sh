@@ -308,7 +308,9 @@ round() {
     vip_watch n2 "$WORK/vip"
     t0=$(now_ns)
     handover "$sys"
-    th=$(wait_http n2) && tv=$(vip_time "$WORK/vip") || { log "$sys round $r: no hand-over"; lab down "$LAB"; LAB=; return 0; }
+    if ! th=$(wait_http n2) || ! tv=$(vip_time "$WORK/vip"); then
+        log "$sys round $r: no hand-over"; lab down "$LAB"; LAB=; return 0
+    fi
     hv=$(ms "$t0" "$tv") hh=$(ms "$t0" "$th")
     row "$sys" 2 "$r" handover_vip_ms "$hv" ms
     row "$sys" 2 "$r" handover_http_ms "$hh" ms
@@ -319,7 +321,9 @@ round() {
     case $sys in hbd*) gaps_watch n1 "$WORK/gaps" && sleep 1 ;; esac
     t0=$(now_ns)
     lab kill9 "$LAB" n2
-    th=$(wait_http n1) && tv=$(vip_time "$WORK/vip") || { log "$sys round $r: no takeover"; lab down "$LAB"; LAB=; return 0; }
+    if ! th=$(wait_http n1) || ! tv=$(vip_time "$WORK/vip"); then
+        log "$sys round $r: no takeover"; lab down "$LAB"; LAB=; return 0
+    fi
     row "$sys" 2 "$r" kill_vip_ms "$(ms "$t0" "$tv")" ms
     row "$sys" 2 "$r" kill_http_ms "$(ms "$t0" "$th")" ms
     case $sys in
@@ -403,11 +407,11 @@ idle() { # SYSTEM: both nodes at 1 Hz for IDLE seconds
     start "$sys" n2 idle
     wait_http n1 3000 >/dev/null || log "$sys idle: n1 never served"
     sleep 8 # past hbd's initdead at 1 Hz, everything settled
-    read -r -a a1 <<< "$(usage n1 $(procs "$sys"))"
-    read -r -a a2 <<< "$(usage n2 $(procs "$sys"))"
+    read -r -a a1 <<< "$(usage n1 "$(procs "$sys")")"
+    read -r -a a2 <<< "$(usage n2 "$(procs "$sys")")"
     sleep "$IDLE"
-    read -r -a b1 <<< "$(usage n1 $(procs "$sys"))"
-    read -r -a b2 <<< "$(usage n2 $(procs "$sys"))"
+    read -r -a b1 <<< "$(usage n1 "$(procs "$sys")")"
+    read -r -a b2 <<< "$(usage n2 "$(procs "$sys")")"
     row "$sys" 2 n1 idle_cpu_ms_per_120s "$(per "$((b1[0] - a1[0]))" "$IDLE" 120)" ms
     row "$sys" 2 n1 idle_pss_kb "${b1[1]}" kB
     row "$sys" 2 n2 idle_cpu_ms_per_120s "$(per "$((b2[0] - a2[0]))" "$IDLE" 120)" ms
