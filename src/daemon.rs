@@ -36,6 +36,7 @@ use crate::cluster::{
     Action, Cluster, Command, Event, Found, GroupEvent, GroupId, LinkId, NodeId, Reject,
 };
 use crate::config::{self, Config};
+use crate::control;
 use crate::error::{Error, Result};
 use crate::resource::{Failure, Manager};
 use crate::systemd::notify::Notifier;
@@ -72,6 +73,8 @@ pub struct Options {
     pub config_path: PathBuf,
     /// `--node`; the host name when absent.
     pub node: Option<String>,
+    /// The control API's peer-to-peer socket.
+    pub control_socket: PathBuf,
 }
 
 /// Run the daemon until a requested shutdown completes.
@@ -86,7 +89,11 @@ pub fn run(options: Options) -> Result<()> {
     let span = tracing::info_span!("hbd", NODE = %config.nodes[local].name);
     runtime.block_on(
         async {
-            let daemon = Daemon::start(options.config_path, config, local).await?;
+            let mut daemon = Daemon::start(options.config_path, config, local).await?;
+            daemon.control = Some(control::start(
+                options.control_socket,
+                daemon.manager.clone(),
+            ));
             daemon.run().await
         }
         .instrument(span),
@@ -138,6 +145,11 @@ struct Daemon {
     rejects: RateLimiter<RejectKey>,
     ready: bool,
     shutting_down: bool,
+    /// The control API (control/), wired in `run` once the daemon is set up.
+    control: Option<control::Server>,
+    maintenance: bool,
+    /// Control API reload calls waiting for the reload under way.
+    reload_replies: Vec<tokio::sync::oneshot::Sender<Result<String, String>>>,
 }
 
 struct Signals {
@@ -252,6 +264,9 @@ impl Daemon {
             rejects: RateLimiter::new(REJECT_WINDOW),
             ready: false,
             shutting_down: false,
+            control: None,
+            maintenance: false,
+            reload_replies: Vec::new(),
         })
     }
 
@@ -282,11 +297,20 @@ impl Daemon {
                         "SIGHUP: reading the configuration took more than {}s: still running the previous configuration",
                         RELOAD_LIMIT.as_secs()
                     );
+                    self.answer_reload(Err(format!(
+                        "reading the configuration took more than {}s: still running the previous configuration",
+                        RELOAD_LIMIT.as_secs()
+                    )));
                     self.reload_done();
                 }
                 _ = tick(&mut watchdog) => self.notifier.watchdog(),
                 Some(msg) = self.incoming.recv() => self.on_incoming(msg),
                 Some((group, event)) = self.results.recv() => {
+                    if self.maintenance && event == GroupEvent::Started {
+                        // Started during maintenance: not watched until it ends.
+                        let m = self.manager.clone();
+                        tokio::spawn(async move { m.unmonitor(group.0).await });
+                    }
                     self.log_group_result(group, &event);
                     self.cluster.handle_group_event(Instant::now(), group, event);
                 }
@@ -297,6 +321,7 @@ impl Daemon {
                         GroupEvent::ResourceDown { resource: f.resource, reason: f.reason },
                     );
                 }
+                Some(req) = next_request(&mut self.control) => self.on_control(req).await,
                 _ = retry.tick() => self.links.retry(&self.config, self.local),
                 _ = flush.tick() => self.flush_rejects(),
                 Some(msg) = self.bulk.recv() => self.on_incoming(msg),
@@ -433,7 +458,8 @@ impl Daemon {
         tracing::info!("{signal}: releasing every group, then exiting");
         self.shutting_down = true;
         self.notifier.stopping();
-        self.cluster
+        let _ = self
+            .cluster
             .handle_command(Instant::now(), Command::Shutdown);
         self.update_status();
     }
@@ -468,7 +494,8 @@ impl Daemon {
                 }
                 self.shutting_down = true;
                 self.notifier.stopping();
-                self.cluster
+                let _ = self
+                    .cluster
                     .handle_command(Instant::now(), Command::Stop { restart });
                 self.update_status();
             }
@@ -487,11 +514,17 @@ impl Daemon {
                         if !changed.is_empty() {
                             self.links.reopen(&self.config, self.local, &changed).await;
                         }
-                        tracing::info!("SIGHUP: configuration reloaded")
+                        tracing::info!("SIGHUP: configuration reloaded");
+                        self.answer_reload(Ok("configuration reloaded".into()));
                     }
-                    Err(e) => tracing::error!(
-                        "SIGHUP: reload failed, still running the previous configuration: {e}"
-                    ),
+                    Err(e) => {
+                        tracing::error!(
+                            "SIGHUP: reload failed, still running the previous configuration: {e}"
+                        );
+                        self.answer_reload(Err(format!(
+                            "reload failed, still running the previous configuration: {e}"
+                        )));
+                    }
                 }
                 self.reload_done();
             }
@@ -529,6 +562,7 @@ impl Daemon {
         {
             self.reloading = None;
             tracing::error!("SIGHUP: cannot start reading the configuration: {e}");
+            self.answer_reload(Err(format!("cannot start reading the configuration: {e}")));
             self.reload_done();
         }
     }
@@ -538,6 +572,13 @@ impl Daemon {
             self.notifier.ready();
         }
         self.update_status();
+    }
+
+    /// Answer the control API's reload calls waiting for this reload.
+    fn answer_reload(&mut self, result: Result<String, String>) {
+        for reply in self.reload_replies.drain(..) {
+            let _ = reply.send(result.clone());
+        }
     }
 
     /// Apply the new config; returns the links to reopen.
@@ -563,6 +604,76 @@ impl Daemon {
     fn update_status(&mut self) {
         let line = status_line(&self.cluster.status(), self.shutting_down);
         self.notifier.status(&line);
+        if let Some(c) = &self.control {
+            c.changed(&line);
+        }
+    }
+
+    /// A control API request (control/): answered at once, nothing here waits on a client.
+    async fn on_control(&mut self, req: control::Request) {
+        match req {
+            control::Request::Status { reply } => {
+                let _ = reply.send(control::Snapshot {
+                    status: self.cluster.status_at(Instant::now()),
+                    cluster: self.config.cluster.name.clone(),
+                    taken: std::time::SystemTime::now(),
+                });
+            }
+            control::Request::Command { cmd, reply } => {
+                let what = cmd.to_string();
+                let maintenance = match cmd {
+                    Command::Maintenance(on) => Some(on),
+                    _ => None,
+                };
+                let result = self.cluster.handle_command(Instant::now(), cmd);
+                match &result {
+                    Ok(o) => tracing::info!("operator: {}", o.message),
+                    Err(e) => tracing::warn!("operator: {what} refused: {e}"),
+                }
+                if result.is_ok()
+                    && let Some(on) = maintenance
+                {
+                    self.set_maintenance(on);
+                }
+                let _ = reply.send(result);
+                self.update_status();
+            }
+            control::Request::Reload { reply } => {
+                // Answered when the reload (this one, or one already under way) ends.
+                self.reload_replies.push(reply);
+                self.reload();
+            }
+        }
+    }
+
+    /// Maintenance mode: resource monitoring stops (nothing is restarted in place)
+    /// and resumes for the groups running here when it ends.
+    fn set_maintenance(&mut self, on: bool) {
+        self.maintenance = on;
+        let running: Vec<usize> = self
+            .cluster
+            .status()
+            .groups
+            .iter()
+            .enumerate()
+            .filter(|(_, g)| g.local == crate::cluster::LocalGroupState::Running)
+            .map(|(i, _)| i)
+            .collect();
+        let manager = self.manager.clone();
+        let groups = self.config.groups.len();
+        tokio::spawn(async move {
+            if on {
+                for g in 0..groups {
+                    manager.unmonitor(g).await;
+                }
+            } else {
+                for g in running {
+                    if let Err(e) = manager.resume_monitor(g) {
+                        tracing::error!("cannot watch group index {g} again: {e}");
+                    }
+                }
+            }
+        });
     }
 
     fn log_reject(&mut self, link: LinkId, from: Source, reject: Reject) {
@@ -683,6 +794,10 @@ impl Daemon {
             Event::ConfigMismatch { peer: p } => {
                 let p = peer(p);
                 tracing::warn!(PEER = %p, "peer {p} runs a different cluster.toml: make it identical on every node")
+            }
+            Event::ConfigAgreed { peer: p } => {
+                let p = peer(p);
+                tracing::info!(PEER = %p, "peer {p} now runs the same cluster.toml as this node")
             }
             Event::Conflict {
                 group,
@@ -832,6 +947,14 @@ async fn tick(i: &mut Option<Interval>) {
         Some(i) => {
             i.tick().await;
         }
+        None => std::future::pending().await,
+    }
+}
+
+/// The next control API request, or never when the API is not running.
+async fn next_request(control: &mut Option<control::Server>) -> Option<control::Request> {
+    match control {
+        Some(c) => c.requests.recv().await,
         None => std::future::pending().await,
     }
 }

@@ -10,6 +10,7 @@ pub use hbd_core::{cluster, proto};
 
 pub mod cli;
 pub mod config;
+pub mod control;
 pub mod daemon;
 pub mod error;
 pub mod files;

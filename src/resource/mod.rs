@@ -358,3 +358,80 @@ struct Plan {
     watches: Vec<monitor::Watch>,
     lock: Arc<tokio::sync::Mutex<()>>,
 }
+
+/// One resource as `hbd status` shows it: what it is and its state on this node.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResourceState {
+    /// "ip", "unit", "mount" or "script".
+    pub kind: &'static str,
+    /// The address, unit name, mount point or script unit.
+    pub name: String,
+    /// systemd's ActiveState of the unit ("active", "inactive", "failed", ...), or for
+    /// a virtual IP "present"/"absent"; "unknown" when it cannot be asked.
+    pub state: String,
+}
+
+impl Manager {
+    /// The state of each resource of the group on this node, as systemd (or netlink)
+    /// reports it. Read-only; never starts anything.
+    pub async fn resource_states(&self, group: usize) -> Result<Vec<ResourceState>, ResourceError> {
+        let cfg = self.config();
+        let g = cfg
+            .groups
+            .get(group)
+            .ok_or(ResourceError::NoSuchGroup(group))?;
+        let plan = self.build(&cfg, group)?;
+        let sd = if plan
+            .watches
+            .iter()
+            .any(|w| matches!(w, monitor::Watch::Unit(_)))
+        {
+            self.sd.get().await.ok()
+        } else {
+            None
+        };
+        let mut out = Vec::new();
+        for (r, w) in g.resources.iter().zip(&plan.watches) {
+            let kind = match r {
+                ResourceConfig::Ip(_) => "ip",
+                ResourceConfig::Unit(_) => "unit",
+                ResourceConfig::Mount(_) => "mount",
+                ResourceConfig::Script(_) => "script",
+            };
+            let (name, state) = match (r, w) {
+                (ResourceConfig::Ip(c), _) => (
+                    c.address.to_string(),
+                    match ip::is_present(&self.nl, c).await {
+                        Ok(true) => "present".to_string(),
+                        Ok(false) => "absent".to_string(),
+                        Err(_) => "unknown".to_string(),
+                    },
+                ),
+                (_, monitor::Watch::Unit(unit)) => {
+                    let state = match &sd {
+                        Some(sd) => sd
+                            .active_state(unit)
+                            .await
+                            .unwrap_or_else(|_| "unknown".into()),
+                        None => "unknown".into(),
+                    };
+                    (unit.clone(), state)
+                }
+                (_, monitor::Watch::Address(a)) => (a.to_string(), "unknown".into()),
+            };
+            out.push(ResourceState { kind, name, state });
+        }
+        Ok(out)
+    }
+
+    /// Watch a running group again (after maintenance mode): a resource found down
+    /// is handled as if it had just failed (restart in place, then a failure).
+    pub fn resume_monitor(&self, group: usize) -> Result<(), ResourceError> {
+        let cfg = self.config();
+        let plan = self.build(&cfg, group)?;
+        if !plan.resources.is_empty() {
+            self.monitor(group, plan);
+        }
+        Ok(())
+    }
+}

@@ -13,10 +13,11 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use hbd::cluster::{
-    Action, Cluster, Command, Event, Found, GroupEvent, GroupId, LinkId, LocalGroupState, NodeId,
-    Reject,
+    Action, Cluster, Command, CommandError, CommandOutcome, Event, Found, GroupEvent, GroupId,
+    LinkId, LocalGroupState, NodeId, Reject,
 };
 use hbd::config::{self, Algorithm, Config, KeySet};
+use hbd::proto::wire::DecodeError;
 
 pub fn config(nodes: usize, links: usize, groups: &[(&str, usize)], extra: &str) -> Config {
     let mut t = String::from(
@@ -91,6 +92,8 @@ pub struct Sim {
     pub worst_overlap: Duration,
     overlap_since: BTreeMap<(usize, usize, usize), Instant>,
     pub log: bool,
+    /// Packets refused for their protocol version (mixed-version tests).
+    pub version_rejects: u32,
 }
 
 impl Sim {
@@ -112,6 +115,7 @@ impl Sim {
             worst_overlap: Duration::ZERO,
             overlap_since: BTreeMap::new(),
             log: std::env::var_os("SIM_LOG").is_some(),
+            version_rejects: 0,
             config,
         };
         for _ in 0..n {
@@ -200,11 +204,19 @@ impl Sim {
     }
 
     pub fn command(&mut self, i: usize, cmd: Command) {
+        let _ = self.op(i, cmd);
+    }
+
+    /// Feed an operator command to node `i` now and return its answer; None when its
+    /// daemon is not running.
+    pub fn op(&mut self, i: usize, cmd: Command) -> Option<Result<CommandOutcome, CommandError>> {
         let now = self.now;
-        if let Some(c) = self.nodes[i].core.as_mut() {
-            c.handle_command(now, cmd);
-        }
+        let r = self.nodes[i]
+            .core
+            .as_mut()
+            .map(|c| c.handle_command(now, cmd));
         self.drain(i);
+        r
     }
 
     pub fn set_link(&mut self, link: usize, a: usize, b: usize, up: bool) {
@@ -378,6 +390,10 @@ impl Sim {
                             // A peer's new incarnation is believed once it has heard
                             // us; packets of a replaced one may still be in flight.
                             Ok(()) | Err(Reject::Unconfirmed | Reject::OldIncarnation) => {}
+                            // An older node refusing a newer version (mixed versions).
+                            Err(Reject::Decode(DecodeError::BadVersion(_))) => {
+                                self.version_rejects += 1
+                            }
                             Err(r) => panic!("n{to} rejected a packet: {r}"),
                         }
                         self.drain(to);

@@ -8,9 +8,16 @@
 //! monotonic `Instant`; wall clocks are never compared across nodes), so tests drive
 //! hours of simulated time in milliseconds.
 
+mod command;
 mod membership;
 pub mod ownership;
 pub mod restart;
+mod status;
+
+pub use command::{Admin, Command, CommandError, CommandOutcome, Until, Wait};
+pub use status::{
+    GroupStatus, LinkStatus, PeerStatus, Status, Transition, peer_state_name, state_name,
+};
 
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
@@ -96,22 +103,9 @@ pub enum Found {
     Unknown { reason: String },
 }
 
-/// Operator commands (the seam for standby/takeover in a later issue).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Command {
-    /// SIGTERM: `restart` when systemd has a restart job queued for hbd's own unit
-    /// (`systemctl restart hbd`, an upgrade). A restart detaches, keeping the groups
-    /// running for the next hbd to adopt; any other stop releases them.
-    Stop { restart: bool },
-    /// Release every held group (last group first), tell peers, then emit [`Action::Exit`].
-    Shutdown,
-    /// Exit at once and keep every group running, for the next start of this daemon
-    /// to adopt (`systemctl restart hbd`). Peers see only a short silence.
-    Detach,
-}
-
 /// Membership state of a peer as seen from this node.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum PeerState {
     /// Not heard since start-up and initdead has not yet passed.
     Unknown,
@@ -125,7 +119,8 @@ pub enum PeerState {
 }
 
 /// This node's state for one group.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum LocalGroupState {
     Stopped,
     Starting,
@@ -252,6 +247,10 @@ pub enum Event {
     ConfigMismatch {
         peer: NodeId,
     },
+    /// The peer's configuration digest matches this node's again.
+    ConfigAgreed {
+        peer: NodeId,
+    },
     /// Both this node and `peer` hold `group`; `release` says whether we give it up.
     Conflict {
         group: GroupId,
@@ -298,31 +297,6 @@ pub enum Event {
     },
 }
 
-/// A snapshot for STATUS= and (later) `hbd status`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Status {
-    pub local: String,
-    pub ready: bool,
-    pub peers: Vec<PeerStatus>,
-    pub groups: Vec<GroupStatus>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PeerStatus {
-    pub name: String,
-    pub state: PeerState,
-    pub links_up: usize,
-    pub links_total: usize,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct GroupStatus {
-    pub name: String,
-    pub local: LocalGroupState,
-    /// The node this node believes holds the group, if any.
-    pub owner: Option<String>,
-}
-
 /// The membership and ownership state machine of one node.
 pub struct Cluster {
     config: Config,
@@ -348,6 +322,8 @@ pub struct Cluster {
     peers: Vec<Peer>,
     groups: Vec<Local>,
     actions: VecDeque<Action>,
+    /// Operator state and history (command.rs).
+    ops: command::Ops,
 }
 
 /// This node's own state for one group.
@@ -424,6 +400,7 @@ impl Cluster {
                 })
                 .collect(),
             actions: VecDeque::new(),
+            ops: command::Ops::new(config.nodes.len(), nl, ng),
         };
         c.sync_timers();
         c
@@ -440,6 +417,7 @@ impl Cluster {
     }
 
     fn event(&mut self, e: Event) {
+        self.ops.observe(&e, self.last_input);
         self.actions.push_back(Action::Event(e));
     }
 
@@ -525,7 +503,10 @@ impl Cluster {
         bytes: &[u8],
     ) -> Result<(), Reject> {
         self.note_input(now);
-        let msg = wire::decode(bytes, &self.keys, self.cluster_id)?;
+        let (msg, versions) = wire::decode_versions(bytes, &self.keys, self.cluster_id)?;
+        if versions.packet > self.ops.max_wire {
+            return Err(wire::DecodeError::BadVersion(versions.packet).into());
+        }
         let sender = self
             .config
             .node_index(&msg.sender)
@@ -542,6 +523,10 @@ impl Cluster {
             return Err(Reject::UnknownLink(link.0));
         }
         let peer_id = NodeId(sender);
+        // Before any replay or incarnation check: a restarted peer must be answered in
+        // a version it reads, or it can never ack us.
+        self.ops
+            .heard_version(sender, msg.incarnation, versions.max, now);
         let ack_before = self.peers[sender].ack();
         let verdict = self.peers[sender].hear(now, link.0, msg.incarnation, msg.seq, proves_fresh);
         if self.peers[sender].ack() != ack_before {
@@ -631,13 +616,7 @@ impl Cluster {
 
     /// Take in the content of a new message from `peer`.
     fn apply(&mut self, peer: NodeId, msg: &Message) {
-        let mismatch = msg.digest != self.digest;
-        if mismatch != self.peers[peer.0].digest_mismatch {
-            self.peers[peer.0].digest_mismatch = mismatch;
-            if mismatch {
-                self.event(Event::ConfigMismatch { peer });
-            }
-        }
+        self.note_peer(peer, msg);
         if msg.kind == Kind::Leave {
             let p = &mut self.peers[peer.0];
             p.clear_claims();
@@ -793,7 +772,7 @@ impl Cluster {
     /// Before ready only conflicts are resolved (yielding a group a heard peer wins is
     /// always safe); starts and failbacks wait until this node has heard its peers.
     fn evaluate(&mut self, now: Instant) {
-        if self.exited {
+        if self.exited || self.ops.maintenance {
             return;
         }
         let mut changed = false;
@@ -812,6 +791,7 @@ impl Cluster {
         let Some(preferred) = self.config.node_index(&self.config.groups[g].preferred) else {
             return false;
         };
+        let preferred = self.effective_preferred(g, preferred);
         let others: Vec<Other> = self
             .peers
             .iter()
@@ -837,7 +817,8 @@ impl Cluster {
                     eligible: p.alive()
                         && !p.leaving
                         && claim != ClaimState::Failed
-                        && p.twin.is_none(),
+                        && p.twin.is_none()
+                        && !self.ops.peer_ineligible(i, g),
                     claim: if alive { claim } else { ClaimState::None },
                     generation,
                     up_since: p.up_since,
@@ -855,7 +836,8 @@ impl Cluster {
             now,
             local_eligible: !self.shutting_down
                 && local.state == LocalGroupState::Stopped
-                && twin.is_none(),
+                && twin.is_none()
+                && self.ops.admin[g] != Admin::Standby,
             local_generation: local.generation,
             others: &others,
         };
@@ -865,9 +847,23 @@ impl Cluster {
             self.stop(g, false);
             return true;
         }
+        if local.state == LocalGroupState::Running
+            && let Some(why) = self.release_reason(g, &others)
+        {
+            self.ops.because(g, why);
+            self.stop(g, false);
+            return true;
+        }
         match local.state {
             LocalGroupState::Running => match ownership::decide_holder(&view) {
                 Decision::YieldTo(peer) => {
+                    self.ops.because(
+                        g,
+                        format!(
+                            "also held by {}, which keeps it",
+                            self.config.nodes[peer.0].name
+                        ),
+                    );
                     self.event(Event::Conflict {
                         group: GroupId(g),
                         peer,
@@ -876,7 +872,11 @@ impl Cluster {
                     self.stop(g, false);
                     true
                 }
-                Decision::FailBack(_) if self.ready => {
+                Decision::FailBack(p) if self.ready => {
+                    self.ops.because(
+                        g,
+                        format!("failing back to {}", self.config.nodes[p.0].name),
+                    );
                     self.stop(g, false);
                     true
                 }
@@ -901,6 +901,7 @@ impl Cluster {
             },
             LocalGroupState::Stopped if self.ready => match ownership::decide_idle(&view) {
                 Decision::Start => {
+                    self.ops.because(g, self.start_reason(g));
                     let l = &mut self.groups[g];
                     l.generation += 1;
                     l.conflict_reported = None;
@@ -966,6 +967,18 @@ impl Cluster {
         let Some(local) = self.groups.get(g) else {
             return;
         };
+        if self.ops.maintenance {
+            match event {
+                // Not managing: a failure noticed late changes nothing.
+                GroupEvent::Failed { .. } | GroupEvent::ResourceDown { .. } => return,
+                GroupEvent::Restarted | GroupEvent::RestartFailed { .. } => {
+                    self.groups[g].restarting = false;
+                    return;
+                }
+                _ => {}
+            }
+        }
+        self.ops.note_result(g, &event);
         let hold_down = self.config.failover.hold_down.get();
         match (local.state.clone(), event) {
             (LocalGroupState::Starting, GroupEvent::Started) => {
@@ -1042,11 +1055,17 @@ impl Cluster {
         self.evaluate(now);
     }
 
-    fn handle_command_inner(&mut self, now: Instant, cmd: Command) {
+    fn handle_command_inner(
+        &mut self,
+        now: Instant,
+        cmd: Command,
+    ) -> Result<CommandOutcome, CommandError> {
         self.note_input(now);
         match cmd {
             Command::Shutdown => {
                 if !self.shutting_down {
+                    // A stop in maintenance still releases: peers must not wait deadtime.
+                    self.ops.maintenance = false;
                     self.shutting_down = true;
                     // Shutting down before ready: nothing was started, leave at once.
                     self.ready = true;
@@ -1055,11 +1074,12 @@ impl Cluster {
                 }
             }
             Command::Stop { restart } => {
-                if restart && !self.shutting_down {
-                    self.handle_command_inner(now, Command::Detach);
+                let next = if restart && !self.shutting_down {
+                    Command::Detach
                 } else {
-                    self.handle_command_inner(now, Command::Shutdown);
-                }
+                    Command::Shutdown
+                };
+                return self.handle_command_inner(now, next);
             }
             Command::Detach => {
                 if !self.exited {
@@ -1067,7 +1087,12 @@ impl Cluster {
                     self.actions.push_back(Action::Exit);
                 }
             }
+            other => return self.operator_command(now, other),
         }
+        Ok(CommandOutcome {
+            message: "shutting down".into(),
+            wait: Vec::new(),
+        })
     }
 
     /// Apply a reloaded config. Timing, failover and keys may change; nodes, links and
@@ -1207,9 +1232,15 @@ impl Cluster {
         self.sync_timers();
     }
 
-    pub fn handle_command(&mut self, now: Instant, cmd: Command) {
-        self.handle_command_inner(now, cmd);
+    /// Carry out an operator command; a refusal changes nothing and says why.
+    pub fn handle_command(
+        &mut self,
+        now: Instant,
+        cmd: Command,
+    ) -> Result<CommandOutcome, CommandError> {
+        let r = self.handle_command_inner(now, cmd);
         self.sync_timers();
+        r
     }
 
     pub fn poll_action(&mut self) -> Option<Action> {
@@ -1227,14 +1258,20 @@ impl Cluster {
             .groups
             .iter()
             .zip(&self.groups)
-            .map(|(g, l)| Claim {
-                group: g.name.clone(),
+            .enumerate()
+            .map(|(g, (cfg, l))| Claim {
+                group: cfg.name.clone(),
                 state: if kind == Kind::Leave {
                     ClaimState::None
                 } else {
                     l.claim()
                 },
                 generation: l.generation,
+                flags: if kind == Kind::Leave {
+                    0
+                } else {
+                    self.ops.claim_flags(g)
+                },
             })
             .collect();
         let msg = Message {
@@ -1244,7 +1281,7 @@ impl Cluster {
                 wire::FLAG_LEAVING
             } else {
                 0
-            },
+            } | self.ops.message_flags(),
             cluster_id: self.cluster_id,
             digest: self.digest,
             incarnation: self.incarnation,
@@ -1256,7 +1293,7 @@ impl Cluster {
         // Validation refuses configs whose heartbeat cannot be encoded; should one fail
         // anyway (a key that vanished on reload), say so every time: peers are about to
         // declare this node dead while it may still hold groups.
-        match wire::encode(&msg, &self.keys) {
+        match wire::encode_as(&msg, &self.keys, self.wire_version()) {
             Ok(bytes) => self.actions.push_back(Action::Send(bytes)),
             Err(e) => self.event(Event::SendFailed {
                 reason: e.to_string(),
@@ -1280,50 +1317,6 @@ impl Cluster {
         acks
     }
 
-    pub fn status(&self) -> Status {
-        let peers = self
-            .peers
-            .iter()
-            .enumerate()
-            .filter(|(i, _)| *i != self.local.0)
-            .map(|(i, p)| PeerStatus {
-                name: self.config.nodes[i].name.clone(),
-                state: p.state,
-                links_up: p.links_up(),
-                links_total: p.links.len(),
-            })
-            .collect();
-        let groups = self
-            .config
-            .groups
-            .iter()
-            .enumerate()
-            .map(|(g, cfg)| {
-                let local = &self.groups[g];
-                let owner = if local.holds() {
-                    Some(self.config.nodes[self.local.0].name.clone())
-                } else {
-                    self.peers
-                        .iter()
-                        .enumerate()
-                        .find(|(i, p)| *i != self.local.0 && p.alive() && p.claims[g].0.holds())
-                        .map(|(i, _)| self.config.nodes[i].name.clone())
-                };
-                GroupStatus {
-                    name: cfg.name.clone(),
-                    local: local.state.clone(),
-                    owner,
-                }
-            })
-            .collect();
-        Status {
-            local: self.config.nodes[self.local.0].name.clone(),
-            ready: self.ready,
-            peers,
-            groups,
-        }
-    }
-
     pub fn local(&self) -> NodeId {
         self.local
     }
@@ -1334,63 +1327,5 @@ impl Cluster {
 
     pub fn is_ready(&self) -> bool {
         self.ready
-    }
-}
-
-impl Status {
-    /// One line for systemd's STATUS=, e.g. `owner of web; peers: beta up (2/2 links)`.
-    pub fn summary_line(&self) -> String {
-        let owned: Vec<&str> = self
-            .groups
-            .iter()
-            .filter(|g| g.owner.as_deref() == Some(self.local.as_str()))
-            .map(|g| g.name.as_str())
-            .collect();
-        let mut s = if !self.ready {
-            "starting".to_string()
-        } else if owned.is_empty() {
-            "standing by".to_string()
-        } else {
-            format!("owner of {}", owned.join(","))
-        };
-        let trouble: Vec<String> = self
-            .groups
-            .iter()
-            .filter(|g| matches!(g.local, LocalGroupState::Failed | LocalGroupState::Blocked))
-            .map(|g| {
-                format!(
-                    "{} {}",
-                    g.name,
-                    if g.local == LocalGroupState::Blocked {
-                        "blocked"
-                    } else {
-                        "failed"
-                    }
-                )
-            })
-            .collect();
-        if !trouble.is_empty() {
-            s += &format!("; {}", trouble.join(", "));
-        }
-        let peers: Vec<String> = self
-            .peers
-            .iter()
-            .map(|p| {
-                let st = match p.state {
-                    PeerState::Unknown => "unknown",
-                    PeerState::Up => "up",
-                    PeerState::Late => "late",
-                    PeerState::Dead => "dead",
-                    PeerState::Left => "left",
-                };
-                if matches!(p.state, PeerState::Up | PeerState::Late) {
-                    format!("{} {} ({}/{} links)", p.name, st, p.links_up, p.links_total)
-                } else {
-                    format!("{} {}", p.name, st)
-                }
-            })
-            .collect();
-        s += &format!("; peers: {}", peers.join(", "));
-        s
     }
 }

@@ -1,11 +1,11 @@
-//! The heartbeat message on the wire (version 1), big-endian:
+//! The heartbeat message on the wire (versions 1 and 2), big-endian:
 //!
 //! ```text
 //!  0  magic "HBD" 0xA5          4
-//!  4  version (1)               1
+//!  4  version (1 or 2)          1
 //!  5  kind (1 heartbeat, 2 leave) 1
 //!  6  key id                    1
-//!  7  flags (bit 0: leaving)    1
+//!  7  flags (bit 0 leaving, bit 1 maintenance; others ignored) 1
 //!  8  cluster id                4
 //! 12  config digest             8
 //! 20  incarnation               8
@@ -13,9 +13,18 @@
 //! 36  sender name: len (1..=63) + bytes
 //!     group count (0..=64), then per group:
 //!       name: len + bytes, state (1 byte), generation (8 bytes)
+//!       version 2: state in the low 4 bits, claim flags in the high 4 bits
+//!       (0x10 standby, 0x20 wanted; unknown flags ignored)
 //!     ack count (0..=31), then per ack: an incarnation the sender hears (8 bytes)
+//!     version 2 only: the sender's version range (min, max: 2 bytes), then optional
+//!       fields: count, then per field type (1 byte), len (1 byte), value; unknown
+//!       types are skipped
 //! end MAC over everything before it (32 bytes HMAC-SHA256 or 20 HMAC-SHA1)
 //! ```
+//!
+//! A node speaks the highest version every live peer speaks: a peer heard in version
+//! 1 (an older hbd, which refuses anything else) is sent version 1, which cannot carry
+//! the claim flags, so the operator's standby and takeover wait for the upgrade.
 //!
 //! The acks are the freshness proof: a receiver believes a new incarnation of a peer
 //! only from a packet that acks the receiver's own current incarnation, which no
@@ -32,11 +41,22 @@ use crate::config::{Algorithm, KeySet};
 use super::auth;
 
 pub const MAGIC: [u8; 4] = *b"HBD\xA5";
-pub const VERSION: u8 = 1;
+/// Highest version this hbd speaks (and sends unless a peer speaks only older ones).
+pub const VERSION: u8 = 2;
+/// Lowest version this hbd accepts and can send.
+pub const MIN_VERSION: u8 = 1;
 /// Largest packet accepted or produced: fits an Ethernet frame without fragmentation.
 pub const MAX_PACKET: usize = 1400;
 const HEADER: usize = 36;
 pub const FLAG_LEAVING: u8 = 1;
+/// The sender is in maintenance mode: it manages nothing, its claims stand as they are.
+pub const FLAG_MAINTENANCE: u8 = 2;
+/// Claim flag: the operator put the sender in standby for this group (not eligible).
+pub const CLAIM_STANDBY: u8 = 0x10;
+/// Claim flag: the operator asked for this group on the sender (`hbd takeover`).
+pub const CLAIM_WANTED: u8 = 0x20;
+/// Bytes version 2 adds after the acks: the version range and an empty field list.
+const V2_TRAILER: usize = 3;
 /// Longest name (node or group) on the wire.
 pub const MAX_NAME: usize = 63;
 /// Most group claims in one message.
@@ -120,6 +140,8 @@ pub struct Claim {
     pub state: ClaimState,
     /// Takeover generation: raised by each node that starts the group.
     pub generation: u64,
+    /// [`CLAIM_STANDBY`], [`CLAIM_WANTED`] (version 2); unknown bits are ignored.
+    pub flags: u8,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -164,7 +186,7 @@ pub fn heartbeat_len(
     acks: usize,
 ) -> usize {
     let claims: usize = group_name_lens.into_iter().map(|l| 1 + l + 1 + 8).sum();
-    HEADER + 1 + sender_len + 1 + claims + 1 + 8 * acks + auth::mac_len(algorithm)
+    HEADER + 1 + sender_len + 1 + claims + 1 + 8 * acks + V2_TRAILER + auth::mac_len(algorithm)
 }
 
 fn put_name(out: &mut Vec<u8>, name: &str) -> Result<(), EncodeError> {
@@ -177,12 +199,19 @@ fn put_name(out: &mut Vec<u8>, name: &str) -> Result<(), EncodeError> {
     Ok(())
 }
 
-/// Encode and sign a message with key `msg.key_id` of `keys`.
+/// Encode and sign a message with key `msg.key_id` of `keys`, in [`VERSION`].
 pub fn encode(msg: &Message, keys: &KeySet) -> Result<Vec<u8>, EncodeError> {
+    encode_as(msg, keys, VERSION)
+}
+
+/// Encode in `version` (clamped to the supported range); version 1 drops the claim
+/// flags and the version range.
+pub fn encode_as(msg: &Message, keys: &KeySet, version: u8) -> Result<Vec<u8>, EncodeError> {
+    let version = version.clamp(MIN_VERSION, VERSION);
     let key = keys.get(msg.key_id).ok_or(EncodeError::NoKey(msg.key_id))?;
     let mut out = Vec::with_capacity(128);
     out.extend_from_slice(&MAGIC);
-    out.push(VERSION);
+    out.push(version);
     out.push(match msg.kind {
         Kind::Heartbeat => 1,
         Kind::Leave => 2,
@@ -200,7 +229,8 @@ pub fn encode(msg: &Message, keys: &KeySet) -> Result<Vec<u8>, EncodeError> {
     out.push(msg.claims.len() as u8);
     for c in &msg.claims {
         put_name(&mut out, &c.group)?;
-        out.push(c.state.to_byte());
+        let flags = if version >= 2 { c.flags & 0xf0 } else { 0 };
+        out.push(c.state.to_byte() | flags);
         out.extend_from_slice(&c.generation.to_be_bytes());
     }
     if msg.acks.len() > MAX_ACKS {
@@ -209,6 +239,10 @@ pub fn encode(msg: &Message, keys: &KeySet) -> Result<Vec<u8>, EncodeError> {
     out.push(msg.acks.len() as u8);
     for a in &msg.acks {
         out.extend_from_slice(&a.to_be_bytes());
+    }
+    if version >= 2 {
+        // Version range, then no optional fields (yet).
+        out.extend_from_slice(&[MIN_VERSION, VERSION, 0]);
     }
     let tag = auth::sign(keys.algorithm, key, &out)?;
     out.extend_from_slice(&tag);
@@ -278,7 +312,7 @@ pub fn precheck(bytes: &[u8], mac_len: usize, cluster_id: u32) -> Result<(), Dec
     if bytes[..4] != MAGIC {
         return Err(DecodeError::BadMagic);
     }
-    if bytes[4] != VERSION {
+    if !(MIN_VERSION..=VERSION).contains(&bytes[4]) {
         return Err(DecodeError::BadVersion(bytes[4]));
     }
     let cid = u32::from_be_bytes([bytes[8], bytes[9], bytes[10], bytes[11]]);
@@ -288,10 +322,29 @@ pub fn precheck(bytes: &[u8], mac_len: usize, cluster_id: u32) -> Result<(), Dec
     Ok(())
 }
 
+/// The protocol versions a packet shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Versions {
+    /// The version the packet is in.
+    pub packet: u8,
+    /// The highest version its sender speaks (1 for a version 1 packet).
+    pub max: u8,
+}
+
 /// Decode and authenticate a packet for cluster `cluster_id`.
 pub fn decode(bytes: &[u8], keys: &KeySet, cluster_id: u32) -> Result<Message, DecodeError> {
+    decode_versions(bytes, keys, cluster_id).map(|(m, _)| m)
+}
+
+/// Decode and authenticate, also returning the versions the packet shows.
+pub fn decode_versions(
+    bytes: &[u8],
+    keys: &KeySet,
+    cluster_id: u32,
+) -> Result<(Message, Versions), DecodeError> {
     let mac_len = auth::mac_len(keys.algorithm);
     precheck(bytes, mac_len, cluster_id)?;
+    let version = bytes[4];
     let kind = match bytes[5] {
         1 => Kind::Heartbeat,
         2 => Kind::Leave,
@@ -319,13 +372,16 @@ pub fn decode(bytes: &[u8], keys: &KeySet, cluster_id: u32) -> Result<Message, D
     let mut claims = Vec::with_capacity(count);
     for _ in 0..count {
         let group = r.name()?;
+        let b = r.u8()?;
+        let flags = if version >= 2 { b & 0xf0 } else { 0 };
         let state =
-            ClaimState::from_byte(r.u8()?).ok_or(DecodeError::Malformed("unknown claim state"))?;
+            ClaimState::from_byte(b & 0x0f).ok_or(DecodeError::Malformed("unknown claim state"))?;
         let generation = r.u64()?;
         claims.push(Claim {
             group,
             state,
             generation,
+            flags,
         });
     }
     let count = r.u8()? as usize;
@@ -336,10 +392,27 @@ pub fn decode(bytes: &[u8], keys: &KeySet, cluster_id: u32) -> Result<Message, D
     for _ in 0..count {
         acks.push(r.u64()?);
     }
+    let mut versions = Versions {
+        packet: version,
+        max: version,
+    };
+    if version >= 2 {
+        let (min, max) = (r.u8()?, r.u8()?);
+        if min > max || min > version || max < version {
+            return Err(DecodeError::Malformed("bad version range"));
+        }
+        versions.max = max;
+        // Optional fields: none is known yet; each is skipped whole.
+        for _ in 0..r.u8()? {
+            let _kind = r.u8()?;
+            let len = r.u8()? as usize;
+            r.take(len)?;
+        }
+    }
     if r.pos != body.len() {
         return Err(DecodeError::Malformed("trailing bytes"));
     }
-    Ok(Message {
+    let msg = Message {
         kind,
         key_id,
         flags,
@@ -350,7 +423,8 @@ pub fn decode(bytes: &[u8], keys: &KeySet, cluster_id: u32) -> Result<Message, D
         sender,
         claims,
         acks,
-    })
+    };
+    Ok((msg, versions))
 }
 
 #[cfg(test)]
@@ -380,6 +454,7 @@ mod tests {
                 group: "web".into(),
                 state: ClaimState::Running,
                 generation: 3,
+                flags: CLAIM_WANTED,
             }],
             acks: vec![7, u64::MAX],
         }
@@ -396,6 +471,7 @@ mod tests {
                     group: format!("g{i:0width$}", width = i % 20 + 1),
                     state: ClaimState::Blocked,
                     generation: u64::MAX,
+                    flags: 0,
                 })
                 .collect();
             let bytes = encode(&m, &k).unwrap();
@@ -461,5 +537,40 @@ mod tests {
             decode(&vec![0u8; 2000], &k, 0xdead_beef),
             Err(DecodeError::TooLong(2000))
         ));
+    }
+
+    #[test]
+    fn version_1_drops_the_claim_flags_and_version_2_skips_unknown_fields() {
+        let k = keys(Algorithm::HmacSha256);
+        let v1 = encode_as(&msg(), &k, 1).unwrap();
+        assert_eq!(v1[4], 1);
+        let (m, v) = decode_versions(&v1, &k, 0xdead_beef).unwrap();
+        assert_eq!(v, Versions { packet: 1, max: 1 });
+        assert_eq!(m.claims[0].flags, 0, "version 1 has no claim flags");
+        assert_eq!(m.claims[0].state, ClaimState::Running);
+
+        // Version 2 with an optional field this version does not know.
+        let v2 = encode(&msg(), &k).unwrap();
+        let mac = auth::mac_len(k.algorithm);
+        let mut body = v2[..v2.len() - mac].to_vec();
+        *body.last_mut().unwrap() = 1;
+        body.extend_from_slice(&[0x7f, 3, 1, 2, 3]);
+        let tag = auth::sign(k.algorithm, k.get(1).unwrap(), &body).unwrap();
+        body.extend_from_slice(&tag);
+        let (m, v) = decode_versions(&body, &k, 0xdead_beef).unwrap();
+        assert_eq!(v, Versions { packet: 2, max: 2 });
+        assert_eq!(m, msg());
+
+        // A range that does not contain the packet's own version is malformed.
+        let mut bad = v2[..v2.len() - mac].to_vec();
+        let n = bad.len();
+        bad[n - 3] = 3;
+        bad[n - 2] = 3;
+        let tag = auth::sign(k.algorithm, k.get(1).unwrap(), &bad).unwrap();
+        bad.extend_from_slice(&tag);
+        assert_eq!(
+            decode(&bad, &k, 0xdead_beef),
+            Err(DecodeError::Malformed("bad version range"))
+        );
     }
 }
