@@ -88,6 +88,14 @@ async fn run(args: Vec<String>) -> i32 {
     };
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     let t0 = Instant::now();
+    let Some((max, window)) = cfg
+        .groups
+        .get(group)
+        .map(|g| (g.max_restarts, g.restart_window.get()))
+    else {
+        eprintln!("resctl: no group {}", args[3]);
+        return 3;
+    };
     let m = match Manager::connect(Arc::new(cfg), tx).await {
         Ok(m) => m,
         Err(e) => {
@@ -155,15 +163,33 @@ async fn run(args: Vec<String>) -> i32 {
                         return 1;
                     }
                 };
-            // Either a Failure (the group should move: stop it here, as the daemon
-            // would) or SIGTERM.
-            tokio::select! {
-                f = rx.recv() => {
-                    if let Some(f) = f {
-                        out(&format!("FAILURE group {}: {}", f.group, f.reason));
+            // A resource found down is restarted in place within the group's budget,
+            // as hbd's core decides; past it (or when a restart fails) the group
+            // should move: stop it here, as the daemon would. Or SIGTERM.
+            let mut budget = hbd::cluster::restart::RestartBudget::default();
+            loop {
+                tokio::select! {
+                    f = rx.recv() => {
+                        let Some(f) = f else { break };
+                        match budget.take(Instant::now(), max, window) {
+                            Ok(n) => {
+                                tracing::warn!("group {}: {}; restarting in place ({n}/{max})", f.group, f.reason);
+                                if let Err(e) = m.restart_in_place(group, f.resource).await {
+                                    out(&format!("FAILURE group {}: {}; restart in place failed: {e}", f.group, f.reason));
+                                    break;
+                                }
+                            }
+                            Err(n) => {
+                                out(&format!(
+                                    "FAILURE group {}: {}; already restarted {n} times within {window:?}",
+                                    f.group, f.reason
+                                ));
+                                break;
+                            }
+                        }
                     }
+                    _ = term.recv() => break,
                 }
-                _ = term.recv() => {}
             }
             let t1 = Instant::now();
             match m.stop_group(group).await {

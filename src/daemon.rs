@@ -16,6 +16,7 @@
 //!
 //! `Instant::now()` is read here and only here, and passed to the core.
 
+mod incarnation;
 mod links;
 mod logging;
 mod node;
@@ -33,15 +34,16 @@ use tokio::time::{Interval, MissedTickBehavior};
 use tracing::Instrument;
 
 use crate::cluster::{
-    Action, Cluster, Command, Event, GroupEvent, GroupId, LinkId, NodeId, Reject,
+    Action, Cluster, Command, Event, Found, GroupEvent, GroupId, LinkId, NodeId, Reject,
 };
 use crate::config::{self, Config};
+use crate::control;
 use crate::error::{Error, Result};
 use crate::resource::{Failure, Manager};
 use crate::systemd::notify::Notifier;
 use crate::transport::Source;
 
-use links::{Incoming, Links};
+use links::{Incoming, Links, Prefilter};
 use ratelimit::RateLimiter;
 
 pub use logging::init as init_logging;
@@ -52,6 +54,19 @@ pub use status::status_line;
 const EXIT_GRACE: Duration = Duration::from_secs(1);
 /// Window of the refused-packet rate limiter.
 const REJECT_WINDOW: Duration = Duration::from_secs(60);
+/// Longest a reload may spend reading and checking the files (off the loop).
+const RELOAD_LIMIT: Duration = Duration::from_secs(10);
+
+/// What a reload read: the config, the keys and the key file's warnings.
+type ReloadRead = Result<(config::Loaded, config::KeySet, Vec<String>), String>;
+
+/// Results of work done off the loop, fed back to it.
+enum Side {
+    /// The files a reload read (generation, what it read).
+    Reloaded(u64, Box<ReloadRead>),
+    /// What systemd said about our SIGTERM: part of a restart?
+    StopKind(bool),
+}
 
 /// What `hbd run` was asked to do.
 #[derive(Debug, Clone)]
@@ -59,6 +74,8 @@ pub struct Options {
     pub config_path: PathBuf,
     /// `--node`; the host name when absent.
     pub node: Option<String>,
+    /// The control API's peer-to-peer socket.
+    pub control_socket: PathBuf,
 }
 
 /// Run the daemon until a requested shutdown completes.
@@ -73,7 +90,11 @@ pub fn run(options: Options) -> Result<()> {
     let span = tracing::info_span!("hbd", NODE = %config.nodes[local].name);
     runtime.block_on(
         async {
-            let daemon = Daemon::start(options.config_path, config, local).await?;
+            let mut daemon = Daemon::start(options.config_path, config, local).await?;
+            daemon.control = Some(control::start(
+                options.control_socket,
+                daemon.manager.clone(),
+            ));
             daemon.run().await
         }
         .instrument(span),
@@ -107,14 +128,29 @@ struct Daemon {
     manager: Manager,
     notifier: Notifier,
     links: Links,
+    prefilter: std::sync::Arc<Prefilter>,
     incoming: mpsc::Receiver<Incoming>,
+    /// Packets from unknown addresses and refusal reports: served after `incoming`.
+    bulk: mpsc::Receiver<Incoming>,
     results_tx: mpsc::UnboundedSender<(GroupId, GroupEvent)>,
     results: mpsc::UnboundedReceiver<(GroupId, GroupEvent)>,
     failures: mpsc::UnboundedReceiver<Failure>,
     signals: Signals,
+    side_tx: mpsc::UnboundedSender<Side>,
+    side: mpsc::UnboundedReceiver<Side>,
+    /// A reload reading the files: its generation and deadline.
+    reloading: Option<(u64, Instant)>,
+    reload_generation: u64,
+    /// SIGTERM received, waiting for systemd to say whether it is a restart.
+    stop_pending: bool,
     rejects: RateLimiter<RejectKey>,
     ready: bool,
     shutting_down: bool,
+    /// The control API (control/), wired in `run` once the daemon is set up.
+    control: Option<control::Server>,
+    maintenance: bool,
+    /// Control API reload calls waiting for the reload under way.
+    reload_replies: Vec<tokio::sync::oneshot::Sender<Result<String, String>>>,
 }
 
 struct Signals {
@@ -148,49 +184,40 @@ impl Daemon {
         for w in key_warnings {
             tracing::warn!("{w}");
         }
-        let incarnation = getrandom::u64()
-            .map_err(|e| Error::Runtime(format!("cannot get random bytes from the kernel: {e}")))?;
+        let (incarnation, warning) = incarnation::next(&incarnation::state_dir());
+        if let Some(w) = warning {
+            tracing::warn!("{w}");
+        }
 
         let (failures_tx, failures) = mpsc::unbounded_channel();
         let manager = Manager::connect(config.clone(), failures_tx)
             .await
             .map_err(|e| Error::Runtime(format!("cannot set up the resource manager: {e}")))?;
-        // Groups whose resources are all up already (the daemon restarted under
-        // them): held without a restart.
-        let mut adopt = Vec::new();
-        let mut blocked = Vec::new();
-        for (g, group) in config.groups.iter().enumerate() {
-            match manager.is_active(g).await {
-                // Nothing of a group without resources can be running here: "all of its
-                // resources are up" is vacuously true on every node, and adopting it
-                // would make every node that starts an owner.
-                Ok(true) if group.resources.is_empty() => {}
-                Ok(true) => adopt.push(g),
-                Ok(false) => {
-                    // Leftovers of a group that is only partly up (hbd died mid-start):
-                    // clean them up before the group may run on another node.
-                    if let Ok(true) = manager.any_active(g).await {
-                        tracing::warn!(GROUP = %group.name, "group {} is partly up here: stopping its leftovers", group.name);
-                        if let Err(e) = manager.stop_group(g).await {
-                            tracing::error!(
-                                GROUP = %group.name,
-                                "cannot stop the leftovers of group {}: {e}; it stays blocked on this node",
-                                group.name
-                            );
-                            blocked.push(g);
-                        }
-                    }
-                }
-                Err(e) => tracing::warn!(
-                    GROUP = %group.name,
-                    "cannot tell whether group {} is running here: {e}; assuming it is not",
-                    group.name
-                ),
-            }
+        // What of each group is up here already (the daemon restarted under its
+        // groups, or crashed mid-start): the core decides what to make of it.
+        let mut found = Vec::new();
+        for g in 0..config.groups.len() {
+            let f = match manager.is_active(g).await {
+                Ok(true) => Found::AllUp,
+                Ok(false) => match manager.any_active(g).await {
+                    Ok(true) => Found::PartlyUp,
+                    Ok(false) => Found::Down,
+                    Err(e) => Found::Unknown {
+                        reason: e.to_string(),
+                    },
+                },
+                Err(e) => Found::Unknown {
+                    reason: e.to_string(),
+                },
+            };
+            found.push(f);
         }
 
         let (incoming_tx, incoming) = mpsc::channel(256);
-        let (links, errors) = Links::open_all(&config, local, incoming_tx);
+        let prefilter = Prefilter::new(&config);
+        let (bulk_tx, bulk) = mpsc::channel(256);
+        let (links, errors) =
+            Links::open_all(&config, local, incoming_tx, bulk_tx, prefilter.clone());
         if links.open_count() == 0 {
             return Err(Error::Runtime(format!(
                 "no heartbeat link could be opened: {}",
@@ -202,12 +229,8 @@ impl Daemon {
         }
 
         let mut cluster = Cluster::new(&config, NodeId(local), keys, incarnation, Instant::now());
-        for g in adopt {
-            tracing::info!(GROUP = %config.groups[g].name, "group {} is already running here: adopting it", config.groups[g].name);
-            cluster.adopt(GroupId(g));
-        }
-        for g in blocked {
-            cluster.adopt_blocked(GroupId(g));
+        for (g, f) in found.into_iter().enumerate() {
+            cluster.found(GroupId(g), f);
         }
         tracing::info!(
             "hbd {} starting as node {node_name} of cluster {} ({} of {} links open)",
@@ -218,6 +241,7 @@ impl Daemon {
         );
 
         let (results_tx, results) = mpsc::unbounded_channel();
+        let (side_tx, side) = mpsc::unbounded_channel();
         Ok(Daemon {
             config_path,
             config,
@@ -226,14 +250,24 @@ impl Daemon {
             manager,
             notifier: Notifier::from_env(),
             links,
+            prefilter,
             incoming,
+            bulk,
             results_tx,
             results,
             failures,
             signals,
+            side_tx,
+            side,
+            reloading: None,
+            reload_generation: 0,
+            stop_pending: false,
             rejects: RateLimiter::new(REJECT_WINDOW),
             ready: false,
             shutting_down: false,
+            control: None,
+            maintenance: false,
+            reload_replies: Vec::new(),
         })
     }
 
@@ -250,34 +284,51 @@ impl Daemon {
         while !exit {
             let deadline = self.cluster.poll_timeout();
             tokio::select! {
-                Some(msg) = self.incoming.recv() => self.on_incoming(msg),
+                // In this order, each branch only when ready: the core's deadline (a
+                // heartbeat due, a peer's deadtime), signals and the watchdog, peers'
+                // packets, group results, and last whatever came from addresses no peer
+                // uses, so that a flood of it delays nothing else.
+                biased;
                 () = core_timer.wait(deadline) => self.cluster.handle_timeout(Instant::now()),
+                Some(()) = self.signals.term.recv() => self.on_sigterm(),
+                Some(()) = self.signals.int.recv() => self.shutdown("SIGINT"),
+                Some(()) = self.signals.hup.recv() => self.reload(),
+                Some(side) = self.side.recv() => self.on_side(side).await,
+                () = sleep_until(self.reloading.map(|r| r.1)) => {
+                    self.reloading = None;
+                    tracing::error!(
+                        "SIGHUP: reading the configuration took more than {}s: still running the previous configuration",
+                        RELOAD_LIMIT.as_secs()
+                    );
+                    self.answer_reload(Err(format!(
+                        "reading the configuration took more than {}s: still running the previous configuration",
+                        RELOAD_LIMIT.as_secs()
+                    )));
+                    self.reload_done();
+                }
+                _ = tick(&mut watchdog) => self.notifier.watchdog(),
+                Some(msg) = self.incoming.recv() => self.on_incoming(msg),
                 Some((group, event)) = self.results.recv() => {
+                    if self.maintenance && event == GroupEvent::Started {
+                        // Started during maintenance: not watched until it ends.
+                        let m = self.manager.clone();
+                        tokio::spawn(async move { m.unmonitor(group.0).await });
+                    }
                     self.log_group_result(group, &event);
                     self.cluster.handle_group_event(Instant::now(), group, event);
                 }
                 Some(f) = self.failures.recv() => {
-                    let name = self.group_name(GroupId(f.group)).to_string();
-                    tracing::error!(GROUP = %name, "group {name} failed: {}", f.reason);
                     self.cluster.handle_group_event(
                         Instant::now(),
                         GroupId(f.group),
-                        GroupEvent::Failed { reason: f.reason },
+                        GroupEvent::ResourceDown { resource: f.resource, reason: f.reason },
                     );
                 }
-                Some(()) = self.signals.term.recv() => {
-                    if !self.shutting_down && restart_pending().await {
-                        self.detach();
-                    } else {
-                        self.shutdown("SIGTERM");
-                    }
-                }
-                Some(()) = self.signals.int.recv() => self.shutdown("SIGINT"),
-                Some(()) = self.signals.hup.recv() => self.reload().await,
-                _ = tick(&mut watchdog) => self.notifier.watchdog(),
+                Some(req) = next_request(&mut self.control) => self.on_control(req).await,
                 _ = retry.tick() => self.links.retry(&self.config, self.local),
                 // Nothing to report, nothing to wake up for.
                 _ = flush.tick(), if !self.rejects.is_empty() => self.flush_rejects(),
+                Some(msg) = self.bulk.recv() => self.on_incoming(msg),
             }
             exit = self.drain_actions();
         }
@@ -297,12 +348,20 @@ impl Daemon {
                 if !self.links.is_current(link, generation) {
                     return;
                 }
-                if let Err(reject) =
-                    self.cluster
-                        .handle_packet(Instant::now(), link, &datagram.bytes)
+                match self
+                    .cluster
+                    .handle_packet(Instant::now(), link, &datagram.bytes)
                 {
-                    self.log_reject(link, datagram.from, reject);
+                    Ok(()) => {
+                        if let Source::Udp(a) = datagram.from {
+                            self.prefilter.learn(a.ip());
+                        }
+                    }
+                    Err(reject) => self.log_reject(link, datagram.from, reject),
                 }
+            }
+            Incoming::Refused { link, from, reason } => {
+                self.log_reject(link, from, Reject::Decode(reason));
             }
             Incoming::Failed {
                 link,
@@ -328,6 +387,7 @@ impl Daemon {
                 Action::Send(bytes) => self.links.send(&bytes),
                 Action::StartGroup(g) => self.spawn_group_op(g, true),
                 Action::StopGroup(g) => self.spawn_group_op(g, false),
+                Action::RestartResources { group, from } => self.spawn_restart(group, from),
                 Action::Event(event) => {
                     if event == Event::Ready && !self.ready {
                         self.ready = true;
@@ -377,15 +437,21 @@ impl Daemon {
         );
     }
 
-    /// `systemctl restart hbd`: exit at once and leave every group running; the next
-    /// hbd adopts them without restarting anything. Peers only see a short silence.
-    fn detach(&mut self) {
-        tracing::info!(
-            "SIGTERM from `systemctl restart`: exiting and leaving the groups running for the next hbd to adopt"
+    fn spawn_restart(&self, group: GroupId, from: usize) {
+        let manager = self.manager.clone();
+        let results = self.results_tx.clone();
+        tokio::spawn(
+            async move {
+                let event = match manager.restart_in_place(group.0, from).await {
+                    Ok(()) => GroupEvent::Restarted,
+                    Err(e) => GroupEvent::RestartFailed {
+                        reason: e.to_string(),
+                    },
+                };
+                let _ = results.send((group, event));
+            }
+            .in_current_span(),
         );
-        self.shutting_down = true;
-        self.notifier.stopping();
-        self.cluster.handle_command(Instant::now(), Command::Detach);
     }
 
     fn shutdown(&mut self, signal: &str) {
@@ -396,41 +462,131 @@ impl Daemon {
         tracing::info!("{signal}: releasing every group, then exiting");
         self.shutting_down = true;
         self.notifier.stopping();
-        self.cluster
+        let _ = self
+            .cluster
             .handle_command(Instant::now(), Command::Shutdown);
         self.update_status();
     }
 
-    /// SIGHUP: reread cluster.toml and the key file. Any error keeps the running
-    /// configuration and is logged as one sentence.
-    async fn reload(&mut self) {
-        self.notifier.reloading();
-        match self.try_reload() {
-            Ok(changed) => {
-                if !changed.is_empty() {
-                    self.links.reopen(&self.config, self.local, &changed).await;
-                }
-                tracing::info!("SIGHUP: configuration reloaded")
+    /// SIGTERM: a restart of our unit detaches (the next hbd adopts the groups), any
+    /// other stop releases them. Asking systemd which it is happens off the loop.
+    fn on_sigterm(&mut self) {
+        if self.shutting_down || self.stop_pending {
+            self.shutdown("SIGTERM");
+            return;
+        }
+        self.stop_pending = true;
+        let side = self.side_tx.clone();
+        tokio::spawn(
+            async move {
+                let _ = side.send(Side::StopKind(restart_pending().await));
             }
-            Err(e) => {
-                tracing::error!(
-                    "SIGHUP: reload failed, still running the previous configuration: {e}"
-                )
+            .in_current_span(),
+        );
+    }
+
+    async fn on_side(&mut self, side: Side) {
+        match side {
+            Side::StopKind(restart) => {
+                self.stop_pending = false;
+                if restart && !self.shutting_down {
+                    tracing::info!(
+                        "SIGTERM from `systemctl restart`: exiting and leaving the groups running for the next hbd to adopt"
+                    );
+                } else if !self.shutting_down {
+                    tracing::info!("SIGTERM: releasing every group, then exiting");
+                }
+                self.shutting_down = true;
+                self.notifier.stopping();
+                let _ = self
+                    .cluster
+                    .handle_command(Instant::now(), Command::Stop { restart });
+                self.update_status();
+            }
+            Side::Reloaded(generation, read) => {
+                if self.reloading.map(|r| r.0) != Some(generation) {
+                    return; // Too late: already reported as timed out.
+                }
+                self.reloading = None;
+                match (*read).and_then(|(loaded, keys, warnings)| {
+                    for w in loaded.render_warnings().into_iter().chain(warnings) {
+                        tracing::warn!("{w}");
+                    }
+                    self.apply_reload(loaded.config, keys)
+                }) {
+                    Ok(changed) => {
+                        if !changed.is_empty() {
+                            self.links.reopen(&self.config, self.local, &changed).await;
+                        }
+                        tracing::info!("SIGHUP: configuration reloaded");
+                        self.answer_reload(Ok("configuration reloaded".into()));
+                    }
+                    Err(e) => {
+                        tracing::error!(
+                            "SIGHUP: reload failed, still running the previous configuration: {e}"
+                        );
+                        self.answer_reload(Err(format!(
+                            "reload failed, still running the previous configuration: {e}"
+                        )));
+                    }
+                }
+                self.reload_done();
             }
         }
+    }
+
+    /// SIGHUP: reread cluster.toml and the key file on a thread of its own (a file
+    /// that hangs or a huge config must not stop the heartbeats), then apply them
+    /// here. Any error keeps the running configuration and is logged as one sentence.
+    fn reload(&mut self) {
+        if self.reloading.is_some() {
+            tracing::info!("SIGHUP: a reload is already reading the configuration");
+            return;
+        }
+        self.notifier.reloading();
+        self.reload_generation += 1;
+        let generation = self.reload_generation;
+        self.reloading = Some((generation, Instant::now() + RELOAD_LIMIT));
+        let (path, side) = (self.config_path.clone(), self.side_tx.clone());
+        let read = move || {
+            let read = config::load(&path)
+                .map_err(|e| e.to_string())
+                .and_then(|loaded| {
+                    let (keys, warnings) =
+                        config::keys::load(&loaded.config.auth).map_err(|e| e.to_string())?;
+                    Ok((loaded, keys, warnings))
+                });
+            let _ = side.send(Side::Reloaded(generation, Box::new(read)));
+        };
+        // A plain thread, not the runtime's blocking pool: one that never returns
+        // (a file that blocks forever) must not hold up the exit.
+        if let Err(e) = std::thread::Builder::new()
+            .name("hbd-reload".into())
+            .spawn(read)
+        {
+            self.reloading = None;
+            tracing::error!("SIGHUP: cannot start reading the configuration: {e}");
+            self.answer_reload(Err(format!("cannot start reading the configuration: {e}")));
+            self.reload_done();
+        }
+    }
+
+    fn reload_done(&mut self) {
         if self.ready {
             self.notifier.ready();
         }
         self.update_status();
     }
 
-    /// Apply the new config; returns the links to reopen.
-    fn try_reload(&mut self) -> Result<Vec<usize>, String> {
-        let loaded = config::load(&self.config_path).map_err(|e| e.to_string())?;
-        for w in loaded.render_warnings() {
-            tracing::warn!("{w}");
+    /// Answer the control API's reload calls waiting for this reload.
+    fn answer_reload(&mut self, result: Result<String, String>) {
+        for reply in self.reload_replies.drain(..) {
+            let _ = reply.send(result.clone());
         }
-        let new = loaded.config;
+    }
+
+    /// Apply the new config; returns the links to reopen.
+    fn apply_reload(&mut self, new: Config, keys: config::KeySet) -> Result<Vec<usize>, String> {
         // Our own name must still be there, at the same place.
         let me = &self.config.nodes[self.local].name;
         if new.nodes.get(self.local).map(|n| &n.name) != Some(me) {
@@ -438,14 +594,13 @@ impl Daemon {
                 "node \"{me}\" is no longer at its place in the node list"
             ));
         }
-        let (keys, warnings) = config::keys::load(&new.auth).map_err(|e| e.to_string())?;
-        for w in warnings {
-            tracing::warn!("{w}");
-        }
-        self.cluster.reload(Instant::now(), &new, keys)?;
+        self.cluster
+            .reload(Instant::now(), &new, keys)
+            .map_err(|e| e.to_string())?;
         let changed = changed_links(&self.config, &new);
         let new = Arc::new(new);
         self.manager.set_config(new.clone());
+        self.prefilter.update(&new);
         self.config = new;
         Ok(changed)
     }
@@ -453,10 +608,86 @@ impl Daemon {
     fn update_status(&mut self) {
         let line = status_line(&self.cluster.status(), self.shutting_down);
         self.notifier.status(&line);
+        if let Some(c) = &self.control {
+            c.changed(&line);
+        }
+    }
+
+    /// A control API request (control/): answered at once, nothing here waits on a client.
+    async fn on_control(&mut self, req: control::Request) {
+        match req {
+            control::Request::Status { reply } => {
+                let _ = reply.send(control::Snapshot {
+                    status: self.cluster.status_at(Instant::now()),
+                    cluster: self.config.cluster.name.clone(),
+                    taken: std::time::SystemTime::now(),
+                });
+            }
+            control::Request::Command { cmd, reply } => {
+                let what = cmd.to_string();
+                let maintenance = match cmd {
+                    Command::Maintenance(on) => Some(on),
+                    _ => None,
+                };
+                let result = self.cluster.handle_command(Instant::now(), cmd);
+                match &result {
+                    Ok(o) => tracing::info!("operator: {}", o.message),
+                    Err(e) => tracing::warn!("operator: {what} refused: {e}"),
+                }
+                if result.is_ok()
+                    && let Some(on) = maintenance
+                {
+                    self.set_maintenance(on);
+                }
+                let _ = reply.send(result);
+                self.update_status();
+            }
+            control::Request::Reload { reply } => {
+                // Answered when the reload (this one, or one already under way) ends.
+                self.reload_replies.push(reply);
+                self.reload();
+            }
+        }
+    }
+
+    /// Maintenance mode: resource monitoring stops (nothing is restarted in place)
+    /// and resumes for the groups running here when it ends.
+    fn set_maintenance(&mut self, on: bool) {
+        self.maintenance = on;
+        let running: Vec<usize> = self
+            .cluster
+            .status()
+            .groups
+            .iter()
+            .enumerate()
+            .filter(|(_, g)| g.local == crate::cluster::LocalGroupState::Running)
+            .map(|(i, _)| i)
+            .collect();
+        let manager = self.manager.clone();
+        let groups = self.config.groups.len();
+        tokio::spawn(async move {
+            if on {
+                for g in 0..groups {
+                    manager.unmonitor(g).await;
+                }
+            } else {
+                for g in running {
+                    if let Err(e) = manager.resume_monitor(g) {
+                        tracing::error!("cannot watch group index {g} again: {e}");
+                    }
+                }
+            }
+        });
     }
 
     fn log_reject(&mut self, link: LinkId, from: Source, reject: Reject) {
         if reject == Reject::Own {
+            return;
+        }
+        if reject == Reject::Unconfirmed {
+            // Every peer restart starts so, and replays of recorded packets end so:
+            // neither changes anything.
+            tracing::debug!(LINK = %self.links.name(link), SOURCE = %from, "ignored packet from {from}: {reject}");
             return;
         }
         // One line per source per window, whatever the reason: a foreign cluster
@@ -484,9 +715,20 @@ impl Daemon {
     /// Closing lines for floods that stopped within the last window: one line per
     /// source address with the count of packets not reported.
     fn flush_rejects(&mut self) {
-        for (from, n) in self.rejects.flush(Instant::now()) {
+        let mut flush = self.rejects.flush(Instant::now());
+        flush.unlisted += self
+            .prefilter
+            .dropped
+            .swap(0, std::sync::atomic::Ordering::Relaxed);
+        for (from, n) in flush.sources {
             let from = source_address(&from);
             tracing::warn!(SOURCE = %from, "{n} more refused packet(s) from {from} in the last minute");
+        }
+        if flush.unlisted > 0 {
+            tracing::warn!(
+                "{} more refused packet(s) in the last minute from sources not listed one by one (too many sources: a flood?)",
+                flush.unlisted
+            );
         }
     }
 
@@ -506,6 +748,14 @@ impl Daemon {
             GroupEvent::Failed { reason } => {
                 tracing::error!(GROUP = %name, "group {name} failed: {reason}")
             }
+            GroupEvent::ResourceDown { .. } => {}
+            GroupEvent::Restarted => {
+                tracing::info!(GROUP = %name, "group {name}: restarted in place")
+            }
+            GroupEvent::RestartFailed { reason } => tracing::error!(
+                GROUP = %name,
+                "group {name}: restart in place failed: {reason}; moving the group"
+            ),
         }
     }
 
@@ -549,6 +799,10 @@ impl Daemon {
                 let p = peer(p);
                 tracing::warn!(PEER = %p, "peer {p} runs a different cluster.toml: make it identical on every node")
             }
+            Event::ConfigAgreed { peer: p } => {
+                let p = peer(p);
+                tracing::info!(PEER = %p, "peer {p} now runs the same cluster.toml as this node")
+            }
             Event::Conflict {
                 group,
                 peer: p,
@@ -561,15 +815,97 @@ impl Daemon {
                     tracing::warn!(GROUP = %g, PEER = %p, "group {g} is also held by {p}: keeping it, {p} releases")
                 }
             }
+            Event::RestartInPlace {
+                group,
+                resource,
+                reason,
+                attempt,
+                max,
+            } => {
+                let g = self.group_name(*group);
+                let r = self.resource_name(*group, *resource);
+                tracing::warn!(GROUP = %g, "group {g}: {reason}; restarting {r} in place ({attempt}/{max})")
+            }
+            Event::RestartBudgetSpent {
+                group,
+                reason,
+                restarts,
+                window,
+            } => {
+                let g = self.group_name(*group);
+                tracing::error!(
+                    GROUP = %g,
+                    "group {g}: {reason}; already restarted {restarts} times within {}, giving up here: the group moves",
+                    crate::config::HumanDuration::from_millis(window.as_millis() as u64)
+                )
+            }
+            Event::Adopted { group } => {
+                let g = self.group_name(*group);
+                tracing::info!(GROUP = %g, "group {g} is already running here: adopting it")
+            }
+            Event::Leftovers { group } => {
+                let g = self.group_name(*group);
+                tracing::warn!(GROUP = %g, "group {g} is partly up here: stopping its leftovers")
+            }
+            Event::FoundUnknown { group, reason } => {
+                let g = self.group_name(*group);
+                tracing::warn!(GROUP = %g, "cannot tell whether group {g} is running here: {reason}; assuming it is not")
+            }
             Event::Stalled { gap } => tracing::warn!(
                 "this process did not run for {}ms (frozen or suspended): peers get a grace period",
                 gap.as_millis()
+            ),
+            Event::PeerOnTime { peer: p } => {
+                let p = peer(p);
+                tracing::info!(PEER = %p, "peer {p} is heard again: no longer late")
+            }
+            Event::DuplicatePeer {
+                peer: p,
+                gone: false,
+            } => {
+                let p = peer(p);
+                tracing::error!(PEER = %p, "two live daemons claim to be node {p} (a cloned node or a second hbd?): the groups either may run are left where they are, and neither is asked to take one; stop the copy")
+            }
+            Event::DuplicatePeer {
+                peer: p,
+                gone: true,
+            } => {
+                let p = peer(p);
+                tracing::warn!(PEER = %p, "only one daemon claims to be node {p} again")
+            }
+            Event::DuplicateLocal {
+                yielding,
+                gone: false,
+            } => {
+                if *yielding {
+                    tracing::error!(
+                        "another live daemon claims to be this node and started earlier: releasing every group here and taking none while it is heard; stop the copy"
+                    )
+                } else {
+                    tracing::error!(
+                        "another live daemon claims to be this node and started later: it releases its groups; taking no new group while it is heard; stop the copy"
+                    )
+                }
+            }
+            Event::DuplicateLocal { gone: true, .. } => {
+                tracing::warn!("the other daemon claiming to be this node is silent now")
+            }
+            Event::SendFailed { reason } => tracing::error!(
+                "cannot send a heartbeat: {reason}; peers will declare this node dead"
             ),
         }
     }
 
     fn node_name(&self, n: NodeId) -> &str {
         self.config.nodes.get(n.0).map_or("?", |n| n.name.as_str())
+    }
+
+    fn resource_name(&self, g: GroupId, r: usize) -> String {
+        self.config
+            .groups
+            .get(g.0)
+            .and_then(|g| g.resources.get(r))
+            .map_or_else(|| format!("resource {r}"), |r| r.to_string())
     }
 
     fn group_name(&self, g: GroupId) -> &str {
@@ -615,6 +951,21 @@ async fn tick(i: &mut Option<Interval>) {
         Some(i) => {
             i.tick().await;
         }
+        None => std::future::pending().await,
+    }
+}
+
+/// The next control API request, or never when the API is not running.
+async fn next_request(control: &mut Option<control::Server>) -> Option<control::Request> {
+    match control {
+        Some(c) => c.requests.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+async fn sleep_until(deadline: Option<Instant>) {
+    match deadline {
+        Some(t) => tokio::time::sleep_until(t.into()).await,
         None => std::future::pending().await,
     }
 }

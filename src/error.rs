@@ -24,6 +24,12 @@ pub enum Error {
     /// This host is not (or `--node` names no) node of the cluster.
     #[error("{0}")]
     Node(String),
+    /// The running hbd refused a command (the reason is the sentence).
+    #[error("{0}")]
+    Refused(String),
+    /// No hbd answers on this node.
+    #[error("{0}")]
+    NotRunning(String),
 }
 
 impl Error {
@@ -35,12 +41,14 @@ impl Error {
     }
 
     /// Process exit code (documented in the README): 1 bad config or key,
-    /// 2 bad usage, 3 runtime failure.
+    /// 2 bad usage, 3 runtime failure, 4 a command refused by hbd, 5 hbd not running.
     pub fn exit_code(&self) -> u8 {
         match self {
             Error::Config(_) | Error::Key(_) | Error::Import(_) | Error::Node(_) => 1,
             Error::Usage(_) => 2,
             Error::Io { .. } | Error::Runtime(_) => 3,
+            Error::Refused(_) => 4,
+            Error::NotRunning(_) => 5,
         }
     }
 }

@@ -246,3 +246,180 @@ fn missing_config_file() {
     );
     assert!(!stderr.contains("panicked"));
 }
+
+/// Three unrelated typos (an unknown key, a wrong type, a bad value in a `kind`
+/// table) are all reported in one run, each at its own line:column with its key.
+#[test]
+fn three_unrelated_typos_in_one_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("cluster.toml");
+    std::fs::write(
+        &path,
+        r#"[cluster]
+name = "web"
+
+[timing]
+keepalvie = "1s"
+
+[[link]]
+name = "lan"
+kind = "udp-broadcast"
+interface = "eth1"
+port = "694"
+
+[[link]]
+name = "cable"
+kind = "serial"
+device = "/dev/ttyS0"
+
+[[node]]
+name = "alpha"
+
+[[node]]
+name = "beta"
+
+[[group]]
+name = "web"
+preferred = "alpha"
+
+[[group.resource]]
+kind = "unit"
+unit = "nginx.service"
+timeout = 90
+"#,
+    )
+    .unwrap();
+    let out = hbd_check(&path);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let file = path.display().to_string();
+    let errors: Vec<&str> = stderr.lines().filter(|l| l.contains(": error: ")).collect();
+    assert_eq!(errors.len(), 3, "{stderr}");
+    for (line, want) in errors.iter().zip([
+        ":5:1: error: timing.keepalvie: unknown field `keepalvie`",
+        ":11:8: error: link[0].port: invalid type: string \"694\"",
+        ":31:11: error: group[0].resource[0].timeout: 90 has no unit",
+    ]) {
+        assert!(line.starts_with(&format!("{file}{want}")), "{line}");
+    }
+    assert!(
+        errors[0].ends_with("(did you mean `keepalive`?)"),
+        "{}",
+        errors[0]
+    );
+}
+
+/// The summary's last line counts every warning printed, the key file's included;
+/// the key line says which key signs and which are accepted.
+#[test]
+fn ok_counts_every_warning_and_names_the_keys() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("cluster.toml");
+    let key = dir.path().join("authkey");
+    let text = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/cluster.toml"),
+    )
+    .unwrap()
+    .replace("/etc/hbd/authkey", &key.display().to_string())
+    .replace("key_id = 1", "key_id = 3")
+    .replace("initdead = \"30s\"", "initdead = \"15s\"");
+    std::fs::write(&path, text).unwrap();
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&key)
+            .unwrap();
+        std::io::Write::write_all(&mut f, b"3 short\n").unwrap();
+    }
+    let out = Command::new(env!("CARGO_BIN_EXE_hbd"))
+        .args(["check", "-c"])
+        .arg(&path)
+        .env_remove("HBD_CONFIG")
+        .env_remove("CREDENTIALS_DIRECTORY")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stderr}");
+    let warnings = stderr.lines().filter(|l| l.contains(": warning: ")).count();
+    assert!(warnings >= 2, "{stderr}");
+    let last = stdout.lines().last().unwrap_or_default();
+    assert_eq!(
+        last,
+        format!("OK ({warnings} warnings)"),
+        "{stdout}{stderr}"
+    );
+    assert!(
+        stdout.contains("signing with key 3, the only key in the file"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains(" of 1"), "{stdout}");
+}
+
+/// A missing config names the fix; `-c` where it means nothing is refused.
+#[test]
+fn missing_config_has_a_hint_and_c_is_never_ignored() {
+    let out = hbd_check(Path::new("/nonexistent/hbd/cluster.toml"));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.starts_with("hbd: error: cannot read /nonexistent/hbd/cluster.toml: "),
+        "{stderr}"
+    );
+    assert!(stderr.contains("hbd import"), "{stderr}");
+    assert!(stderr.contains("examples/cluster.toml"), "{stderr}");
+    for args in [
+        &["schema", "-c", "x.toml"][..],
+        &["-c", "x.toml", "schema"],
+        &["import", "-c", "x.toml", "/nonexistent"],
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_hbd"))
+            .args(args)
+            .env_remove("HBD_CONFIG")
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(
+            stderr.starts_with("hbd: error: hbd ")
+                && stderr.contains("-c/--config means nothing here"),
+            "{args:?}: {stderr}"
+        );
+        assert!(out.stdout.is_empty(), "{args:?}");
+    }
+    // HBD_CONFIG in the environment is not a command-line choice: schema still works.
+    let out = Command::new(env!("CARGO_BIN_EXE_hbd"))
+        .arg("schema")
+        .env("HBD_CONFIG", "/x.toml")
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+}
+
+/// A huge config is refused with one sentence, and a config with thousands of
+/// mistakes is reported in time linear in its size (one line per mistake).
+#[test]
+fn huge_configs_are_refused_or_reported_linearly() {
+    let big = format!("[cluster]\nname = \"x\"\n{}", "# pad\n".repeat(200_000));
+    let e = config::parse_str(&big, Path::new("c.toml"))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.starts_with("c.toml:1:1: error: the file is 1200021 bytes, more than the 1048576 bytes"),
+        "{e}"
+    );
+    // 16 000 nodes without addresses on a unicast link: one error each, and the limit.
+    let mut t =
+        String::from("[cluster]\nname = \"x\"\n[[link]]\nname = \"l\"\nkind = \"udp-unicast\"\n");
+    for i in 0..16_000 {
+        t.push_str(&format!("[[node]]\nname = \"n{i}\"\n"));
+    }
+    let start = std::time::Instant::now();
+    let e = config::parse_str(&t, Path::new("c.toml")).unwrap_err();
+    let took = start.elapsed();
+    assert!(e.to_string().contains("at most 32 nodes are supported"));
+    assert!(e.diagnostics().len() > 16_000);
+    eprintln!("16 000 nodes checked in {took:?}");
+}

@@ -19,8 +19,8 @@ fn bless() -> bool {
 
 fn opts() -> Options {
     Options {
-        node: None,
         node_dir: Some(PathBuf::from("/etc/ha.d")),
+        ..Options::default()
     }
 }
 
@@ -32,7 +32,7 @@ fn host_for(tree: &str) -> SimHost {
         _ => SimHost::new("workstation"),
     };
     // Git does not keep modes beyond the x bit; pin them so the report is stable.
-    if tree == "crc-authkeys" {
+    if tree == "crc-authkeys" || tree == "quoted-secret-inactive" {
         h.with_mode(0o644)
     } else {
         h.with_mode(0o600)
@@ -66,6 +66,8 @@ const TREES: &[&str] = &[
     "legacy-defaults",
     "mcast-ms",
     "ping-ipfail",
+    "quoted-secret",
+    "quoted-secret-inactive",
     "stonith-host",
     "ucast-pair-alpha",
     "ucast-pair-beta",
@@ -119,6 +121,103 @@ fn ucast_pair_gives_identical_output_on_both_nodes() {
     assert_eq!(a.key, b.key, "md5/sha1 secrets carry over identically");
     assert!(a.toml.contains("address.ucast-eth1 = \"10.0.0.1\""));
     assert!(a.toml.contains("address.ucast-eth1 = \"10.0.0.2\""));
+}
+
+#[test]
+fn ucast_pair_converts_off_node_byte_identical_to_on_node() {
+    let alpha = contrib().join("ucast-pair-alpha");
+    let beta = contrib().join("ucast-pair-beta");
+    let on_a = import::import(&alpha, &opts(), &host_for("ucast-pair-alpha")).expect("alpha");
+    let on_b = import::import(&beta, &opts(), &host_for("ucast-pair-beta")).expect("beta");
+    assert_eq!(on_a.toml, on_b.toml);
+    // A workstation: no interface matches, /etc/hosts knows nothing.
+    let ws = SimHost::new("workstation").with_mode(0o600);
+    // Without help the import cannot know this node's address, and says what to do.
+    let e = import::import(
+        &alpha,
+        &Options {
+            node: Some("alpha".into()),
+            ..opts()
+        },
+        &ws,
+    )
+    .expect_err("no address");
+    let e = e.to_string();
+    assert!(e.starts_with("ha.cf:7: "), "{e}");
+    assert!(e.contains("--address ucast-eth1=ADDRESS"), "{e}");
+    // Both trees at once, in either order, with or without --node: the same bytes.
+    for (dirs, nodes) in [
+        (vec![alpha.clone(), beta.clone()], vec![]),
+        (vec![beta.clone(), alpha.clone()], vec![]),
+        (
+            vec![alpha.clone(), beta.clone()],
+            vec!["alpha".to_string(), "beta".to_string()],
+        ),
+    ] {
+        let got = import::import_many(&dirs, &nodes, &opts(), &ws)
+            .unwrap_or_else(|e| panic!("{dirs:?}: {e}"));
+        assert_eq!(got.toml, on_a.toml, "{dirs:?}");
+        assert_eq!(got.key, on_a.key);
+        // The report names each tree's files.
+        assert!(
+            got.report
+                .entries
+                .iter()
+                .any(|e| e.file.ends_with("ucast-pair-beta/ha.cf")),
+            "{:?}",
+            got.report
+        );
+    }
+    // (--node paired the wrong way round gives the mirror image, consistently: nothing
+    // in the trees can tell, so the report says where each address came from.)
+    // One tree with --address (by link name or by interface): the same bytes.
+    for link in ["ucast-eth1", "eth1"] {
+        let o = Options {
+            node: Some("beta".into()),
+            addresses: vec![(link.into(), "10.0.0.2".parse().expect("ip"))],
+            ..opts()
+        };
+        let got = import::import(&beta, &o, &ws).expect("beta with --address");
+        assert_eq!(got.toml, on_a.toml);
+        assert!(got.report.mentions("as --address says"));
+    }
+    let o = Options {
+        node: Some("beta".into()),
+        addresses: vec![("ucast-eth9".into(), "10.0.0.2".parse().expect("ip"))],
+        ..opts()
+    };
+    let e = import::import(&beta, &o, &ws).expect_err("no such link");
+    assert!(
+        e.to_string().contains("ucast links: ucast-eth1 (eth1)"),
+        "{e}"
+    );
+
+    // Through the command line on this machine (whatever its interfaces): the same bytes.
+    let bin = env!("CARGO_BIN_EXE_hbd");
+    let out = std::process::Command::new(bin)
+        .arg("import")
+        .arg(&alpha)
+        .arg(&beta)
+        .output()
+        .expect("run hbd");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout), on_a.toml);
+    let out = std::process::Command::new(bin)
+        .arg("import")
+        .arg(&alpha)
+        .args(["--node", "alpha", "--address", "ucast-eth1=10.0.0.1"])
+        .output()
+        .expect("run hbd");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout), on_a.toml);
 }
 
 #[test]

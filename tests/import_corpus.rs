@@ -117,8 +117,8 @@ fn want(tree: &str) -> Want {
 
 fn opts() -> Options {
     Options {
-        node: None,
         node_dir: Some(PathBuf::from("/etc/ha.d")),
+        ..Options::default()
     }
 }
 
@@ -268,4 +268,191 @@ fn parsers_never_panic_on_corpus_bytes_mangled() {
             }
         }
     }
+}
+
+/// How each ucast tree is converted off its node: `--node` and `--address` for this
+/// node's address on each ucast link (the same facts [`host`] simulates on the node).
+fn off_node_args(tree: &str) -> &'static [&'static str] {
+    match tree {
+        "auditt7708-pacemaker-resource" => &[
+            "--node",
+            "mts-dev-amqp-node-2.intervale.ru",
+            "--address",
+            "eth0=10.10.0.2",
+        ],
+        "chenzhiwei-linux" => &["--node", "host41", "--address", "eth1=172.16.12.41"],
+        "easytzb-ops-notes" => &[
+            "--node",
+            "web_mysql_m1",
+            "--address",
+            "ucast-em1=117.79.238.49",
+        ],
+        "gslin-coscup2015-mysql" => &["--node", "db-drbd-1", "--address", "eth1=192.168.50.101"],
+        "jmhodges-poolparty" => &[
+            "--node",
+            "lb1.example.com",
+            "--address",
+            "eth0=192.168.0.100",
+        ],
+        "ljproyectoasir-lb04" => &["--node", "alton", "--address", "eth0=10.0.30.11"],
+        "pulecp-vagrant-pacemaker" => &["--node", "s1", "--address", "eth2=192.168.9.121"],
+        "raspberry1123-ha-setting" => {
+            &["--node", "hadoop-master0", "--address", "eth1=172.16.1.18"]
+        }
+        "shotai-consulexample" => &["--node", "node1", "--address", "eth1=192.168.88.128"],
+        "slpcat-freebsd-config" => &["--node", "ha1.example.com", "--address", "bge0=10.0.2.117"],
+        _ => &[],
+    }
+}
+
+/// Off the node, only /etc/hosts is missing: a peer named by host name cannot be
+/// resolved, which is one clear error naming the line.
+fn off_node_want(tree: &str) -> Want {
+    match tree {
+        "auditt7708-pacemaker-resource" => Want::Err("ha.cf:20: ", "/etc/hosts does not list it"),
+        other => want(other),
+    }
+}
+
+/// Every corpus tree through the command line, on whatever machine runs the test (no
+/// interface of it is consulted: --address gives each ucast link's local address):
+/// it imports, writes cluster.toml and the key, and `hbd check` accepts both; or it
+/// fails with exit 1 and one line naming the Heartbeat file and line.
+#[test]
+fn every_corpus_tree_converts_off_node_and_passes_hbd_check() {
+    let root = corpus();
+    let bin = env!("CARGO_BIN_EXE_hbd");
+    let mut trees: Vec<String> = std::fs::read_dir(&root)
+        .expect("corpus")
+        .filter_map(|e| e.ok())
+        .filter(|e| e.path().is_dir())
+        .map(|e| e.file_name().to_string_lossy().to_string())
+        .collect();
+    trees.sort();
+    let (mut ok, mut failed) = (0, 0);
+    for tree in &trees {
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let out = tmp.path().join("cluster.toml");
+        let key = tmp.path().join("authkey");
+        let run = std::process::Command::new(bin)
+            .arg("import")
+            .arg(root.join(tree))
+            .arg("--output")
+            .arg(&out)
+            .arg("--key-output")
+            .arg(&key)
+            .args(off_node_args(tree))
+            .env_remove("HBD_CONFIG")
+            .env_remove("CREDENTIALS_DIRECTORY")
+            .output()
+            .expect("run hbd import");
+        let stderr = String::from_utf8_lossy(&run.stderr);
+        match off_node_want(tree) {
+            Want::Ok(mentions) => {
+                assert!(run.status.success(), "{tree}: import failed:\n{stderr}");
+                for m in mentions {
+                    assert!(
+                        stderr.contains(m),
+                        "{tree}: report lacks \"{m}\":\n{stderr}"
+                    );
+                }
+                let hint = format!("check it with `hbd check -c {}`", out.display());
+                assert!(stderr.contains(&hint), "{tree}: {stderr}");
+                let check = std::process::Command::new(bin)
+                    .arg("check")
+                    .arg("-c")
+                    .arg(&out)
+                    .env_remove("HBD_CONFIG")
+                    .env_remove("CREDENTIALS_DIRECTORY")
+                    .output()
+                    .expect("run hbd check");
+                let text = String::from_utf8_lossy(&check.stdout);
+                assert!(
+                    check.status.success(),
+                    "{tree}: hbd check refused the import:\n{}{text}",
+                    String::from_utf8_lossy(&check.stderr)
+                );
+                // The key it checked is the one the import wrote.
+                assert!(
+                    text.contains(&format!("key: {}", key.display())),
+                    "{tree}: {text}"
+                );
+                ok += 1;
+            }
+            Want::Err(start, contains) => {
+                assert_eq!(run.status.code(), Some(1), "{tree}: {stderr}");
+                let line = stderr.trim_end();
+                assert!(!line.contains('\n'), "{tree}: one line: {stderr}");
+                let want = format!("hbd: error: {start}");
+                assert!(
+                    line.starts_with(&want),
+                    "{tree}: should start {want:?}: {line}"
+                );
+                assert!(
+                    line.contains(contains),
+                    "{tree}: should mention {contains:?}: {line}"
+                );
+                assert!(
+                    !out.exists() && !key.exists(),
+                    "{tree}: wrote files on failure"
+                );
+                failed += 1;
+            }
+        }
+    }
+    assert_eq!((ok, failed), (14, 14));
+}
+
+/// Every ha.cf directive of every tree that imports has an answer in the report:
+/// mapped, changed, or dropped with its reason.
+#[test]
+fn every_ha_cf_directive_has_an_answer_in_the_report() {
+    let root = corpus();
+    let contrib = Path::new(env!("CARGO_MANIFEST_DIR")).join("contrib/legacy-import");
+    let mut dirs: Vec<(PathBuf, SimHost)> = Vec::new();
+    for e in std::fs::read_dir(&root)
+        .expect("corpus")
+        .filter_map(|e| e.ok())
+    {
+        let name = e.file_name().to_string_lossy().to_string();
+        dirs.push((e.path(), host(&name)));
+    }
+    for e in std::fs::read_dir(&contrib)
+        .expect("contrib")
+        .filter_map(|e| e.ok())
+    {
+        let name = e.file_name().to_string_lossy().to_string();
+        let h = match name.as_str() {
+            "ucast-pair-alpha" => SimHost::new("alpha").with_addr("eth1", "10.0.0.1/24"),
+            "ucast-pair-beta" => SimHost::new("beta").with_addr("eth1", "10.0.0.2/24"),
+            _ => SimHost::new("workstation"),
+        };
+        dirs.push((e.path(), h));
+    }
+    let mut checked = 0;
+    for (dir, h) in dirs {
+        let Ok(got) = import::import(&dir, &opts(), &h) else {
+            continue;
+        };
+        let text = std::fs::read(dir.join("ha.cf")).expect("ha.cf");
+        for (i, raw) in text.split(|&b| b == b'\n').enumerate() {
+            let body = raw.split(|&b| b == b'#').next().unwrap_or_default();
+            if body.iter().all(|b| b.is_ascii_whitespace()) {
+                continue;
+            }
+            let n = i + 1;
+            assert!(
+                got.report
+                    .entries
+                    .iter()
+                    .any(|e| e.file == "ha.cf" && e.line == n),
+                "{}: ha.cf:{n} ({}) has no answer in the report:\n{}",
+                dir.display(),
+                String::from_utf8_lossy(raw),
+                got.report.render()
+            );
+            checked += 1;
+        }
+    }
+    assert!(checked > 200, "only {checked} directives checked");
 }

@@ -4,7 +4,8 @@
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
 
 use hbd::config::keys;
 
@@ -23,6 +24,10 @@ impl Env {
     }
     /// A valid cluster.toml whose key file is `self.key()` and signing key `key_id`.
     fn config(&self, key_id: u8) -> PathBuf {
+        self.config_for(&self.key(), key_id)
+    }
+    /// A valid cluster.toml whose key file is `key`.
+    fn config_for(&self, key: &Path, key_id: u8) -> PathBuf {
         let path = self.dir.path().join("cluster.toml");
         std::fs::write(
             &path,
@@ -50,7 +55,7 @@ name = "alpha"
 [[node]]
 name = "beta"
 "#,
-                self.key().display()
+                key.display()
             ),
         )
         .unwrap();
@@ -62,15 +67,30 @@ name = "beta"
     }
 }
 
+/// Run hbd; a run that has not ended after 20 s is killed and fails the test (a FIFO
+/// key file used to hang `hbd check` in open()).
 fn hbd(args: &[&str], config: Option<&Path>) -> Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_hbd"));
     cmd.args(args)
         .env_remove("HBD_CONFIG")
-        .env_remove("CREDENTIALS_DIRECTORY");
+        .env_remove("CREDENTIALS_DIRECTORY")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
     if let Some(c) = config {
         cmd.arg("-c").arg(c);
     }
-    cmd.output().expect("run hbd")
+    let mut child = cmd.spawn().expect("run hbd");
+    let start = Instant::now();
+    while child.try_wait().expect("wait").is_none() {
+        if start.elapsed() > Duration::from_secs(20) {
+            let _ = child.kill();
+            let o = child.wait_with_output().expect("wait");
+            panic!("hbd {args:?} hung for 20 s: {}", stderr(&o));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.wait_with_output().expect("output")
 }
 
 fn stderr(o: &Output) -> String {
@@ -232,7 +252,7 @@ fn keygen_creates_appends_and_check_accepts() {
         assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
         let stdout = String::from_utf8_lossy(&out.stdout);
         assert!(
-            stdout.contains(&format!("signing with key {id} of 2")),
+            stdout.contains(&format!("signing with key {id}; the file holds keys 1, 2")),
             "{stdout}"
         );
     }
@@ -285,4 +305,143 @@ fn systemd_credential_is_used_when_present() {
         stdout.contains(&format!("key: {}", cred.display())),
         "{stdout}"
     );
+}
+
+// Issue 15, hole 6: what is not a regular file of sane size is refused before it is
+// opened blocking or read whole.
+
+#[test]
+fn fifo_key_file_is_refused_without_hanging() {
+    let env = Env::new();
+    nix::unistd::mkfifo(&env.key(), nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+    let out = hbd(&["check"], Some(&env.config(1)));
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains("is a FIFO, not a regular file"), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+}
+
+#[test]
+fn device_key_file_is_refused_without_a_chmod_hint() {
+    let env = Env::new();
+    // /dev/zero is 0666: the old check suggested `chmod 600 /dev/zero`; reading it would
+    // never end.
+    let out = hbd(&["check"], Some(&env.config_for(Path::new("/dev/zero"), 1)));
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains("/dev/zero is a character device"), "{err}");
+    assert!(!err.contains("chmod"), "{err}");
+    let out = hbd(&["check"], Some(&env.config_for(env.dir.path(), 1)));
+    assert!(stderr(&out).contains("is a directory"), "{}", stderr(&out));
+}
+
+#[test]
+fn huge_key_file_is_refused_unread() {
+    let env = Env::new();
+    env.write_key("", 0o600);
+    // 1 GiB, sparse: costs no disk, but was read whole (1 GB of memory).
+    std::fs::File::options()
+        .write(true)
+        .open(env.key())
+        .unwrap()
+        .set_len(1 << 30)
+        .unwrap();
+    let out = hbd(&["check"], Some(&env.config(1)));
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains("1073741824 bytes, larger than the 65536 bytes"),
+        "{err}"
+    );
+}
+
+// Issue 15, hole 7: no hint acts through a symbolic link, no write replaces one.
+
+/// A file standing in for /etc/shadow: not ours to change, mode 0640.
+fn victim(env: &Env) -> PathBuf {
+    let v = env.dir.path().join("shadow");
+    std::fs::write(&v, format!("1 {SECRET}\n")).unwrap();
+    std::fs::set_permissions(&v, std::fs::Permissions::from_mode(0o640)).unwrap();
+    v
+}
+
+#[test]
+fn symlinked_key_file_is_refused_without_a_hint_that_changes_its_target() {
+    let env = Env::new();
+    let shadow = victim(&env);
+    std::os::unix::fs::symlink(&shadow, env.key()).unwrap();
+    let out = hbd(&["check"], Some(&env.config(1)));
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(
+        err.contains(&format!(
+            "key file {} is a symbolic link (to {})",
+            env.key().display(),
+            shadow.display()
+        )),
+        "{err}"
+    );
+    assert!(!err.contains("chmod") && !err.contains("chown"), "{err}");
+    assert_eq!(mode(&shadow), 0o640);
+}
+
+#[test]
+fn keygen_never_replaces_or_writes_through_a_symlink() {
+    let env = Env::new();
+    let shadow = victim(&env);
+    let before = std::fs::read(&shadow).unwrap();
+    std::os::unix::fs::symlink(&shadow, env.key()).unwrap();
+    let keyarg = env.key().to_str().unwrap().to_string();
+    for args in [
+        vec!["keygen", "--output", &keyarg, "--append", "--id", "2"],
+        vec!["keygen", "--output", &keyarg, "--force"],
+        vec!["keygen", "--output", &keyarg],
+    ] {
+        let out = hbd(&args, None);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {}", stderr(&out));
+        assert!(
+            std::fs::symlink_metadata(env.key())
+                .unwrap()
+                .file_type()
+                .is_symlink(),
+            "{args:?} replaced the link"
+        );
+        assert_eq!(std::fs::read(&shadow).unwrap(), before, "{args:?}");
+        assert_eq!(mode(&shadow), 0o640);
+    }
+    let out = hbd(
+        &["keygen", "--output", &keyarg, "--append", "--id", "2"],
+        None,
+    );
+    assert!(
+        stderr(&out).contains("is a symbolic link"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn keygen_temporary_file_is_exclusive_and_random() {
+    let env = Env::new();
+    // Names the old code used (".authkey.tmpPID"): planted links must not be followed.
+    let target = env.dir.path().join("target");
+    std::fs::write(&target, "untouched").unwrap();
+    for pid in 1..64 {
+        let _ =
+            std::os::unix::fs::symlink(&target, env.dir.path().join(format!(".authkey.tmp{pid}")));
+    }
+    let keyarg = env.key().to_str().unwrap().to_string();
+    let out = hbd(&["keygen", "--output", &keyarg], None);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(std::fs::read_to_string(&target).unwrap(), "untouched");
+    assert_eq!(mode(&env.key()), 0o600);
+    // The planted links are still there (not removed as if they were ours), and nothing else.
+    let tmps = std::fs::read_dir(env.dir.path())
+        .unwrap()
+        .filter(|e| {
+            let e = e.as_ref().unwrap();
+            e.file_name().to_string_lossy().contains(".tmp") && !e.file_type().unwrap().is_symlink()
+        })
+        .count();
+    assert_eq!(tmps, 0);
 }

@@ -13,6 +13,10 @@ use lab::wait_until;
 use lab::web::*;
 
 #[test]
+#[cfg_attr(
+    not(hbd_lab),
+    ignore = "lab tests need root: build and run them as root"
+)]
 fn preferred_node_brings_the_group_up_in_order() {
     if !lab::available("preferred_node_brings_the_group_up_in_order") {
         return;
@@ -30,6 +34,10 @@ fn preferred_node_brings_the_group_up_in_order() {
 }
 
 #[test]
+#[cfg_attr(
+    not(hbd_lab),
+    ignore = "lab tests need root: build and run them as root"
+)]
 fn kill9_of_the_owner_moves_the_group_within_deadtime() {
     if !lab::available("kill9_of_the_owner_moves_the_group_within_deadtime") {
         return;
@@ -57,6 +65,10 @@ fn kill9_of_the_owner_moves_the_group_within_deadtime() {
 }
 
 #[test]
+#[cfg_attr(
+    not(hbd_lab),
+    ignore = "lab tests need root: build and run them as root"
+)]
 fn stopping_hbd_on_the_owner_stops_the_group_and_the_peer_takes_over() {
     if !lab::available("stopping_hbd_on_the_owner_stops_the_group_and_the_peer_takes_over") {
         return;
@@ -90,6 +102,10 @@ fn stopping_hbd_on_the_owner_stops_the_group_and_the_peer_takes_over() {
 }
 
 #[test]
+#[cfg_attr(
+    not(hbd_lab),
+    ignore = "lab tests need root: build and run them as root"
+)]
 fn restarting_hbd_on_the_owner_restarts_no_resource() {
     if !lab::available("restarting_hbd_on_the_owner_restarts_no_resource") {
         return;
@@ -134,6 +150,10 @@ fn restarting_hbd_on_the_owner_restarts_no_resource() {
 }
 
 #[test]
+#[cfg_attr(
+    not(hbd_lab),
+    ignore = "lab tests need root: build and run them as root"
+)]
 fn a_crash_of_hbd_on_the_owner_restarts_no_resource() {
     if !lab::available("a_crash_of_hbd_on_the_owner_restarts_no_resource") {
         return;
@@ -174,6 +194,10 @@ fn a_crash_of_hbd_on_the_owner_restarts_no_resource() {
 }
 
 #[test]
+#[cfg_attr(
+    not(hbd_lab),
+    ignore = "lab tests need root: build and run them as root"
+)]
 fn a_unit_failing_on_takeover_is_rolled_back() {
     if !lab::available("a_unit_failing_on_takeover_is_rolled_back") {
         return;
@@ -229,6 +253,10 @@ fn a_unit_failing_on_takeover_is_rolled_back() {
 }
 
 #[test]
+#[cfg_attr(
+    not(hbd_lab),
+    ignore = "lab tests need root: build and run them as root"
+)]
 fn a_crashing_unit_restarts_in_place_then_the_group_moves() {
     if !lab::available("a_crashing_unit_restarts_in_place_then_the_group_moves") {
         return;
@@ -274,6 +302,10 @@ fn a_crashing_unit_restarts_in_place_then_the_group_moves() {
 }
 
 #[test]
+#[cfg_attr(
+    not(hbd_lab),
+    ignore = "lab tests need root: build and run them as root"
+)]
 fn a_returning_node_does_not_take_the_group_back() {
     if !lab::available("a_returning_node_does_not_take_the_group_back") {
         return;

@@ -56,6 +56,10 @@ fn one_owner(lab: &Lab, timeout: Duration, why: &str) -> String {
 }
 
 #[test]
+#[cfg_attr(
+    not(hbd_lab),
+    ignore = "lab tests need root: build and run them as root"
+)]
 fn losing_one_of_two_links_is_not_a_failover() {
     if !lab::available("losing_one_of_two_links_is_not_a_failover") {
         return;
@@ -69,6 +73,10 @@ fn losing_one_of_two_links_is_not_a_failover() {
 }
 
 #[test]
+#[cfg_attr(
+    not(hbd_lab),
+    ignore = "lab tests need root: build and run them as root"
+)]
 fn thirty_percent_heartbeat_loss_is_not_a_failover() {
     if !lab::available("thirty_percent_heartbeat_loss_is_not_a_failover") {
         return;
@@ -81,6 +89,10 @@ fn thirty_percent_heartbeat_loss_is_not_a_failover() {
 }
 
 #[test]
+#[cfg_attr(
+    not(hbd_lab),
+    ignore = "lab tests need root: build and run them as root"
+)]
 fn a_frozen_owner_is_not_duplicated_and_after_thaw_one_owner_remains() {
     if !lab::available("a_frozen_owner_is_not_duplicated_and_after_thaw_one_owner_remains") {
         return;
@@ -109,6 +121,10 @@ fn a_frozen_owner_is_not_duplicated_and_after_thaw_one_owner_remains() {
 }
 
 #[test]
+#[cfg_attr(
+    not(hbd_lab),
+    ignore = "lab tests need root: build and run them as root"
+)]
 fn a_healed_partition_ends_with_one_owner() {
     if !lab::available("a_healed_partition_ends_with_one_owner") {
         return;

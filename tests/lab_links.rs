@@ -201,6 +201,10 @@ fn kill_and_measure(lab: &Lab, victim: &str, survivor: &str, vip: &str) -> Durat
 }
 
 #[test]
+#[cfg_attr(
+    not(hbd_lab),
+    ignore = "lab tests need root: build and run them as root"
+)]
 fn broadcast_and_multicast_links_lose_one_without_failover() {
     if !lab::available("broadcast_and_multicast_links_lose_one_without_failover") {
         return;
@@ -324,6 +328,10 @@ fn broadcast_and_multicast_links_lose_one_without_failover() {
 }
 
 #[test]
+#[cfg_attr(
+    not(hbd_lab),
+    ignore = "lab tests need root: build and run them as root"
+)]
 fn three_nodes_over_multicast_hand_over_one_at_a_time() {
     if !lab::available("three_nodes_over_multicast_hand_over_one_at_a_time") {
         return;
@@ -499,6 +507,10 @@ impl Drop for Cable {
 }
 
 #[test]
+#[cfg_attr(
+    not(hbd_lab),
+    ignore = "lab tests need root: build and run them as root"
+)]
 fn a_serial_cable_keeps_the_peer_up_when_the_network_link_is_cut() {
     if !lab::available("a_serial_cable_keeps_the_peer_up_when_the_network_link_is_cut") {
         return;
@@ -688,6 +700,7 @@ fn foreign_packets(cluster_id: u32, victim: &str) -> Vec<Vec<u8>> {
         seq,
         sender: sender.to_string(),
         claims: vec![],
+        acks: vec![],
     };
     let junk = |len: usize| {
         let mut j = vec![0u8; len];
@@ -706,6 +719,10 @@ fn foreign_packets(cluster_id: u32, victim: &str) -> Vec<Vec<u8>> {
 }
 
 #[test]
+#[cfg_attr(
+    not(hbd_lab),
+    ignore = "lab tests need root: build and run them as root"
+)]
 fn journal_has_structured_fields_and_foreign_packets_do_not_flood_it() {
     if !lab::available("journal_has_structured_fields_and_foreign_packets_do_not_flood_it") {
         return;
@@ -859,6 +876,10 @@ fn journal_has_structured_fields_and_foreign_packets_do_not_flood_it() {
 }
 
 #[test]
+#[cfg_attr(
+    not(hbd_lab),
+    ignore = "lab tests need root: build and run them as root"
+)]
 fn broadcast_and_multicast_on_one_interface_are_two_links() {
     if !lab::available("broadcast_and_multicast_on_one_interface_are_two_links") {
         return;
@@ -913,6 +934,10 @@ fn broadcast_and_multicast_on_one_interface_are_two_links() {
 }
 
 #[test]
+#[cfg_attr(
+    not(hbd_lab),
+    ignore = "lab tests need root: build and run them as root"
+)]
 fn a_group_without_resources_is_not_adopted_at_start() {
     if !lab::available("a_group_without_resources_is_not_adopted_at_start") {
         return;
@@ -984,6 +1009,10 @@ fn replace_nic(lab: &Lab, node: &Node<'_>, iface: &str) {
 }
 
 #[test]
+#[cfg_attr(
+    not(hbd_lab),
+    ignore = "lab tests need root: build and run them as root"
+)]
 fn a_link_whose_interface_is_replaced_comes_back() {
     if !lab::available("a_link_whose_interface_is_replaced_comes_back") {
         return;
@@ -1035,6 +1064,10 @@ fn a_link_whose_interface_is_replaced_comes_back() {
 }
 
 #[test]
+#[cfg_attr(
+    not(hbd_lab),
+    ignore = "lab tests need root: build and run them as root"
+)]
 fn a_reload_moves_the_multicast_link_to_another_group() {
     if !lab::available("a_reload_moves_the_multicast_link_to_another_group") {
         return;

@@ -16,6 +16,10 @@ fn host(cmd: &str) -> String {
 const PROBE: &str = "[Unit]\nDescription=lab probe\n[Service]\nExecStart=/bin/sleep infinity\n";
 
 #[test]
+#[cfg_attr(
+    not(hbd_lab),
+    ignore = "lab tests need root: build and run them as root"
+)]
 fn two_nodes_boot_isolated_and_clean_up() {
     if !lab::available("lab_smoke") {
         return;
@@ -211,6 +215,10 @@ fn two_nodes_boot_isolated_and_clean_up() {
 }
 
 #[test]
+#[cfg_attr(
+    not(hbd_lab),
+    ignore = "lab tests need root: build and run them as root"
+)]
 fn heartbeat_loss_drops_the_asked_share() {
     if !lab::available("lab_smoke") {
         return;
@@ -245,6 +253,10 @@ fn heartbeat_loss_drops_the_asked_share() {
 }
 
 #[test]
+#[cfg_attr(
+    not(hbd_lab),
+    ignore = "lab tests need root: build and run them as root"
+)]
 fn three_nodes_reach_each_other_on_both_links() {
     if !lab::available("lab_smoke") {
         return;
@@ -279,4 +291,63 @@ fn three_nodes_reach_each_other_on_both_links() {
             .status
             .success()
     );
+}
+
+/// The harness itself (issue 20): a binary under the host's /tmp (invisible inside a node)
+/// runs there once installed, the node's /usr is its own, and a wait whose hbd exited with
+/// an error gives up at once with the node's journal instead of running out its timeout.
+#[test]
+#[cfg_attr(
+    not(hbd_lab),
+    ignore = "lab tests need root: build and run them as root"
+)]
+fn binaries_from_tmp_run_in_nodes_and_waits_fail_fast_when_hbd_exits() {
+    if !lab::available("lab_smoke") {
+        return;
+    }
+    let lab = Lab::boot("sff", 1);
+    let n1 = lab.node("n1");
+    // A copy of hbd under the host's /tmp, as in a checkout there.
+    let tmp = tempfile::Builder::new()
+        .prefix("hbd-lab-bin")
+        .tempdir_in("/tmp")
+        .unwrap();
+    let bin = tmp.path().join("hbd");
+    std::fs::copy(env!("CARGO_BIN_EXE_hbd"), &bin).unwrap();
+    n1.put(&bin, "/usr/local/sbin/hbd-from-tmp", 0o755);
+    assert!(
+        n1.exec_ok(&["/usr/local/sbin/hbd-from-tmp", "--version"])
+            .starts_with("hbd ")
+    );
+    assert!(
+        !std::path::Path::new("/usr/local/sbin/hbd-from-tmp").exists(),
+        "a file put into a node's /usr reached the host's"
+    );
+
+    // A cluster without this node: `hbd run` exits 1 at once (and again on each restart).
+    let cluster = "[cluster]\nname = \"ff\"\n[[link]]\nname = \"a\"\nkind = \"udp-unicast\"\n\
+                   [[node]]\nname = \"x\"\naddress.a = \"10.99.0.1\"\n\
+                   [[node]]\nname = \"y\"\naddress.a = \"10.99.0.2\"\n";
+    n1.install_hbd(cluster, "1 0123456789abcdef0123456789abcdef\n");
+    n1.exec_ok(&["systemctl", "start", "--no-block", "hbd"]);
+    let waited = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        wait_until(Duration::from_secs(60), Duration::from_millis(100), || {
+            false
+        })
+    }));
+    let Err(panic) = waited else {
+        panic!("the wait ran out its timeout although hbd had exited");
+    };
+    let msg = panic.downcast_ref::<String>().cloned().unwrap_or_default();
+    assert!(
+        msg.contains("hbd on n1") && msg.contains("exited with code 1"),
+        "{msg}"
+    );
+    assert!(
+        msg.contains("matches no node of the cluster"),
+        "the journal is missing: {msg}"
+    );
+    // Opted out, the same wait just runs its course.
+    n1.unwatch_hbd();
+    assert!(wait_until(Duration::from_secs(2), Duration::from_millis(100), || false).is_none());
 }

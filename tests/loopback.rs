@@ -722,3 +722,149 @@ fn status_parsing() {
         BTreeSet::from(["a".to_string()])
     );
 }
+
+/// Issue 15, hole 2: junk from 20 000 source addresses (1–64-byte datagrams and
+/// forged hbd headers with this cluster's id and a bad MAC) aimed at one daemon for
+/// several seconds. No node may declare a peer dead or move a group, and the flooded
+/// daemon's log stays bounded whatever the number of sources.
+#[test]
+fn a_flood_from_20000_sources_kills_no_peer() {
+    let _guard = one_at_a_time();
+    let c = TestCluster::start();
+    c.wait_settled(Duration::from_secs(15), Duration::from_millis(500));
+    let before: Vec<(String, String)> = GROUPS
+        .iter()
+        .map(|g| (g.to_string(), owner_of(&c, g)))
+        .collect();
+    let text = std::fs::read_to_string(&c.config).expect("config");
+    let loaded = hbd::config::parse_str(&text, &c.config).expect("valid config");
+    let port = match &loaded.config.links[0] {
+        hbd::config::Link::UdpUnicast(u) => u.port,
+        other => panic!("unexpected link {other:?}"),
+    };
+    let cluster_id = loaded.config.cluster_id().to_be_bytes();
+    let target: std::net::SocketAddr = format!("127.0.0.1:{port}").parse().expect("addr");
+    let flood_start = Instant::now();
+    let history_from = c.node("a").notes().history.len();
+    let mut sent = 0u64;
+    let mut rng = 0x9E37_79B9_7F4A_7C15u64;
+    let mut next = || {
+        rng ^= rng << 13;
+        rng ^= rng >> 7;
+        rng ^= rng << 17;
+        rng
+    };
+    'flood: for round in 0.. {
+        for i in 0..20_000u32 {
+            if flood_start.elapsed() >= Duration::from_secs(5) {
+                break 'flood;
+            }
+            // 127.10.0.0 – 127.10.78.31: 20 000 distinct loopback sources.
+            let src = std::net::Ipv4Addr::new(127, 10, (i >> 8) as u8, i as u8);
+            let Ok(sock) = std::net::UdpSocket::bind((src, 0)) else {
+                continue;
+            };
+            for k in 0..12u64 {
+                let len = 1 + (next() % 64) as usize;
+                let mut junk: Vec<u8> = (0..len).map(|_| next() as u8).collect();
+                if (u64::from(i) + k + round) % 4 == 0 {
+                    // A forged heartbeat header: passes every cheap check, fails the MAC.
+                    junk = b"HBD\xA5\x01\x01\x01\x00".to_vec();
+                    junk.extend_from_slice(&cluster_id);
+                    junk.extend((0..100).map(|_| next() as u8));
+                }
+                if sock.send_to(&junk, target).is_ok() {
+                    sent += 1;
+                }
+            }
+        }
+    }
+    let flood = flood_start.elapsed();
+    // Let the daemons catch up, then judge every STATUS= they sent meanwhile.
+    std::thread::sleep(DEADTIME * 2);
+    for n in &c.nodes {
+        let notes = n.notes();
+        let from = if n.name == "a" { history_from } else { 0 };
+        for (at, status) in notes.history.iter().skip(from) {
+            if *at >= flood_start && !dead_peers(status).is_empty() {
+                let what = format!(
+                    "{} reported a dead peer {} ms into the flood: {status}",
+                    n.name,
+                    (*at - flood_start).as_millis()
+                );
+                drop(notes);
+                c.fail(&what);
+            }
+        }
+    }
+    let after: Vec<(String, String)> = GROUPS
+        .iter()
+        .map(|g| (g.to_string(), owner_of(&c, g)))
+        .collect();
+    assert_eq!(before, after, "no group moved");
+    let log = std::fs::read_to_string(&c.node("a").log).unwrap_or_default();
+    let refused_lines = log.lines().filter(|l| l.contains("refused packet")).count();
+    println!(
+        "FIGURE flood: {sent} datagrams from 20000 sources in {} ms ({} k/s); a logged {refused_lines} refused-packet lines; no false death",
+        flood.as_millis(),
+        sent / flood.as_millis().max(1) as u64
+    );
+    assert!(
+        refused_lines <= 20,
+        "{refused_lines} refused-packet lines for one flood"
+    );
+}
+
+/// Issue 15, hole 3: SIGHUP with the key file replaced by a FIFO used to block hbd in
+/// open() for as long as nobody wrote to it: no heartbeats, no watchdog, both nodes
+/// ran the groups. Reading now happens off the loop and is refused or given up in
+/// time; the node keeps heartbeating meanwhile and keeps its configuration.
+#[test]
+fn sighup_with_a_fifo_for_a_key_blocks_nothing() {
+    let _guard = one_at_a_time();
+    let c = TestCluster::start();
+    c.wait_settled(Duration::from_secs(15), Duration::from_millis(500));
+    let before: Vec<_> = GROUPS.iter().map(|g| c.owners(g)).collect();
+    let key = c.dir.path().join("authkey");
+    std::fs::rename(&key, c.dir.path().join("authkey.real")).expect("move key");
+    nix::unistd::mkfifo(
+        &key,
+        nix::sys::stat::Mode::S_IRUSR | nix::sys::stat::Mode::S_IWUSR,
+    )
+    .expect("mkfifo");
+    let sent = Instant::now();
+    let watchdogs = c.node("a").notes().watchdogs;
+    c.node("a").signal(Signal::SIGHUP);
+    c.wait_for(Duration::from_secs(3), "no RELOADING=1 after SIGHUP", |c| {
+        c.node("a").notes().reloading == 1
+    });
+    // Longer than deadtime: a blocked loop would have made the peers declare a dead.
+    std::thread::sleep(DEADTIME * 3);
+    for n in &c.nodes {
+        let notes = n.notes();
+        assert!(
+            notes
+                .history
+                .iter()
+                .filter(|(at, _)| *at >= sent)
+                .all(|(_, s)| dead_peers(s).is_empty()),
+            "{} saw a peer die after the SIGHUP: {:?}",
+            n.name,
+            notes.history
+        );
+    }
+    assert!(
+        c.node("a").notes().watchdogs > watchdogs,
+        "the watchdog kept being fed"
+    );
+    let after: Vec<_> = GROUPS.iter().map(|g| c.owners(g)).collect();
+    assert_eq!(before, after, "{}", c.describe());
+    // Unblock any reader, put the key back: the cluster is still whole.
+    let _ = std::fs::OpenOptions::new()
+        .write(true)
+        .custom_flags(nix::libc::O_NONBLOCK)
+        .open(&key);
+    std::fs::remove_file(&key).expect("remove fifo");
+    std::fs::rename(c.dir.path().join("authkey.real"), &key).expect("restore key");
+    assert!(c.settled(), "{}", c.describe());
+}

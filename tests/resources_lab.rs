@@ -31,19 +31,16 @@ fn resctl_helper() {
     std::process::exit(resctl::resctl_main(argv));
 }
 
+/// Where [`setup`] copies this test binary in every node (a node cannot see the host's
+/// /tmp and /run, where a checkout may live).
+const IN_NODE_EXE: &str = "/usr/local/libexec/hbd-lab/resources_lab";
+
 /// The command line that runs `resctl ARGS...` inside a node.
 fn resctl_cmd(args: &[&str]) -> Vec<String> {
-    let exe = std::env::current_exe().expect("current_exe");
-    // A node sees the host's files except under /tmp and /run (its own tmpfs there).
-    assert!(
-        !exe.starts_with("/tmp") && !exe.starts_with("/run"),
-        "{}: a lab node cannot see this path (its /tmp and /run are its own); build outside /tmp and /run",
-        exe.display()
-    );
     vec![
         "env".into(),
         format!("HBD_RESCTL={}", args.join(&ARG_SEP.to_string())),
-        exe.to_string_lossy().into_owned(),
+        IN_NODE_EXE.into(),
         "--exact".into(),
         "resctl_helper".into(),
         "--nocapture".into(),
@@ -109,6 +106,8 @@ const MOUNT_UNIT: &str = "srv-hbd\\x20data.mount";
 const SCRIPT_UNIT: &str = "hbd-script-legacy::r0.service";
 
 fn setup(node: &Node<'_>, config: &str) {
+    let exe = std::env::current_exe().expect("current_exe");
+    node.put(&exe, IN_NODE_EXE, 0o755);
     node.write_file(CONF, config, 0o644);
     node.write_file("/etc/hbd-test/legacy", SCRIPT, 0o755);
     node.install_unit("a.service", &logging_unit("a"));
@@ -145,6 +144,10 @@ fn mac(node: &Node<'_>, iface: &str) -> String {
 }
 
 #[test]
+#[cfg_attr(
+    not(hbd_lab),
+    ignore = "lab tests need root: build and run them as root"
+)]
 fn group_starts_in_order_and_stops_in_reverse() {
     if !lab::available("resources_lab") {
         return;
@@ -216,6 +219,10 @@ fn group_starts_in_order_and_stops_in_reverse() {
 }
 
 #[test]
+#[cfg_attr(
+    not(hbd_lab),
+    ignore = "lab tests need root: build and run them as root"
+)]
 fn start_failure_rolls_back_in_reverse() {
     if !lab::available("resources_lab") {
         return;
@@ -250,6 +257,10 @@ fn start_failure_rolls_back_in_reverse() {
 }
 
 #[test]
+#[cfg_attr(
+    not(hbd_lab),
+    ignore = "lab tests need root: build and run them as root"
+)]
 fn vip_is_announced_and_refused_when_in_use() {
     if !lab::available("resources_lab") {
         return;
@@ -361,6 +372,10 @@ fn run_in_background(node: &Node<'_>, unit: &str) {
 }
 
 #[test]
+#[cfg_attr(
+    not(hbd_lab),
+    ignore = "lab tests need root: build and run them as root"
+)]
 fn monitoring_restarts_in_place_then_reports_failure() {
     if !lab::available("resources_lab") {
         return;
@@ -433,6 +448,10 @@ fn monitoring_restarts_in_place_then_reports_failure() {
 }
 
 #[test]
+#[cfg_attr(
+    not(hbd_lab),
+    ignore = "lab tests need root: build and run them as root"
+)]
 fn stop_is_not_a_failure_and_active_groups_are_adopted() {
     if !lab::available("resources_lab") {
         return;
@@ -488,6 +507,10 @@ fn stop_is_not_a_failure_and_active_groups_are_adopted() {
 }
 
 #[test]
+#[cfg_attr(
+    not(hbd_lab),
+    ignore = "lab tests need root: build and run them as root"
+)]
 fn works_over_the_private_socket_without_a_bus() {
     if !lab::available("resources_lab") {
         return;
@@ -520,6 +543,10 @@ fn works_over_the_private_socket_without_a_bus() {
 }
 
 #[test]
+#[cfg_attr(
+    not(hbd_lab),
+    ignore = "lab tests need root: build and run them as root"
+)]
 fn enabled_or_before_hbd_unit_is_warned_about() {
     if !lab::available("resources_lab") {
         return;
@@ -553,6 +580,10 @@ fn enabled_or_before_hbd_unit_is_warned_about() {
 }
 
 #[test]
+#[cfg_attr(
+    not(hbd_lab),
+    ignore = "lab tests need root: build and run them as root"
+)]
 fn ipv6_vip_moves_with_unsolicited_neighbour_advertisements() {
     if !lab::available("resources_lab") {
         return;
@@ -609,6 +640,10 @@ fn ipv6_vip_moves_with_unsolicited_neighbour_advertisements() {
 }
 
 #[test]
+#[cfg_attr(
+    not(hbd_lab),
+    ignore = "lab tests need root: build and run them as root"
+)]
 fn ipv6_vip_is_refused_when_in_use() {
     if !lab::available("resources_lab") {
         return;
@@ -691,6 +726,10 @@ fn ipv6_vip_is_refused_when_in_use() {
 }
 
 #[test]
+#[cfg_attr(
+    not(hbd_lab),
+    ignore = "lab tests need root: build and run them as root"
+)]
 fn start_timeout_rolls_back_and_stops_the_slow_unit() {
     if !lab::available("resources_lab") {
         return;
@@ -745,6 +784,10 @@ const HBD_SANDBOX: &[&str] = &[
 ];
 
 #[test]
+#[cfg_attr(
+    not(hbd_lab),
+    ignore = "lab tests need root: build and run them as root"
+)]
 fn works_inside_the_hbd_service_sandbox() {
     if !lab::available("resources_lab") {
         return;
@@ -777,6 +820,10 @@ fn works_inside_the_hbd_service_sandbox() {
 }
 
 #[test]
+#[cfg_attr(
+    not(hbd_lab),
+    ignore = "lab tests need root: build and run them as root"
+)]
 fn announcements_stop_when_the_vip_leaves() {
     if !lab::available("resources_lab") {
         return;

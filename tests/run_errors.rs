@@ -102,3 +102,74 @@ fn a_readable_key_file_is_refused() {
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
     assert!(stderr(&o).contains("chmod 600"), "{}", stderr(&o));
 }
+
+/// `hbd run` with a command that must end; one that has not after 20 s fails the test.
+fn run_bounded(config: &Path, args: &[&str]) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_hbd"))
+        .arg("--config")
+        .arg(config)
+        .arg("run")
+        .args(args)
+        .env_remove("NOTIFY_SOCKET")
+        .env_remove("JOURNAL_STREAM")
+        .env_remove("INVOCATION_ID")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run hbd");
+    let start = std::time::Instant::now();
+    while child.try_wait().expect("wait").is_none() {
+        if start.elapsed() > std::time::Duration::from_secs(20) {
+            let _ = child.kill();
+            panic!("hbd run hung for 20 s");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    child.wait_with_output().expect("output")
+}
+
+// Issue 15, hole 6: a FIFO where the key or the config should be hung `hbd run` in open()
+// (and SIGTERM was then ignored).
+#[test]
+fn a_fifo_key_file_is_refused_at_once() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = setup(dir.path(), 47_997);
+    let key = dir.path().join("authkey");
+    std::fs::remove_file(&key).expect("rm");
+    nix::unistd::mkfifo(&key, nix::sys::stat::Mode::from_bits_truncate(0o600)).expect("mkfifo");
+    let o = run_bounded(&config, &["--node", "alpha"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains(&format!(
+            "key file {} is a FIFO, not a regular file",
+            key.display()
+        )),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn a_fifo_or_device_config_is_refused_at_once() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let fifo = dir.path().join("cluster.toml");
+    nix::unistd::mkfifo(&fifo, nix::sys::stat::Mode::from_bits_truncate(0o644)).expect("mkfifo");
+    let o = run_bounded(&fifo, &["--node", "alpha"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains(&format!(
+            "cannot read {}: it is a FIFO, not a regular file",
+            fifo.display()
+        )),
+        "{}",
+        stderr(&o)
+    );
+    let o = run_bounded(Path::new("/dev/zero"), &["--node", "alpha"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("cannot read /dev/zero: it is a character device"),
+        "{}",
+        stderr(&o)
+    );
+}

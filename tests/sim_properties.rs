@@ -132,8 +132,25 @@ fn sim3() -> Sim {
     ))
 }
 
+/// CI runs a fixed set of cases: a fixed seed (and the persisted regressions, which
+/// proptest replays first), so the suite gives the same verdict on every run. The hunt
+/// for fresh cases is a separate command (tests/hunt.sh): `HBD_FRESH_CASES=1` draws a
+/// random seed, `PROPTEST_CASES` sets how many.
+fn sim_proptest_config() -> ProptestConfig {
+    let mut c = ProptestConfig::default();
+    if std::env::var_os("PROPTEST_CASES").is_none() {
+        c.cases = 64;
+    }
+    if std::env::var_os("HBD_FRESH_CASES").is_none()
+        && std::env::var_os("PROPTEST_RNG_SEED").is_none()
+    {
+        c.rng_seed = proptest::test_runner::RngSeed::Fixed(0x6862_6421);
+    }
+    c
+}
+
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 48, .. ProptestConfig::default() })]
+    #![proptest_config(sim_proptest_config())]
 
     #[test]
     fn connected_nodes_never_share_a_group(faults in proptest::collection::vec(fault(), 1..40)) {
@@ -173,54 +190,6 @@ proptest! {
         prop_assert!(peer.handle_packet(Instant::now(), LinkId(0), &flipped).is_err());
         prop_assert!(peer.handle_packet(Instant::now(), LinkId(5), &packet).is_err());
     }
-}
-
-#[test]
-fn replays_are_refused() {
-    let c = config(2, 1, &[("web", 0)], "");
-    let t0 = Instant::now();
-    let mut a = Cluster::new(&c, NodeId(0), keys(), 7, t0);
-    let mut b = Cluster::new(&c, NodeId(1), keys(), 8, t0);
-    let mut sent = Vec::new();
-    for i in 0..3 {
-        a.handle_timeout(t0 + Duration::from_millis(100 * i));
-        while let Some(act) = a.poll_action() {
-            if let hbd::cluster::Action::Send(bytes) = act {
-                sent.push(bytes);
-            }
-        }
-    }
-    let now = t0 + Duration::from_millis(300);
-    for p in &sent {
-        assert!(b.handle_packet(now, LinkId(0), p).is_ok());
-    }
-    assert!(matches!(
-        b.handle_packet(now, LinkId(0), &sent[1]),
-        Err(hbd::cluster::Reject::Replay(_))
-    ));
-    // A restarted sender (new incarnation) is accepted; its old packets are then refused.
-    let mut a2 = Cluster::new(&c, NodeId(0), keys(), 99, now);
-    a2.handle_timeout(now);
-    let fresh = std::iter::from_fn(|| a2.poll_action())
-        .find_map(|x| match x {
-            hbd::cluster::Action::Send(b) => Some(b),
-            _ => None,
-        })
-        .expect("heartbeat");
-    assert!(b.handle_packet(now, LinkId(0), &fresh).is_ok());
-    assert_eq!(
-        b.handle_packet(now, LinkId(0), &sent[2]),
-        Err(hbd::cluster::Reject::OldIncarnation)
-    );
-    // Our own packet looping back is recognised; a twin with our name is reported.
-    assert_eq!(
-        a.handle_packet(now, LinkId(0), &sent[0]),
-        Err(hbd::cluster::Reject::Own)
-    );
-    assert!(matches!(
-        a.handle_packet(now, LinkId(0), &fresh),
-        Err(hbd::cluster::Reject::DuplicateNode(_))
-    ));
 }
 
 /// Six hours of simulated time with a fault every few seconds to minutes.
@@ -313,4 +282,48 @@ fn adopting_daemon_with_a_frozen_peer() {
         Fault::Boot(1),
         Fault::Freeze(0),
     ]);
+}
+
+/// The documented outcome for two connected holders that both fail to stop
+/// ("How hbd decides", Failures): the thawed owner yields, its stop fails (blocked,
+/// so it wins); the other yields to the blocked node, and its stop fails too. Both
+/// stay blocked, each claiming the group, so that no third node starts a copy; both
+/// report it, and an operator (or fencing) must resolve it.
+#[test]
+fn two_blocked_holders_stay_blocked_and_no_third_node_starts() {
+    let mut s = sim3();
+    s.run_for(Duration::from_millis(500));
+    for f in [
+        Fault::Freeze(0),
+        Fault::FailNextStop(1, 0),
+        Fault::FailNextStop(0, 0),
+        Fault::Wait(853),
+        Fault::Thaw(0),
+        Fault::FailNextStart(0, 0),
+    ] {
+        apply(&mut s, &f);
+    }
+    s.run_for(Duration::from_secs(30));
+    assert!(
+        s.blocked(0, 0) && s.blocked(1, 0),
+        "web blocked on n0 and n1"
+    );
+    assert_eq!(s.owners(0), vec![0, 1], "both copies may be partly up");
+    assert_eq!(s.nodes[2].starts[0], 0, "n2 never starts a third copy");
+    for n in 0..3 {
+        let st = s.nodes[n].core.as_ref().expect("running").status();
+        let owner = st.groups[0].owner.as_deref();
+        assert!(
+            owner == Some("n0") || owner == Some("n1"),
+            "n{n} sees a holder"
+        );
+    }
+    assert!(
+        s.events(1).any(|e| matches!(
+            e,
+            hbd::cluster::Event::Conflict { group, release: true, .. } if group.0 == 0
+        )),
+        "n1 reports the conflict it yielded"
+    );
+    settle_and_check(&mut s);
 }

@@ -5,7 +5,7 @@ mod sim;
 
 use std::time::Duration;
 
-use hbd::cluster::{Command, Event, GroupEvent, LocalGroupState, PeerState};
+use hbd::cluster::{Command, Event, Found, GroupEvent, LocalGroupState, PeerState};
 use sim::{Outcome, Sim, config};
 
 const MS: fn(u64) -> Duration = Duration::from_millis;
@@ -353,17 +353,77 @@ fn a_start_whose_rollback_fails_blocks_the_group() {
 }
 
 #[test]
+fn leftovers_are_stopped_before_the_group_runs_anywhere() {
+    let mut s = settled_two();
+    s.kill_daemon(0);
+    s.run_for(MS(300));
+    // The new daemon finds web partly up: it stops the leftovers, then the group is
+    // placed as usual (back on n0, its preferred node).
+    s.boot_found(0, &[(0, Found::PartlyUp)]);
+    assert!(
+        s.events(0).any(|e| matches!(e, Event::Leftovers { .. })),
+        "the leftovers are reported"
+    );
+    s.run_for(Duration::from_secs(5));
+    assert_eq!(s.nodes[1].starts[0], 0, "n1 waited for the cleanup");
+    assert_eq!(s.owner(0), 0);
+}
+
+#[test]
 fn leftovers_that_cannot_be_stopped_keep_the_group_blocked_after_a_restart() {
     let mut s = settled_two();
     s.kill_daemon(0);
     s.run_for(MS(300));
-    s.nodes[0].core = None;
-    s.boot(0);
-    if let Some(c) = s.nodes[0].core.as_mut() {
-        c.adopt_blocked(hbd::cluster::GroupId(0));
-    }
+    s.nodes[0].stop_outcome[0].push_back(Outcome::Fail);
+    s.boot_found(0, &[(0, Found::PartlyUp)]);
     s.run_for(Duration::from_secs(5));
+    let st = s.nodes[0].core.as_ref().unwrap().status();
+    assert_eq!(st.groups[0].local, LocalGroupState::Blocked);
     assert_eq!(s.nodes[1].starts[0], 0, "n1 waits while n0 is blocked");
+}
+
+#[test]
+fn a_group_without_resources_is_never_adopted() {
+    let mut c = hbd::cluster::Cluster::new(
+        &config_with_empty_group(),
+        hbd::cluster::NodeId(0),
+        sim::keys(),
+        1,
+        std::time::Instant::now(),
+    );
+    c.found(hbd::cluster::GroupId(0), Found::AllUp);
+    assert_eq!(c.status().groups[0].local, LocalGroupState::Stopped);
+    c.found(
+        hbd::cluster::GroupId(0),
+        Found::Unknown {
+            reason: "bus down".into(),
+        },
+    );
+    assert_eq!(c.status().groups[0].local, LocalGroupState::Stopped);
+}
+
+fn config_with_empty_group() -> hbd::config::Config {
+    let t = "[cluster]\nname = \"e\"\n[[link]]\nname = \"l\"\nkind = \"udp-broadcast\"\ninterface = \"eth0\"\n[[node]]\nname = \"n0\"\n[[node]]\nname = \"n1\"\n[[group]]\nname = \"empty\"\npreferred = \"n0\"\n";
+    hbd::config::parse_str(t, std::path::Path::new("e.toml"))
+        .expect("valid")
+        .config
+}
+
+#[test]
+fn sigterm_of_a_restart_detaches_any_other_stop_releases() {
+    let mut s = settled_two();
+    s.command(0, Command::Stop { restart: true });
+    assert!(s.nodes[0].exited, "a restart exits at once");
+    assert!(s.nodes[0].up[0], "resources stay up for the next hbd");
+    s.run_for(MS(400));
+    s.boot_adopting(0, &[0]);
+    s.run_for(Duration::from_secs(5));
+    assert_eq!(s.nodes[0].starts[0], 1, "adopted, not restarted");
+    s.command(0, Command::Stop { restart: false });
+    s.run_for(Duration::from_secs(2));
+    assert!(s.nodes[0].exited);
+    assert!(!s.nodes[0].up[0], "a stop releases");
+    assert_eq!(s.owner(0), 1, "and the peer takes over");
 }
 
 #[test]
@@ -378,4 +438,98 @@ fn detach_leaves_groups_running_for_the_next_daemon() {
     assert_eq!(s.owner(0), 0);
     assert_eq!(s.nodes[0].starts[0], 1, "adopted, not restarted");
     assert_eq!(s.nodes[1].starts[0], 0, "the peer never took over");
+}
+
+/// The restart budget is the core's: a resource found down is restarted in place
+/// `max_restarts` times within `restart_window` (3 in 5 minutes by default), the next
+/// failure in the window moves the group; restarts older than the window no longer
+/// count.
+#[test]
+fn resources_restart_in_place_within_the_budget_then_the_group_moves() {
+    let mut s = settled_two();
+    let down_then_wait = |s: &mut Sim| {
+        s.group_event(
+            0,
+            0,
+            GroupEvent::ResourceDown {
+                resource: 0,
+                reason: "web.service is not active".into(),
+            },
+        );
+        s.run_for(Duration::from_secs(200));
+    };
+    // One failure every 200 s: the window (300 s) never holds more than two.
+    for _ in 0..5 {
+        down_then_wait(&mut s);
+        assert_eq!(s.owner(0), 0);
+    }
+    assert_eq!(s.nodes[0].restarts[0], 5);
+    s.nodes[0].restarts[0] = 0;
+    s.run_for(Duration::from_secs(300));
+    let down = |s: &mut Sim| {
+        s.group_event(
+            0,
+            0,
+            GroupEvent::ResourceDown {
+                resource: 0,
+                reason: "web.service is not active".into(),
+            },
+        );
+        // A second report of the same failure while the restart runs is no new failure.
+        s.group_event(
+            0,
+            0,
+            GroupEvent::ResourceDown {
+                resource: 0,
+                reason: "web.service is not active".into(),
+            },
+        );
+        s.run_for(MS(200));
+    };
+    for n in 1..=3 {
+        down(&mut s);
+        assert_eq!(s.nodes[0].restarts[0], n, "restart {n} in place");
+        assert_eq!(s.owner(0), 0, "the group stays");
+    }
+    assert!(s.events(0).any(|e| matches!(
+        e,
+        Event::RestartInPlace {
+            attempt: 3,
+            max: 3,
+            ..
+        }
+    )));
+    // The budget is spent: one more failure now moves the group to n1.
+    down(&mut s);
+    assert_eq!(s.nodes[0].restarts[0], 3, "no fourth restart");
+    assert!(
+        s.events(0)
+            .any(|e| matches!(e, Event::RestartBudgetSpent { restarts: 3, .. }))
+    );
+    s.run_for(Duration::from_secs(2));
+    assert_eq!(s.owner(0), 1);
+    let st = s.nodes[0].core.as_ref().unwrap().status();
+    assert_eq!(st.groups[0].local, LocalGroupState::Failed);
+}
+
+#[test]
+fn a_failed_restart_in_place_moves_the_group() {
+    let mut s = settled_two();
+    s.group_event(
+        0,
+        0,
+        GroupEvent::ResourceDown {
+            resource: 0,
+            reason: "down".into(),
+        },
+    );
+    s.group_event(
+        0,
+        0,
+        GroupEvent::RestartFailed {
+            reason: "web.service failed to start".into(),
+        },
+    );
+    s.run_for(Duration::from_secs(2));
+    assert_eq!(s.owner(0), 1);
 }

@@ -1,4 +1,7 @@
-//! `hbd check`: validate cluster.toml and the key file, print a short summary.
+//! `hbd check`: validate cluster.toml and the key file, print a short summary, and say
+//! whether this host is ready to run it ([`host`]).
+
+mod host;
 
 use std::path::Path;
 
@@ -13,6 +16,13 @@ pub struct Args {
     /// Print nothing but errors and warnings.
     #[arg(long, short)]
     pub quiet: bool,
+    /// Do not look at this host (which node it is, its interfaces, addresses and serial
+    /// devices), e.g. when checking a config off the cluster's nodes.
+    #[arg(long)]
+    pub no_host: bool,
+    /// Which node this host is (default: the host name), as `hbd run --node`.
+    #[arg(long)]
+    pub node: Option<String>,
 }
 
 pub fn run(path: &Path, args: Args) -> Result<()> {
@@ -31,23 +41,38 @@ pub fn run(path: &Path, args: Args) -> Result<()> {
         eprintln!("{w}");
     }
     let mut key_line = String::from("key: not checked (--no-key)");
+    let mut key_warnings = 0;
     if !args.no_key {
         let (set, warnings) = keys::load(&loaded.config.auth)?;
-        for w in warnings {
+        for w in &warnings {
             eprintln!("{}: warning: {w}", path.display());
         }
+        key_warnings = warnings.len();
         key_line = format!(
-            "key: {} ({}, signing with key {} of {})",
+            "key: {} ({}, signing with key {})",
             set.source.display(),
             set.algorithm,
-            set.send_id,
-            set.ids().count()
+            key_ids(set.send_id, &set.ids().collect::<Vec<_>>())
         );
+    }
+    let host = if args.no_host {
+        host::Report {
+            lines: vec!["host: not checked (--no-host)".into()],
+            warnings: Vec::new(),
+        }
+    } else {
+        host::probe(&loaded.config, args.node.as_deref(), &host::ThisHost)
+    };
+    for w in &host.warnings {
+        eprintln!("{}: warning: {w}", path.display());
     }
     if !args.quiet {
         print!("{}", summary(&loaded.config, path));
         println!("  {key_line}");
-        let n = loaded.warnings.len();
+        for l in &host.lines {
+            println!("  {l}");
+        }
+        let n = loaded.warnings.len() + key_warnings + host.warnings.len();
         println!(
             "OK{}",
             if n == 0 {
@@ -129,6 +154,17 @@ pub fn summary(c: &Config, path: &Path) -> String {
         );
     }
     s
+}
+
+/// "3; the file holds keys 1, 3" — which key signs, and every key accepted.
+fn key_ids(send: u8, ids: &[u8]) -> String {
+    match ids {
+        [only] if *only == send => format!("{send}, the only key in the file"),
+        _ => format!(
+            "{send}; the file holds keys {}, all accepted",
+            ids.iter().map(u8::to_string).collect::<Vec<_>>().join(", ")
+        ),
+    }
 }
 
 fn plural(n: usize, what: &str) -> String {

@@ -5,6 +5,7 @@
 //! existing is overwritten without --force (checked before anything is written).
 
 use std::io::Write;
+use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
 use crate::config::keys;
@@ -13,22 +14,44 @@ use crate::import::{self, ImportError, Options, RealHost};
 
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// Heartbeat configuration directory.
+    /// Heartbeat configuration directory; several: one tree per node of one cluster,
+    /// converted together off the nodes (their ucast lines give every address).
     #[arg(default_value = import::HA_DIR)]
-    pub dir: PathBuf,
+    pub dirs: Vec<PathBuf>,
     /// Write cluster.toml here instead of to stdout.
     #[arg(long, short)]
     pub output: Option<PathBuf>,
     /// Write the key file here (default with --output: /etc/hbd/authkey; without
-    /// --output no key file is written unless this is given).
+    /// --output no key file is written unless this is given). Any other path is
+    /// written into cluster.toml as auth.key_file.
     #[arg(long)]
     pub key_output: Option<PathBuf>,
-    /// Which node of ha.cf this host is (default: the host name); needed for ucast links.
+    /// Which node of ha.cf this host is (default: the host name); needed for ucast
+    /// links. With several trees, once per tree in their order.
     #[arg(long)]
-    pub node: Option<String>,
+    pub node: Vec<String>,
+    /// This node's address on a ucast link, LINK=ADDR (LINK: `ucast-eth1` or `eth1`),
+    /// for an import off the node; repeat per link.
+    #[arg(long, value_name = "LINK=ADDR", value_parser = parse_address)]
+    pub address: Vec<(String, IpAddr)>,
     /// Replace existing output files.
     #[arg(long)]
     pub force: bool,
+}
+
+fn parse_address(s: &str) -> std::result::Result<(String, IpAddr), String> {
+    let (link, addr) = s
+        .split_once('=')
+        .ok_or_else(|| format!("\"{s}\" is not LINK=ADDR, e.g. ucast-eth1=10.0.0.1"))?;
+    let ip: IpAddr = addr.parse().map_err(|_| {
+        format!("\"{addr}\" is not an IP address (LINK=ADDR, e.g. ucast-eth1=10.0.0.1)")
+    })?;
+    if link.is_empty() {
+        return Err(format!(
+            "\"{s}\" names no link (LINK=ADDR, e.g. ucast-eth1=10.0.0.1)"
+        ));
+    }
+    Ok((link.to_string(), ip))
 }
 
 pub fn run(_config: &Path, args: Args) -> Result<()> {
@@ -37,6 +60,20 @@ pub fn run(_config: &Path, args: Args) -> Result<()> {
             .as_ref()
             .map(|_| PathBuf::from(crate::config::DEFAULT_KEY_FILE))
     });
+    // Refused before anything is read or written: a directory where a file goes.
+    for p in args.output.iter().chain(key_path.iter()) {
+        if p.is_dir() {
+            return Err(Error::Usage(format!(
+                "{} is a directory: name the file to write",
+                p.display()
+            )));
+        }
+    }
+    if args.output.is_some() && args.output == key_path {
+        return Err(Error::Usage(
+            "--output and --key-output name the same file".into(),
+        ));
+    }
     if !args.force {
         for p in args.output.iter().chain(key_path.iter()) {
             if p.exists() {
@@ -44,15 +81,32 @@ pub fn run(_config: &Path, args: Args) -> Result<()> {
             }
         }
     }
-    let opts = Options {
-        node: args.node.clone(),
-        node_dir: None,
+    if args.dirs.len() < 2 && args.node.len() > 1 {
+        return Err(Error::Usage(
+            "--node is given more than once for one tree: name this node once".into(),
+        ));
+    }
+    // The key file the config names: the one written, when it is not the default.
+    let key_file = match &args.key_output {
+        Some(p) if p != Path::new(crate::config::DEFAULT_KEY_FILE) => Some(
+            std::path::absolute(p)
+                .map_err(|e| Error::io(format!("cannot resolve {}", p.display()), e))?,
+        ),
+        _ => None,
     };
-    let imported = import::import(&args.dir, &opts, &RealHost)?;
+    let opts = Options {
+        node: args.node.first().cloned(),
+        node_dir: None,
+        addresses: args.address.clone(),
+        off_node: false,
+        key_file: key_file.clone(),
+        address_source: None,
+    };
+    let imported = import::import_many(&args.dirs, &args.node, &opts, &RealHost)?;
     let mut err = std::io::stderr().lock();
     let _ = err.write_all(imported.report.render().as_bytes());
     match &args.output {
-        Some(p) => write_atomic(p, &imported.toml)?,
+        Some(p) => import::write_atomic(p, &imported.toml)?,
         None => {
             let mut out = std::io::stdout().lock();
             out.write_all(imported.toml.as_bytes())
@@ -83,35 +137,20 @@ pub fn run(_config: &Path, args: Args) -> Result<()> {
         }
     }
     if let Some(p) = &args.output {
+        let check = match &key_path {
+            // Checked with the key it names (the one just written, or /etc/hbd/authkey).
+            Some(_) => format!("hbd check -c {}", p.display()),
+            None => format!("hbd check -c {} --no-key", p.display()),
+        };
         let _ = writeln!(
             err,
-            "hbd import: wrote {}; check it with `hbd check -c {}`",
+            "hbd import: wrote {}; check it with `{check}`",
             p.display(),
-            p.display()
         );
     }
+    let _ = writeln!(
+        err,
+        "hbd import: stop Heartbeat on every node before starting hbd (`systemctl disable --now heartbeat`): both use UDP port 694 and would run the same resources"
+    );
     Ok(())
-}
-
-/// Write through a temporary file in the same directory, then rename.
-fn write_atomic(path: &Path, text: &str) -> Result<()> {
-    let werr = |source| ImportError::Write {
-        path: path.to_path_buf(),
-        source,
-    };
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    std::fs::create_dir_all(&dir).map_err(werr)?;
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().to_string())
-        .unwrap_or_default();
-    let tmp = dir.join(format!(".{name}.tmp{}", std::process::id()));
-    let result = std::fs::write(&tmp, text).and_then(|_| std::fs::rename(&tmp, path));
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result.map_err(|e| werr(e).into())
 }

@@ -32,8 +32,9 @@ pub fn run(config_path: &Path, args: Args) -> Result<()> {
     };
     let mut set: BTreeMap<u8, String> = BTreeMap::new();
     if args.append {
-        let bytes = std::fs::read(&path)
-            .map_err(|e| Error::io(format!("cannot read {}", path.display()), e))?;
+        // A regular file only: never through a link (the rename below would replace the
+        // link, not its target), never a FIFO or device.
+        let (bytes, _) = keys::read_key_file(&path)?;
         let (existing, _) = keys::parse(&bytes, &path)?;
         if existing.contains_key(&args.id) {
             return Err(Error::Usage(format!(

@@ -12,9 +12,10 @@ pub struct Args {
     pub node: Option<String>,
 }
 
-pub fn run(path: &Path, args: Args) -> Result<()> {
+pub fn run(path: &Path, socket: &Path, args: Args) -> Result<()> {
     daemon::run(Options {
         config_path: path.to_path_buf(),
         node: args.node,
+        control_socket: socket.to_path_buf(),
     })
 }

@@ -7,13 +7,18 @@
 use std::collections::BTreeMap;
 use std::fs;
 use std::io::Write;
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt};
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
-use super::model::{Algorithm, Auth};
+use crate::files::{self, FileError, Links};
+use hbd_core::config::Auth;
+pub use hbd_core::config::KeySet;
 
 /// Shortest secret accepted without a warning.
 pub const MIN_SECRET: usize = 16;
+
+/// Largest key file hbd reads: 255 keys of 64 hex characters with comments fit many times.
+pub const MAX_KEY_FILE: u64 = 64 * 1024;
 
 #[derive(Debug, thiserror::Error)]
 pub enum KeyError {
@@ -55,50 +60,30 @@ pub enum KeyError {
     },
     #[error("cannot get random bytes from the kernel: {0}")]
     Random(String),
+    /// A symbolic link, a FIFO, a device, a directory or a huge file where the key should be.
+    #[error("key file {} is {source}", path.display())]
+    Unsafe {
+        path: PathBuf,
+        #[source]
+        source: FileError,
+    },
 }
 
-/// The keys a node signs and verifies with.
-#[derive(Clone, PartialEq, Eq)]
-pub struct KeySet {
-    pub algorithm: Algorithm,
-    /// Key this node signs with.
-    pub send_id: u8,
-    keys: BTreeMap<u8, Vec<u8>>,
-    /// Where they came from, for messages.
-    pub source: PathBuf,
-}
-
-impl std::fmt::Debug for KeySet {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        // Never print secrets.
-        f.debug_struct("KeySet")
-            .field("algorithm", &self.algorithm)
-            .field("send_id", &self.send_id)
-            .field("ids", &self.keys.keys().collect::<Vec<_>>())
-            .field("source", &self.source)
-            .finish()
-    }
-}
-
-impl KeySet {
-    /// A key set from explicit keys (tests, the importer).
-    pub fn new(algorithm: Algorithm, send_id: u8, keys: BTreeMap<u8, Vec<u8>>) -> Self {
-        KeySet {
-            algorithm,
-            send_id,
-            keys,
-            source: PathBuf::new(),
+impl KeyError {
+    fn from_file(path: &Path, e: FileError) -> KeyError {
+        let path = path.to_path_buf();
+        match e {
+            FileError::NotFound => KeyError::Missing(path),
+            FileError::Io(source) => KeyError::Read { path, source },
+            source => KeyError::Unsafe { path, source },
         }
     }
-    pub fn get(&self, id: u8) -> Option<&[u8]> {
-        self.keys.get(&id).map(Vec::as_slice)
-    }
-    pub fn send_key(&self) -> Option<&[u8]> {
-        self.get(self.send_id)
-    }
-    pub fn ids(&self) -> impl Iterator<Item = u8> + '_ {
-        self.keys.keys().copied()
-    }
+}
+
+/// Read a key file: a regular file (not a link) of at most [`MAX_KEY_FILE`] bytes.
+/// Nothing is opened before that is known, so a FIFO or a device cannot hang or flood hbd.
+pub fn read_key_file(path: &Path) -> Result<(Vec<u8>, fs::Metadata), KeyError> {
+    files::read_regular(path, MAX_KEY_FILE, Links::Refuse).map_err(|e| KeyError::from_file(path, e))
 }
 
 /// Where the key is read from: a systemd credential when hbd runs with one, else `auth.key_file`.
@@ -115,11 +100,9 @@ pub fn key_path(auth: &Auth) -> PathBuf {
 /// Load and check the key file named by the config (warnings are returned, not printed).
 pub fn load(auth: &Auth) -> Result<(KeySet, Vec<String>), KeyError> {
     let path = key_path(auth);
-    let meta = match fs::metadata(&path) {
-        Ok(m) => m,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(KeyError::Missing(path)),
-        Err(source) => return Err(KeyError::Read { path, source }),
-    };
+    // The checks below look at the file that was read, never through a link: their
+    // hints (`chmod`, `chown`) then act on that file and nothing else.
+    let (text, meta) = read_key_file(&path)?;
     let mode = meta.permissions().mode() & 0o7777;
     if mode & 0o077 != 0 {
         return Err(KeyError::Permissions { path, mode });
@@ -131,10 +114,6 @@ pub fn load(auth: &Auth) -> Result<(KeySet, Vec<String>), KeyError> {
             uid: meta.uid(),
         });
     }
-    let text = fs::read(&path).map_err(|source| KeyError::Read {
-        path: path.clone(),
-        source,
-    })?;
     let (keys, warnings) = parse(&text, &path)?;
     if !keys.contains_key(&auth.key_id) {
         let have = keys
@@ -149,12 +128,7 @@ pub fn load(auth: &Auth) -> Result<(KeySet, Vec<String>), KeyError> {
         });
     }
     Ok((
-        KeySet {
-            algorithm: auth.algorithm,
-            send_id: auth.key_id,
-            keys,
-            source: path,
-        },
+        KeySet::new(auth.algorithm, auth.key_id, keys).with_source(path),
         warnings,
     ))
 }
@@ -226,15 +200,20 @@ pub fn random_secret() -> Result<String, KeyError> {
     Ok(hex::encode(buf))
 }
 
-/// Write a key file atomically with mode 0600: a temporary file in the same
-/// directory, fsynced, then renamed over the target.
+/// Write a key file atomically with mode 0600: a temporary file with a random name,
+/// created exclusively in the same directory, fsynced, then renamed over the target.
+/// A symbolic link (or anything but a regular file) at `path` is refused, with or
+/// without `force`: replacing it would surprise, writing through it would change its target.
 pub fn write_key_file(path: &Path, contents: &str, force: bool) -> Result<(), KeyError> {
     let werr = |source| KeyError::Write {
         path: path.to_path_buf(),
         source,
     };
-    if path.exists() && !force {
-        return Err(KeyError::Exists(path.to_path_buf()));
+    match files::inspect(path, u64::MAX, Links::Refuse) {
+        Err(FileError::NotFound) => {}
+        Ok(_) if !force => return Err(KeyError::Exists(path.to_path_buf())),
+        Ok(_) => {}
+        Err(e) => return Err(KeyError::from_file(path, e)),
     }
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
@@ -245,21 +224,23 @@ pub fn write_key_file(path: &Path, contents: &str, force: bool) -> Result<(), Ke
         .file_name()
         .map(|n| n.to_string_lossy().to_string())
         .unwrap_or_default();
-    let tmp = dir.join(format!(".{name}.tmp{}", std::process::id()));
-    let result = (|| {
-        let mut f = fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(0o600)
-            .open(&tmp)?;
-        f.write_all(contents.as_bytes())?;
-        f.sync_all()?;
-        fs::rename(&tmp, path)
-    })();
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
+    // O_CREAT|O_EXCL under a random name, mode 0600 from the start: a file or link planted
+    // beside the key is never opened, and the secret is never readable by others.
+    let mut tmp = tempfile::Builder::new()
+        .prefix(&format!(".{name}."))
+        .suffix(".tmp")
+        .permissions(fs::Permissions::from_mode(0o600))
+        .tempfile_in(&dir)
+        .map_err(werr)?;
+    tmp.write_all(contents.as_bytes()).map_err(werr)?;
+    tmp.as_file().sync_all().map_err(werr)?;
+    // On error the temporary file is removed when `tmp` is dropped.
+    tmp.persist(path).map_err(|e| werr(e.error))?;
+    // The rename itself is durable once the directory is synced.
+    if let Ok(d) = fs::File::open(&dir) {
+        let _ = d.sync_all();
     }
-    result.map_err(werr)
+    Ok(())
 }
 
 /// Key file text for a new key set.

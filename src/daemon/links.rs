@@ -12,7 +12,10 @@
 //! over which link. With no link at all there is nothing to do but fail, so systemd
 //! can restart us.
 
-use std::sync::Arc;
+use std::collections::HashSet;
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use tokio::sync::mpsc;
@@ -21,12 +24,85 @@ use tracing::Instrument;
 
 use crate::cluster::LinkId;
 use crate::config::{Config, Link};
-use crate::transport::{self, Datagram, Receiver, Sender};
+use crate::proto::{auth, wire};
+use crate::transport::{self, Datagram, Receiver, Sender, Source};
 
 /// How often closed links are retried.
 pub const RETRY: Duration = Duration::from_secs(5);
 /// Datagrams waiting for a link's writer.
 const QUEUE: usize = 8;
+
+/// The checks a reader makes before a packet reaches the loop: junk (not hbd, another
+/// cluster, a bad length) costs O(1) and never queues ahead of a peer's heartbeat.
+/// Packets from addresses peers are known to send from (configured unicast addresses,
+/// and every address an authenticated packet came from) go to the loop through a
+/// queue of their own that it serves first; everything else goes through a bounded
+/// queue that drops when full, so a flood from other addresses cannot delay a peer.
+/// Shared by the readers and updated on reload.
+#[derive(Debug)]
+pub struct Prefilter {
+    cluster_id: AtomicU32,
+    mac_len: AtomicUsize,
+    known: Mutex<HashSet<IpAddr>>,
+    /// Packets and refusal reports dropped because the bulk queue was full.
+    pub dropped: AtomicU64,
+}
+
+/// Most remembered peer addresses (peers × links, with room for renumbering).
+const MAX_KNOWN: usize = 256;
+
+impl Prefilter {
+    pub fn new(config: &Config) -> Arc<Prefilter> {
+        let p = Arc::new(Prefilter {
+            cluster_id: AtomicU32::new(0),
+            mac_len: AtomicUsize::new(0),
+            known: Mutex::new(HashSet::new()),
+            dropped: AtomicU64::new(0),
+        });
+        p.update(config);
+        p
+    }
+
+    pub fn update(&self, config: &Config) {
+        self.cluster_id
+            .store(config.cluster_id(), Ordering::Relaxed);
+        self.mac_len
+            .store(auth::mac_len(config.auth.algorithm), Ordering::Relaxed);
+        for node in &config.nodes {
+            for addr in node.address.values() {
+                self.learn(*addr);
+            }
+        }
+    }
+
+    /// An authenticated packet came from `addr`.
+    pub fn learn(&self, addr: IpAddr) {
+        let mut known = self.known.lock().unwrap_or_else(|p| p.into_inner());
+        if known.len() < MAX_KNOWN {
+            known.insert(addr);
+        }
+    }
+
+    fn is_known(&self, from: &Source) -> bool {
+        match from {
+            Source::Udp(a) => self
+                .known
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .contains(&a.ip()),
+            // A serial line has one far end.
+            Source::Serial => true,
+        }
+    }
+
+    fn check(&self, bytes: &[u8]) -> Result<(), wire::DecodeError> {
+        wire::precheck(
+            bytes,
+            self.mac_len.load(Ordering::Relaxed),
+            self.cluster_id.load(Ordering::Relaxed),
+        )
+    }
+}
 
 /// What reader tasks send the loop.
 #[derive(Debug)]
@@ -35,6 +111,12 @@ pub enum Incoming {
         link: LinkId,
         generation: u64,
         datagram: Datagram,
+    },
+    /// Refused by the reader's [`Prefilter`], for the rate-limited log.
+    Refused {
+        link: LinkId,
+        from: Source,
+        reason: wire::DecodeError,
     },
     Failed {
         link: LinkId,
@@ -62,6 +144,8 @@ pub struct Links {
     names: Vec<String>,
     slots: Vec<State>,
     incoming: mpsc::Sender<Incoming>,
+    bulk: mpsc::Sender<Incoming>,
+    prefilter: Arc<Prefilter>,
     next_generation: u64,
 }
 
@@ -71,11 +155,15 @@ impl Links {
         config: &Config,
         local: usize,
         incoming: mpsc::Sender<Incoming>,
+        bulk: mpsc::Sender<Incoming>,
+        prefilter: Arc<Prefilter>,
     ) -> (Links, Vec<String>) {
         let mut links = Links {
             names: config.links.iter().map(|l| l.name().to_string()).collect(),
             slots: Vec::new(),
             incoming,
+            bulk,
+            prefilter,
             next_generation: 0,
         };
         let mut errors = Vec::new();
@@ -114,7 +202,15 @@ impl Links {
         let name = self.names.get(i).cloned().unwrap_or_default();
         let span = tracing::Span::current();
         let reader = tokio::spawn(
-            read_loop(rx, LinkId(i), generation, self.incoming.clone()).instrument(span.clone()),
+            read_loop(
+                rx,
+                LinkId(i),
+                generation,
+                self.incoming.clone(),
+                self.bulk.clone(),
+                self.prefilter.clone(),
+            )
+            .instrument(span.clone()),
         );
         let (outbox, queue) = mpsc::channel(QUEUE);
         let writer = tokio::spawn(write_loop(tx, queue, name).instrument(span));
@@ -265,13 +361,40 @@ async fn read_loop(
     link: LinkId,
     generation: u64,
     incoming: mpsc::Sender<Incoming>,
+    bulk: mpsc::Sender<Incoming>,
+    prefilter: Arc<Prefilter>,
 ) {
     loop {
         let msg = match rx.recv().await {
-            Ok(datagram) => Incoming::Packet {
-                link,
-                generation,
-                datagram,
+            Ok(datagram) => match prefilter.check(&datagram.bytes) {
+                Ok(()) if prefilter.is_known(&datagram.from) => Incoming::Packet {
+                    link,
+                    generation,
+                    datagram,
+                },
+                Ok(()) => {
+                    let packet = Incoming::Packet {
+                        link,
+                        generation,
+                        datagram,
+                    };
+                    if bulk.try_send(packet).is_err() {
+                        prefilter.dropped.fetch_add(1, Ordering::Relaxed);
+                    }
+                    continue;
+                }
+                Err(reason) => {
+                    // Never wait for room to report junk: drop the report instead.
+                    let refused = Incoming::Refused {
+                        link,
+                        from: datagram.from,
+                        reason,
+                    };
+                    if bulk.try_send(refused).is_err() {
+                        prefilter.dropped.fetch_add(1, Ordering::Relaxed);
+                    }
+                    continue;
+                }
             },
             Err(e) if transient(&e) => continue,
             Err(e) => {

@@ -4,7 +4,7 @@
 //! Format (stable: tests and scripts parse it), parts joined by "; ":
 //!
 //! ```text
-//! [starting up; ][shutting down; ]owner of web,db[; starting x][; stopping y]
+//! [starting up; ][shutting down; ][maintenance; ]owner of web,db[; starting x][; stopping y]
 //!     [; failed z][; blocked w]; peers: beta up (2/2 links), gamma dead
 //! ```
 //!
@@ -20,6 +20,9 @@ pub fn status_line(status: &Status, shutting_down: bool) -> String {
     }
     if shutting_down {
         parts.push("shutting down".to_string());
+    }
+    if status.maintenance {
+        parts.push("maintenance".to_string());
     }
     let names = |want: LocalGroupState| -> Vec<&str> {
         status
@@ -75,24 +78,11 @@ pub fn status_line(status: &Status, shutting_down: bool) -> String {
 }
 
 pub fn peer_state(s: PeerState) -> &'static str {
-    match s {
-        PeerState::Unknown => "unknown",
-        PeerState::Up => "up",
-        PeerState::Late => "late",
-        PeerState::Dead => "dead",
-        PeerState::Left => "left",
-    }
+    crate::cluster::peer_state_name(s)
 }
 
 pub fn group_state(s: &LocalGroupState) -> &'static str {
-    match s {
-        LocalGroupState::Stopped => "stopped",
-        LocalGroupState::Starting => "starting",
-        LocalGroupState::Running => "running",
-        LocalGroupState::Stopping => "stopping",
-        LocalGroupState::Failed => "failed",
-        LocalGroupState::Blocked => "blocked",
-    }
+    crate::cluster::state_name(s)
 }
 
 #[cfg(test)]
@@ -103,37 +93,63 @@ mod tests {
     fn group(name: &str, local: LocalGroupState) -> GroupStatus {
         GroupStatus {
             name: name.into(),
+            preferred: "alpha".into(),
+            state: local.clone(),
             local,
             owner: None,
+            admin: crate::cluster::Admin::Normal,
+            wanted_by: None,
+            failed_on: vec![],
+            reason: None,
+            since_ms: None,
+        }
+    }
+
+    fn peer(name: &str, state: PeerState, links_up: usize) -> PeerStatus {
+        PeerStatus {
+            name: name.into(),
+            state,
+            since_ms: None,
+            links_up,
+            links_total: 2,
+            links: vec![],
+            digest: None,
+            config_differs: false,
+            maintenance: false,
+            version: None,
+        }
+    }
+
+    fn status(ready: bool, peers: Vec<PeerStatus>, groups: Vec<GroupStatus>) -> Status {
+        Status {
+            local: "alpha".into(),
+            ready,
+            maintenance: false,
+            shutting_down: false,
+            up_ms: 0,
+            digest: "00".into(),
+            wire_version: 2,
+            peers,
+            groups,
+            transitions: vec![],
         }
     }
 
     #[test]
     fn renders_the_documented_format() {
-        let s = Status {
-            local: "alpha".into(),
-            ready: true,
-            peers: vec![
-                PeerStatus {
-                    name: "beta".into(),
-                    state: PeerState::Up,
-                    links_up: 2,
-                    links_total: 2,
-                },
-                PeerStatus {
-                    name: "gamma".into(),
-                    state: PeerState::Dead,
-                    links_up: 0,
-                    links_total: 2,
-                },
+        let s = status(
+            true,
+            vec![
+                peer("beta", PeerState::Up, 2),
+                peer("gamma", PeerState::Dead, 0),
             ],
-            groups: vec![
+            vec![
                 group("web", LocalGroupState::Running),
                 group("db", LocalGroupState::Running),
                 group("mail", LocalGroupState::Starting),
                 group("x", LocalGroupState::Stopped),
             ],
-        };
+        );
         assert_eq!(
             status_line(&s, false),
             "owner of web,db; starting mail; peers: beta up (2/2 links), gamma dead"
@@ -142,12 +158,7 @@ mod tests {
 
     #[test]
     fn nothing_owned_no_peers() {
-        let s = Status {
-            local: "solo".into(),
-            ready: false,
-            peers: vec![],
-            groups: vec![group("web", LocalGroupState::Stopped)],
-        };
+        let s = status(false, vec![], vec![group("web", LocalGroupState::Stopped)]);
         assert_eq!(
             status_line(&s, true),
             "starting up; shutting down; owner of none; peers: none"

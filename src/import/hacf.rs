@@ -8,7 +8,7 @@
 
 use std::net::{IpAddr, Ipv4Addr};
 
-use crate::config::{BAUD_RATES, DEFAULT_PORT, did_you_mean};
+use crate::config::{BAUD_RATES, DEFAULT_PORT, MAX_NODES, did_you_mean};
 
 use super::ImportError;
 use super::report::Report;
@@ -88,9 +88,35 @@ pub struct HaCf {
     pub autojoin: Option<usize>,
     /// Value and line of `cluster`.
     pub cluster: Option<(String, usize)>,
+    /// Directives that carry over, with their line and what they become, for
+    /// the report's `mapped` lines (every directive gets an answer).
+    pub mapped: Vec<(usize, String)>,
+    /// Lines of `mcast6` (no hbd equivalent; an error only if nothing else is left).
+    pub mcast6: Vec<usize>,
 }
 
-/// Every directive Heartbeat 3.0.6 accepts (for did-you-mean on typos).
+/// What a directive that carries over becomes in cluster.toml.
+fn maps_to(dir: &str) -> Option<&'static str> {
+    Some(match dir {
+        "node" => "[[node]] tables, in this order",
+        "keepalive" => "[timing] keepalive",
+        "deadtime" => "[timing] deadtime",
+        "warntime" => "[timing] warntime",
+        "initdead" => "[timing] initdead",
+        "udpport" => "the port of the links declared after it",
+        "baud" => "the baud rate of the serial links declared after it",
+        "bcast" | "udp" => "a udp-broadcast [[link]] per interface",
+        "mcast" => "a udp-multicast [[link]]",
+        "ucast" => "a udp-unicast [[link]] on its interface, and the peer's address.LINK",
+        "serial" => "a serial [[link]] per device",
+        "auto_failback" => "[failover] auto_failback",
+        "cluster" => "[cluster] name",
+        _ => return None,
+    })
+}
+
+/// Every directive Heartbeat 3.0.6 accepts (its hb_api.h KEY_ names, the media
+/// types and the ping media), for did-you-mean on typos.
 const DIRECTIVES: &[&str] = &[
     "node",
     "keepalive",
@@ -139,7 +165,11 @@ const DIRECTIVES: &[&str] = &[
     "uuidfrom",
     "memreserve",
     "env",
-    "register_to_apphbd",
+    "use_apphbd",
+    "failfast",
+    "syslogmsgfmt",
+    "crm_daemon_dir",
+    "crmd_spawns_pengine",
     "log_badpack",
     "record_config_changes",
     "record_pengine_inputs",
@@ -154,12 +184,17 @@ const FACILITIES: &[&str] = &[
     "uucp", "local0", "local1", "local2", "local3", "local4", "local5", "local6", "local7", "none",
 ];
 
+/// Most heartbeat media (links) the importer takes from one ha.cf. Real clusters
+/// use one to three; the cap keeps every per-medium check cheap.
+pub const MAX_MEDIA: usize = 64;
+
 /// Parse ha.cf text. `file` names the file in messages.
 pub fn parse(bytes: &[u8], file: &str, report: &mut Report) -> Result<HaCf, ImportError> {
     let mut cf = HaCf::default();
     let mut port = DEFAULT_PORT;
     let mut baud = 19200u32;
     for l in lines(bytes, file, false, report)? {
+        limits(&cf, file)?;
         let ws = words(&l.text);
         let Some((&dir, args)) = ws.split_first() else {
             continue;
@@ -179,10 +214,14 @@ pub fn parse(bytes: &[u8], file: &str, report: &mut Report) -> Result<HaCf, Impo
                 Ok(())
             }
         };
+        if let Some(to) = maps_to(dir) {
+            cf.mapped.push((n, format!("{shown} → {to}")));
+        }
         match dir {
             "node" => {
                 need(1, "node NAME ...")?;
                 for a in args {
+                    limits(&cf, file)?;
                     let name = a.to_ascii_lowercase();
                     if cf.nodes.iter().any(|(m, _)| *m == name) {
                         report.warning(
@@ -286,6 +325,7 @@ pub fn parse(bytes: &[u8], file: &str, report: &mut Report) -> Result<HaCf, Impo
                     );
                 }
                 for iface in args {
+                    limits(&cf, file)?;
                     check_iface(iface).map_err(err)?;
                     let dup = cf.media.iter().find_map(|m| match m {
                         Medium::Bcast { iface: i, line, .. } if i == iface => Some(*line),
@@ -331,13 +371,17 @@ pub fn parse(bytes: &[u8], file: &str, report: &mut Report) -> Result<HaCf, Impo
                 cf.media.push(parse_mcast(args, file, n, report)?);
             }
             "mcast6" => {
-                return Err(err(
-                    "mcast6 (IPv6 multicast) has no hbd equivalent yet: use an IPv4 `mcast`, `bcast` or `ucast` link".into(),
-                ));
+                cf.mcast6.push(n);
+                report.warning(
+                    file,
+                    n,
+                    format!("{shown} — hbd has no IPv6 multicast link yet: not imported; for IPv6 use ucast lines with IPv6 addresses (a udp-unicast link), or keep an IPv4 bcast/mcast link"),
+                );
             }
             "serial" => {
                 need(1, "serial DEVICE ...")?;
                 for dev in args {
+                    limits(&cf, file)?;
                     if !dev.starts_with('/') {
                         return Err(err(format!(
                             "serial device \"{dev}\" must be an absolute path like /dev/ttyS0"
@@ -373,30 +417,38 @@ pub fn parse(bytes: &[u8], file: &str, report: &mut Report) -> Result<HaCf, Impo
                 file,
                 n,
                 format!(
-                    "{} — ping nodes arrive with [failover] ping support in a later hbd release; until then a lost uplink does not move groups",
-                    shown
+                    "{shown} — not supported yet: hbd has no ping nodes, so a node that loses its uplink keeps its groups (Heartbeat moved them to a node that still reached the ping targets); until then, watch the uplink with your monitoring"
                 ),
             ),
-            "respawn" => {
+            "respawn" | "failfast" => {
+                let user = args.first().copied().unwrap_or("");
                 let prog = args.get(1).copied().unwrap_or("");
                 let base = prog.rsplit('/').next().unwrap_or(prog);
                 let why = match base {
-                    "ipfail" => "ipfail is replaced by [failover] ping nodes (a later hbd release); until then a lost uplink does not move groups".to_string(),
+                    "ipfail" => "not supported yet: ipfail moved groups away from a node that lost its uplink; hbd has no ping nodes, so a lost uplink does not move groups".to_string(),
                     "dopd" => "dopd (DRBD outdate-peer daemon) is not run by hbd; configure DRBD's own fence-peer handler".to_string(),
-                    "" => "respawn without a program".to_string(),
-                    _ => format!("hbd does not run helper programs; run {prog} as its own systemd service"),
+                    "" => "respawn without a program: nothing to run".to_string(),
+                    _ => {
+                        let unit = sanitize_unit(base);
+                        let cmd = args[1..].join(" ");
+                        // failfast: Heartbeat rebooted the node when the program died.
+                        let reboot = if dir == "failfast" { " FailureAction=reboot" } else { "" };
+                        format!(
+                            "hbd does not supervise processes, systemd does: to keep {base} running beside hbd, write /etc/systemd/system/{unit}.service with `[Unit] PartOf=hbd.service After=hbd.service{reboot}` `[Service] User={user} ExecStart={cmd} Restart=always` `[Install] WantedBy=hbd.service`, then `systemctl enable {unit}.service`"
+                        )
+                    }
                 };
-                report.dropped(file, n, format!("{} — {why}", shown));
+                report.dropped(file, n, format!("{shown} — {why}"));
             }
             "apiauth" => report.dropped(
                 file,
                 n,
-                format!("{} — hbd has no client API of Heartbeat's kind (only root talks to it, through systemd)", shown),
+                format!("{shown} — not needed: hbd has no client API of Heartbeat's kind to authorise (it is driven by systemd and its config file, as root)"),
             ),
             "stonith" | "stonith_host" => report.dropped(
                 file,
                 n,
-                format!("{dir} — hbd does not fence nodes (no STONITH); a node that hangs keeps its resources until it is reset"),
+                format!("{dir} — not supported yet: hbd does not fence nodes (no STONITH), so a node that hangs keeps its resources until it is reset; give the nodes two independent links"),
             ),
             "crm" | "pacemaker" => {
                 let v = args.first().map(|s| s.to_ascii_lowercase()).unwrap_or_default();
@@ -436,7 +488,8 @@ pub fn parse(bytes: &[u8], file: &str, report: &mut Report) -> Result<HaCf, Impo
                     report.dropped(file, n, format!("{} — hbd logs to the journal (journalctl -u hbd)", shown));
                 }
             }
-            "logfile" | "debugfile" | "use_logd" | "conn_logd_time" | "debug" | "log_badpack" => {
+            "logfile" | "debugfile" | "use_logd" | "conn_logd_time" | "debug" | "log_badpack"
+            | "syslogmsgfmt" => {
                 report.dropped(file, n, format!("{} — hbd logs to the journal (journalctl -u hbd)", shown))
             }
             "watchdog" => report.dropped(
@@ -455,7 +508,7 @@ pub fn parse(bytes: &[u8], file: &str, report: &mut Report) -> Result<HaCf, Impo
                 format!("{} — Heartbeat wire-protocol setting; hbd's protocol has no equivalent", shown),
             ),
             "coredumps" | "coreroot" | "realtime" | "rtprio" | "memreserve" | "env"
-            | "register_to_apphbd" | "normalpoll" => report.dropped(
+            | "normalpoll" => report.dropped(
                 file,
                 n,
                 format!("{} — process tuning is done by systemd for hbd (see hbd.service)", shown),
@@ -465,8 +518,13 @@ pub fn parse(bytes: &[u8], file: &str, report: &mut Report) -> Result<HaCf, Impo
                 n,
                 format!("{} — hbd identifies nodes by name only", shown),
             ),
+            "use_apphbd" => report.dropped(
+                file,
+                n,
+                format!("{} — registering with apphbd is what systemd's watchdog does for hbd (WatchdogSec= in hbd.service)", shown),
+            ),
             "record_config_changes" | "record_pengine_inputs" | "enable_config_writes"
-            | "quorum_server" => report.dropped(
+            | "quorum_server" | "crm_daemon_dir" | "crmd_spawns_pengine" => report.dropped(
                 file,
                 n,
                 format!("{} — Pacemaker/CRM setting; hbd has no CRM", shown),
@@ -480,7 +538,46 @@ pub fn parse(bytes: &[u8], file: &str, report: &mut Report) -> Result<HaCf, Impo
             }
         }
     }
+    limits(&cf, file)?;
     Ok(cf)
+}
+
+/// A systemd unit name from a program name: letters, digits, `-`, `_`, `.`.
+fn sanitize_unit(prog: &str) -> String {
+    let s: String = prog
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.') {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    if s.is_empty() { "helper".into() } else { s }
+}
+
+/// Refuse more media or nodes than hbd supports, at the line that went over.
+fn limits(cf: &HaCf, file: &str) -> Result<(), ImportError> {
+    if cf.media.len() > MAX_MEDIA {
+        let line = cf.media.last().map(Medium::line).unwrap_or(0);
+        return Err(ImportError::at(
+            file,
+            line,
+            format!(
+                "more than {MAX_MEDIA} heartbeat media (bcast, mcast, ucast, serial): hbd imports at most {MAX_MEDIA} links; real clusters use two or three"
+            ),
+        ));
+    }
+    if cf.nodes.len() > MAX_NODES {
+        let line = cf.nodes.last().map(|n| n.1).unwrap_or(0);
+        return Err(ImportError::at(
+            file,
+            line,
+            format!("more than {MAX_NODES} nodes: hbd supports at most {MAX_NODES}"),
+        ));
+    }
+    Ok(())
 }
 
 fn parse_mcast(
@@ -644,6 +741,17 @@ mod tests {
         let s = e.to_string();
         assert!(s.starts_with("ha.cf:3: "), "{s}");
         assert!(s.contains("udpport"), "{s}");
+    }
+
+    #[test]
+    fn every_heartbeat_directive_is_known() {
+        for d in DIRECTIVES {
+            let mut r = Report::default();
+            let text = format!("node a b\n{d} x y z\n");
+            if let Err(e) = parse(text.as_bytes(), "ha.cf", &mut r) {
+                assert!(!e.to_string().contains("unknown directive"), "{d}: {e}");
+            }
+        }
     }
 
     #[test]

@@ -37,6 +37,9 @@ pub struct GroupLine {
     pub resources: Vec<Spec>,
 }
 
+/// Most resources the importer takes from one haresources line.
+pub const MAX_RESOURCES: usize = 128;
+
 /// Parse haresources text into group lines.
 pub fn parse(bytes: &[u8], file: &str, report: &mut Report) -> Result<Vec<GroupLine>, ImportError> {
     let mut out: Vec<GroupLine> = Vec::new();
@@ -67,6 +70,16 @@ pub fn parse(bytes: &[u8], file: &str, report: &mut Report) -> Result<Vec<GroupL
                 format!("node {node} has no resources on this line (expected `NODE RESOURCE ...`)"),
             ));
         }
+        if rest.len() > MAX_RESOURCES {
+            return Err(ImportError::at(
+                file,
+                l.no,
+                format!(
+                    "{} resources in one group: the importer takes at most {MAX_RESOURCES} per line (real groups have a handful)",
+                    rest.len()
+                ),
+            ));
+        }
         let resources: Vec<Spec> = rest.iter().map(|t| spec(t)).collect();
         for r in &resources {
             if r.name.is_empty() {
@@ -88,6 +101,17 @@ pub fn parse(bytes: &[u8], file: &str, report: &mut Report) -> Result<Vec<GroupL
                 format!(
                     "the first resource \"{}\" already starts the group of line {} (Heartbeat requires the first resource of each line to be unique)",
                     resources[0].text, prev.line
+                ),
+            ));
+        }
+        if out.len() == crate::config::MAX_GROUPS {
+            return Err(ImportError::at(
+                file,
+                l.no,
+                format!(
+                    "more than {} resource groups: hbd supports at most {}",
+                    crate::config::MAX_GROUPS,
+                    crate::config::MAX_GROUPS
                 ),
             ));
         }

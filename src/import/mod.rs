@@ -90,8 +90,10 @@ impl ImportError {
 /// File access has defaults on the real filesystem; the network facts are what a
 /// test replaces to play "node A" and "node B" of one cluster.
 pub trait Host {
+    /// A Heartbeat file's bytes: only a regular file of at most [`MAX_FILE_BYTES`]
+    /// (a FIFO or device is refused without blocking on it).
     fn read(&self, path: &Path) -> io::Result<Vec<u8>> {
-        std::fs::read(path)
+        read_small_file(path)
     }
     /// Permission bits of a file, if it exists.
     fn mode(&self, path: &Path) -> Option<u32> {
@@ -108,6 +110,44 @@ pub trait Host {
     fn interface_addrs(&self, iface: &str) -> Vec<(IpAddr, u8)>;
     /// A name's address from /etc/hosts (never DNS: the import must not depend on it).
     fn resolve(&self, name: &str) -> Option<IpAddr>;
+}
+
+/// The largest ha.cf, haresources or authkeys the importer reads. Real ones are a
+/// few KiB (the largest in the shared corpus, mostly comments, is 11 KiB).
+pub const MAX_FILE_BYTES: u64 = 1 << 20;
+
+/// Read a Heartbeat file, refusing what is not a regular file of sane size, with an
+/// error whose text says why (kind `InvalidData`; NotFound stays NotFound).
+pub fn read_small_file(path: &Path) -> io::Result<Vec<u8>> {
+    use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC)
+        .open(path)?;
+    let meta = file.metadata()?;
+    let refuse = |why: String| io::Error::new(io::ErrorKind::InvalidData, why);
+    if !meta.is_file() {
+        return Err(refuse(if meta.is_dir() {
+            "it is a directory, not a file".into()
+        } else {
+            "it is not a regular file (a FIFO, socket or device?)".into()
+        }));
+    }
+    let too_big = |n: u64| {
+        refuse(format!(
+            "it is {n} bytes, more than the {MAX_FILE_BYTES} bytes (1 MiB) the importer reads; Heartbeat's files are a few KiB"
+        ))
+    };
+    if meta.len() > MAX_FILE_BYTES {
+        return Err(too_big(meta.len()));
+    }
+    let mut bytes = Vec::new();
+    file.take(MAX_FILE_BYTES + 1).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > MAX_FILE_BYTES {
+        return Err(too_big(bytes.len() as u64));
+    }
+    Ok(bytes)
 }
 
 /// The machine the importer runs on.
@@ -223,6 +263,16 @@ pub struct Options {
     /// Where the Heartbeat directory lives on the nodes, for script paths
     /// (default: /etc/ha.d when importing /etc/ha.d, else the imported directory).
     pub node_dir: Option<PathBuf>,
+    /// This node's address on ucast links, keyed by hbd link name (`ucast-eth1`) or
+    /// by interface (`eth1`): `--address LINK=ADDR`, for imports off the node.
+    /// Interfaces are not consulted for a link given here.
+    pub addresses: Vec<(String, IpAddr)>,
+    /// Never look at this machine's interfaces (the import runs off the nodes).
+    pub off_node: bool,
+    /// `auth.key_file` to write (default /etc/hbd/authkey): `--key-output`.
+    pub key_file: Option<PathBuf>,
+    /// Where `addresses` came from, for the report (default: `--address`).
+    pub address_source: Option<String>,
 }
 
 /// The key the imported cluster signs with.
@@ -297,6 +347,15 @@ pub fn import(dir: &Path, opts: &Options, host: &dyn Host) -> Result<Imported, I
             "only one node is listed: a cluster needs at least two `node` names",
         ));
     }
+    if cf.media.is_empty()
+        && let Some(&line) = cf.mcast6.first()
+    {
+        return Err(ImportError::at(
+            hacf::FILE,
+            line,
+            "mcast6 (IPv6 multicast) is the only heartbeat medium and hbd has no IPv6 multicast link yet: use ucast lines with IPv6 addresses, or an IPv4 bcast/mcast link",
+        ));
+    }
     if cf.media.is_empty() {
         return Err(ImportError::at(
             hacf::FILE,
@@ -308,7 +367,7 @@ pub fn import(dir: &Path, opts: &Options, host: &dyn Host) -> Result<Imported, I
     // Everything else ha.cf says, so its errors come before haresources'.
     let timing = timing(&cf, &mut report, &mut comments)?;
     let failover = failover(&cf, &mut report, &mut comments);
-    let (links, addresses) = links(&cf, opts, host, &mut report, &mut comments)?;
+    let (links, addresses, link_lines) = links(&cf, opts, host, &mut report, &mut comments)?;
 
     // Resource groups.
     let groups_text = read_optional(host, dir, haresources::FILE)?;
@@ -443,7 +502,10 @@ pub fn import(dir: &Path, opts: &Options, host: &dyn Host) -> Result<Imported, I
         timing,
         auth: Auth {
             algorithm: config::Algorithm::HmacSha256,
-            key_file: PathBuf::from(config::DEFAULT_KEY_FILE),
+            key_file: opts
+                .key_file
+                .clone()
+                .unwrap_or_else(|| PathBuf::from(config::DEFAULT_KEY_FILE)),
             key_id: key.id,
         },
         failover,
@@ -451,6 +513,13 @@ pub fn import(dir: &Path, opts: &Options, host: &dyn Host) -> Result<Imported, I
         nodes,
         groups,
     };
+    if let Some(k) = &opts.key_file {
+        report.note(
+            "cluster.toml",
+            0,
+            format!("auth.key_file is {} (where --key-output wrote the key); if the nodes keep it elsewhere, e.g. /etc/hbd/authkey, change key_file the same way on every node", k.display()),
+        );
+    }
     let toml = render::render(&config, &comments);
     match config::parse_str(&toml, Path::new("cluster.toml")) {
         Ok(loaded) => {
@@ -466,6 +535,27 @@ pub fn import(dir: &Path, opts: &Options, host: &dyn Host) -> Result<Imported, I
         }
         Err(e) => return Err(ImportError::Invalid(e.to_string())),
     }
+    // Every directive has an answer: what carried over says where it went (a
+    // line whose meaning changed already says so).
+    let changed: BTreeSet<usize> = report
+        .entries
+        .iter()
+        .filter(|e| e.file == hacf::FILE && e.severity == Severity::Changed)
+        .map(|e| e.line)
+        .collect();
+    let mut link_at: BTreeMap<usize, Vec<&str>> = BTreeMap::new();
+    for (line, name) in &link_lines {
+        let names = link_at.entry(*line).or_default();
+        if !names.contains(&name.as_str()) {
+            names.push(name);
+        }
+    }
+    for (line, text) in &cf.mapped {
+        if !changed.contains(line) {
+            let text = mapped_text(text, *line, &config, &cf, &link_at);
+            report.mapped(hacf::FILE, *line, text);
+        }
+    }
     report.sort();
     Ok(Imported {
         config,
@@ -473,6 +563,310 @@ pub fn import(dir: &Path, opts: &Options, host: &dyn Host) -> Result<Imported, I
         key,
         report,
     })
+}
+
+/// Import the trees of several nodes of one cluster at once, off the nodes (in a
+/// repository or a config-management checkout): each tree's `ucast` lines name
+/// its peers, so together they give every node's address. Each tree is imported
+/// as its own node would import it (with the addresses the other trees supply,
+/// never this machine's interfaces), and the results must agree byte for byte;
+/// that one cluster.toml is returned, with the report of every tree.
+///
+/// `nodes[i]`, when given, names the node of `dirs[i]`; otherwise a directory
+/// component that is a node's name (`alpha/etc/ha.d`), the address the other
+/// trees give for it (through /etc/hosts), or elimination decides.
+pub fn import_many(
+    dirs: &[PathBuf],
+    nodes: &[String],
+    opts: &Options,
+    host: &dyn Host,
+) -> Result<Imported, ImportError> {
+    if dirs.len() < 2 {
+        let node = nodes.first().cloned().or_else(|| opts.node.clone());
+        let one = Options {
+            node,
+            ..opts.clone()
+        };
+        let dir = dirs
+            .first()
+            .map(PathBuf::as_path)
+            .unwrap_or(Path::new(HA_DIR));
+        return import(dir, &one, host);
+    }
+    if nodes.len() > dirs.len() {
+        return Err(ImportError::Usage(format!(
+            "{} --node options for {} trees: give at most one per tree, in the order of the trees",
+            nodes.len(),
+            dirs.len()
+        )));
+    }
+    if !opts.addresses.is_empty() {
+        return Err(ImportError::Usage(
+            "--address is for importing one node's tree; with several trees the addresses come from the trees' ucast lines".into(),
+        ));
+    }
+    let in_tree = |dir: &Path, e: ImportError| match e {
+        ImportError::At {
+            file,
+            line,
+            message,
+        } => ImportError::At {
+            file: dir.join(file).display().to_string(),
+            line,
+            message,
+        },
+        other => other,
+    };
+    // Each tree's ha.cf: its node names and its ucast peers by interface.
+    let mut parsed = Vec::new();
+    for dir in dirs {
+        let bytes = read_required(host, dir, hacf::FILE).map_err(|e| in_tree(dir, e))?;
+        let cf =
+            hacf::parse(&bytes, hacf::FILE, &mut Report::default()).map_err(|e| in_tree(dir, e))?;
+        parsed.push(cf);
+    }
+    let names: Vec<String> = parsed[0].nodes.iter().map(|(n, _)| n.clone()).collect();
+    for (dir, cf) in dirs.iter().zip(&parsed).skip(1) {
+        let other: Vec<String> = cf.nodes.iter().map(|(n, _)| n.clone()).collect();
+        if other != names {
+            return Err(ImportError::Usage(format!(
+                "{} and {} are not one cluster: their ha.cf name the nodes {} and {}",
+                dirs[0].display(),
+                dir.display(),
+                names.join(", "),
+                other.join(", ")
+            )));
+        }
+    }
+    let peers = |cf: &HaCf, iface: &str| -> BTreeSet<IpAddr> {
+        cf.media
+            .iter()
+            .filter_map(|m| match m {
+                Medium::Ucast { iface: i, peer, .. } if i == iface => {
+                    peer.parse().ok().or_else(|| host.resolve(peer))
+                }
+                _ => None,
+            })
+            .collect()
+    };
+    let ifaces = |cf: &HaCf| -> BTreeSet<String> {
+        cf.media
+            .iter()
+            .filter_map(|m| match m {
+                Medium::Ucast { iface, .. } => Some(iface.clone()),
+                _ => None,
+            })
+            .collect()
+    };
+    // A tree's own address on an interface: what the other trees list and it does not.
+    let mut own: Vec<Vec<(String, IpAddr)>> = Vec::new();
+    for (i, cf) in parsed.iter().enumerate() {
+        let mut mine = Vec::new();
+        for iface in ifaces(cf) {
+            let listed = peers(cf, &iface);
+            let others: BTreeSet<IpAddr> = parsed
+                .iter()
+                .enumerate()
+                .filter(|(j, _)| *j != i)
+                .flat_map(|(_, o)| peers(o, &iface))
+                .filter(|ip| !listed.contains(ip))
+                .collect();
+            if others.len() == 1 {
+                mine.extend(others.into_iter().map(|ip| (iface.clone(), ip)));
+            }
+        }
+        own.push(mine);
+    }
+    // Which node each tree is.
+    let mut node_of: Vec<Option<String>> = vec![None; dirs.len()];
+    for (i, dir) in dirs.iter().enumerate() {
+        if let Some(n) = nodes.get(i) {
+            let n = n.to_ascii_lowercase();
+            if !names.contains(&n) {
+                return Err(ImportError::Usage(format!(
+                    "--node {n} (for {}) is not a node of ha.cf (nodes: {})",
+                    dir.display(),
+                    names.join(", ")
+                )));
+            }
+            node_of[i] = Some(n);
+            continue;
+        }
+        let short = |s: &str| s.split('.').next().unwrap_or("").to_string();
+        node_of[i] = dir
+            .components()
+            .rev()
+            .filter_map(|c| c.as_os_str().to_str().map(str::to_ascii_lowercase))
+            .find_map(|c| {
+                // `alpha`, `alpha.example.com`, or a suffix: `ucast-pair-alpha`.
+                names
+                    .iter()
+                    .find(|n| **n == c || short(n) == c)
+                    .or_else(|| {
+                        let hits: Vec<&String> = names
+                            .iter()
+                            .filter(|n| {
+                                c.strip_suffix(n.as_str())
+                                    .is_some_and(|p| p.ends_with(['-', '_', '.']))
+                            })
+                            .collect();
+                        (hits.len() == 1).then(|| hits[0])
+                    })
+                    .cloned()
+            })
+            .or_else(|| {
+                let addrs: Vec<IpAddr> = own[i].iter().map(|(_, ip)| *ip).collect();
+                let hits: Vec<&String> = names
+                    .iter()
+                    .filter(|n| host.resolve(n).is_some_and(|ip| addrs.contains(&ip)))
+                    .collect();
+                (hits.len() == 1).then(|| hits[0].clone())
+            });
+    }
+    let unknown: Vec<usize> = (0..dirs.len()).filter(|i| node_of[*i].is_none()).collect();
+    if unknown.len() == 1 {
+        let left: Vec<&String> = names
+            .iter()
+            .filter(|n| !node_of.iter().flatten().any(|m| m == *n))
+            .collect();
+        if left.len() == 1 {
+            node_of[unknown[0]] = Some(left[0].clone());
+        }
+    }
+    for (i, n) in node_of.iter().enumerate() {
+        if let Some(n) = n
+            && let Some(j) = node_of[..i].iter().position(|m| m.as_ref() == Some(n))
+        {
+            return Err(ImportError::Usage(format!(
+                "{} and {} are both node {n}: give each tree its own --node, in the order of the trees",
+                dirs[j].display(),
+                dirs[i].display()
+            )));
+        }
+    }
+    // Import each tree as its node would.
+    let mut results: Vec<Imported> = Vec::new();
+    for (i, dir) in dirs.iter().enumerate() {
+        let has_ucast = !ifaces(&parsed[i]).is_empty();
+        if has_ucast && node_of[i].is_none() {
+            return Err(ImportError::Usage(format!(
+                "cannot tell which node {} belongs to (nodes: {}): pass --node NAME once per tree, in the order of the trees",
+                dir.display(),
+                names.join(", ")
+            )));
+        }
+        let o = Options {
+            node: node_of[i].clone(),
+            addresses: own[i].clone(),
+            address_source: Some(
+                "the address the other trees' ucast lines give and this one's do not".into(),
+            ),
+            off_node: true,
+            ..opts.clone()
+        };
+        let got = import(dir, &o, host).map_err(|e| in_tree(dir, e))?;
+        results.push(got);
+    }
+    // One cluster.toml, one key.
+    let first = &results[0];
+    for (dir, r) in dirs.iter().zip(&results).skip(1) {
+        if r.toml != first.toml {
+            let (n, a, b) = first
+                .toml
+                .lines()
+                .zip(r.toml.lines())
+                .enumerate()
+                .find(|(_, (a, b))| a != b)
+                .map(|(n, (a, b))| (n + 1, a.to_string(), b.to_string()))
+                .unwrap_or((0, String::new(), String::new()));
+            return Err(ImportError::Usage(format!(
+                "{} and {} give different cluster.toml files (line {n}: `{a}` against `{b}`): make their ha.cf and haresources agree (only ucast lines may differ), then import again",
+                dirs[0].display(),
+                dir.display()
+            )));
+        }
+        if !(r.key.fresh && first.key.fresh) && r.key != first.key {
+            return Err(ImportError::Usage(format!(
+                "{} and {} have different authkeys: the nodes could not have talked to each other; make them agree",
+                dirs[0].display(),
+                dir.display()
+            )));
+        }
+    }
+    let mut report = Report::default();
+    let mut seen: BTreeSet<(String, usize, Severity, String)> = BTreeSet::new();
+    for (dir, r) in dirs.iter().zip(&results) {
+        for e in &r.report.entries {
+            if seen.insert((e.file.clone(), e.line, e.severity, e.message.clone())) {
+                let file = if e.file == "cluster.toml" {
+                    e.file.clone()
+                } else {
+                    dir.join(&e.file).display().to_string()
+                };
+                report.push(&file, e.line, e.severity, e.message.clone());
+            }
+        }
+    }
+    let mut out = results.swap_remove(0);
+    out.report = report;
+    Ok(out)
+}
+
+/// The `mapped` line of one directive, naming what it became where that is known.
+fn mapped_text(
+    generic: &str,
+    line: usize,
+    config: &Config,
+    cf: &HaCf,
+    link_at: &BTreeMap<usize, Vec<&str>>,
+) -> String {
+    let (shown, _) = generic.split_once(" → ").unwrap_or((generic, ""));
+    let dir = shown.split_whitespace().next().unwrap_or("");
+    let timed = |t: Option<hacf::Timed>, key: &str, v: HumanDuration| match t {
+        Some(t) if t.line == line => format!("{shown} → [timing] {key} = \"{v}\""),
+        Some(t) => format!(
+            "{shown} → nothing: line {} sets {key} again, and the last one counts",
+            t.line
+        ),
+        None => generic.to_string(),
+    };
+    let t = &config.timing;
+    match dir {
+        "keepalive" => timed(cf.keepalive, "keepalive", t.keepalive),
+        "deadtime" => timed(cf.deadtime, "deadtime", t.deadtime),
+        "warntime" => timed(cf.warntime, "warntime", t.warntime),
+        "initdead" => timed(cf.initdead, "initdead", t.initdead),
+        "bcast" | "udp" | "mcast" | "ucast" | "serial" => match link_at.get(&line) {
+            Some(names) => format!(
+                "{shown} → [[link]] {}{}",
+                names.join(", "),
+                if dir == "ucast" {
+                    " (the peer's address goes into its [[node]] address table)"
+                } else {
+                    ""
+                }
+            ),
+            None => generic.to_string(),
+        },
+        "auto_failback" => match cf.auto_failback {
+            Some((_, l)) if l == line => format!(
+                "{shown} → [failover] auto_failback = {}",
+                config.failover.auto_failback
+            ),
+            _ => format!("{shown} → nothing: a later auto_failback line counts"),
+        },
+        "node" => {
+            let here: Vec<&str> = cf
+                .nodes
+                .iter()
+                .filter(|(_, l)| *l == line)
+                .map(|(n, _)| n.as_str())
+                .collect();
+            format!("{shown} → [[node]] {}", here.join(", "))
+        }
+        "cluster" => format!("{shown} → [cluster] name = \"{}\"", config.cluster.name),
+        _ => generic.to_string(),
+    }
 }
 
 /// A virtual IP, unit or mount point can belong to one group only (hbd would
@@ -503,6 +897,39 @@ fn duplicates(groups: &[Group], lines: &[haresources::GroupLine]) -> Result<(), 
             }
         }
     }
+    Ok(())
+}
+
+/// Write `text` to `path` through a temporary file in the same directory, then
+/// rename it into place. The temporary file is created exclusively (O_EXCL, a
+/// random name, never through a symlink) with mode 0644 and synced before the
+/// rename, so a link planted in the directory cannot redirect the write and a
+/// crash leaves either the old file or the new one.
+pub fn write_atomic(path: &Path, text: &str) -> Result<(), ImportError> {
+    use std::io::Write;
+    let werr = |source| ImportError::Write {
+        path: path.to_path_buf(),
+        source,
+    };
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    std::fs::create_dir_all(&dir).map_err(werr)?;
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().to_string())
+        .unwrap_or_default();
+    let mut tmp = tempfile::Builder::new()
+        .prefix(&format!(".{name}."))
+        .suffix(".tmp")
+        .permissions(std::fs::Permissions::from_mode(0o644))
+        .tempfile_in(&dir)
+        .map_err(werr)?;
+    tmp.write_all(text.as_bytes()).map_err(werr)?;
+    tmp.as_file().sync_all().map_err(werr)?;
+    // On failure the temporary file is removed when `tmp` is dropped.
+    tmp.persist(path).map_err(|e| werr(e.error))?;
     Ok(())
 }
 
@@ -649,6 +1076,18 @@ fn import_key(
         );
     }
     let k = authkeys::parse(&bytes, F, report)?;
+    // hbd numbers keys from 1; Heartbeat from 0. Only the active key carries over,
+    // so key 0 can become key 1 without meeting another.
+    let hbd_id = if k.id == 0 {
+        report.changed(
+            F,
+            k.line,
+            "key 0 becomes hbd key 1 (hbd numbers keys from 1 to 255)",
+        );
+        1
+    } else {
+        k.id
+    };
     match (k.method, k.secret) {
         (authkeys::Method::Crc, _) => {
             report.warning(
@@ -661,7 +1100,7 @@ fn import_key(
                 k.line
             );
             Ok(ImportedKey {
-                id: k.id,
+                id: hbd_id,
                 secret: keys::random_secret()?,
                 fresh: true,
             })
@@ -670,7 +1109,7 @@ fn import_key(
             report.changed(
                 F,
                 k.line,
-                format!("key {} ({}): the secret carries over as hbd key {}, signed with HMAC-SHA256 (hbd's protocol is not Heartbeat's, so upgrade all nodes together)", k.id, m.name(), k.id),
+                format!("key {} ({}): the secret carries over as hbd key {hbd_id}, signed with HMAC-SHA256 (hbd's protocol is not Heartbeat's, so upgrade all nodes together)", k.id, m.name()),
             );
             if secret.len() < keys::MIN_SECRET {
                 report.warning(
@@ -679,9 +1118,16 @@ fn import_key(
                     format!("the secret is only {} characters long; `hbd keygen` makes a 64-character one", secret.len()),
                 );
             }
+            if let Some(rest) = &k.ignored {
+                report.warning(
+                    F,
+                    k.line,
+                    format!("the secret is written as several words; Heartbeat's authkeys reader took only the first word, `{secret}` (quote marks included), and ignored `{rest}`, so `{secret}` is the secret carried over, as the nodes used it; a new key is wiser (`hbd keygen`, then copy the key file to every node)"),
+                );
+            }
             comments.auth = format!("authkeys:{}: {} secret carried over", k.line, m.name());
             Ok(ImportedKey {
-                id: k.id,
+                id: hbd_id,
                 secret,
                 fresh: false,
             })
@@ -809,6 +1255,8 @@ fn failover(cf: &HaCf, report: &mut Report, comments: &mut Comments) -> Failover
 }
 
 type Addresses = BTreeMap<String, BTreeMap<String, IpAddr>>;
+/// The ha.cf line of each medium and the link it became.
+type LinkLines = Vec<(usize, String)>;
 /// The peers named on one interface's ucast lines, with their lines.
 type UcastPeers = Vec<(String, usize)>;
 
@@ -820,9 +1268,10 @@ fn links(
     host: &dyn Host,
     report: &mut Report,
     comments: &mut Comments,
-) -> Result<(Vec<Link>, Addresses), ImportError> {
+) -> Result<(Vec<Link>, Addresses, LinkLines), ImportError> {
     const F: &str = hacf::FILE;
     let mut out: Vec<(u8, Link, String)> = Vec::new();
+    let mut at: LinkLines = Vec::new();
     let mut names = BTreeSet::new();
     let mut unique = |base: String| {
         let mut n = base.clone();
@@ -840,6 +1289,7 @@ fn links(
         match m {
             Medium::Bcast { iface, port, line } => {
                 let name = unique(sanitize(&format!("bcast-{iface}")));
+                at.push((*line, name.clone()));
                 out.push((
                     0,
                     Link::UdpBroadcast(BroadcastLink {
@@ -858,6 +1308,7 @@ fn links(
                 line,
             } => {
                 let name = unique(sanitize(&format!("mcast-{iface}")));
+                at.push((*line, name.clone()));
                 out.push((
                     1,
                     Link::UdpMulticast(MulticastLink {
@@ -876,6 +1327,7 @@ fn links(
                     .map(|f| f.to_string_lossy().to_string())
                     .unwrap_or_default();
                 let name = unique(sanitize(&format!("serial-{base}")));
+                at.push((*line, name.clone()));
                 out.push((
                     3,
                     Link::Serial(SerialLink {
@@ -906,22 +1358,58 @@ fn links(
             },
         }
     }
+    if let Some(i) = opts.addresses.iter().position(|(l, _)| {
+        !ucast
+            .iter()
+            .any(|(iface, _, _)| l == iface || *l == sanitize(&format!("ucast-{iface}")))
+    }) {
+        let links: Vec<String> = ucast
+            .iter()
+            .map(|(iface, _, _)| format!("ucast-{iface} ({iface})"))
+            .collect();
+        return Err(ImportError::Usage(format!(
+            "--address {}={}: ha.cf has no ucast link of that name or interface{}",
+            opts.addresses[i].0,
+            opts.addresses[i].1,
+            if links.is_empty() {
+                " (it has no ucast lines: --address is only for them)".to_string()
+            } else {
+                format!(" (ucast links: {})", links.join(", "))
+            }
+        )));
+    }
     let mut addresses: Addresses = BTreeMap::new();
     if !ucast.is_empty() {
         let first_line = ucast[0].2[0].1;
         let local = local_node(cf, opts, host, first_line)?;
         for (iface, port, peers) in &ucast {
             let name = unique(sanitize(&format!("ucast-{iface}")));
-            unicast_addresses(
+            let mut given = None;
+            for (l, ip) in &opts.addresses {
+                if *l == name || l == iface {
+                    if given.is_some_and(|g| g != *ip) {
+                        return Err(ImportError::Usage(format!(
+                            "--address gives link {name} two addresses"
+                        )));
+                    }
+                    given = Some(*ip);
+                }
+            }
+            let ctx = Ucast {
                 cf,
                 host,
-                &local,
+                local: &local,
                 iface,
-                &name,
-                peers,
-                report,
-                &mut addresses,
-            )?;
+                link: &name,
+                given,
+                source: opts
+                    .address_source
+                    .as_deref()
+                    .unwrap_or("as --address says"),
+                off_node: opts.off_node,
+            };
+            unicast_addresses(&ctx, peers, report, &mut addresses)?;
+            at.extend(peers.iter().map(|(_, l)| (*l, name.clone())));
             out.push((
                 2,
                 Link::UdpUnicast(UnicastLink {
@@ -935,7 +1423,7 @@ fn links(
     }
     out.sort_by(|a, b| (a.0, a.1.name()).cmp(&(b.0, b.1.name())));
     comments.links = out.iter().map(|(_, _, c)| c.clone()).collect();
-    Ok((out.into_iter().map(|(_, l, _)| l).collect(), addresses))
+    Ok((out.into_iter().map(|(_, l, _)| l).collect(), addresses, at))
 }
 
 /// Which node of ha.cf this host is.
@@ -992,21 +1480,46 @@ fn same_subnet(a: IpAddr, b: IpAddr, prefix: u8) -> bool {
     }
 }
 
+/// One unicast link being worked out.
+struct Ucast<'a> {
+    cf: &'a HaCf,
+    host: &'a dyn Host,
+    /// This node's name.
+    local: &'a str,
+    iface: &'a str,
+    link: &'a str,
+    /// This node's address from `--address`.
+    given: Option<IpAddr>,
+    /// Where `given` came from, for the report.
+    source: &'a str,
+    off_node: bool,
+}
+
 /// Work out every node's address on one unicast interface.
-#[allow(clippy::too_many_arguments)]
 fn unicast_addresses(
-    cf: &HaCf,
-    host: &dyn Host,
-    local: &str,
-    iface: &str,
-    link: &str,
+    u: &Ucast<'_>,
     peers: &[(String, usize)],
     report: &mut Report,
     addresses: &mut Addresses,
 ) -> Result<(), ImportError> {
     const F: &str = hacf::FILE;
+    let (cf, host, local, iface, link) = (u.cf, u.host, u.local, u.iface, u.link);
     let first_line = peers.first().map(|p| p.1).unwrap_or(0);
-    let mine = host.interface_addrs(iface);
+    let mine = match u.given {
+        Some(ip) => {
+            report.note(
+                F,
+                first_line,
+                format!(
+                    "this node's ({local}) address on {link} is {ip}, {}",
+                    u.source
+                ),
+            );
+            vec![(ip, if ip.is_ipv4() { 32 } else { 128 })]
+        }
+        None if u.off_node => Vec::new(),
+        None => host.interface_addrs(iface),
+    };
     let mut remote: Vec<(IpAddr, usize)> = Vec::new();
     for (peer, line) in peers {
         let ip = match peer.parse::<IpAddr>() {
@@ -1051,11 +1564,12 @@ fn unicast_addresses(
     }
     // This node's own address.
     if !addresses.get(local).is_some_and(|m| m.contains_key(link)) {
-        let pick = mine
-            .iter()
-            .find(|(a, p)| remote.iter().any(|(r, _)| same_subnet(*a, *r, *p)))
-            .or_else(|| mine.iter().find(|(a, _)| a.is_ipv4()))
-            .map(|(a, _)| *a);
+        let pick = u.given.or_else(|| {
+            mine.iter()
+                .find(|(a, p)| remote.iter().any(|(r, _)| same_subnet(*a, *r, *p)))
+                .or_else(|| mine.iter().find(|(a, _)| a.is_ipv4()))
+                .map(|(a, _)| *a)
+        });
         let ip = match pick {
             Some(ip) => ip,
             // /etc/hosts names one address per node: trust it for this interface
@@ -1075,7 +1589,12 @@ fn unicast_addresses(
                         F,
                         first_line,
                         format!(
-                            "cannot find this node's ({local}) own address for ucast on {iface}: the interface has no IPv4 address here and /etc/hosts has no address for {local} in the peers' subnet; run the import on the node itself"
+                            "cannot find this node's ({local}) own address for ucast on {iface}: {} and /etc/hosts has no address for {local} in the peers' subnet; run the import on the node itself, pass --address {link}=ADDRESS, or import every node's tree at once (`hbd import node1/ha.d node2/ha.d`)",
+                            if u.off_node {
+                                "the import runs off the nodes"
+                            } else {
+                                "the interface has no IPv4 address here"
+                            }
                         ),
                     ));
                 }

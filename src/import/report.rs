@@ -9,6 +9,8 @@ use std::fmt;
 /// How much an admin needs to care about an entry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum Severity {
+    /// Imported as it was: says where it went.
+    Mapped,
     /// Imported, but expressed differently (a unit instead of an init script, ...).
     Note,
     /// Imported with a different value or meaning.
@@ -22,6 +24,7 @@ pub enum Severity {
 impl fmt::Display for Severity {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
+            Severity::Mapped => "mapped",
             Severity::Note => "note",
             Severity::Changed => "changed",
             Severity::Dropped => "dropped",
@@ -73,6 +76,9 @@ impl Report {
             severity,
             message: message.into(),
         });
+    }
+    pub fn mapped(&mut self, file: &str, line: usize, message: impl Into<String>) {
+        self.push(file, line, Severity::Mapped, message);
     }
     pub fn note(&mut self, file: &str, line: usize, message: impl Into<String>) {
         self.push(file, line, Severity::Note, message);

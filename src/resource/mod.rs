@@ -66,6 +66,8 @@ impl From<GroupError> for ResourceError {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Failure {
     pub group: usize,
+    /// Index of the resource (in the group) found down.
+    pub resource: usize,
     pub reason: String,
 }
 
@@ -261,8 +263,6 @@ impl Manager {
             name: g.name.clone(),
             resources: Arc::new(resources),
             watches,
-            max_restarts: g.max_restarts,
-            window: g.restart_window.get(),
             lock,
         })
     }
@@ -287,8 +287,6 @@ impl Manager {
             name: plan.name,
             resources: plan.resources,
             watches: plan.watches,
-            max_restarts: plan.max_restarts,
-            window: plan.window,
             sd: self.sd.clone(),
             lock: plan.lock,
             failures: self.failures.clone(),
@@ -317,6 +315,24 @@ impl Manager {
             tracing::info!("group {} started ({:?})", plan.name, t0.elapsed());
         }
         self.monitor(group, plan);
+        Ok(())
+    }
+
+    /// Restart resources `from..` of a running group in place: stop them last to first,
+    /// start them first to last, under the group's lock (so its monitor looks again
+    /// only once they are back). The core decides when (its restart budget).
+    pub async fn restart_in_place(&self, group: usize, from: usize) -> Result<(), ResourceError> {
+        let cfg = self.config();
+        let plan = self.build(&cfg, group)?;
+        let _g = plan.lock.lock().await;
+        let t0 = std::time::Instant::now();
+        group::stop_down_to(plan.resources.as_slice(), from).await?;
+        group::start_from(plan.resources.as_slice(), from).await?;
+        tracing::info!(
+            "group {}: restarted in place ({:?})",
+            plan.name,
+            t0.elapsed()
+        );
         Ok(())
     }
 
@@ -369,7 +385,82 @@ struct Plan {
     name: String,
     resources: Arc<Vec<Box<dyn Resource>>>,
     watches: Vec<monitor::Watch>,
-    max_restarts: u32,
-    window: std::time::Duration,
     lock: Arc<tokio::sync::Mutex<()>>,
+}
+
+/// One resource as `hbd status` shows it: what it is and its state on this node.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResourceState {
+    /// "ip", "unit", "mount" or "script".
+    pub kind: &'static str,
+    /// The address, unit name, mount point or script unit.
+    pub name: String,
+    /// systemd's ActiveState of the unit ("active", "inactive", "failed", ...), or for
+    /// a virtual IP "present"/"absent"; "unknown" when it cannot be asked.
+    pub state: String,
+}
+
+impl Manager {
+    /// The state of each resource of the group on this node, as systemd (or netlink)
+    /// reports it. Read-only; never starts anything.
+    pub async fn resource_states(&self, group: usize) -> Result<Vec<ResourceState>, ResourceError> {
+        let cfg = self.config();
+        let g = cfg
+            .groups
+            .get(group)
+            .ok_or(ResourceError::NoSuchGroup(group))?;
+        let plan = self.build(&cfg, group)?;
+        let sd = if plan
+            .watches
+            .iter()
+            .any(|w| matches!(w, monitor::Watch::Unit(_)))
+        {
+            self.sd.get().await.ok()
+        } else {
+            None
+        };
+        let mut out = Vec::new();
+        for (r, w) in g.resources.iter().zip(&plan.watches) {
+            let kind = match r {
+                ResourceConfig::Ip(_) => "ip",
+                ResourceConfig::Unit(_) => "unit",
+                ResourceConfig::Mount(_) => "mount",
+                ResourceConfig::Script(_) => "script",
+            };
+            let (name, state) = match (r, w) {
+                (ResourceConfig::Ip(c), _) => (
+                    c.address.to_string(),
+                    match ip::is_present(&self.nl, c).await {
+                        Ok(true) => "present".to_string(),
+                        Ok(false) => "absent".to_string(),
+                        Err(_) => "unknown".to_string(),
+                    },
+                ),
+                (_, monitor::Watch::Unit(unit)) => {
+                    let state = match &sd {
+                        Some(sd) => sd
+                            .active_state(unit)
+                            .await
+                            .unwrap_or_else(|_| "unknown".into()),
+                        None => "unknown".into(),
+                    };
+                    (unit.clone(), state)
+                }
+                (_, monitor::Watch::Address(a)) => (a.to_string(), "unknown".into()),
+            };
+            out.push(ResourceState { kind, name, state });
+        }
+        Ok(out)
+    }
+
+    /// Watch a running group again (after maintenance mode): a resource found down
+    /// is handled as if it had just failed (restart in place, then a failure).
+    pub fn resume_monitor(&self, group: usize) -> Result<(), ResourceError> {
+        let cfg = self.config();
+        let plan = self.build(&cfg, group)?;
+        if !plan.resources.is_empty() {
+            self.monitor(group, plan);
+        }
+        Ok(())
+    }
 }

@@ -4,17 +4,17 @@
 //! signals of each unit, mount and script unit (ActiveState) and to netlink address
 //! events (RTM_DELADDR of each virtual IP). Every event is checked against the real
 //! state before anything happens (so the echoes of hbd's own restarts are ignored).
-//! A resource that is really down is restarted in place — it and the resources after
-//! it, which depend on it — up to the group's `max_restarts` within `restart_window`;
-//! one failure more, or a restart that fails, sends a [`Failure`] and ends the task.
-//! `stop_group` aborts the task before it stops anything, so a stop never looks like
-//! a failure. When the machine is shutting down (SystemState "stopping"), nothing is
-//! restarted.
+//! A resource that is really down is reported as a [`Failure`] (once, until it is
+//! seen up again); the core decides whether to restart it in place (within the
+//! group's `max_restarts` per `restart_window`) or to move the group, and the
+//! manager's `restart_in_place` does the restart under the group's lock, so this
+//! monitor sees the group again only when it is back up. `stop_group` aborts the task
+//! before it stops anything, so a stop never looks like a failure. When the machine
+//! is shutting down (SystemState "stopping"), nothing is reported.
 
-use std::collections::VecDeque;
 use std::net::IpAddr;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use futures::StreamExt;
 use futures::stream::{BoxStream, SelectAll};
@@ -23,7 +23,7 @@ use rtnetlink::MulticastGroup;
 use rtnetlink::packet_core::NetlinkPayload;
 use tokio::sync::mpsc::UnboundedSender;
 
-use super::group::{self, Resource};
+use super::group::Resource;
 use super::unit::SystemdLink;
 use super::{Failure, ip};
 
@@ -42,8 +42,6 @@ pub struct Plan {
     pub name: String,
     pub resources: Arc<Vec<Box<dyn Resource>>>,
     pub watches: Vec<Watch>,
-    pub max_restarts: u32,
-    pub window: Duration,
     pub sd: SystemdLink,
     pub lock: Arc<tokio::sync::Mutex<()>>,
     pub failures: UnboundedSender<Failure>,
@@ -53,41 +51,6 @@ struct AbortOnDrop(tokio::task::JoinHandle<()>);
 impl Drop for AbortOnDrop {
     fn drop(&mut self) {
         self.0.abort();
-    }
-}
-
-/// In-place restarts allowed: at most `max` within any `window`.
-#[derive(Debug)]
-pub struct RestartBudget {
-    max: u32,
-    window: Duration,
-    times: VecDeque<Instant>,
-}
-
-impl RestartBudget {
-    pub fn new(max: u32, window: Duration) -> RestartBudget {
-        RestartBudget {
-            max,
-            window,
-            times: VecDeque::new(),
-        }
-    }
-
-    /// Take one restart at `now`; Err(restarts already used in the window) when the
-    /// budget is spent.
-    pub fn take(&mut self, now: Instant) -> Result<usize, usize> {
-        while self
-            .times
-            .front()
-            .is_some_and(|t| now.duration_since(*t) > self.window)
-        {
-            self.times.pop_front();
-        }
-        if self.times.len() >= self.max as usize {
-            return Err(self.times.len());
-        }
-        self.times.push_back(now);
-        Ok(self.times.len())
     }
 }
 
@@ -193,9 +156,9 @@ async fn subscribe(plan: &Plan) -> (Events, Option<AbortOnDrop>, bool) {
     (events, netlink, complete)
 }
 
-/// Watch the group until it fails beyond its budget (or the task is aborted).
+/// Watch the group until the task is aborted (by a stop, a restart, a new start).
 pub async fn run(plan: Plan) {
-    let mut budget = RestartBudget::new(plan.max_restarts, plan.window);
+    let mut reported = vec![false; plan.resources.len()];
     loop {
         let (mut events, _netlink, _) = subscribe(&plan).await;
         loop {
@@ -205,7 +168,7 @@ pub async fn run(plan: Plan) {
                     break;
                 }
                 Some((i, why)) => {
-                    if handle(&plan, &mut budget, i, why).await.is_break() {
+                    if handle(&plan, &mut reported, i, why).await.is_break() {
                         return;
                     }
                 }
@@ -219,22 +182,30 @@ pub async fn run(plan: Plan) {
     }
 }
 
-/// One event: check, then restart in place or report. Break ends the monitor.
+/// One event: check the real state, then report a resource that is down (once until
+/// it is seen up again). Break ends the monitor.
 async fn handle(
     plan: &Plan,
-    budget: &mut RestartBudget,
+    reported: &mut [bool],
     i: usize,
     why: String,
 ) -> std::ops::ControlFlow<()> {
     use std::ops::ControlFlow::{Break, Continue};
+    // Under the group's lock: a restart in progress finishes before we look.
     let _guard = plan.lock.lock().await;
     let Some(res) = plan.resources.get(i) else {
         return Continue(());
     };
     match res.is_active().await {
-        Ok(true) => return Continue(()),
+        Ok(true) => {
+            reported[i] = false;
+            return Continue(());
+        }
         Ok(false) => {}
         Err(e) => tracing::warn!("group {}: cannot check {}: {e}", plan.name, res.name()),
+    }
+    if reported[i] {
+        return Continue(());
     }
     if let Ok(sd) = plan.sd.get().await
         && sd.system_state().await.is_ok_and(|s| s == "stopping")
@@ -245,63 +216,11 @@ async fn handle(
         );
         return Break(());
     }
-    let used = match budget.take(Instant::now()) {
-        Ok(n) => n,
-        Err(n) => {
-            let reason = format!(
-                "{why}; already restarted {n} times within {:?}, giving up here",
-                plan.window
-            );
-            tracing::error!("group {}: {reason}", plan.name);
-            let _ = plan.failures.send(Failure {
-                group: plan.group,
-                reason,
-            });
-            return Break(());
-        }
-    };
-    tracing::warn!(
-        "group {}: {why}; restarting in place ({used}/{})",
-        plan.name,
-        plan.max_restarts
-    );
-    let result = match group::stop_down_to(&plan.resources, i).await {
-        Ok(()) => group::start_from(&plan.resources, i).await,
-        Err(e) => Err(e),
-    };
-    if let Err(e) = result {
-        let reason = format!("{why}; restart in place failed: {e}");
-        tracing::error!("group {}: {reason}", plan.name);
-        let _ = plan.failures.send(Failure {
-            group: plan.group,
-            reason,
-        });
-        return Break(());
-    }
-    tracing::info!("group {}: restarted {} in place", plan.name, res.name());
+    reported[i] = true;
+    let _ = plan.failures.send(Failure {
+        group: plan.group,
+        resource: i,
+        reason: why,
+    });
     Continue(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn budget_counts_within_the_window() {
-        let t0 = Instant::now();
-        let s = Duration::from_secs(1);
-        let mut b = RestartBudget::new(2, Duration::from_secs(60));
-        assert_eq!(b.take(t0), Ok(1));
-        assert_eq!(b.take(t0 + s), Ok(2));
-        assert_eq!(b.take(t0 + 2 * s), Err(2));
-        // The first restart leaves the window: one more is allowed.
-        assert_eq!(b.take(t0 + 61 * s), Ok(2));
-        assert_eq!(b.take(t0 + 61 * s), Err(2));
-    }
-
-    #[test]
-    fn zero_budget_fails_at_once() {
-        let mut b = RestartBudget::new(0, Duration::from_secs(60));
-        assert_eq!(b.take(Instant::now()), Err(0));
-    }
 }

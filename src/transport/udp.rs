@@ -14,6 +14,7 @@ use std::io;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4};
 use std::os::fd::AsRawFd;
 use std::sync::Arc;
+use std::task::Poll;
 
 use socket2::{Domain, InterfaceIndexOrAddress, Protocol, Socket, Type};
 use tokio::net::UdpSocket;
@@ -33,6 +34,10 @@ pub struct UdpSender {
 
 pub struct UdpReceiver {
     socket: Arc<UdpSocket>,
+    /// Unicast: one socket connected to each peer. The kernel delivers a peer's
+    /// datagrams there (the most specific match), so they never queue behind a flood
+    /// from other addresses in `socket`, and they are read first.
+    peers: Vec<UdpSocket>,
     buf: Vec<u8>,
 }
 
@@ -50,21 +55,50 @@ impl UdpSender {
 
 impl UdpReceiver {
     pub async fn recv(&mut self) -> io::Result<Datagram> {
-        let (n, from) = self.socket.recv_from(&mut self.buf).await?;
+        let (peers, socket, buf) = (&self.peers, &self.socket, &mut self.buf);
+        let (n, from) = std::future::poll_fn(|cx| {
+            for s in peers.iter().chain(std::iter::once(socket.as_ref())) {
+                let mut rb = tokio::io::ReadBuf::new(buf);
+                match s.poll_recv_from(cx, &mut rb) {
+                    Poll::Ready(Ok(from)) => return Poll::Ready(Ok((rb.filled().len(), from))),
+                    Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                    Poll::Pending => {}
+                }
+            }
+            Poll::Pending
+        })
+        .await?;
         Ok(Datagram {
-            bytes: self.buf[..n].to_vec(),
+            bytes: buf[..n].to_vec(),
             from: Source::Udp(from),
         })
     }
+}
+
+fn register(socket: Socket) -> Result<UdpSocket, SetupError> {
+    socket
+        .set_nonblocking(true)
+        .map_err(|e| ("cannot make the socket non-blocking".to_string(), e))?;
+    UdpSocket::from_std(socket.into())
+        .map_err(|e| ("cannot register the socket with the runtime".to_string(), e))
 }
 
 fn halves(
     socket: Socket,
     destinations: Vec<SocketAddr>,
 ) -> Result<(UdpSender, UdpReceiver), SetupError> {
+    halves_with(socket, destinations, Vec::new())
+}
+
+fn halves_with(
+    socket: Socket,
+    destinations: Vec<SocketAddr>,
+    peers: Vec<UdpSocket>,
+) -> Result<(UdpSender, UdpReceiver), SetupError> {
     socket
         .set_nonblocking(true)
         .map_err(|e| ("cannot make the socket non-blocking".to_string(), e))?;
+    grow_receive_buffer(&socket);
     let socket = UdpSocket::from_std(socket.into())
         .map_err(|e| ("cannot register the socket with the runtime".to_string(), e))?;
     let socket = Arc::new(socket);
@@ -75,9 +109,23 @@ fn halves(
         },
         UdpReceiver {
             socket,
+            peers,
             buf: vec![0; RECV_BUF],
         },
     ))
+}
+
+/// Room for a burst: under a flood of junk the kernel queue must not overflow
+/// before the reader drops the junk, or peers' heartbeats are lost with it. With
+/// CAP_NET_ADMIN (hbd.service keeps it) SO_RCVBUFFORCE passes net.core.rmem_max;
+/// without it the kernel's cap applies. Best effort: the default still works.
+const SOCKET_RCVBUF: usize = 4 << 20;
+
+fn grow_receive_buffer(socket: &Socket) {
+    use nix::sys::socket::{setsockopt, sockopt};
+    if setsockopt(socket, sockopt::RcvBufForce, &SOCKET_RCVBUF).is_err() {
+        let _ = socket.set_recv_buffer_size(SOCKET_RCVBUF);
+    }
 }
 
 fn new_socket(domain: Domain) -> Result<Socket, SetupError> {
@@ -106,12 +154,28 @@ pub fn unicast(
     interface: Option<&str>,
     peers: Vec<SocketAddr>,
 ) -> Result<(UdpSender, UdpReceiver), SetupError> {
+    let shared = |s: &Socket| {
+        s.set_reuse_address(true)
+            .map_err(|e| ("cannot set SO_REUSEADDR".to_string(), e))?;
+        if let Some(ifname) = interface {
+            bind_device(s, ifname)?;
+        }
+        Ok::<(), SetupError>(())
+    };
     let socket = new_socket(Domain::for_address(own))?;
-    if let Some(ifname) = interface {
-        bind_device(&socket, ifname)?;
-    }
+    shared(&socket)?;
     bind(&socket, own)?;
-    halves(socket, peers)
+    let mut connected = Vec::with_capacity(peers.len());
+    for peer in &peers {
+        let s = new_socket(Domain::for_address(own))?;
+        shared(&s)?;
+        bind(&s, own)?;
+        s.connect(&(*peer).into())
+            .map_err(|e| (format!("cannot connect a socket to {peer}"), e))?;
+        grow_receive_buffer(&s);
+        connected.push(register(s)?);
+    }
+    halves_with(socket, peers, connected)
 }
 
 /// Broadcast on one interface.

@@ -39,7 +39,7 @@ for n in n1 n2; do
     lab install-hbd "$LAB" "$n" "$HBD" "$HERE/web/cluster.toml" "$key"
 done
 rm -f "$key"
-on n1 "$HBD" check
+on n1 hbd check
 
 say "start hbd on both nodes"
 for n in n1 n2; do lab exec "$LAB" "$n" systemctl start --no-block hbd.service; done

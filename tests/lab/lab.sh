@@ -420,19 +420,40 @@ cmd_serial_cut() {
 
 # ---------------------------------------------------------------------------------------------
 
-# install-hbd LAB NODE BINARY CONFIG_FILE AUTHKEY_FILE: the project's units/hbd.service (the
-# lab's stand-in until it exists) with /usr/sbin/hbd replaced by BINARY, as the node's
-# hbd.service; /etc/hbd/cluster.toml and /etc/hbd/authkey (0600) in the node's /etc.
+# put LAB NODE SRC DEST [MODE]: copy a host file into the node (through /proc/PID/root, the
+# node's own view of its files) as DEST, mode MODE (default 0755). The node cannot see the
+# host's /tmp and /run, so a binary built under them is copied in rather than named; DEST
+# under /usr lands in the node's private /usr overlay, never in the host's /usr.
+cmd_put() {
+    local lab=$1 node=$2 src=$3 dest=$4 mode=${5:-0755} pid
+    [ -f "$src" ] || die "put: no file $src"
+    # Only where the node's files are its own: elsewhere the node's / is the host's.
+    case $dest in
+        /usr/*|/etc/*|/var/*|/run/*|/tmp/*) ;;
+        *) die "put: DEST must be under /usr, /etc, /var, /run or /tmp (the node's own): $dest" ;;
+    esac
+    pid=$(need_pid "$lab" "$node")
+    in_node "$lab" "$node" mkdir -p "$(dirname "$dest")"
+    # A new file renamed into place: a running copy of the old one is not disturbed.
+    cp "$src" "/proc/$pid/root$dest.lab-new"
+    chmod "$mode" "/proc/$pid/root$dest.lab-new"
+    mv -f "/proc/$pid/root$dest.lab-new" "/proc/$pid/root$dest"
+}
+
+# install-hbd LAB NODE BINARY CONFIG_FILE AUTHKEY_FILE: BINARY as the node's /usr/sbin/hbd
+# (copied into its private /usr), the project's units/hbd.service as it is (the lab's
+# stand-in tests/lab/hbd.service if units/ has none) as the node's hbd.service, and
+# /etc/hbd/cluster.toml and /etc/hbd/authkey (0600) in the node's /etc. Does not start it.
 cmd_install_hbd() {
     local lab=$1 node=$2 bin=$3 conf=$4 key=$5 unit
     [ -x "$bin" ] || die "no hbd binary at $bin"
     unit="$HERE/../../units/hbd.service"
     [ -f "$unit" ] || unit="$HERE/hbd.service"
+    cmd_put "$lab" "$node" "$bin" /usr/sbin/hbd 0755
     in_node "$lab" "$node" mkdir -p /etc/hbd /run/systemd/system
     in_node "$lab" "$node" sh -c 'umask 022; cat > /etc/hbd/cluster.toml' < "$conf"
     in_node "$lab" "$node" sh -c 'umask 077; cat > /etc/hbd/authkey; chmod 600 /etc/hbd/authkey' < "$key"
-    sed "s|/usr/sbin/hbd|$bin|g" "$unit" |
-        in_node "$lab" "$node" sh -c 'cat > /run/systemd/system/hbd.service'
+    in_node "$lab" "$node" sh -c 'cat > /run/systemd/system/hbd.service' < "$unit"
     in_node "$lab" "$node" systemctl daemon-reload
 }
 
@@ -453,6 +474,7 @@ lab.sh partition LAB A B        A and B stop hearing each other
 lab.sh heal LAB                 undo partitions, loss and cut links
 lab.sh serial LAB A B [N]       a serial cable between A and B: /run/lab-ttyN in both
 lab.sh serial-cut LAB [N]       pull it
+lab.sh put LAB NODE SRC DEST [MODE]   copy a host file into the node
 lab.sh install-hbd LAB NODE BIN CONFIG AUTHKEY
 USAGE
 }
@@ -481,6 +503,7 @@ case $command in
     heal) cmd_heal "$@" ;;
     serial) cmd_serial "$@" ;;
     serial-cut) cmd_serial_cut "$@" ;;
+    put) cmd_put "$@" ;;
     install-hbd) cmd_install_hbd "$@" ;;
     *) usage >&2; exit 2 ;;
 esac

@@ -48,12 +48,19 @@ pub fn available(test: &str) -> bool {
 }
 
 /// Poll `check` every `poll` until it returns true or `timeout` passes; the time it took.
+///
+/// While it waits, the hbd.service of every node this thread installed hbd on
+/// ([`Node::install_hbd`]) is looked at about once a second: if hbd exited by itself with an
+/// error (a bad config, no link, a panic), no state it was to reach will come, so the wait
+/// panics at once with that node's journal instead of running out its timeout. hbd stopped
+/// on purpose (`systemctl stop`, a signal, a killed node) does not count.
 pub fn wait_until(
     timeout: Duration,
     poll: Duration,
     mut check: impl FnMut() -> bool,
 ) -> Option<Duration> {
     let start = Instant::now();
+    let mut looked = Instant::now();
     loop {
         if check() {
             return Some(start.elapsed());
@@ -61,8 +68,69 @@ pub fn wait_until(
         if start.elapsed() >= timeout {
             return None;
         }
+        if looked.elapsed() >= Duration::from_secs(1) {
+            looked = Instant::now();
+            if let Some(why) = hbd_exited() {
+                panic!("gave up waiting after {:.1?}: {why}", start.elapsed());
+            }
+        }
         std::thread::sleep(poll);
     }
+}
+
+thread_local! {
+    /// (lab id, node) where this thread installed hbd: what [`wait_until`] watches.
+    static WATCHED: std::cell::RefCell<Vec<(String, String)>> =
+        const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// The first watched node whose hbd exited with an error, described with its journal.
+fn hbd_exited() -> Option<String> {
+    let watched = WATCHED.with(|w| w.borrow().clone());
+    for (lab, node) in watched {
+        let o = Command::new(script("lab.sh"))
+            .args(["exec", &lab, &node, "systemctl", "show", "hbd.service"])
+            .args([
+                "-p",
+                "ExecMainCode",
+                "-p",
+                "ExecMainStatus",
+                "-p",
+                "ActiveState",
+            ])
+            .env("HBD_LAB_QUIET", "1")
+            .stdin(Stdio::null())
+            .output();
+        // A node that is not running (killed on purpose) has no hbd to look at.
+        let Ok(o) = o else { continue };
+        if !o.status.success() {
+            continue;
+        }
+        let text = String::from_utf8_lossy(&o.stdout);
+        let prop = |k: &str| {
+            text.lines()
+                .find_map(|l| l.strip_prefix(k)?.strip_prefix('='))
+                .unwrap_or("")
+                .to_string()
+        };
+        // ExecMainCode 1 is CLD_EXITED: hbd called exit(), with ExecMainStatus as its code.
+        if prop("ExecMainCode") == "1" && !matches!(prop("ExecMainStatus").as_str(), "" | "0") {
+            let journal = Command::new(script("lab.sh"))
+                .args(["exec", &lab, &node, "journalctl", "--no-pager", "-o"])
+                .args(["short-monotonic", "-n", "60", "-u", "hbd.service"])
+                .env("HBD_LAB_QUIET", "1")
+                .stdin(Stdio::null())
+                .output()
+                .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+                .unwrap_or_default();
+            return Some(format!(
+                "hbd on {node} (lab {lab}) exited with code {} (unit {}); its journal:\n{journal}",
+                prop("ExecMainStatus"),
+                prop("ActiveState")
+            ));
+        }
+    }
+    None
 }
 
 /// Text of a command's stdout, trimmed.
@@ -276,6 +344,8 @@ impl Lab {
 
 impl Drop for Lab {
     fn drop(&mut self) {
+        let id = self.id.clone();
+        let _ = WATCHED.try_with(|w| w.borrow_mut().retain(|(lab, _)| *lab != id));
         if std::env::var_os("HBD_LAB_KEEP").is_some() {
             eprintln!(
                 "lab {}: kept (HBD_LAB_KEEP); remove with tests/lab/lab.sh down {}",
@@ -435,8 +505,23 @@ impl Node<'_> {
         String::from_utf8_lossy(&o.stdout).into_owned()
     }
 
-    /// Install hbd as the node's hbd.service, with this build's binary, the given
-    /// cluster.toml and authkey (mode 0600). Does not start it.
+    /// Copy a host file into the node as `dest` (absolute) with `mode`. Needed for anything
+    /// under the host's /tmp or /run, which the node cannot see; a `dest` under /usr goes
+    /// to the node's private /usr overlay.
+    pub fn put(&self, src: &std::path::Path, dest: &str, mode: u32) {
+        self.lab.sh_ok([
+            OsStr::new("put"),
+            OsStr::new(&self.lab.id),
+            OsStr::new(&self.name),
+            src.as_os_str(),
+            OsStr::new(dest),
+            OsStr::new(&format!("{mode:o}")),
+        ]);
+    }
+
+    /// Install hbd as the node's hbd.service: this build's binary copied in as
+    /// /usr/sbin/hbd, units/hbd.service, the given cluster.toml and authkey (mode 0600).
+    /// Does not start it. From now on [`wait_until`] fails fast if this hbd exits.
     pub fn install_hbd(&self, cluster_toml: &str, authkey: &str) {
         let dir = tempfile::tempdir().unwrap();
         let conf = dir.path().join("cluster.toml");
@@ -451,5 +536,25 @@ impl Node<'_> {
             conf.as_os_str(),
             key.as_os_str(),
         ]);
+        self.watch_hbd();
+    }
+
+    /// Let [`wait_until`] fail fast when this node's hbd.service exits with an error.
+    pub fn watch_hbd(&self) {
+        let entry = (self.lab.id.clone(), self.name.clone());
+        WATCHED.with(|w| {
+            let mut w = w.borrow_mut();
+            if !w.contains(&entry) {
+                w.push(entry);
+            }
+        });
+    }
+
+    /// Stop watching this node's hbd (a test that makes hbd fail on purpose).
+    pub fn unwatch_hbd(&self) {
+        WATCHED.with(|w| {
+            w.borrow_mut()
+                .retain(|(lab, node)| !(*lab == self.lab.id && *node == self.name))
+        });
     }
 }

@@ -4,9 +4,10 @@
 # Started by lab.sh inside the node's network namespace with
 #   unshare --pid --fork --mount --uts --cgroup --propagation private
 # so every mount below is private to the node. Nothing the node's systemd writes may reach
-# the host: /etc and /var become overlays with per-node upper dirs (without them
+# the host: /etc, /var and /usr become overlays with per-node upper dirs (without them
 # systemd-machine-id-commit rewrote the host's /etc/machine-id and journald wrote into the
-# host's /var/log/journal), /run and /tmp become tmpfs.
+# host's /var/log/journal; with /usr private too, `dpkg -i` and the binaries the lab copies
+# in stay inside the node), /run and /tmp become tmpfs.
 #
 # Usage: node-init.sh NODE NODE_DIR NODE_CGROUP (the host path of the node's cgroup2 dir)
 set -eu
@@ -21,7 +22,7 @@ mount -t proc proc /proc
 # A fresh sysfs shows this network namespace's interfaces (cgroup2 is mounted on it last).
 mount -t sysfs sysfs /sys
 
-for d in etc var; do
+for d in etc var usr; do
     mkdir -p "$dir/$d.upper" "$dir/$d.work"
     mount -t overlay overlay \
         -o "lowerdir=/$d,upperdir=$dir/$d.upper,workdir=$dir/$d.work" "/$d"

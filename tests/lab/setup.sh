@@ -19,6 +19,9 @@ declare -A need=(
     [unshare]=util-linux
     [findmnt]=util-linux
     [python3]=python3
+    # lab_package: `man hbd` in a node, dpkg's helpers for the package's scripts
+    [man]=man-db
+    [deb-systemd-helper]=init-system-helpers
 )
 missing=()
 for cmd in "${!need[@]}"; do

@@ -34,7 +34,7 @@ pub fn web_lab(tag: &str, cluster: &str, setup: impl Fn(&Node)) -> Lab {
         n.install_unit(WEB, WEB_UNIT);
         n.install_hbd(cluster, AUTHKEY);
         // The binary under test runs inside the node and accepts the configuration there.
-        n.exec_ok(&[env!("CARGO_BIN_EXE_hbd"), "check"]);
+        n.exec_ok(&["hbd", "check"]);
         setup(&n);
     }
     let started = std::time::Instant::now();

@@ -12,8 +12,12 @@ use std::collections::{BTreeMap, VecDeque};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use hbd::cluster::{Action, Cluster, Command, Event, GroupEvent, GroupId, LinkId, NodeId};
+use hbd::cluster::{
+    Action, Cluster, Command, CommandError, CommandOutcome, Event, Found, GroupEvent, GroupId,
+    LinkId, LocalGroupState, NodeId, Reject,
+};
 use hbd::config::{self, Algorithm, Config, KeySet};
+use hbd::proto::wire::DecodeError;
 
 pub fn config(nodes: usize, links: usize, groups: &[(&str, usize)], extra: &str) -> Config {
     let mut t = String::from(
@@ -29,7 +33,9 @@ pub fn config(nodes: usize, links: usize, groups: &[(&str, usize)], extra: &str)
         t += &format!("[[node]]\nname = \"n{n}\"\n");
     }
     for (g, pref) in groups {
-        t += &format!("[[group]]\nname = \"{g}\"\npreferred = \"n{pref}\"\n");
+        t += &format!(
+            "[[group]]\nname = \"{g}\"\npreferred = \"n{pref}\"\n[[group.resource]]\nkind = \"unit\"\nunit = \"{g}.service\"\n"
+        );
     }
     match config::parse_str(&t, Path::new("sim.toml")) {
         Ok(l) => l.config,
@@ -66,6 +72,8 @@ pub struct SimNode {
     pub start_outcome: Vec<VecDeque<Outcome>>,
     pub stop_outcome: Vec<VecDeque<Outcome>>,
     pub starts: Vec<u32>,
+    /// In-place restarts asked for, per group.
+    pub restarts: Vec<u32>,
 }
 
 pub struct Sim {
@@ -84,6 +92,8 @@ pub struct Sim {
     pub worst_overlap: Duration,
     overlap_since: BTreeMap<(usize, usize, usize), Instant>,
     pub log: bool,
+    /// Packets refused for their protocol version (mixed-version tests).
+    pub version_rejects: u32,
 }
 
 impl Sim {
@@ -105,6 +115,7 @@ impl Sim {
             worst_overlap: Duration::ZERO,
             overlap_since: BTreeMap::new(),
             log: std::env::var_os("SIM_LOG").is_some(),
+            version_rejects: 0,
             config,
         };
         for _ in 0..n {
@@ -118,6 +129,7 @@ impl Sim {
                 start_outcome: vec![VecDeque::new(); ng],
                 stop_outcome: vec![VecDeque::new(); ng],
                 starts: vec![0; ng],
+                restarts: vec![0; ng],
             });
         }
         for i in 0..n {
@@ -132,11 +144,18 @@ impl Sim {
 
     /// Start (or restart) node `i`'s daemon; `adopt` lists groups found running.
     pub fn boot_adopting(&mut self, i: usize, adopt: &[usize]) {
-        let inc = self.next_incarnation.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        let found: Vec<(usize, Found)> = adopt.iter().map(|&g| (g, Found::AllUp)).collect();
+        self.boot_found(i, &found);
+    }
+
+    /// Start (or restart) node `i`'s daemon, which finds groups in the given states.
+    pub fn boot_found(&mut self, i: usize, found: &[(usize, Found)]) {
+        // Incarnations only grow, as the daemon's do (wall clock and a persisted floor).
+        let inc = 1_000_000 + self.next_incarnation;
         self.next_incarnation += 1;
         let mut c = Cluster::new(&self.config, NodeId(i), keys(), inc, self.now);
-        for &g in adopt {
-            c.adopt(GroupId(g));
+        for (g, f) in found {
+            c.found(GroupId(*g), f.clone());
         }
         let node = &mut self.nodes[i];
         node.core = Some(c);
@@ -185,11 +204,19 @@ impl Sim {
     }
 
     pub fn command(&mut self, i: usize, cmd: Command) {
+        let _ = self.op(i, cmd);
+    }
+
+    /// Feed an operator command to node `i` now and return its answer; None when its
+    /// daemon is not running.
+    pub fn op(&mut self, i: usize, cmd: Command) -> Option<Result<CommandOutcome, CommandError>> {
         let now = self.now;
-        if let Some(c) = self.nodes[i].core.as_mut() {
-            c.handle_command(now, cmd);
-        }
+        let r = self.nodes[i]
+            .core
+            .as_mut()
+            .map(|c| c.handle_command(now, cmd));
         self.drain(i);
+        r
     }
 
     pub fn set_link(&mut self, link: usize, a: usize, b: usize, up: bool) {
@@ -296,6 +323,11 @@ impl Sim {
                         Outcome::Hang => {}
                     }
                 }
+                Action::RestartResources { group, .. } => {
+                    self.nodes[i].restarts[group.0] += 1;
+                    self.ops
+                        .push((now + self.op_delay, i, group, GroupEvent::Restarted));
+                }
                 Action::Event(e) => {
                     if self.log {
                         eprintln!("{:>9.3}s n{i}: {e:?}", (now - self.t0).as_secs_f64());
@@ -354,8 +386,15 @@ impl Sim {
                     (None, _) => {}
                     (Some(_), true) => node.queued.push((link, bytes)),
                     (Some(c), false) => {
-                        if let Err(r) = c.handle_packet(now, link, &bytes) {
-                            panic!("n{to} rejected a packet: {r}");
+                        match c.handle_packet(now, link, &bytes) {
+                            // A peer's new incarnation is believed once it has heard
+                            // us; packets of a replaced one may still be in flight.
+                            Ok(()) | Err(Reject::Unconfirmed | Reject::OldIncarnation) => {}
+                            // An older node refusing a newer version (mixed versions).
+                            Err(Reject::Decode(DecodeError::BadVersion(_))) => {
+                                self.version_rejects += 1
+                            }
+                            Err(r) => panic!("n{to} rejected a packet: {r}"),
                         }
                         self.drain(to);
                     }
@@ -391,6 +430,14 @@ impl Sim {
                 if due {
                     if let Some(c) = self.nodes[i].core.as_mut() {
                         c.handle_timeout(now);
+                        // Every deadline reached was consumed: the timer never spins.
+                        if let Some(t) = c.poll_timeout() {
+                            assert!(
+                                t > now,
+                                "n{i}: a deadline at or before now after handle_timeout: {:?}",
+                                c.timers()
+                            );
+                        }
                     }
                     self.drain(i);
                 }
@@ -403,14 +450,28 @@ impl Sim {
         self.check_overlap();
     }
 
-    /// Track how long two connected nodes both have a group up.
+    /// Whether node `i`'s daemon reports group `g` blocked (a stop failed there).
+    pub fn blocked(&self, i: usize, g: usize) -> bool {
+        self.nodes[i]
+            .core
+            .as_ref()
+            .is_some_and(|c| c.status().groups[g].local == LocalGroupState::Blocked)
+    }
+
+    /// Track how long two connected nodes both have a group up. The one documented
+    /// exception ("How hbd decides"): two nodes whose stops of the group both failed
+    /// (both blocked) cannot release it; they stay blocked, claiming it so that no
+    /// third node starts it, until an operator (or fencing) resolves it.
     fn check_overlap(&mut self) {
         let n = self.nodes.len();
         for g in 0..self.config.groups.len() {
             for a in 0..n {
                 for b in (a + 1)..n {
                     let key = (g, a, b);
-                    let both = self.nodes[a].up[g] && self.nodes[b].up[g] && self.connected(a, b);
+                    let both = self.nodes[a].up[g]
+                        && self.nodes[b].up[g]
+                        && self.connected(a, b)
+                        && !(self.blocked(a, g) && self.blocked(b, g));
                     if both {
                         let since = *self.overlap_since.entry(key).or_insert(self.now);
                         self.worst_overlap = self.worst_overlap.max(self.now - since);

@@ -8,8 +8,16 @@
 //! monotonic `Instant`; wall clocks are never compared across nodes), so tests drive
 //! hours of simulated time in milliseconds.
 
+mod command;
 mod membership;
 pub mod ownership;
+pub mod restart;
+mod status;
+
+pub use command::{Admin, Command, CommandError, CommandOutcome, Until, Wait};
+pub use status::{
+    GroupStatus, LinkStatus, PeerStatus, Status, Transition, peer_state_name, state_name,
+};
 
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
@@ -39,6 +47,9 @@ pub enum Action {
     StartGroup(GroupId),
     /// Take the group's resources down, in reverse order; report with [`GroupEvent`].
     StopGroup(GroupId),
+    /// Restart resources `from..` of a running group in place (stop them last to
+    /// first, start them first to last); report `Restarted` or `RestartFailed`.
+    RestartResources { group: GroupId, from: usize },
     /// Something to log and reflect in the status line.
     Event(Event),
     /// A requested shutdown has completed: every group is released.
@@ -59,24 +70,42 @@ pub enum GroupEvent {
     StopFailed {
         reason: String,
     },
-    /// A running group failed beyond its in-place restart budget: it must move.
+    /// A running group failed and cannot stay here: it must move.
     Failed {
+        reason: String,
+    },
+    /// Resource `resource` of a running group is down. The core restarts it in place
+    /// (with the resources after it) while the group's budget (`max_restarts` within
+    /// `restart_window`) lasts, then moves the group.
+    ResourceDown {
+        resource: usize,
+        reason: String,
+    },
+    /// An in-place restart completed.
+    Restarted,
+    /// An in-place restart failed: the group moves.
+    RestartFailed {
         reason: String,
     },
 }
 
-/// Operator commands (the seam for standby/takeover in a later issue).
+/// What the daemon found of a group's resources on this node at start-up (its
+/// previous run may have left them up: `systemctl restart hbd`, a crash).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Command {
-    /// Release every held group (last group first), tell peers, then emit [`Action::Exit`].
-    Shutdown,
-    /// Exit at once and keep every group running, for the next start of this daemon
-    /// to adopt (`systemctl restart hbd`). Peers see only a short silence.
-    Detach,
+pub enum Found {
+    /// Every resource is up.
+    AllUp,
+    /// Some are up, some not (hbd died mid-start or mid-stop).
+    PartlyUp,
+    /// Nothing is up.
+    Down,
+    /// The daemon could not tell.
+    Unknown { reason: String },
 }
 
 /// Membership state of a peer as seen from this node.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum PeerState {
     /// Not heard since start-up and initdead has not yet passed.
     Unknown,
@@ -90,7 +119,8 @@ pub enum PeerState {
 }
 
 /// This node's state for one group.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
 pub enum LocalGroupState {
     Stopped,
     Starting,
@@ -106,33 +136,61 @@ pub enum LocalGroupState {
 /// Why a packet was refused. The daemon logs these rate-limited per source.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Reject {
-    #[error("packet too short ({0} bytes)")]
-    TooShort(usize),
-    #[error("packet too long ({0} bytes)")]
-    TooLong(usize),
-    #[error("not an hbd packet (bad magic)")]
-    BadMagic,
-    #[error("unsupported protocol version {0}")]
-    BadVersion(u8),
-    #[error("packet from another cluster (id {0:#010x})")]
-    OtherCluster(u32),
+    /// Not a well-formed, authentic message for this cluster.
+    #[error(transparent)]
+    Decode(#[from] wire::DecodeError),
     #[error("packet from unknown node \"{0}\"")]
     UnknownNode(String),
-    #[error("packet signed with unknown key id {0}")]
-    UnknownKey(u8),
-    #[error("bad MAC: wrong key or forged packet")]
-    BadMac,
-    #[error("malformed packet: {0}")]
-    Malformed(&'static str),
+    #[error("packet on unknown link {0}")]
+    UnknownLink(usize),
     #[error("replayed or duplicate packet (sequence {0})")]
     Replay(u64),
     #[error("packet from an earlier incarnation of the sender")]
     OldIncarnation,
+    /// A later incarnation of the sender (it restarted) that has not yet proved it is
+    /// live by acking ours: it is acked back and believed from its next packet. Also
+    /// what a replay of a packet recorded before this node started gets.
+    #[error("packet from a new incarnation of the sender, not yet confirmed")]
+    Unconfirmed,
     /// Our own packet looped back (broadcast): not worth logging.
     #[error("own packet")]
     Own,
     #[error("another daemon claims to be this node \"{0}\": check node names and --node")]
     DuplicateNode(String),
+}
+
+/// A deadline in the core's timer table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Timer {
+    /// The next heartbeat is due.
+    Heartbeat,
+    /// The start-up listening phase ends; peers not heard are dead.
+    Initdead,
+    /// The peer is silent for warntime.
+    PeerLate(NodeId),
+    /// The peer is silent for deadtime.
+    PeerDead(NodeId),
+    /// The link to the peer is silent for deadtime.
+    LinkDown(NodeId, LinkId),
+    /// The preferred peer has been up for the hold-down (auto_failback).
+    Failback(NodeId),
+    /// A second sender with the peer's name falls silent.
+    DuplicatePeer(NodeId),
+    /// A second daemon with our name falls silent.
+    DuplicateLocal,
+    /// This node is no longer passed over for the group.
+    HoldDown(GroupId),
+}
+
+/// Why a reloaded configuration cannot be applied to the running core.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ReloadError {
+    #[error("the list of nodes changed: restart hbd on every node to apply it")]
+    Nodes,
+    #[error("the list of links changed: restart hbd to apply it")]
+    Links,
+    #[error("the list of groups changed: restart hbd to apply it")]
+    Groups,
 }
 
 /// Things worth a log line; the daemon adds NODE/PEER/LINK/GROUP fields.
@@ -147,6 +205,10 @@ pub enum Event {
         peer: NodeId,
         silent: Duration,
     },
+    /// A late peer is heard again before deadtime.
+    PeerOnTime {
+        peer: NodeId,
+    },
     PeerDead {
         peer: NodeId,
     },
@@ -156,6 +218,18 @@ pub enum Event {
     /// The peer's daemon restarted (new incarnation).
     PeerRestarted {
         peer: NodeId,
+    },
+    /// Two live senders claim to be `peer` (a cloned node, a daemon started twice):
+    /// the claims of both are respected. `gone` once the second one falls silent.
+    DuplicatePeer {
+        peer: NodeId,
+        gone: bool,
+    },
+    /// Another live daemon claims to be this node. The newer of the two (`yielding`)
+    /// releases its groups; neither takes a group while the other is heard.
+    DuplicateLocal {
+        yielding: bool,
+        gone: bool,
     },
     LinkUp {
         peer: NodeId,
@@ -173,41 +247,54 @@ pub enum Event {
     ConfigMismatch {
         peer: NodeId,
     },
+    /// The peer's configuration digest matches this node's again.
+    ConfigAgreed {
+        peer: NodeId,
+    },
     /// Both this node and `peer` hold `group`; `release` says whether we give it up.
     Conflict {
         group: GroupId,
         peer: NodeId,
         release: bool,
     },
+    /// A resource of the group went down: restarting it in place (`attempt` of `max`
+    /// within the restart window).
+    RestartInPlace {
+        group: GroupId,
+        resource: usize,
+        reason: String,
+        attempt: usize,
+        max: u32,
+    },
+    /// A resource went down with the restart budget spent: the group moves.
+    RestartBudgetSpent {
+        group: GroupId,
+        reason: String,
+        restarts: usize,
+        window: Duration,
+    },
+    /// The group was found running here at start-up: held, nothing restarted.
+    Adopted {
+        group: GroupId,
+    },
+    /// The group was found partly up at start-up: its leftovers are being stopped.
+    Leftovers {
+        group: GroupId,
+    },
+    /// Whether the group is up here could not be told at start-up: taken as down.
+    FoundUnknown {
+        group: GroupId,
+        reason: String,
+    },
     /// This process did not run for `gap` (frozen, suspended): peers get a grace period.
     Stalled {
         gap: Duration,
     },
-}
-
-/// A snapshot for STATUS= and (later) `hbd status`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Status {
-    pub local: String,
-    pub ready: bool,
-    pub peers: Vec<PeerStatus>,
-    pub groups: Vec<GroupStatus>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PeerStatus {
-    pub name: String,
-    pub state: PeerState,
-    pub links_up: usize,
-    pub links_total: usize,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct GroupStatus {
-    pub name: String,
-    pub local: LocalGroupState,
-    /// The node this node believes holds the group, if any.
-    pub owner: Option<String>,
+    /// A heartbeat could not be encoded or signed, so nothing was sent: peers will
+    /// declare this node dead. Always an error in the journal.
+    SendFailed {
+        reason: String,
+    },
 }
 
 /// The membership and ownership state machine of one node.
@@ -222,16 +309,21 @@ pub struct Cluster {
     started: Instant,
     /// Last time any input reached us, to notice that this process was frozen.
     last_input: Instant,
-    /// Last `handle_timeout`: deadlines up to it have been acted on.
-    last_timeout: Instant,
+    /// Pending deadlines (see [`Cluster::sync_timers`]).
+    timers: Vec<(Timer, Instant)>,
     next_send: Instant,
     ready: bool,
     shutting_down: bool,
     exited: bool,
+    /// Another live daemon with this node's name (see [`Event::DuplicateLocal`]):
+    /// its incarnation, when last heard live, and whether it proved it is live.
+    twin: Option<(u64, Instant, bool)>,
     /// Peers by node index; the local node's slot is unused.
     peers: Vec<Peer>,
     groups: Vec<Local>,
     actions: VecDeque<Action>,
+    /// Operator state and history (command.rs).
+    ops: command::Ops,
 }
 
 /// This node's own state for one group.
@@ -246,6 +338,10 @@ struct Local {
     fail_after_stop: bool,
     /// Conflict already reported for this peer (one event per conflict).
     conflict_reported: Option<NodeId>,
+    /// In-place restarts within the restart window.
+    restarts: restart::RestartBudget,
+    /// An in-place restart is under way.
+    restarting: bool,
 }
 
 impl Local {
@@ -265,7 +361,8 @@ impl Local {
 }
 
 impl Cluster {
-    /// `incarnation` must be fresh per daemon start (random); `now` is the start time.
+    /// `incarnation` must be above every earlier one of this node (the daemon derives
+    /// it from the clock and a persisted floor); `now` is the start time.
     pub fn new(
         config: &Config,
         local: NodeId,
@@ -274,7 +371,7 @@ impl Cluster {
         now: Instant,
     ) -> Cluster {
         let (nl, ng) = (config.links.len(), config.groups.len());
-        Cluster {
+        let mut c = Cluster {
             cluster_id: config.cluster_id(),
             digest: config.digest(),
             config: config.clone(),
@@ -284,11 +381,12 @@ impl Cluster {
             seq: 0,
             started: now,
             last_input: now,
-            last_timeout: now,
+            timers: Vec::new(),
             next_send: now,
             ready: false,
             shutting_down: false,
             exited: false,
+            twin: None,
             peers: (0..config.nodes.len()).map(|_| Peer::new(nl, ng)).collect(),
             groups: (0..ng)
                 .map(|_| Local {
@@ -297,10 +395,15 @@ impl Cluster {
                     failed_until: None,
                     fail_after_stop: false,
                     conflict_reported: None,
+                    restarts: restart::RestartBudget::default(),
+                    restarting: false,
                 })
                 .collect(),
             actions: VecDeque::new(),
-        }
+            ops: command::Ops::new(config.nodes.len(), nl, ng),
+        };
+        c.sync_timers();
+        c
     }
 
     fn timing(&self) -> (Duration, Duration, Duration, Duration) {
@@ -314,6 +417,7 @@ impl Cluster {
     }
 
     fn event(&mut self, e: Event) {
+        self.ops.observe(&e, self.last_input);
         self.actions.push_back(Action::Event(e));
     }
 
@@ -327,21 +431,51 @@ impl Cluster {
         }
     }
 
-    /// Before the first timeout: this group's resources were found running here
-    /// (daemon restart); hold it without restarting anything.
+    /// Before the first timeout: what the daemon found of `group` here. A group whose
+    /// resources are all up is held without restarting anything (a group without
+    /// resources never is: "all up" is vacuously true on every node, and every node
+    /// would hold it); leftovers of a group only partly up are stopped before the
+    /// group may run anywhere (claiming it meanwhile; a stop that fails leaves it
+    /// blocked here).
+    pub fn found(&mut self, group: GroupId, found: Found) {
+        self.found_inner(group, found);
+        self.sync_timers();
+    }
+
+    fn found_inner(&mut self, group: GroupId, found: Found) {
+        let g = group.0;
+        let Some(cfg) = self.config.groups.get(g) else {
+            return;
+        };
+        if self.groups[g].state != LocalGroupState::Stopped {
+            return;
+        }
+        match found {
+            Found::AllUp if cfg.resources.is_empty() => {}
+            Found::AllUp => {
+                self.event(Event::Adopted { group });
+                self.set_state(g, LocalGroupState::Running);
+            }
+            Found::PartlyUp => {
+                self.event(Event::Leftovers { group });
+                self.stop(g, false);
+            }
+            Found::Down => {}
+            Found::Unknown { reason } => self.event(Event::FoundUnknown { group, reason }),
+        }
+    }
+
+    /// Hold `group` as running without looking (tests; the daemon reports [`Found`]).
     pub fn adopt(&mut self, group: GroupId) {
+        self.adopt_inner(group);
+        self.sync_timers();
+    }
+
+    fn adopt_inner(&mut self, group: GroupId) {
         if let Some(l) = self.groups.get_mut(group.0) {
             if l.state == LocalGroupState::Stopped {
                 self.set_state(group.0, LocalGroupState::Running);
             }
-        }
-    }
-
-    /// Before the first timeout: resources of this group are partly up here and could
-    /// not be stopped; claim it as blocked so that no other node starts it.
-    pub fn adopt_blocked(&mut self, group: GroupId) {
-        if self.groups.get(group.0).is_some() {
-            self.set_state(group.0, LocalGroupState::Blocked);
         }
     }
 
@@ -362,30 +496,68 @@ impl Cluster {
         }
     }
 
-    pub fn handle_packet(
+    fn handle_packet_inner(
         &mut self,
         now: Instant,
         link: LinkId,
         bytes: &[u8],
     ) -> Result<(), Reject> {
         self.note_input(now);
-        let msg = wire::decode(bytes, &self.keys, self.cluster_id)?;
+        let (msg, versions) = wire::decode_versions(bytes, &self.keys, self.cluster_id)?;
+        if versions.packet > self.ops.max_wire {
+            return Err(wire::DecodeError::BadVersion(versions.packet).into());
+        }
         let sender = self
             .config
             .node_index(&msg.sender)
             .ok_or_else(|| Reject::UnknownNode(msg.sender.clone()))?;
+        let proves_fresh = msg.acks.contains(&self.incarnation);
         if sender == self.local.0 {
-            return Err(if msg.incarnation == self.incarnation {
-                Reject::Own
-            } else {
-                Reject::DuplicateNode(msg.sender.clone())
-            });
+            if msg.incarnation == self.incarnation {
+                return Err(Reject::Own);
+            }
+            self.hear_twin(now, msg.incarnation, proves_fresh);
+            return Err(Reject::DuplicateNode(msg.sender.clone()));
         }
         if link.0 >= self.config.links.len() {
-            return Err(Reject::Malformed("unknown link"));
+            return Err(Reject::UnknownLink(link.0));
         }
         let peer_id = NodeId(sender);
-        let heard = self.peers[sender].hear(now, link.0, msg.incarnation, msg.seq)?;
+        // Before any replay or incarnation check: a restarted peer must be answered in
+        // a version it reads, or it can never ack us.
+        self.ops
+            .heard_version(sender, msg.incarnation, versions.max, now);
+        let ack_before = self.peers[sender].ack();
+        let verdict = self.peers[sender].hear(now, link.0, msg.incarnation, msg.seq, proves_fresh);
+        if self.peers[sender].ack() != ack_before {
+            // A new incarnation to confirm: ack it now rather than a keepalive later.
+            // Replays cannot raise it (they carry earlier incarnations), so this is
+            // at most one extra heartbeat per real restart.
+            self.send_heartbeat();
+        }
+        let heard = verdict?;
+        if heard.twin {
+            let p = &mut self.peers[sender];
+            let first = p.twin.is_none();
+            let mut claims = vec![(ClaimState::None, 0); self.config.groups.len()];
+            for c in &msg.claims {
+                if let Some(g) = self.config.groups.iter().position(|g| g.name == c.group) {
+                    claims[g] = (c.state, c.generation);
+                }
+            }
+            p.twin = Some(membership::Twin {
+                last_heard: now,
+                claims,
+            });
+            if first {
+                self.event(Event::DuplicatePeer {
+                    peer: peer_id,
+                    gone: false,
+                });
+            }
+            self.evaluate(now);
+            return Ok(());
+        }
         if heard.restarted {
             self.event(Event::PeerRestarted { peer: peer_id });
         }
@@ -396,7 +568,15 @@ impl Cluster {
             });
         }
         if heard.peer_up {
+            self.peers[sender].failback_at = self
+                .config
+                .failover
+                .auto_failback
+                .then(|| now + self.config.failover.hold_down.get());
             self.event(Event::PeerUp { peer: peer_id });
+        }
+        if heard.on_time {
+            self.event(Event::PeerOnTime { peer: peer_id });
         }
         if heard.fresh {
             self.apply(peer_id, &msg);
@@ -406,12 +586,37 @@ impl Cluster {
         Ok(())
     }
 
+    /// A packet with our own name and another incarnation. A replay of one of our own
+    /// earlier packets cannot ack our current incarnation; a live twin can, once it
+    /// has heard us (we ack its incarnation so that it can tell the same of us).
+    fn hear_twin(&mut self, now: Instant, incarnation: u64, proves_fresh: bool) {
+        let known = self.twin.is_some_and(|(_, _, live)| live);
+        match self.twin {
+            Some((i, _, _)) if i > incarnation && !proves_fresh => return,
+            _ => {}
+        }
+        self.twin = Some((incarnation, now, proves_fresh || known));
+        if proves_fresh && !known {
+            self.event(Event::DuplicateLocal {
+                yielding: incarnation < self.incarnation,
+                gone: false,
+            });
+            self.send_heartbeat();
+            self.evaluate(now);
+        }
+    }
+
+    /// A live twin of this node was heard within deadtime.
+    fn twin_alive(&self, now: Instant) -> Option<u64> {
+        let deadtime = self.config.timing.deadtime.get();
+        self.twin
+            .filter(|&(_, t, live)| live && now.saturating_duration_since(t) < deadtime)
+            .map(|(i, _, _)| i)
+    }
+
     /// Take in the content of a new message from `peer`.
     fn apply(&mut self, peer: NodeId, msg: &Message) {
-        if msg.digest != self.digest && !self.peers[peer.0].digest_mismatch {
-            self.peers[peer.0].digest_mismatch = true;
-            self.event(Event::ConfigMismatch { peer });
-        }
+        self.note_peer(peer, msg);
         if msg.kind == Kind::Leave {
             let p = &mut self.peers[peer.0];
             p.clear_claims();
@@ -443,9 +648,8 @@ impl Cluster {
         }
     }
 
-    pub fn handle_timeout(&mut self, now: Instant) {
+    fn handle_timeout_inner(&mut self, now: Instant) {
         self.note_input(now);
-        self.last_timeout = self.last_timeout.max(now);
         let (keepalive, warntime, deadtime, initdead) = self.timing();
         for i in 0..self.peers.len() {
             if i == self.local.0 {
@@ -494,8 +698,13 @@ impl Cluster {
                 PeerState::Dead | PeerState::Left => {}
             }
         }
+        for p in &mut self.peers {
+            if p.failback_at.is_some_and(|t| now >= t) {
+                p.failback_at = None;
+            }
+        }
         for l in &mut self.groups {
-            if l.state == LocalGroupState::Failed && l.failed_until.is_some_and(|t| now >= t) {
+            if l.failed_until.is_some_and(|t| now >= t) {
                 l.failed_until = None;
             }
         }
@@ -506,11 +715,40 @@ impl Cluster {
                 self.set_state(g, LocalGroupState::Stopped);
             }
         }
+        self.expire_twins(now, deadtime);
         self.check_ready(now);
         self.evaluate(now);
         if now >= self.next_send {
             self.send_heartbeat();
             self.next_send = now + keepalive;
+        }
+    }
+
+    /// Forget second senders silent for deadtime.
+    fn expire_twins(&mut self, now: Instant, deadtime: Duration) {
+        for i in 0..self.peers.len() {
+            let expired = self.peers[i]
+                .twin
+                .as_ref()
+                .is_some_and(|t| now.saturating_duration_since(t.last_heard) >= deadtime);
+            if expired {
+                self.peers[i].twin = None;
+                self.event(Event::DuplicatePeer {
+                    peer: NodeId(i),
+                    gone: true,
+                });
+            }
+        }
+        if let Some((_, t, live)) = self.twin {
+            if now.saturating_duration_since(t) >= deadtime {
+                self.twin = None;
+                if live {
+                    self.event(Event::DuplicateLocal {
+                        yielding: false,
+                        gone: true,
+                    });
+                }
+            }
         }
     }
 
@@ -534,7 +772,7 @@ impl Cluster {
     /// Before ready only conflicts are resolved (yielding a group a heard peer wins is
     /// always safe); starts and failbacks wait until this node has heard its peers.
     fn evaluate(&mut self, now: Instant) {
-        if self.exited {
+        if self.exited || self.ops.maintenance {
             return;
         }
         let mut changed = false;
@@ -553,24 +791,41 @@ impl Cluster {
         let Some(preferred) = self.config.node_index(&self.config.groups[g].preferred) else {
             return false;
         };
+        let preferred = self.effective_preferred(g, preferred);
         let others: Vec<Other> = self
             .peers
             .iter()
             .enumerate()
             .filter(|(i, _)| *i != self.local.0)
-            .map(|(i, p)| Other {
-                node: NodeId(i),
-                alive: p.alive(),
-                eligible: p.alive() && !p.leaving && p.claims[g].0 != ClaimState::Failed,
-                claim: if p.alive() {
-                    p.claims[g].0
-                } else {
-                    ClaimState::None
-                },
-                generation: p.claims[g].1,
-                up_since: p.up_since,
+            .map(|(i, p)| {
+                let (mut claim, mut generation) = p.claims[g];
+                // A second sender with this name may run the group: respect its claim.
+                if let Some(t) = &p.twin {
+                    if t.claims[g].0.holds() && !claim.holds() {
+                        (claim, generation) = t.claims[g];
+                    }
+                }
+                let alive = p.alive() || (p.twin.is_some() && claim.holds());
+                Other {
+                    same_config: !p.digest_mismatch,
+                    name_cmp: self.config.nodes[i]
+                        .name
+                        .cmp(&self.config.nodes[self.local.0].name),
+                    node: NodeId(i),
+                    alive,
+                    // Two senders with one name: neither is asked to take a group.
+                    eligible: p.alive()
+                        && !p.leaving
+                        && claim != ClaimState::Failed
+                        && p.twin.is_none()
+                        && !self.ops.peer_ineligible(i, g),
+                    claim: if alive { claim } else { ClaimState::None },
+                    generation,
+                    up_since: p.up_since,
+                }
             })
             .collect();
+        let twin = self.twin_alive(now);
         let local = &self.groups[g];
         let view = View {
             local: self.local,
@@ -579,13 +834,36 @@ impl Cluster {
             auto_failback: self.config.failover.auto_failback,
             hold_down: self.config.failover.hold_down.get(),
             now,
-            local_eligible: !self.shutting_down && local.state == LocalGroupState::Stopped,
+            local_eligible: !self.shutting_down
+                && local.state == LocalGroupState::Stopped
+                && twin.is_none()
+                && self.ops.admin[g] != Admin::Standby,
             local_generation: local.generation,
             others: &others,
         };
+        if local.state == LocalGroupState::Running && twin.is_some_and(|t| t < self.incarnation) {
+            // Another daemon with our name started before us and is live: it keeps
+            // the groups, we release ours.
+            self.stop(g, false);
+            return true;
+        }
+        if local.state == LocalGroupState::Running
+            && let Some(why) = self.release_reason(g, &others)
+        {
+            self.ops.because(g, why);
+            self.stop(g, false);
+            return true;
+        }
         match local.state {
             LocalGroupState::Running => match ownership::decide_holder(&view) {
                 Decision::YieldTo(peer) => {
+                    self.ops.because(
+                        g,
+                        format!(
+                            "also held by {}, which keeps it",
+                            self.config.nodes[peer.0].name
+                        ),
+                    );
                     self.event(Event::Conflict {
                         group: GroupId(g),
                         peer,
@@ -594,7 +872,11 @@ impl Cluster {
                     self.stop(g, false);
                     true
                 }
-                Decision::FailBack(_) if self.ready => {
+                Decision::FailBack(p) if self.ready => {
+                    self.ops.because(
+                        g,
+                        format!("failing back to {}", self.config.nodes[p.0].name),
+                    );
                     self.stop(g, false);
                     true
                 }
@@ -619,6 +901,7 @@ impl Cluster {
             },
             LocalGroupState::Stopped if self.ready => match ownership::decide_idle(&view) {
                 Decision::Start => {
+                    self.ops.because(g, self.start_reason(g));
                     let l = &mut self.groups[g];
                     l.generation += 1;
                     l.conflict_reported = None;
@@ -635,6 +918,7 @@ impl Cluster {
 
     fn stop(&mut self, g: usize, fail_after: bool) {
         self.groups[g].fail_after_stop = fail_after;
+        self.groups[g].restarting = false;
         self.set_state(g, LocalGroupState::Stopping);
         self.actions.push_back(Action::StopGroup(GroupId(g)));
     }
@@ -677,12 +961,24 @@ impl Cluster {
         false
     }
 
-    pub fn handle_group_event(&mut self, now: Instant, group: GroupId, event: GroupEvent) {
+    fn handle_group_event_inner(&mut self, now: Instant, group: GroupId, event: GroupEvent) {
         self.note_input(now);
         let g = group.0;
         let Some(local) = self.groups.get(g) else {
             return;
         };
+        if self.ops.maintenance {
+            match event {
+                // Not managing: a failure noticed late changes nothing.
+                GroupEvent::Failed { .. } | GroupEvent::ResourceDown { .. } => return,
+                GroupEvent::Restarted | GroupEvent::RestartFailed { .. } => {
+                    self.groups[g].restarting = false;
+                    return;
+                }
+                _ => {}
+            }
+        }
+        self.ops.note_result(g, &event);
         let hold_down = self.config.failover.hold_down.get();
         match (local.state.clone(), event) {
             (LocalGroupState::Starting, GroupEvent::Started) => {
@@ -710,6 +1006,48 @@ impl Cluster {
             (LocalGroupState::Running, GroupEvent::Failed { .. }) => {
                 self.stop(g, true);
             }
+            (LocalGroupState::Running, GroupEvent::ResourceDown { resource, reason }) => {
+                if self.groups[g].restarting {
+                    return; // The restart under way covers it.
+                }
+                let cfg = &self.config.groups[g];
+                let (max, window) = (cfg.max_restarts, cfg.restart_window.get());
+                let l = &mut self.groups[g];
+                match l.restarts.take(now, max, window) {
+                    Err(used) => {
+                        self.event(Event::RestartBudgetSpent {
+                            group,
+                            reason,
+                            restarts: used,
+                            window,
+                        });
+                        self.stop(g, true);
+                    }
+                    Ok(attempt) => {
+                        l.restarting = true;
+                        self.event(Event::RestartInPlace {
+                            group,
+                            resource,
+                            reason,
+                            attempt,
+                            max,
+                        });
+                        self.actions.push_back(Action::RestartResources {
+                            group,
+                            from: resource,
+                        });
+                        return;
+                    }
+                }
+            }
+            (LocalGroupState::Running, GroupEvent::Restarted) => {
+                self.groups[g].restarting = false;
+                return;
+            }
+            (LocalGroupState::Running, GroupEvent::RestartFailed { .. }) => {
+                self.groups[g].restarting = false;
+                self.stop(g, true);
+            }
             // Late or duplicate reports (e.g. a failure of a group already stopping).
             _ => return,
         }
@@ -717,11 +1055,17 @@ impl Cluster {
         self.evaluate(now);
     }
 
-    pub fn handle_command(&mut self, now: Instant, cmd: Command) {
+    fn handle_command_inner(
+        &mut self,
+        now: Instant,
+        cmd: Command,
+    ) -> Result<CommandOutcome, CommandError> {
         self.note_input(now);
         match cmd {
             Command::Shutdown => {
                 if !self.shutting_down {
+                    // A stop in maintenance still releases: peers must not wait deadtime.
+                    self.ops.maintenance = false;
                     self.shutting_down = true;
                     // Shutting down before ready: nothing was started, leave at once.
                     self.ready = true;
@@ -729,18 +1073,47 @@ impl Cluster {
                     self.continue_shutdown();
                 }
             }
+            Command::Stop { restart } => {
+                let next = if restart && !self.shutting_down {
+                    Command::Detach
+                } else {
+                    Command::Shutdown
+                };
+                return self.handle_command_inner(now, next);
+            }
             Command::Detach => {
                 if !self.exited {
                     self.exited = true;
                     self.actions.push_back(Action::Exit);
                 }
             }
+            other => return self.operator_command(now, other),
         }
+        Ok(CommandOutcome {
+            message: "shutting down".into(),
+            wait: Vec::new(),
+        })
     }
 
     /// Apply a reloaded config. Timing, failover and keys may change; nodes, links and
     /// groups (names and order) may not: the error says why and nothing changes.
-    pub fn reload(&mut self, _now: Instant, config: &Config, keys: KeySet) -> Result<(), String> {
+    pub fn reload(
+        &mut self,
+        now: Instant,
+        config: &Config,
+        keys: KeySet,
+    ) -> Result<(), ReloadError> {
+        let r = self.reload_inner(now, config, keys);
+        self.sync_timers();
+        r
+    }
+
+    fn reload_inner(
+        &mut self,
+        _now: Instant,
+        config: &Config,
+        keys: KeySet,
+    ) -> Result<(), ReloadError> {
         let names = |c: &Config| -> (Vec<String>, Vec<String>, Vec<String>) {
             (
                 c.nodes
@@ -756,13 +1129,13 @@ impl Cluster {
         };
         let (old, new) = (names(&self.config), names(config));
         if old.0 != new.0 {
-            return Err("the list of nodes changed: restart hbd on every node to apply it".into());
+            return Err(ReloadError::Nodes);
         }
         if old.1 != new.1 {
-            return Err("the list of links changed: restart hbd to apply it".into());
+            return Err(ReloadError::Links);
         }
         if old.2 != new.2 {
-            return Err("the list of groups changed: restart hbd to apply it".into());
+            return Err(ReloadError::Groups);
         }
         self.config = config.clone();
         self.keys = keys;
@@ -771,57 +1144,103 @@ impl Cluster {
         Ok(())
     }
 
-    /// When `handle_timeout` should next be called.
+    /// When `handle_timeout` should next be called: the earliest entry of the timer
+    /// table, which every input brings up to date.
     pub fn poll_timeout(&self) -> Option<Instant> {
+        self.timers.iter().map(|&(_, t)| t).min()
+    }
+
+    /// The pending deadlines, for tests and diagnostics.
+    pub fn timers(&self) -> &[(Timer, Instant)] {
+        &self.timers
+    }
+
+    /// Rebuild the timer table from the state. Every deadline in it is pending: each
+    /// is consumed by the `handle_timeout` that reaches it (a peer turns late or dead,
+    /// a link down, a hold-down or a failback wait ends, initdead passes), so none can
+    /// make the timer fire in a loop.
+    fn sync_timers(&mut self) {
+        self.timers.clear();
         if self.exited {
-            return None;
+            return;
         }
         let (_, warntime, deadtime, initdead) = self.timing();
-        let mut next = self.next_send;
-        // Conditions that stay true (a hold-down that has passed) must not make the
-        // timer fire in a loop: only deadlines after the last timeout count.
-        let after = self.last_timeout;
-        let mut consider = |t: Instant| {
-            if t > after {
-                next = next.min(t)
-            }
-        };
+        let mut t: Vec<(Timer, Instant)> = vec![(Timer::Heartbeat, self.next_send)];
+        let initdead_at = self.started + initdead;
+        let mut initdead_pending = !self.ready;
         for (i, p) in self.peers.iter().enumerate() {
             if i == self.local.0 {
                 continue;
             }
+            let peer = NodeId(i);
             match p.state {
-                PeerState::Unknown => consider(self.started + initdead),
+                PeerState::Unknown => initdead_pending = true,
                 PeerState::Up | PeerState::Late => {
-                    if let Some(t) = p.last_heard {
+                    if let Some(h) = p.last_heard {
                         if !p.warned_late {
-                            consider(t + warntime);
+                            t.push((Timer::PeerLate(peer), h + warntime));
                         }
-                        consider(t + deadtime);
+                        t.push((Timer::PeerDead(peer), h + deadtime));
                     }
                 }
-                _ => {}
+                PeerState::Dead | PeerState::Left => {}
             }
-            for l in p.links.iter().filter(|l| l.up) {
-                if let Some(t) = l.last_heard {
-                    consider(t + deadtime);
+            for (li, l) in p.links.iter().enumerate() {
+                if let (true, Some(h)) = (l.up, l.last_heard) {
+                    t.push((Timer::LinkDown(peer, LinkId(li)), h + deadtime));
                 }
             }
-            if self.config.failover.auto_failback {
-                if let Some(t) = p.up_since {
-                    consider(t + self.config.failover.hold_down.get());
-                }
+            if let Some(w) = &p.twin {
+                t.push((Timer::DuplicatePeer(peer), w.last_heard + deadtime));
+            }
+            if let Some(f) = p.failback_at {
+                t.push((Timer::Failback(peer), f));
             }
         }
-        if !self.ready {
-            consider(self.started + initdead);
+        if initdead_pending {
+            t.push((Timer::Initdead, initdead_at));
         }
-        for l in &self.groups {
-            if let Some(t) = l.failed_until {
-                consider(t);
+        if let Some((_, h, _)) = self.twin {
+            t.push((Timer::DuplicateLocal, h + deadtime));
+        }
+        for (g, l) in self.groups.iter().enumerate() {
+            if let Some(until) = l.failed_until {
+                t.push((Timer::HoldDown(GroupId(g)), until));
             }
         }
-        Some(next)
+        self.timers = t;
+    }
+
+    pub fn handle_packet(
+        &mut self,
+        now: Instant,
+        link: LinkId,
+        bytes: &[u8],
+    ) -> Result<(), Reject> {
+        let r = self.handle_packet_inner(now, link, bytes);
+        self.sync_timers();
+        r
+    }
+
+    pub fn handle_timeout(&mut self, now: Instant) {
+        self.handle_timeout_inner(now);
+        self.sync_timers();
+    }
+
+    pub fn handle_group_event(&mut self, now: Instant, group: GroupId, event: GroupEvent) {
+        self.handle_group_event_inner(now, group, event);
+        self.sync_timers();
+    }
+
+    /// Carry out an operator command; a refusal changes nothing and says why.
+    pub fn handle_command(
+        &mut self,
+        now: Instant,
+        cmd: Command,
+    ) -> Result<CommandOutcome, CommandError> {
+        let r = self.handle_command_inner(now, cmd);
+        self.sync_timers();
+        r
     }
 
     pub fn poll_action(&mut self) -> Option<Action> {
@@ -839,14 +1258,20 @@ impl Cluster {
             .groups
             .iter()
             .zip(&self.groups)
-            .map(|(g, l)| Claim {
-                group: g.name.clone(),
+            .enumerate()
+            .map(|(g, (cfg, l))| Claim {
+                group: cfg.name.clone(),
                 state: if kind == Kind::Leave {
                     ClaimState::None
                 } else {
                     l.claim()
                 },
                 generation: l.generation,
+                flags: if kind == Kind::Leave {
+                    0
+                } else {
+                    self.ops.claim_flags(g)
+                },
             })
             .collect();
         let msg = Message {
@@ -856,62 +1281,40 @@ impl Cluster {
                 wire::FLAG_LEAVING
             } else {
                 0
-            },
+            } | self.ops.message_flags(),
             cluster_id: self.cluster_id,
             digest: self.digest,
             incarnation: self.incarnation,
             seq: self.seq,
             sender: self.config.nodes[self.local.0].name.clone(),
             claims,
+            acks: self.acks(),
         };
-        // The config was validated (names ≤ 63 bytes, ≤ 64 groups), so encoding succeeds.
-        if let Ok(bytes) = wire::encode(&msg, &self.keys) {
-            self.actions.push_back(Action::Send(bytes));
+        // Validation refuses configs whose heartbeat cannot be encoded; should one fail
+        // anyway (a key that vanished on reload), say so every time: peers are about to
+        // declare this node dead while it may still hold groups.
+        match wire::encode_as(&msg, &self.keys, self.wire_version()) {
+            Ok(bytes) => self.actions.push_back(Action::Send(bytes)),
+            Err(e) => self.event(Event::SendFailed {
+                reason: e.to_string(),
+            }),
         }
     }
 
-    pub fn status(&self) -> Status {
-        let peers = self
+    /// The incarnations we ack: every peer's (believed or candidate) and a twin's.
+    fn acks(&self) -> Vec<u64> {
+        let mut acks: Vec<u64> = self
             .peers
             .iter()
             .enumerate()
             .filter(|(i, _)| *i != self.local.0)
-            .map(|(i, p)| PeerStatus {
-                name: self.config.nodes[i].name.clone(),
-                state: p.state,
-                links_up: p.links_up(),
-                links_total: p.links.len(),
-            })
+            .filter_map(|(_, p)| p.ack())
             .collect();
-        let groups = self
-            .config
-            .groups
-            .iter()
-            .enumerate()
-            .map(|(g, cfg)| {
-                let local = &self.groups[g];
-                let owner = if local.holds() {
-                    Some(self.config.nodes[self.local.0].name.clone())
-                } else {
-                    self.peers
-                        .iter()
-                        .enumerate()
-                        .find(|(i, p)| *i != self.local.0 && p.alive() && p.claims[g].0.holds())
-                        .map(|(i, _)| self.config.nodes[i].name.clone())
-                };
-                GroupStatus {
-                    name: cfg.name.clone(),
-                    local: local.state.clone(),
-                    owner,
-                }
-            })
-            .collect();
-        Status {
-            local: self.config.nodes[self.local.0].name.clone(),
-            ready: self.ready,
-            peers,
-            groups,
+        if let Some((i, _, _)) = self.twin {
+            acks.push(i);
         }
+        acks.truncate(wire::MAX_ACKS);
+        acks
     }
 
     pub fn local(&self) -> NodeId {
@@ -924,63 +1327,5 @@ impl Cluster {
 
     pub fn is_ready(&self) -> bool {
         self.ready
-    }
-}
-
-impl Status {
-    /// One line for systemd's STATUS=, e.g. `owner of web; peers: beta up (2/2 links)`.
-    pub fn summary_line(&self) -> String {
-        let owned: Vec<&str> = self
-            .groups
-            .iter()
-            .filter(|g| g.owner.as_deref() == Some(self.local.as_str()))
-            .map(|g| g.name.as_str())
-            .collect();
-        let mut s = if !self.ready {
-            "starting".to_string()
-        } else if owned.is_empty() {
-            "standing by".to_string()
-        } else {
-            format!("owner of {}", owned.join(","))
-        };
-        let trouble: Vec<String> = self
-            .groups
-            .iter()
-            .filter(|g| matches!(g.local, LocalGroupState::Failed | LocalGroupState::Blocked))
-            .map(|g| {
-                format!(
-                    "{} {}",
-                    g.name,
-                    if g.local == LocalGroupState::Blocked {
-                        "blocked"
-                    } else {
-                        "failed"
-                    }
-                )
-            })
-            .collect();
-        if !trouble.is_empty() {
-            s += &format!("; {}", trouble.join(", "));
-        }
-        let peers: Vec<String> = self
-            .peers
-            .iter()
-            .map(|p| {
-                let st = match p.state {
-                    PeerState::Unknown => "unknown",
-                    PeerState::Up => "up",
-                    PeerState::Late => "late",
-                    PeerState::Dead => "dead",
-                    PeerState::Left => "left",
-                };
-                if matches!(p.state, PeerState::Up | PeerState::Late) {
-                    format!("{} {} ({}/{} links)", p.name, st, p.links_up, p.links_total)
-                } else {
-                    format!("{} {}", p.name, st)
-                }
-            })
-            .collect();
-        s += &format!("; peers: {}", peers.join(", "));
-        s
     }
 }

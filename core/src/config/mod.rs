@@ -1,22 +1,26 @@
 //! Configuration: `/etc/hbd/cluster.toml`, one file identical on every node.
 //!
+//! This is the model and its validation only; reading the file is the shell's
+//! (`hbd::config::load`).
+//!
 //! Loading goes text → syntax check (with positions) → serde model → cross-checks.
 //! Every problem becomes a [`Diagnostic`] that names file:line:column and the key;
 //! warnings do not stop a load, errors do.
 
 mod diagnostic;
 mod duration;
-pub mod keys;
+mod keyset;
 mod model;
+mod structure;
 mod validate;
 
 use std::path::{Path, PathBuf};
 
 pub use diagnostic::{Diagnostic, Position, Severity, SpanIndex, did_you_mean, position_of};
 pub use duration::{DurationError, HumanDuration};
-pub use keys::{KeyError, KeySet};
+pub use keyset::KeySet;
 pub use model::*;
-pub use validate::validate;
+pub use validate::{MAX_GROUPS, MAX_NODES, validate};
 
 /// A config that failed to load.
 #[derive(Debug, thiserror::Error)]
@@ -82,15 +86,6 @@ impl Loaded {
     }
 }
 
-/// Read and validate a config file.
-pub fn load(path: &Path) -> Result<Loaded, ConfigError> {
-    let bytes = std::fs::read(path).map_err(|source| ConfigError::Read {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    parse_bytes(&bytes, path)
-}
-
 /// Validate config bytes; `path` only names the file in diagnostics.
 pub fn parse_bytes(bytes: &[u8], path: &Path) -> Result<Loaded, ConfigError> {
     let text = match std::str::from_utf8(bytes) {
@@ -109,12 +104,27 @@ pub fn parse_bytes(bytes: &[u8], path: &Path) -> Result<Loaded, ConfigError> {
     parse_str(text, path)
 }
 
+/// The most configuration text hbd parses: a full cluster (32 nodes, 64 groups)
+/// takes a few KiB; anything past this is refused before it costs time.
+pub const MAX_CONFIG_TEXT: usize = 1 << 20;
+
 /// Validate config text; `path` only names the file in diagnostics.
 pub fn parse_str(text: &str, path: &Path) -> Result<Loaded, ConfigError> {
     let invalid = |diagnostics: Vec<Diagnostic>| ConfigError::Invalid {
         path: path.to_path_buf(),
         diagnostics,
     };
+    if text.len() > MAX_CONFIG_TEXT {
+        let mut d = Diagnostic::error(
+            "",
+            format!(
+                "the file is {} bytes, more than the {MAX_CONFIG_TEXT} bytes (1 MiB) hbd reads; 32 nodes and 64 groups take a few KiB, so this is not the file you meant",
+                text.len()
+            ),
+        );
+        d.position = Some(Position { line: 1, column: 1 });
+        return Err(invalid(vec![d]));
+    }
     let empty = |what: &str| {
         let mut d = Diagnostic::error(
             "",
@@ -135,8 +145,18 @@ pub fn parse_str(text: &str, path: &Path) -> Result<Loaded, ConfigError> {
         return Err(empty("holds only comments"));
     }
     let spans = SpanIndex::build(text, root.get_ref());
-    let config: Config =
-        toml::from_str(text).map_err(|e| invalid(vec![toml_error(text, Some(&spans), &e)]))?;
+    let config: Config = match toml::from_str(text) {
+        Ok(c) => c,
+        Err(e) => {
+            // Every unknown key, wrong type and bad value at once, each where it is.
+            let mut all = structure::errors(text, &root);
+            if all.is_empty() {
+                all.push(toml_error(text, Some(&spans), &e));
+            }
+            all.sort_by_key(|d| d.position.map(|p| (p.line, p.column)));
+            return Err(invalid(all));
+        }
+    };
     let mut diagnostics: Vec<Diagnostic> = validate(&config)
         .into_iter()
         .map(|d| spans.locate(d))

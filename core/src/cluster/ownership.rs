@@ -13,6 +13,12 @@
 //!   recent takeover, whose gratuitous ARPs are freshest — and equal generations go
 //!   to the better rank. Exactly one of them releases. A node whose stop failed
 //!   (blocked) cannot release, so it always wins.
+//! - **Different configurations.** Ranks come from the config, so two nodes whose
+//!   cluster.toml differ (digests differ) may rank each other differently: each would
+//!   wait for the other (a group running nowhere) or each would win a tie (a group
+//!   running on both). Between them, neither defers to the other's rank when
+//!   deciding to start, and ties go to the node whose name sorts first, which both
+//!   compute alike.
 //! - **Failback.** With `auto_failback`, the holder releases to the preferred node
 //!   once that node has been up for `hold_down` and is eligible.
 
@@ -39,6 +45,10 @@ pub struct Other {
     pub generation: u64,
     /// When it last came up, for the failback hold-down.
     pub up_since: Option<Instant>,
+    /// It runs the same configuration as this node (same digest).
+    pub same_config: bool,
+    /// Its name compared with this node's (for ties between different configs).
+    pub name_cmp: std::cmp::Ordering,
 }
 
 pub struct View<'a> {
@@ -64,12 +74,16 @@ pub enum Decision {
     FailBack(NodeId),
 }
 
-/// Whether a holder (`a`, generation `ga`) beats another (`b`, `gb`).
-pub fn wins(view: &View, a: NodeId, ga: u64, b: NodeId, gb: u64) -> bool {
-    if ga != gb {
-        return ga > gb;
+/// Whether this node, holding the group, beats `o`, which holds it too.
+pub fn local_wins(view: &View, o: &Other) -> bool {
+    if view.local_generation != o.generation {
+        return view.local_generation > o.generation;
     }
-    rank(view.preferred, view.nodes, a) < rank(view.preferred, view.nodes, b)
+    if o.same_config {
+        rank(view.preferred, view.nodes, view.local) < rank(view.preferred, view.nodes, o.node)
+    } else {
+        o.name_cmp == std::cmp::Ordering::Greater
+    }
 }
 
 /// Decision for a node that holds the group (running, started).
@@ -78,13 +92,7 @@ pub fn decide_holder(view: &View) -> Decision {
         // A blocked node cannot release, so the only way back to one copy is ours.
         let yield_to = match o.claim {
             ClaimState::Blocked => true,
-            ClaimState::Starting | ClaimState::Running => !wins(
-                view,
-                view.local,
-                view.local_generation,
-                o.node,
-                o.generation,
-            ),
+            ClaimState::Starting | ClaimState::Running => !local_wins(view, o),
             _ => false,
         };
         if yield_to {
@@ -113,10 +121,9 @@ pub fn decide_idle(view: &View) -> Decision {
         return Decision::Keep;
     }
     let my_rank = rank(view.preferred, view.nodes, view.local);
-    let better = view
-        .others
-        .iter()
-        .any(|o| o.alive && o.eligible && rank(view.preferred, view.nodes, o.node) < my_rank);
+    let better = view.others.iter().any(|o| {
+        o.alive && o.eligible && o.same_config && rank(view.preferred, view.nodes, o.node) < my_rank
+    });
     if better {
         Decision::Keep
     } else {
@@ -125,6 +132,7 @@ pub fn decide_idle(view: &View) -> Decision {
 }
 
 #[cfg(test)]
+#[allow(clippy::disallowed_methods)] // a base Instant for the tests' fake clock
 mod tests {
     use super::*;
     use std::time::Duration;
@@ -137,6 +145,8 @@ mod tests {
             claim,
             generation,
             up_since: None,
+            same_config: true,
+            name_cmp: node.cmp(&0),
         }
     }
 
@@ -200,6 +210,32 @@ mod tests {
             decide_holder(&view(0, &o, now)),
             Decision::YieldTo(NodeId(1))
         );
+    }
+
+    #[test]
+    fn different_configs_neither_wait_for_nor_tie_with_each_other() {
+        let now = Instant::now();
+        // n1 believes n0 is preferred, but n0 runs another config: n1 does not wait.
+        let mut o0 = other(0, ClaimState::None, 0);
+        o0.same_config = false;
+        o0.name_cmp = std::cmp::Ordering::Less;
+        assert_eq!(decide_idle(&view(1, &[o0], now)), Decision::Start);
+        // Both hold it with one generation: the name that sorts first keeps it, as
+        // computed on either side.
+        let mut o0 = other(0, ClaimState::Running, 1);
+        o0.same_config = false;
+        o0.name_cmp = std::cmp::Ordering::Less;
+        assert_eq!(
+            decide_holder(&view(1, &[o0], now)),
+            Decision::YieldTo(NodeId(0))
+        );
+        let mut o1 = other(1, ClaimState::Running, 1);
+        o1.same_config = false;
+        o1.name_cmp = std::cmp::Ordering::Greater;
+        let others = [o1];
+        let mut v = view(0, &others, now);
+        v.preferred = NodeId(1); // n0's view of the ranks would make it lose
+        assert_eq!(decide_holder(&v), Decision::Keep);
     }
 
     #[test]

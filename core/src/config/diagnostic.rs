@@ -105,6 +105,11 @@ pub struct SpanIndex {
     text: String,
     /// (path, span of the key, span of the value), in document order.
     entries: Vec<(String, Range<usize>, Range<usize>)>,
+    /// Index into `entries` by path (the first entry of each path), so that a
+    /// diagnostic per node of a huge file costs O(1) to place, not O(file).
+    by_path: std::collections::HashMap<String, usize>,
+    /// Byte offset of the start of every line, for O(log n) positions.
+    line_starts: Vec<usize>,
 }
 
 impl SpanIndex {
@@ -117,9 +122,34 @@ impl SpanIndex {
         let mut idx = SpanIndex {
             text: text.to_string(),
             entries: Vec::new(),
+            by_path: Default::default(),
+            line_starts: std::iter::once(0)
+                .chain(text.match_indices('\n').map(|(i, _)| i + 1))
+                .collect(),
         };
         idx.walk_table("", root);
+        for (i, (p, _, _)) in idx.entries.iter().enumerate() {
+            idx.by_path.entry(p.clone()).or_insert(i);
+        }
         idx
+    }
+
+    fn entry(&self, path: &str) -> Option<&(String, Range<usize>, Range<usize>)> {
+        self.by_path.get(path).map(|&i| &self.entries[i])
+    }
+
+    /// Line and column of a byte offset (same result as [`position_of`]).
+    fn pos(&self, offset: usize) -> Position {
+        let mut off = offset.min(self.text.len());
+        while !self.text.is_char_boundary(off) {
+            off -= 1;
+        }
+        let line = self.line_starts.partition_point(|&s| s <= off).max(1);
+        let start = self.line_starts[line - 1];
+        Position {
+            line,
+            column: self.text[start..off].chars().count() + 1,
+        }
     }
 
     fn walk_table(&mut self, prefix: &str, table: &DeTable<'_>) {
@@ -152,8 +182,8 @@ impl SpanIndex {
     pub fn position(&self, path: &str) -> Option<Position> {
         let mut p = path;
         loop {
-            if let Some((_, key, _)) = self.entries.iter().find(|(q, _, _)| q == p) {
-                return Some(position_of(&self.text, key.start));
+            if let Some((_, key, _)) = self.entry(p) {
+                return Some(self.pos(key.start));
             }
             let cut = p.rfind(['.', '['])?;
             p = &p[..cut];
@@ -162,8 +192,8 @@ impl SpanIndex {
 
     /// Where the value of `path` is written (falls back like [`SpanIndex::position`]).
     pub fn value_position(&self, path: &str) -> Option<Position> {
-        match self.entries.iter().find(|(q, _, _)| q == path) {
-            Some((_, _, v)) => Some(position_of(&self.text, v.start)),
+        match self.entry(path) {
+            Some((_, _, v)) => Some(self.pos(v.start)),
             None => self.position(path),
         }
     }
@@ -199,7 +229,7 @@ impl SpanIndex {
         if found.next().is_some() {
             return None;
         }
-        Some((path.as_str(), position_of(&self.text, value.start)))
+        Some((path.as_str(), self.pos(value.start)))
     }
 
     /// Attach a position to a diagnostic from its key path; problems of the whole

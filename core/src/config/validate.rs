@@ -8,11 +8,13 @@ use std::net::IpAddr;
 use super::diagnostic::{Diagnostic, did_you_mean};
 use super::duration::HumanDuration;
 use super::model::*;
+use crate::proto::wire;
 
-/// Upper bounds that keep a heartbeat packet inside one UDP datagram.
+/// Upper bounds that keep a heartbeat packet inside one UDP datagram; the wire
+/// module owns the limits, validation enforces them (see also [`heartbeat_fits`]).
 pub const MAX_NODES: usize = 32;
-pub const MAX_GROUPS: usize = 64;
-pub const MAX_NAME: usize = 63;
+pub const MAX_GROUPS: usize = wire::MAX_CLAIMS;
+pub const MAX_NAME: usize = wire::MAX_NAME;
 
 pub fn validate(c: &Config) -> Vec<Diagnostic> {
     let mut out = Vec::new();
@@ -21,7 +23,45 @@ pub fn validate(c: &Config) -> Vec<Diagnostic> {
     links(c, &mut out);
     nodes(c, &mut out);
     groups(c, &mut out);
+    heartbeat_fits(c, &mut out);
     out
+}
+
+/// Every node's heartbeat claims every group by name: refuse a configuration whose
+/// largest heartbeat would not fit in one packet (the node would fall silent).
+fn heartbeat_fits(c: &Config, out: &mut Vec<Diagnostic>) {
+    let Some(sender) = c.nodes.iter().max_by_key(|n| n.name.len()) else {
+        return;
+    };
+    if c.groups.is_empty() || c.groups.len() > MAX_GROUPS {
+        return;
+    }
+    let len = wire::heartbeat_len(
+        c.auth.algorithm,
+        sender.name.len(),
+        c.groups.iter().map(|g| g.name.len().min(MAX_NAME)),
+        c.nodes.len(),
+    );
+    if len > wire::MAX_PACKET {
+        let names: usize = c.groups.iter().map(|g| g.name.len()).sum();
+        out.push(
+            Diagnostic::error(
+                format!("group[{}].name", c.groups.len() - 1),
+                format!(
+                    "node \"{}\"'s heartbeat would be {len} bytes, over the {}-byte limit of one \
+                     heartbeat packet: it carries every group's name ({} groups, {names} bytes of names), \
+                     10 bytes per group and 8 per node",
+                    sender.name,
+                    wire::MAX_PACKET,
+                    c.groups.len()
+                ),
+            )
+            .with_help(format!(
+                "shorten the group names or use fewer groups: {} bytes too many",
+                len - wire::MAX_PACKET
+            )),
+        );
+    }
 }
 
 fn check_name(key: &str, what: &str, name: &str, out: &mut Vec<Diagnostic>) {

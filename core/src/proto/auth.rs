@@ -13,25 +13,28 @@ pub fn mac_len(alg: Algorithm) -> usize {
     }
 }
 
+/// The MAC could not be computed (HMAC takes keys of any length, so this does not
+/// happen with the algorithms hbd has; it is an error, never an all-zero MAC).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("cannot compute the packet MAC: the key is unusable")]
+pub struct SignError;
+
 /// MAC of `data` with `key`.
-/// HMAC takes keys of any length, so this cannot fail.
-pub fn sign(alg: Algorithm, key: &[u8], data: &[u8]) -> Vec<u8> {
-    match alg {
-        Algorithm::HmacSha256 => match <Hmac<sha2::Sha256> as KeyInit>::new_from_slice(key) {
-            Ok(mut m) => {
-                m.update(data);
-                m.finalize().into_bytes().to_vec()
-            }
-            Err(_) => vec![0; 32],
-        },
-        Algorithm::HmacSha1 => match <Hmac<sha1::Sha1> as KeyInit>::new_from_slice(key) {
-            Ok(mut m) => {
-                m.update(data);
-                m.finalize().into_bytes().to_vec()
-            }
-            Err(_) => vec![0; 20],
-        },
-    }
+pub fn sign(alg: Algorithm, key: &[u8], data: &[u8]) -> Result<Vec<u8>, SignError> {
+    Ok(match alg {
+        Algorithm::HmacSha256 => {
+            let mut m =
+                <Hmac<sha2::Sha256> as KeyInit>::new_from_slice(key).map_err(|_| SignError)?;
+            m.update(data);
+            m.finalize().into_bytes().to_vec()
+        }
+        Algorithm::HmacSha1 => {
+            let mut m =
+                <Hmac<sha1::Sha1> as KeyInit>::new_from_slice(key).map_err(|_| SignError)?;
+            m.update(data);
+            m.finalize().into_bytes().to_vec()
+        }
+    })
 }
 
 /// Whether `tag` is the MAC of `data` under key `key_id` of `keys`.
