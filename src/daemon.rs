@@ -22,6 +22,7 @@ mod logging;
 mod node;
 mod ratelimit;
 mod status;
+mod timer;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -274,6 +275,8 @@ impl Daemon {
         let mut watchdog = self.notifier.watchdog_interval().map(interval);
         let mut retry = interval(links::RETRY);
         let mut flush = interval(REJECT_WINDOW);
+        let mut core_timer =
+            timer::Deadline::new().map_err(|e| Error::io("cannot create the daemon's timer", e))?;
         // The core may have something to say before any input (e.g. first heartbeat).
         let mut exit = self.drain_actions();
         self.update_status();
@@ -286,7 +289,7 @@ impl Daemon {
                 // packets, group results, and last whatever came from addresses no peer
                 // uses, so that a flood of it delays nothing else.
                 biased;
-                () = sleep_until(deadline) => self.cluster.handle_timeout(Instant::now()),
+                () = core_timer.wait(deadline) => self.cluster.handle_timeout(Instant::now()),
                 Some(()) = self.signals.term.recv() => self.on_sigterm(),
                 Some(()) = self.signals.int.recv() => self.shutdown("SIGINT"),
                 Some(()) = self.signals.hup.recv() => self.reload(),
@@ -323,7 +326,8 @@ impl Daemon {
                 }
                 Some(req) = next_request(&mut self.control) => self.on_control(req).await,
                 _ = retry.tick() => self.links.retry(&self.config, self.local),
-                _ = flush.tick() => self.flush_rejects(),
+                // Nothing to report, nothing to wake up for.
+                _ = flush.tick(), if !self.rejects.is_empty() => self.flush_rejects(),
                 Some(msg) = self.bulk.recv() => self.on_incoming(msg),
             }
             exit = self.drain_actions();

@@ -313,6 +313,48 @@ fn vip_is_announced_and_refused_when_in_use() {
     assert_eq!(ctl(&n2, "stop").0, 0);
 }
 
+/// `probe_wait` is the guard's only knob: with the default, a VIP another host holds is
+/// refused; with "0s" nothing is asked (the admin's choice), and the add is immediate.
+#[test]
+fn probe_wait_zero_adds_without_asking() {
+    if !lab::available("resources_lab") {
+        return;
+    }
+    let lab = Lab::boot("rpw", 2);
+    let (n1, n2) = (lab.node("n1"), lab.node("n2"));
+    setup(&n1, &format!("{}{}", header(3), ip_res()));
+    let (code, out, err) = ctl(&n1, "start");
+    assert_eq!(code, 0, "{out}\n{err}");
+
+    // Default probe_wait: refused, the holder named.
+    setup(&n2, &format!("{}{}", header(3), ip_res()));
+    let t0 = Instant::now();
+    let (code, out, _) = ctl(&n2, "start");
+    eprintln!(
+        "refusal with the default probe_wait: resctl total {:?}",
+        t0.elapsed()
+    );
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("already in use by"), "{out}");
+    assert!(!n2.has_addr(VIP));
+
+    // probe_wait = "0s": added although n1 holds it (no probe went out).
+    setup(
+        &n2,
+        &format!("{}{}probe_wait = \"0s\"\n", header(3), ip_res()),
+    );
+    let t0 = Instant::now();
+    let (code, out, err) = ctl(&n2, "start");
+    eprintln!(
+        "VIP add without probe: {out}, resctl total {:?}",
+        t0.elapsed()
+    );
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(n2.has_addr(VIP));
+    assert_eq!(ctl(&n2, "stop").0, 0);
+    assert_eq!(ctl(&n1, "stop").0, 0);
+}
+
 /// Start `resctl run` as a transient service in the node; its journal is the log.
 fn run_in_background(node: &Node<'_>, unit: &str) {
     let mut argv = vec![

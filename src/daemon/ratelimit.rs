@@ -59,6 +59,11 @@ impl<K: Hash + Eq + Clone> RateLimiter<K> {
         }
     }
 
+    /// Whether no key is remembered (nothing for [`RateLimiter::flush`] to do).
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
     /// Record one occurrence. `Some(n)`: log a line now, mentioning the `n`
     /// occurrences suppressed since the previous line; `None`: stay quiet. O(1).
     pub fn check(&mut self, now: Instant, key: &K) -> Option<u64> {

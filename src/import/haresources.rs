@@ -361,6 +361,7 @@ fn ip(
         broadcast,
         arp_count: 5,
         arp_interval: HumanDuration::from_millis(200),
+        probe_wait: crate::config::default_probe_wait(),
     })
 }
 

@@ -1707,6 +1707,7 @@ mod tests {
                 broadcast: None,
                 arp_count: 5,
                 arp_interval: HumanDuration::from_millis(200),
+                probe_wait: crate::config::default_probe_wait(),
             })
         };
         assert_eq!(group_name(&[ip("10.0.0.1/24")], &mut taken), "ip-10-0-0-1");

@@ -28,9 +28,108 @@ const BROADCAST: [u8; 6] = [0xff; 6];
 /// A packet socket (SOCK_DGRAM: the kernel adds and strips the Ethernet header) bound
 /// to one interface and one EtherType.
 pub struct PacketSocket {
-    fd: AsyncFd<OwnedFd>,
+    /// None only while being dropped.
+    fd: Option<AsyncFd<OwnedFd>>,
     ifindex: u32,
     proto: u16,
+}
+
+/// A packet socket of protocol 0: hooked to no interface, so it receives nothing
+/// and costs nothing to create.
+fn raw_socket() -> io::Result<OwnedFd> {
+    // SAFETY: plain socket(2) call; the result is checked.
+    let raw = unsafe {
+        libc::socket(
+            libc::AF_PACKET,
+            libc::SOCK_DGRAM | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
+            0,
+        )
+    };
+    if raw < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: raw is a fresh descriptor we own.
+    Ok(unsafe { OwnedFd::from_raw_fd(raw) })
+}
+
+/// Send one frame payload to `dst` on `ifindex` with EtherType `proto` through `fd`.
+fn send_on(fd: &OwnedFd, ifindex: u32, proto: u16, dst: [u8; 6], payload: &[u8]) -> io::Result<()> {
+    let sa = sockaddr_ll(ifindex, proto, dst);
+    // SAFETY: payload and sa are valid for the lengths given.
+    let rc = unsafe {
+        libc::sendto(
+            fd.as_raw_fd(),
+            payload.as_ptr() as *const libc::c_void,
+            payload.len(),
+            0,
+            &sa as *const libc::sockaddr_ll as *const libc::sockaddr,
+            std::mem::size_of::<libc::sockaddr_ll>() as u32,
+        )
+    };
+    if rc < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+impl Drop for PacketSocket {
+    /// close(2) of a bound packet socket waits for an RCU grace period (~10 ms): done
+    /// on tokio's blocking pool, never on the event loop.
+    fn drop(&mut self) {
+        let Some(fd) = self.fd.take() else {
+            return;
+        };
+        // Deregistering from epoll is cheap; the close is not.
+        let fd = fd.into_inner();
+        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            drop(rt.spawn_blocking(move || drop(fd)));
+        }
+    }
+}
+
+/// The one socket every gratuitous ARP and unsolicited NA leaves from: protocol 0,
+/// bound to nothing (each frame names its interface and EtherType), opened once and
+/// never closed, so an announcement costs one sendto(2) and nothing else.
+pub struct Announcer {
+    fd: OwnedFd,
+}
+
+static ANNOUNCER: std::sync::OnceLock<Announcer> = std::sync::OnceLock::new();
+
+impl Announcer {
+    /// The process's announcer, opened on first use (socket(2) of protocol 0: no
+    /// grace period to wait for). Open it at start-up so the first takeover finds it.
+    pub fn get() -> io::Result<&'static Announcer> {
+        if let Some(a) = ANNOUNCER.get() {
+            return Ok(a);
+        }
+        let fd = raw_socket()?;
+        // Another task may have won the race: its socket is kept, ours closed (it was
+        // never bound: no grace period).
+        Ok(ANNOUNCER.get_or_init(|| Announcer { fd }))
+    }
+
+    /// One round of gratuitous ARP for `ip` on `ifindex`: a request and a reply.
+    pub fn garp(&self, ifindex: u32, our_mac: [u8; 6], ip: Ipv4Addr) -> io::Result<()> {
+        for op in [ARP_REQUEST, ARP_REPLY] {
+            let pkt = Arp::gratuitous(op, our_mac, ip).encode();
+            send_on(&self.fd, ifindex, ETH_P_ARP, BROADCAST, &pkt)?;
+        }
+        Ok(())
+    }
+
+    /// One unsolicited neighbour advertisement of `target` on `ifindex`.
+    pub fn na(&self, ifindex: u32, our_mac: [u8; 6], target: Ipv6Addr) -> io::Result<()> {
+        // ff02::1 maps to 33:33:00:00:00:01.
+        let pkt = unsolicited_na(our_mac, target);
+        send_on(
+            &self.fd,
+            ifindex,
+            ETH_P_IPV6,
+            [0x33, 0x33, 0, 0, 0, 1],
+            &pkt,
+        )
+    }
 }
 
 fn sockaddr_ll(ifindex: u32, proto: u16, dst: [u8; 6]) -> libc::sockaddr_ll {
@@ -45,20 +144,16 @@ fn sockaddr_ll(ifindex: u32, proto: u16, dst: [u8; 6]) -> libc::sockaddr_ll {
 }
 
 impl PacketSocket {
+    /// Open a socket that receives `proto` frames of one interface.
+    ///
+    /// Cheap on purpose: the socket is created with protocol 0 (the kernel hooks it
+    /// nowhere yet) and bound to the interface and protocol in one step. Created with
+    /// the protocol, the kernel would hook it to every interface at once and `bind`
+    /// would then unhook it again with a `synchronize_net()` (an RCU grace period,
+    /// 9–15 ms measured), blocking the event loop in the middle of a takeover.
+    /// Closing has the same cost and happens off the loop (see `Drop`).
     pub fn open(ifindex: u32, proto: u16) -> io::Result<PacketSocket> {
-        // SAFETY: plain socket(2) call; the result is checked.
-        let raw = unsafe {
-            libc::socket(
-                libc::AF_PACKET,
-                libc::SOCK_DGRAM | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
-                i32::from(proto.to_be()),
-            )
-        };
-        if raw < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        // SAFETY: raw is a fresh descriptor we own.
-        let fd = unsafe { OwnedFd::from_raw_fd(raw) };
+        let fd = raw_socket()?;
         let sa = sockaddr_ll(ifindex, proto, [0; 6]);
         // SAFETY: sa is a valid sockaddr_ll of the given length.
         let rc = unsafe {
@@ -74,35 +169,37 @@ impl PacketSocket {
         // SAFETY: the OwnedFd is moved into the AsyncFd, which owns it (and so keeps it
         // open and the same) until it is dropped.
         let fd = unsafe { AsyncFd::register(fd) }.map_err(io::Error::from)?;
-        Ok(PacketSocket { fd, ifindex, proto })
+        Ok(PacketSocket {
+            fd: Some(fd),
+            ifindex,
+            proto,
+        })
+    }
+
+    fn raw(&self) -> io::Result<&AsyncFd<OwnedFd>> {
+        self.fd
+            .as_ref()
+            .ok_or_else(|| io::Error::from(io::ErrorKind::NotConnected))
     }
 
     /// Send one frame payload (without the Ethernet header) to `dst`.
     pub fn send(&self, dst: [u8; 6], payload: &[u8]) -> io::Result<()> {
-        let sa = sockaddr_ll(self.ifindex, self.proto, dst);
-        // SAFETY: payload and sa are valid for the lengths given.
-        let rc = unsafe {
-            libc::sendto(
-                self.fd.get_ref().as_raw_fd(),
-                payload.as_ptr() as *const libc::c_void,
-                payload.len(),
-                0,
-                &sa as *const libc::sockaddr_ll as *const libc::sockaddr,
-                std::mem::size_of::<libc::sockaddr_ll>() as u32,
-            )
-        };
-        if rc < 0 {
-            return Err(io::Error::last_os_error());
-        }
-        Ok(())
+        send_on(
+            self.raw()?.get_ref(),
+            self.ifindex,
+            self.proto,
+            dst,
+            payload,
+        )
     }
 
     /// Receive one frame payload (the Ethernet header is already stripped) and the
     /// frame's source MAC (all zero if the link has none); frames this host sent are
     /// skipped.
     pub async fn recv_from(&self, buf: &mut [u8]) -> io::Result<(usize, [u8; 6])> {
+        let afd = self.raw()?;
         loop {
-            let mut guard = self.fd.readable().await?;
+            let mut guard = afd.readable().await?;
             let r = guard.try_io(|fd| {
                 // SAFETY: sockaddr_ll is plain old data; all-zero is a valid value.
                 let mut sa: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
@@ -296,25 +393,6 @@ async fn probe_with(
     Ok(None)
 }
 
-/// One round of gratuitous ARP: a request and a reply.
-pub fn send_garp(sock: &PacketSocket, our_mac: [u8; 6], ip: Ipv4Addr) -> io::Result<()> {
-    sock.send(
-        BROADCAST,
-        &Arp::gratuitous(ARP_REQUEST, our_mac, ip).encode(),
-    )?;
-    sock.send(BROADCAST, &Arp::gratuitous(ARP_REPLY, our_mac, ip).encode())
-}
-
-/// Open the socket gratuitous ARPs go out of.
-pub fn garp_socket(ifindex: u32) -> io::Result<PacketSocket> {
-    PacketSocket::open(ifindex, ETH_P_ARP)
-}
-
-/// Open the socket unsolicited neighbour advertisements go out of.
-pub fn na_socket(ifindex: u32) -> io::Result<PacketSocket> {
-    PacketSocket::open(ifindex, ETH_P_IPV6)
-}
-
 const ALL_NODES: Ipv6Addr = Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 1);
 const ICMPV6: u8 = 58;
 const ND_NS: u8 = 135;
@@ -431,12 +509,6 @@ pub fn na_answer(p: &[u8], src_mac: [u8; 6], our_mac: [u8; 6], ip: Ipv6Addr) -> 
     }
     let mac = tlla.unwrap_or(src_mac);
     (src_mac != our_mac && mac != our_mac).then_some(mac)
-}
-
-/// Send one unsolicited NA.
-pub fn send_na(sock: &PacketSocket, our_mac: [u8; 6], target: Ipv6Addr) -> io::Result<()> {
-    // ff02::1 maps to 33:33:00:00:00:01.
-    sock.send([0x33, 0x33, 0, 0, 0, 1], &unsolicited_na(our_mac, target))
 }
 
 #[cfg(test)]

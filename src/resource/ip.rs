@@ -2,8 +2,9 @@
 //!
 //! Start: find the interface (the configured one, or the one whose existing subnet
 //! contains the address, like Heartbeat's IPaddr2) and the prefix; if the address is
-//! not there yet, probe for it (IPv4: ARP probe; IPv6: a duplicate address detection
-//! neighbour solicitation) and refuse loudly when someone answers; add it with the
+//! not there yet, probe for it for the resource's `probe_wait` (IPv4: ARP probe; IPv6: a
+//! duplicate address detection neighbour solicitation; "0s": no probe) and refuse loudly
+//! when someone answers; add it with the
 //! label `<iface>:hbd` so `ip addr` shows it is hbd's; then announce it
 //! with gratuitous ARPs (IPv4) or unsolicited neighbour advertisements (IPv6): the
 //! first round at once, the rest (`arp_count`, `arp_interval`) in the background.
@@ -20,9 +21,7 @@ use rtnetlink::Handle;
 use super::arp;
 use crate::config::IpResource;
 
-/// How long to listen for an answer to the probe (ARP or IPv6 DAD) before adding an
-/// address.
-pub const PROBE_WAIT: Duration = Duration::from_millis(200);
+/// Probes sent within the first third of the resource's `probe_wait`.
 const PROBES: u32 = 2;
 /// Longest interface label the kernel takes (IFNAMSIZ - 1).
 const LABEL_MAX: usize = 15;
@@ -224,9 +223,11 @@ pub async fn add(h: &Handle, r: &IpResource) -> Result<Placement, IpError> {
     if find(h, &p).await?.is_some() {
         tracing::info!("{} is already on {}; keeping it", p.addr, p.ifname);
     } else {
+        let wait = r.probe_wait.get();
         let answer = match p.addr {
-            IpAddr::V4(v4) => arp::probe(p.ifindex, p.mac, v4, PROBES, PROBE_WAIT).await,
-            IpAddr::V6(v6) => arp::probe_v6(p.ifindex, p.mac, v6, PROBES, PROBE_WAIT).await,
+            _ if wait.is_zero() => Ok(None),
+            IpAddr::V4(v4) => arp::probe(p.ifindex, p.mac, v4, PROBES, wait).await,
+            IpAddr::V6(v6) => arp::probe_v6(p.ifindex, p.mac, v6, PROBES, wait).await,
         }
         .map_err(|e| IpError::Arp {
             iface: p.ifname.clone(),
@@ -269,9 +270,17 @@ pub async fn add(h: &Handle, r: &IpResource) -> Result<Placement, IpError> {
     Ok(p)
 }
 
-type SendFn = fn(&arp::PacketSocket, [u8; 6], IpAddr) -> std::io::Result<()>;
+/// Send one announcement of `addr` (gratuitous ARP or unsolicited NA).
+fn announce_once(p: &Placement) -> std::io::Result<()> {
+    let a = arp::Announcer::get()?;
+    match p.addr {
+        IpAddr::V4(v4) => a.garp(p.ifindex, p.mac, v4),
+        IpAddr::V6(v6) => a.na(p.ifindex, p.mac, v6),
+    }
+}
 
-/// Send the first announcement now and the remaining ones in the background.
+/// Send the first announcement now and the remaining ones in the background, all
+/// from the process's one announcement socket (nothing to open or close).
 ///
 /// Each later round first checks that the address is still here: a group moved away
 /// quickly must not keep pointing its neighbours at this node.
@@ -279,39 +288,25 @@ fn announce(h: &Handle, p: &Placement, count: u32, interval: Duration) -> Result
     if count == 0 {
         return Ok(());
     }
-    let arp_err = |e: std::io::Error| IpError::Arp {
+    announce_once(p).map_err(|e| IpError::Arp {
         iface: p.ifname.clone(),
         err: e.to_string(),
-    };
-    let (sock, send): (arp::PacketSocket, SendFn) = match p.addr {
-        IpAddr::V4(_) => (
-            arp::garp_socket(p.ifindex).map_err(arp_err)?,
-            |s, m, a| match a {
-                IpAddr::V4(v4) => arp::send_garp(s, m, v4),
-                IpAddr::V6(_) => Ok(()),
-            },
-        ),
-        IpAddr::V6(_) => (
-            arp::na_socket(p.ifindex).map_err(arp_err)?,
-            |s, m, a| match a {
-                IpAddr::V6(v6) => arp::send_na(s, m, v6),
-                IpAddr::V4(_) => Ok(()),
-            },
-        ),
-    };
-    send(&sock, p.mac, p.addr).map_err(arp_err)?;
+    })?;
     if count > 1 {
-        let (mac, addr, ifname) = (p.mac, p.addr, p.ifname.clone());
         let (h, p) = (h.clone(), p.clone());
         tokio::spawn(async move {
             for _ in 1..count {
                 tokio::time::sleep(interval).await;
                 if !matches!(find(&h, &p).await, Ok(Some(_))) {
-                    tracing::debug!("{addr} left {ifname}; no more announcements");
+                    tracing::debug!("{} left {}; no more announcements", p.addr, p.ifname);
                     return;
                 }
-                if let Err(e) = send(&sock, mac, addr) {
-                    tracing::warn!("gratuitous announcement of {addr} on {ifname} failed: {e}");
+                if let Err(e) = announce_once(&p) {
+                    tracing::warn!(
+                        "gratuitous announcement of {} on {} failed: {e}",
+                        p.addr,
+                        p.ifname
+                    );
                     return;
                 }
             }

@@ -24,6 +24,7 @@ use std::sync::{Arc, Mutex};
 
 use futures::future::BoxFuture;
 use tokio::sync::mpsc::UnboundedSender;
+use tracing::Instrument;
 
 use crate::config::{Config, IpResource, Resource as ResourceConfig};
 use group::{GroupError, Resource};
@@ -128,6 +129,7 @@ pub struct Manager {
     sd: SystemdLink,
     nl: rtnetlink::Handle,
     state: Arc<Mutex<State>>,
+    prepared: unit::Prepared,
 }
 
 impl Manager {
@@ -146,7 +148,12 @@ impl Manager {
             sd: SystemdLink::default(),
             nl,
             state: Arc::new(Mutex::new(State::default())),
+            prepared: unit::Prepared::default(),
         };
+        // The announcement socket, opened before any takeover needs it.
+        if let Err(e) = arp::Announcer::get() {
+            tracing::warn!("cannot open the socket for gratuitous ARPs yet: {e}");
+        }
         let needs_systemd = config
             .groups
             .iter()
@@ -155,7 +162,27 @@ impl Manager {
         if needs_systemd && let Err(e) = m.sd.get().await {
             tracing::warn!("{e}; will retry when a group starts");
         }
+        m.prepare(&config);
         Ok(m)
+    }
+
+    /// Prepare every unit resource ahead of a takeover (drop-ins, one daemon-reload,
+    /// warnings), in the background.
+    fn prepare(&self, config: &Config) {
+        let units: Vec<String> = config
+            .groups
+            .iter()
+            .flat_map(|g| &g.resources)
+            .filter_map(|r| match r {
+                ResourceConfig::Unit(u) => Some(u.unit.clone()),
+                _ => None,
+            })
+            .collect();
+        if units.is_empty() {
+            return;
+        }
+        let (sd, prepared) = (self.sd.clone(), self.prepared.clone());
+        tokio::spawn(async move { unit::prepare(&sd, &prepared, &units).await }.in_current_span());
     }
 
     fn config(&self) -> Arc<Config> {
@@ -174,6 +201,7 @@ impl Manager {
 
     /// Use a reloaded configuration for later operations.
     pub fn set_config(&self, config: Arc<Config>) {
+        self.prepare(&config);
         match self.config.lock() {
             Ok(mut c) => *c = config,
             Err(p) => *p.into_inner() = config,
@@ -202,6 +230,7 @@ impl Manager {
                         sd: self.sd.clone(),
                         unit: c.unit.clone(),
                         timeout: c.timeout.get(),
+                        prepared: self.prepared.clone(),
                     }));
                 }
                 ResourceConfig::Mount(c) => {

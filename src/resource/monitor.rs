@@ -161,13 +161,21 @@ pub async fn run(plan: Plan) {
     let mut reported = vec![false; plan.resources.len()];
     loop {
         let (mut events, _netlink, _) = subscribe(&plan).await;
-        while let Some((i, why)) = events.next().await {
-            if i == RESUBSCRIBE {
-                tracing::warn!("group {}: {why}; setting the watches up again", plan.name);
-                break;
-            }
-            if handle(&plan, &mut reported, i, why).await.is_break() {
-                return;
+        loop {
+            match events.next().await {
+                Some((RESUBSCRIBE, why)) => {
+                    tracing::warn!("group {}: {why}; setting the watches up again", plan.name);
+                    break;
+                }
+                Some((i, why)) => {
+                    if handle(&plan, &mut reported, i, why).await.is_break() {
+                        return;
+                    }
+                }
+                // Every watch's stream ends with RESUBSCRIBE: the events end only when
+                // there is nothing to watch (a group without resources). Polling again
+                // would wake the daemon five times a second for nothing.
+                None => return,
             }
         }
         tokio::time::sleep(Duration::from_millis(200)).await;

@@ -105,12 +105,13 @@ fn write_world_readable(dir: &Path, path: &Path, text: &str) -> std::io::Result<
     f.write_all(text.as_bytes())
 }
 
-/// Write the drop-in (and daemon-reload) unless it is already there as it should be.
-/// A drop-in that cannot be written is a warning, not a failure.
-pub async fn ensure_dropin(sd: &Systemd, dir: &Path, unit: &str) -> Result<(), String> {
+/// Write the drop-in unless it is already there as it should be; true when it was
+/// written (systemd then needs a daemon-reload to see it). A drop-in that cannot be
+/// written is a warning, not a failure.
+pub async fn write_dropin(sd: &Systemd, dir: &Path, unit: &str) -> Result<bool, String> {
     let Some(desc) = sd.description(unit).await.map_err(|e| e.to_string())? else {
         // No such unit: leave no drop-in behind; StartUnit says what is wrong.
-        return Ok(());
+        return Ok(false);
     };
     let desc = if desc.is_empty() {
         unit.to_string()
@@ -121,7 +122,7 @@ pub async fn ensure_dropin(sd: &Systemd, dir: &Path, unit: &str) -> Result<(), S
     let ddir = dir.join(format!("{unit}.d"));
     let path = ddir.join(DROPIN_NAME);
     if std::fs::read_to_string(&path).is_ok_and(|old| old == text) {
-        return Ok(());
+        return Ok(false);
     }
     if let Err(e) = write_world_readable(&ddir, &path, &text) {
         // Not fatal: the unit still runs under hbd's control, only systemd's own
@@ -130,9 +131,93 @@ pub async fn ensure_dropin(sd: &Systemd, dir: &Path, unit: &str) -> Result<(), S
             "cannot write {}: {e}; {unit} keeps its own Restart= setting (if hbd runs sandboxed, give it ReadWritePaths=/run/systemd/system)",
             path.display()
         );
-        return Ok(());
+        return Ok(false);
     }
-    sd.reload().await.map_err(|e| e.to_string())
+    Ok(true)
+}
+
+/// Write the drop-in (and daemon-reload) unless it is already there as it should be.
+pub async fn ensure_dropin(sd: &Systemd, dir: &Path, unit: &str) -> Result<(), String> {
+    if write_dropin(sd, dir, unit).await? {
+        sd.reload().await.map_err(|e| e.to_string())?;
+    }
+    Ok(())
+}
+
+/// The warnings about a unit that hbd manages: enabled (started at boot on every
+/// node), ordered before hbd.service (its stops would wait for hbd's own).
+async fn warn_about(sd: &Systemd, unit: &str) {
+    if let Ok(Some(state)) = sd.unit_file_state(unit).await
+        && state.starts_with("enabled")
+    {
+        tracing::warn!(
+            "{unit} is {state}: systemd may start it at boot on every node, outside the cluster's control; run `systemctl disable {unit}`"
+        );
+    }
+    if let Ok(before) = sd.ordered_before(unit).await
+        && before.iter().any(|b| b == "hbd.service")
+    {
+        tracing::warn!(
+            "{unit} is ordered Before=hbd.service: while hbd.service stops, systemd holds every stop job of {unit} until hbd has exited, so hbd cannot stop its group in order (each stop waits for its timeout); remove that ordering"
+        );
+    }
+}
+
+/// Units whose drop-in is in place and seen by systemd, and whose warnings were
+/// given: their start is one StartUnit. Filled ahead of any takeover by [`prepare`].
+#[derive(Clone, Default)]
+pub struct Prepared(Arc<std::sync::Mutex<std::collections::HashSet<String>>>);
+
+impl Prepared {
+    fn contains(&self, unit: &str) -> bool {
+        match self.0.lock() {
+            Ok(s) => s.contains(unit),
+            Err(p) => p.into_inner().contains(unit),
+        }
+    }
+    fn insert(&self, unit: &str) {
+        match self.0.lock() {
+            Ok(mut s) => s.insert(unit.to_string()),
+            Err(p) => p.into_inner().insert(unit.to_string()),
+        };
+    }
+}
+
+/// Ahead of any takeover (at start-up and after a reload): write every managed unit's
+/// drop-in, with one daemon-reload for all of them, and give the warnings, so that a
+/// takeover only starts units. A unit that fails here is prepared at its start.
+pub async fn prepare(sd: &SystemdLink, prepared: &Prepared, units: &[String]) {
+    if units.is_empty() {
+        return;
+    }
+    let sd = match sd.get().await {
+        Ok(sd) => sd,
+        Err(e) => {
+            tracing::debug!("cannot prepare the units ahead: {e}");
+            return;
+        }
+    };
+    let t0 = std::time::Instant::now();
+    let mut written = false;
+    let mut ready = Vec::new();
+    for unit in units {
+        warn_about(&sd, unit).await;
+        match write_dropin(&sd, Path::new(RUNTIME_UNIT_DIR), unit).await {
+            Ok(w) => {
+                written |= w;
+                ready.push(unit);
+            }
+            Err(e) => tracing::debug!("cannot prepare {unit} ahead: {e}"),
+        }
+    }
+    if written && let Err(e) = sd.reload().await {
+        tracing::warn!("daemon-reload after writing the drop-ins failed: {e}");
+        return;
+    }
+    for unit in ready {
+        prepared.insert(unit);
+    }
+    tracing::debug!("{} unit(s) prepared ({:?})", units.len(), t0.elapsed());
 }
 
 /// A systemd unit (service, socket, target, …).
@@ -140,6 +225,7 @@ pub struct UnitRes {
     pub sd: SystemdLink,
     pub unit: String,
     pub timeout: Duration,
+    pub prepared: Prepared,
 }
 
 pub(super) async fn check_started(
@@ -193,24 +279,12 @@ impl Resource for UnitRes {
     fn start(&self) -> BoxFuture<'_, Result<(), String>> {
         Box::pin(async move {
             let sd = self.sd.get().await?;
-            if let Ok(Some(state)) = sd.unit_file_state(&self.unit).await
-                && state.starts_with("enabled")
-            {
-                tracing::warn!(
-                    "{} is {state}: systemd may start it at boot on every node, outside the cluster's control; run `systemctl disable {}`",
-                    self.unit,
-                    self.unit
-                );
-            }
-            ensure_dropin(&sd, Path::new(RUNTIME_UNIT_DIR), &self.unit).await?;
-            if let Ok(before) = sd.ordered_before(&self.unit).await
-                && before.iter().any(|b| b == "hbd.service")
-            {
-                tracing::warn!(
-                    "{} is ordered Before=hbd.service: while hbd.service stops, systemd holds every stop job of {} until hbd has exited, so hbd cannot stop its group in order (each stop waits for its timeout); remove that ordering",
-                    self.unit,
-                    self.unit
-                );
+            if !self.prepared.contains(&self.unit) {
+                // Not prepared ahead (systemd was not reachable then, or the unit did
+                // not exist yet): do it now.
+                warn_about(&sd, &self.unit).await;
+                ensure_dropin(&sd, Path::new(RUNTIME_UNIT_DIR), &self.unit).await?;
+                self.prepared.insert(&self.unit);
             }
             let r = sd.start_unit(&self.unit, self.timeout).await;
             check_started(&sd, &self.unit, r).await

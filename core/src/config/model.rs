@@ -353,6 +353,16 @@ pub struct IpResource {
     pub arp_count: u32,
     #[serde(default = "default_arp_interval")]
     pub arp_interval: HumanDuration,
+    /// How long to listen for another host holding the address (IPv4: ARP probe,
+    /// IPv6: duplicate address detection) before adding it; "0s" adds it without
+    /// asking. Two probes go out within the first third of the wait.
+    #[serde(default = "default_probe_wait")]
+    pub probe_wait: HumanDuration,
+}
+
+/// The default `probe_wait` of an ip resource (see the README for how it was chosen).
+pub fn default_probe_wait() -> HumanDuration {
+    HumanDuration::from_millis(15)
 }
 
 fn default_arp_count() -> u32 {

@@ -425,6 +425,13 @@ fn groups(c: &Config, out: &mut Vec<Diagnostic>) {
                             "arp_count above 100 floods the network",
                         ));
                     }
+                    if ip.probe_wait.get() > std::time::Duration::from_secs(10) {
+                        out.push(Diagnostic::error(
+                            format!("{rkey}.probe_wait"),
+                            "probe_wait above 10s holds every takeover of the group that long; \
+                             a LAN answers within milliseconds",
+                        ));
+                    }
                 }
                 Resource::Unit(u) => {
                     if let Err(why) = check_unit_name(&u.unit) {
