@@ -9,6 +9,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::process::Command;
 
 #[test]
+#[cfg_attr(
+    not(hbd_lab),
+    ignore = "lab tests need root: build and run them as root"
+)]
 fn bench_smoke_writes_csv_and_plot() {
     if !lab::available("lab_bench") {
         return;
