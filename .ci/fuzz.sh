@@ -32,12 +32,16 @@ log "built in $(($(date +%s) - start)) s"
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
+# The project's own configs and Heartbeat trees seed config and import too.
+fuzz/seed.sh "$work/seeds"
 failed=()
 for t in "${targets[@]}"; do
     mkdir -p "$work/$t" "$work/artifacts/$t"
+    seeds=()
+    [[ -d $work/seeds/$t ]] && seeds=("$work/seeds/$t")
     out=$work/$t.log
     # -fork/-jobs stay at 1: this machine's two cores are shared.
-    if (cd fuzz && cargo +nightly fuzz run --debug-assertions "$t" "$work/$t" "corpus/$t" -- \
+    if (cd fuzz && cargo +nightly fuzz run --debug-assertions "$t" "$work/$t" "corpus/$t" "${seeds[@]}" -- \
         -max_total_time="$seconds" -print_final_stats=1 -rss_limit_mb=1024 -timeout=10 \
         -artifact_prefix="$work/artifacts/$t/") >"$out" 2>&1; then
         execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$out" | tail -1)

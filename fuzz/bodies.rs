@@ -193,6 +193,22 @@ pub fn split_import(data: &[u8]) -> [Option<&[u8]>; 3] {
     [parts.next(), parts.next(), parts.next()]
 }
 
+/// Join a Heartbeat directory's files into one `import` input (the inverse of
+/// [`split_import`]; authkeys without haresources gets an empty haresources, as
+/// fuzz/seed.sh does).
+pub fn join_import(hacf: &[u8], haresources: Option<&[u8]>, authkeys: Option<&[u8]>) -> Vec<u8> {
+    let mut out = hacf.to_vec();
+    if haresources.is_some() || authkeys.is_some() {
+        out.push(0);
+        out.extend_from_slice(haresources.unwrap_or_default());
+    }
+    if let Some(a) = authkeys {
+        out.push(0);
+        out.extend_from_slice(a);
+    }
+    out
+}
+
 /// `import`: bytes as a Heartbeat directory (see [`split_import`]) through the
 /// importer's parsers and the whole import, on the in-memory host. What imports must
 /// load as a config (the property tests/import_contrib.rs states for random trees).
