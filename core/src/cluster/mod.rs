@@ -905,7 +905,8 @@ impl Cluster {
                 Decision::Start => {
                     self.ops.because(g, self.start_reason(g));
                     let l = &mut self.groups[g];
-                    l.generation += 1;
+                    // Saturating: a peer may announce generation u64::MAX (fuzz/corpus/packet/crash-951d…).
+                    l.generation = l.generation.saturating_add(1);
                     l.conflict_reported = None;
                     self.set_state(g, LocalGroupState::Starting);
                     self.actions.push_back(Action::StartGroup(GroupId(g)));
