@@ -339,6 +339,7 @@ pub fn packet(data: &[u8]) {
                         group: c.pick(GROUPS).to_string(),
                         state: c.pick(STATES),
                         generation: c.num(),
+                        flags: c.u8() % 4,
                     });
                 }
                 let mut acks = Vec::new();
@@ -450,13 +451,34 @@ pub fn packet(data: &[u8]) {
             }
             // An operator command.
             _ => {
-                let cmd = match c.u8() % 4 {
+                let pick = c.u8();
+                let name = c.pick(GROUPS).to_string();
+                let cmd = match pick % 10 {
                     0 => Command::Stop { restart: false },
                     1 => Command::Stop { restart: true },
                     2 => Command::Shutdown,
-                    _ => Command::Detach,
+                    3 => Command::Detach,
+                    4 => Command::Standby {
+                        group: Some(name),
+                        force: pick & 0x10 != 0,
+                    },
+                    5 => Command::Standby {
+                        group: None,
+                        force: false,
+                    },
+                    6 => Command::Takeover {
+                        group: Some(name),
+                        force: pick & 0x10 != 0,
+                    },
+                    7 => Command::Takeover {
+                        group: None,
+                        force: false,
+                    },
+                    8 => Command::Maintenance(pick & 0x10 != 0),
+                    _ => Command::Unblock { group: name },
                 };
-                core.handle_command(now, cmd);
+                // Refusals are answers, not failures; a panic is the failure.
+                let _ = core.handle_command(now, cmd);
             }
         }
         while let Some(a) = core.poll_action() {

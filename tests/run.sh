@@ -61,6 +61,13 @@ fi
 # for fresh cases is tests/hunt.sh.
 export PROPTEST_RNG_SEED=${PROPTEST_RNG_SEED:-2718281828}
 
-# Unit, integration and binary tests, then doc tests (--all-targets leaves those out).
-cargo test --workspace --no-fail-fast --all-targets "$@"
-cargo test --workspace --doc "$@"
+# Unit, integration and binary tests, then doc tests (--all-targets leaves those out);
+# then one closing line with the totals of every test binary.
+out=$(mktemp)
+trap 'rm -f "$out"' EXIT
+status=0
+cargo test --workspace --no-fail-fast --all-targets "$@" 2>&1 | tee -a "$out" || status=$?
+cargo test --workspace --doc "$@" 2>&1 | tee -a "$out" || status=$?
+awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
+     END { printf "total: %d passed, %d failed\n", p, f }' "$out"
+exit "$status"
