@@ -109,13 +109,19 @@ fn talk(nodes: &mut [&mut Node], now: &mut Instant, d: Duration) {
     }
 }
 
-#[test]
-fn replays_within_one_incarnation_are_refused() {
-    let c = config(2, 1, &[("web", 0)], "");
+/// Two nodes (n0 incarnation 10, n1 incarnation 20) that have talked for `ms`.
+fn talking_pair(groups: &[(&str, usize)], ms: u64) -> (Config, Instant, Node, Node) {
+    let c = config(2, 1, groups, "");
     let mut now = Instant::now();
     let mut a = Node::new(&c, 0, 10, now);
     let mut b = Node::new(&c, 1, 20, now);
-    talk(&mut [&mut a, &mut b], &mut now, Duration::from_millis(500));
+    talk(&mut [&mut a, &mut b], &mut now, Duration::from_millis(ms));
+    (c, now, a, b)
+}
+
+#[test]
+fn replays_within_one_incarnation_are_refused() {
+    let (_c, now, mut a, mut b) = talking_pair(&[("web", 0)], 500);
     assert_eq!(b.peer_state("n0"), PeerState::Up);
     let old = a.sent.clone();
     // What a sends next is captured; b receives it, then its replay.
@@ -134,11 +140,7 @@ fn replays_within_one_incarnation_are_refused() {
 /// every genuine packet was refused as "earlier incarnation". Now it changes nothing.
 #[test]
 fn a_replayed_packet_of_an_earlier_incarnation_changes_nothing() {
-    let c = config(2, 1, &[("web", 0), ("db", 1)], "");
-    let mut now = Instant::now();
-    let mut a = Node::new(&c, 0, 10, now);
-    let mut b = Node::new(&c, 1, 20, now);
-    talk(&mut [&mut a, &mut b], &mut now, Duration::from_millis(500));
+    let (c, mut now, mut a, mut b) = talking_pair(&[("web", 0), ("db", 1)], 500);
     a.core.handle_timeout(now + Duration::from_millis(100));
     a.drain();
     let recorded = a.take_sent().pop().expect("a heartbeat of incarnation 10");
@@ -188,11 +190,7 @@ fn a_replayed_packet_of_an_earlier_incarnation_changes_nothing() {
 /// believed; the genuine peer is, within a heartbeat or two.
 #[test]
 fn a_fresh_node_believes_no_recorded_packet() {
-    let c = config(2, 1, &[("web", 0)], "");
-    let mut now = Instant::now();
-    let mut a = Node::new(&c, 0, 10, now);
-    let mut b = Node::new(&c, 1, 20, now);
-    talk(&mut [&mut a, &mut b], &mut now, Duration::from_millis(500));
+    let (c, mut now, mut a, _b) = talking_pair(&[("web", 0)], 500);
     a.core.handle_timeout(now + Duration::from_millis(100));
     a.drain();
     let recorded = a.take_sent();
@@ -223,11 +221,7 @@ fn a_fresh_node_believes_no_recorded_packet() {
 /// nobody starts a group on the strength of the confusion.
 #[test]
 fn a_cloned_node_is_detected_and_takes_nothing() {
-    let c = config(2, 1, &[("web", 1)], "");
-    let mut now = Instant::now();
-    let mut a = Node::new(&c, 0, 10, now);
-    let mut b = Node::new(&c, 1, 20, now);
-    talk(&mut [&mut a, &mut b], &mut now, Duration::from_millis(3000));
+    let (c, mut now, mut a, mut b) = talking_pair(&[("web", 1)], 3000);
     assert_eq!(b.core.status().groups[0].local, LocalGroupState::Running);
     // The clone boots with a later incarnation and adopts web (its copy of the
     // resources came up with the VM).
@@ -289,11 +283,7 @@ fn a_cloned_node_is_detected_and_takes_nothing() {
 /// rewritten and no longer says "late").
 #[test]
 fn a_late_peer_heard_again_is_reported() {
-    let c = config(2, 1, &[("web", 0)], "");
-    let mut now = Instant::now();
-    let mut a = Node::new(&c, 0, 10, now);
-    let mut b = Node::new(&c, 1, 20, now);
-    talk(&mut [&mut a, &mut b], &mut now, Duration::from_millis(3000));
+    let (_c, mut now, mut a, mut b) = talking_pair(&[("web", 0)], 3000);
     // b is silent for 500ms (warntime 300ms, deadtime 1s).
     for _ in 0..50 {
         now += Duration::from_millis(10);
