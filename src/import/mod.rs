@@ -117,37 +117,23 @@ pub trait Host {
 pub const MAX_FILE_BYTES: u64 = 1 << 20;
 
 /// Read a Heartbeat file, refusing what is not a regular file of sane size, with an
-/// error whose text says why (kind `InvalidData`; NotFound stays NotFound).
+/// error whose text says why (kind `InvalidData`; NotFound stays NotFound). The
+/// checks are `files::read_regular`'s, shared with the key file and cluster.toml.
 pub fn read_small_file(path: &Path) -> io::Result<Vec<u8>> {
-    use std::io::Read;
-    use std::os::unix::fs::OpenOptionsExt;
-    let file = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC)
-        .open(path)?;
-    let meta = file.metadata()?;
+    use crate::files::{self, FileError, Links};
     let refuse = |why: String| io::Error::new(io::ErrorKind::InvalidData, why);
-    if !meta.is_file() {
-        return Err(refuse(if meta.is_dir() {
-            "it is a directory, not a file".into()
-        } else {
-            "it is not a regular file (a FIFO, socket or device?)".into()
-        }));
+    match files::read_regular(path, MAX_FILE_BYTES, Links::Follow) {
+        Ok((bytes, _)) => Ok(bytes),
+        Err(FileError::NotFound) => Err(io::ErrorKind::NotFound.into()),
+        Err(FileError::Io(e)) => Err(e),
+        Err(FileError::NotRegular(kind)) => {
+            Err(refuse(format!("it is {kind}, not a regular file")))
+        }
+        Err(FileError::TooLarge { size, .. }) => Err(refuse(format!(
+            "it is {size} bytes, more than the {MAX_FILE_BYTES} bytes (1 MiB) the importer reads; Heartbeat's files are a few KiB"
+        ))),
+        Err(e @ FileError::Symlink(_)) => Err(refuse(format!("it is {e}"))),
     }
-    let too_big = |n: u64| {
-        refuse(format!(
-            "it is {n} bytes, more than the {MAX_FILE_BYTES} bytes (1 MiB) the importer reads; Heartbeat's files are a few KiB"
-        ))
-    };
-    if meta.len() > MAX_FILE_BYTES {
-        return Err(too_big(meta.len()));
-    }
-    let mut bytes = Vec::new();
-    file.take(MAX_FILE_BYTES + 1).read_to_end(&mut bytes)?;
-    if bytes.len() as u64 > MAX_FILE_BYTES {
-        return Err(too_big(bytes.len() as u64));
-    }
-    Ok(bytes)
 }
 
 /// The machine the importer runs on.
