@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
-# Bounded fuzzing for CI: builds the cargo-fuzz targets (fuzz/) on nightly and runs each
-# for FUZZ_SECONDS (default 20) from the checked-in corpus, failing on any crash; prints
-# the executions each target reached. Without a nightly toolchain the fuzz run is
+# The fuzz hunt (not part of .ci/run, which must pass on every run: fresh inputs are a
+# hunt, like tests/hunt.sh for the property tests; CI replays the checked-in corpus on
+# stable in tests/fuzz_corpus.rs). Builds the cargo-fuzz targets (fuzz/) on nightly and
+# runs each for FUZZ_SECONDS (default 20) from the checked-in corpus, failing on any
+# crash; prints the executions each target reached. A crash found here goes into
+# fuzz/corpus/TARGET/ with its fix, so every later CI run replays it. Without a nightly toolchain the fuzz run is
 # skipped, saying so, and the corpus is still replayed on stable (tests/fuzz_corpus.rs).
 # New inputs found here go to a temporary directory, never into fuzz/corpus: growing
 # the checked-in corpus is the longer run in fuzz/README.md.
