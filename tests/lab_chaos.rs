@@ -18,7 +18,7 @@
 //! CI runs a fixed seed (`HBD_CHAOS_SEED`, default 265: it draws eight different faults) for `HBD_CHAOS_STEPS` faults
 //! (default 8). The hunt for new sequences is a separate command that prints each seed:
 //! `tests/lab/chaos.sh [RUNS] [STEPS]`. A failure prints the seed, the timeline of faults
-//! and samples, and both nodes' journals.
+//! and samples, and both nodes' journals (`HBD_CHAOS_DUMP=1`: also after a passing run).
 
 mod lab;
 
@@ -261,6 +261,9 @@ fn random_faults_never_leave_two_holders_or_none() {
         panic!("seed {seed}: {v}");
     }
     eprintln!("chaos timeline (seed {seed}):\n{}", r.lines.join("\n"));
+    if std::env::var_os("HBD_CHAOS_DUMP").is_some() {
+        dump(&lab);
+    }
 }
 
 /// Inject `fault` on `node`, wait out its duration, undo it; the extra settling time the

@@ -180,6 +180,8 @@ pub enum Timer {
     DuplicateLocal,
     /// This node is no longer passed over for the group.
     HoldDown(GroupId),
+    /// The wait for fresh heartbeats after a stall ends (see `Cluster::resync_until`).
+    Resync,
 }
 
 /// Why a reloaded configuration cannot be applied to the running core.
@@ -311,6 +313,12 @@ pub struct Cluster {
     started: Instant,
     /// Last time any input reached us, to notice that this process was frozen.
     last_input: Instant,
+    /// After a stall (SIGSTOP, a VM pause) the packets read first waited in the socket
+    /// through it: the claims they carry may be long stale (a peer's takeover attempt
+    /// that has since failed). Until this instant, two keepalives after the stall, no
+    /// group is yielded or started on a peer's claim: fresh heartbeats replace the
+    /// stale ones first.
+    resync_until: Option<Instant>,
     /// Pending deadlines (see [`Cluster::sync_timers`]).
     timers: Vec<(Timer, Instant)>,
     next_send: Instant,
@@ -383,6 +391,7 @@ impl Cluster {
             seq: 0,
             started: now,
             last_input: now,
+            resync_until: None,
             timers: Vec::new(),
             next_send: now,
             ready: false,
@@ -492,6 +501,7 @@ impl Cluster {
                 }
             }
             self.event(Event::Stalled { gap });
+            self.resync_until = Some(now + keepalive * 2);
         }
         if now > self.last_input {
             self.last_input = now;
@@ -710,6 +720,9 @@ impl Cluster {
                 l.failed_until = None;
             }
         }
+        if self.resync_until.is_some_and(|t| now >= t) {
+            self.resync_until = None;
+        }
         for g in 0..self.groups.len() {
             if self.groups[g].state == LocalGroupState::Failed
                 && self.groups[g].failed_until.is_none()
@@ -856,8 +869,10 @@ impl Cluster {
             self.stop(g, false);
             return true;
         }
+        let resyncing = self.resync_until.is_some_and(|t| now < t);
         match local.state {
             LocalGroupState::Running => match ownership::decide_holder(&view) {
+                Decision::YieldTo(_) if resyncing => false,
                 Decision::YieldTo(peer) => {
                     self.ops.because(
                         g,
@@ -902,6 +917,7 @@ impl Cluster {
                 }
             },
             LocalGroupState::Stopped if self.ready => match ownership::decide_idle(&view) {
+                Decision::Start if resyncing => false,
                 Decision::Start => {
                     self.ops.because(g, self.start_reason(g));
                     let l = &mut self.groups[g];
@@ -1210,6 +1226,9 @@ impl Cluster {
             if let Some(until) = l.failed_until {
                 t.push((Timer::HoldDown(GroupId(g)), until));
             }
+        }
+        if let Some(until) = self.resync_until {
+            t.push((Timer::Resync, until));
         }
         self.timers = t;
     }
