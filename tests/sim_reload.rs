@@ -296,3 +296,40 @@ fn nodes_with_different_timing_never_flap_or_share_a_group() {
         "{dead:?}"
     );
 }
+
+#[test]
+fn standby_kept_by_the_shell_stands_after_a_restart_of_hbd() {
+    let mut s = Sim::new(two_nodes(FAST, &[("web", 0, "web.service")]));
+    s.run_for(MS(2500));
+    s.command(
+        0,
+        hbd::cluster::Command::Standby {
+            group: Some("web".into()),
+            force: false,
+        },
+    );
+    s.run_for(MS(500));
+    assert_eq!(s.owner(0), 1);
+    let kept = s.nodes[0].core.as_ref().unwrap().intents();
+    assert_eq!(
+        kept,
+        vec![("web".to_string(), hbd::cluster::Admin::Standby)]
+    );
+    // hbd on n0 restarts (crash, `systemctl restart`, reboot): the shell restores the
+    // intent before the first timeout; n0 stays out even though web prefers it.
+    s.kill_daemon(0);
+    s.boot(0);
+    let unknown = s.nodes[0].core.as_mut().unwrap().restore_intents(&kept);
+    assert!(unknown.is_empty());
+    s.run_for(Duration::from_secs(5));
+    assert_eq!(s.owner(0), 1);
+    assert_eq!(s.nodes[0].starts[0], 1, "never started again on n0");
+    assert_eq!(status(&s, 0).groups[0].admin, hbd::cluster::Admin::Standby);
+    // A name no longer in cluster.toml is handed back for the log.
+    let unknown = s.nodes[0]
+        .core
+        .as_mut()
+        .unwrap()
+        .restore_intents(&[("gone".to_string(), hbd::cluster::Admin::Wanted)]);
+    assert_eq!(unknown, vec!["gone".to_string()]);
+}

@@ -421,6 +421,38 @@ impl Ops {
 }
 
 impl Cluster {
+    /// The operator's standing intent per group here (standby or takeover), by group
+    /// name, for the shell to keep across restarts of hbd. Groups in `normal` are left
+    /// out.
+    pub fn intents(&self) -> Vec<(String, Admin)> {
+        self.config
+            .groups
+            .iter()
+            .zip(&self.ops.admin)
+            .filter(|(_, a)| **a != Admin::Normal)
+            .map(|(g, a)| (g.name.clone(), *a))
+            .collect()
+    }
+
+    /// The intent per group index, cheap to compare on every turn of the loop.
+    pub fn admin(&self) -> &[Admin] {
+        &self.ops.admin
+    }
+
+    /// At start-up, before the first timeout: take back the intents kept by an earlier
+    /// run ([`Cluster::intents`]). Names no longer in cluster.toml are ignored and
+    /// returned, for the log.
+    pub fn restore_intents(&mut self, intents: &[(String, Admin)]) -> Vec<String> {
+        let mut unknown = Vec::new();
+        for (name, admin) in intents {
+            match self.config.groups.iter().position(|g| &g.name == name) {
+                Some(g) => self.ops.admin[g] = *admin,
+                None => unknown.push(name.clone()),
+            }
+        }
+        unknown
+    }
+
     /// Speak at most wire version `v` and refuse newer packets, as an older hbd does
     /// (for tests of mixed versions, and to pin a cluster during a staged upgrade).
     pub fn limit_wire_version(&mut self, v: u8) {
