@@ -166,4 +166,31 @@ fn reload_adds_and_removes_groups_and_standby_survives_a_restart() {
     let kept = n1.exec_ok(&["cat", "/var/lib/hbd/intent"]);
     assert!(kept.contains("takeover web"), "{kept}");
     assert_group_up(&n1);
+
+    // A changed resource (the unit's timeout) of the running group: restarted in place
+    // on its holder from that resource on; the VIP and the mount stay as they are.
+    n2.exec_ok(&["systemctl", "start", "hbd.service"]);
+    wait_json(&n1, "n2 up again", Duration::from_secs(10), |s| {
+        s["nodes"]
+            .as_array()
+            .is_some_and(|a| a.iter().any(|p| p["name"] == "n2" && p["state"] == "up"))
+    });
+    let (unit_before, mount_before) = (
+        mono(&n1, WEB, "ExecMainStartTimestampMonotonic"),
+        mono(&n1, MOUNT, "ActiveEnterTimestampMonotonic"),
+    );
+    let changed = CLUSTER.replace("timeout = \"10s\"", "timeout = \"11s\"");
+    let out = reload(&n2, &changed);
+    assert!(out.contains("new resources for web from its next start"), "{out}");
+    let out = reload(&n1, &changed);
+    assert!(out.contains("restarting web in place (resources changed)"), "{out}");
+    let restarted = wait_until(Duration::from_secs(10), Duration::from_millis(50), || {
+        n1.unit_state(WEB) == "active"
+            && mono(&n1, WEB, "ExecMainStartTimestampMonotonic") != unit_before
+    });
+    assert!(restarted.is_some(), "the unit was restarted");
+    assert_eq!(mono(&n1, MOUNT, "ActiveEnterTimestampMonotonic"), mount_before);
+    wait_served_by(&lab, "n1", Duration::from_secs(5)).expect("n1 serves the new unit");
+    assert_group_up(&n1);
+    assert_group_down(&n2);
 }
