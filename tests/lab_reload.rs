@@ -15,7 +15,8 @@ use serde_json::Value;
 const HBD: &str = env!("CARGO_BIN_EXE_hbd");
 const EXTRA: &str = "lab-extra.service";
 const EXTRA_VIP: &str = "10.99.0.101/24";
-const EXTRA_UNIT: &str = "[Unit]\nDescription=lab extra group\n[Service]\nExecStart=/bin/sleep infinity\n";
+const EXTRA_UNIT: &str =
+    "[Unit]\nDescription=lab extra group\n[Service]\nExecStart=/bin/sleep infinity\n";
 
 fn hbd_ok(n: &Node, args: &[&str]) -> String {
     let mut cmd = vec![HBD];
@@ -44,7 +45,11 @@ fn group<'a>(s: &'a Value, name: &str) -> Option<&'a Value> {
 fn names(s: &Value) -> Vec<String> {
     s["groups"]
         .as_array()
-        .map(|a| a.iter().filter_map(|g| g["name"].as_str().map(String::from)).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(|g| g["name"].as_str().map(String::from))
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -68,7 +73,9 @@ fn with_extra() -> String {
     let extra = format!(
         "[[group]]\nname = \"extra\"\npreferred = \"n2\"\n\n[[group.resource]]\nkind = \"ip\"\naddress = \"{EXTRA_VIP}\"\ninterface = \"eth0\"\n\n[[group.resource]]\nkind = \"unit\"\nunit = \"{EXTRA}\"\n\n"
     );
-    let at = CLUSTER.find("[[group]]").expect("the lab config has a group");
+    let at = CLUSTER
+        .find("[[group]]")
+        .expect("the lab config has a group");
     format!("{}{extra}{}", &CLUSTER[..at], &CLUSTER[at..])
 }
 
@@ -117,8 +124,15 @@ fn reload_adds_and_removes_groups_and_standby_survives_a_restart() {
 
     // Remove: n2 first (it does not hold it: forgotten), then n1 (stopped, forgotten).
     let out = reload(&n2, CLUSTER);
-    assert!(out.contains("removed extra") && !out.contains("stopping"), "{out}");
-    assert_eq!(n1.unit_state(EXTRA), "active", "n1 still has it in its file");
+    assert!(
+        out.contains("removed extra") && !out.contains("stopping"),
+        "{out}"
+    );
+    assert_eq!(
+        n1.unit_state(EXTRA),
+        "active",
+        "n1 still has it in its file"
+    );
     let out = reload(&n1, CLUSTER);
     assert!(out.contains("removed extra (stopping extra here)"), "{out}");
     let gone = wait_until(Duration::from_secs(5), Duration::from_millis(50), || {
@@ -149,9 +163,12 @@ fn reload_adds_and_removes_groups_and_standby_survives_a_restart() {
     let kept = n1.exec_ok(&["cat", "/var/lib/hbd/intent"]);
     assert!(kept.contains("standby web"), "{kept}");
     n1.exec_ok(&["systemctl", "restart", "hbd.service"]);
-    wait_json(&n1, "standby after the restart", Duration::from_secs(10), |s| {
-        group(s, "web").is_some_and(|g| g["admin"] == "standby" && g["holder"] == "n2")
-    });
+    wait_json(
+        &n1,
+        "standby after the restart",
+        Duration::from_secs(10),
+        |s| group(s, "web").is_some_and(|g| g["admin"] == "standby" && g["holder"] == "n2"),
+    );
     assert!(
         n1.journal("hbd.service")
             .contains("standby of group web stands from before this start")
@@ -181,15 +198,24 @@ fn reload_adds_and_removes_groups_and_standby_survives_a_restart() {
     );
     let changed = CLUSTER.replace("timeout = \"10s\"", "timeout = \"11s\"");
     let out = reload(&n2, &changed);
-    assert!(out.contains("new resources for web from its next start"), "{out}");
+    assert!(
+        out.contains("new resources for web from its next start"),
+        "{out}"
+    );
     let out = reload(&n1, &changed);
-    assert!(out.contains("restarting web in place (resources changed)"), "{out}");
+    assert!(
+        out.contains("restarting web in place (resources changed)"),
+        "{out}"
+    );
     let restarted = wait_until(Duration::from_secs(10), Duration::from_millis(50), || {
         n1.unit_state(WEB) == "active"
             && mono(&n1, WEB, "ExecMainStartTimestampMonotonic") != unit_before
     });
     assert!(restarted.is_some(), "the unit was restarted");
-    assert_eq!(mono(&n1, MOUNT, "ActiveEnterTimestampMonotonic"), mount_before);
+    assert_eq!(
+        mono(&n1, MOUNT, "ActiveEnterTimestampMonotonic"),
+        mount_before
+    );
     wait_served_by(&lab, "n1", Duration::from_secs(5)).expect("n1 serves the new unit");
     assert_group_up(&n1);
     assert_group_down(&n2);

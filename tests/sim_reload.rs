@@ -333,3 +333,16 @@ fn standby_kept_by_the_shell_stands_after_a_restart_of_hbd() {
         .restore_intents(&[("gone".to_string(), hbd::cluster::Admin::Wanted)]);
     assert_eq!(unknown, vec!["gone".to_string()]);
 }
+
+#[test]
+fn crossed_preferred_nodes_in_different_files_settle_on_one_holder_with_failback() {
+    let failback = format!("{FAST}[failover]\nauto_failback = true\nhold_down = \"1s\"\n");
+    let a = two_nodes(&failback, &[("web", 1, "web.service")]);
+    let b = two_nodes(&failback, &[("web", 0, "web.service")]);
+    let mut s = Sim::with_configs(vec![a, b]);
+    s.run_for(Duration::from_secs(30));
+    s.owner(0);
+    let starts = s.nodes[0].starts[0] + s.nodes[1].starts[0];
+    assert_eq!(starts, 1, "no handing back and forth");
+    assert_eq!(s.worst_overlap, Duration::ZERO);
+}

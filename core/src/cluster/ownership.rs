@@ -23,7 +23,8 @@
 //!   name that sorts first. So two nodes never start one group at once, and a group
 //!   only one of them knows is started by that one.
 //! - **Failback.** With `auto_failback`, the holder releases to the preferred node
-//!   once that node has been up for `hold_down` and is eligible.
+//!   once that node has been up for `hold_down` and is eligible (and runs the same
+//!   configuration).
 
 use std::time::Instant;
 
@@ -109,7 +110,9 @@ pub fn decide_holder(view: &View) -> Decision {
             let settled = p
                 .up_since
                 .is_some_and(|t| view.now.saturating_duration_since(t) >= view.hold_down);
-            if p.alive && p.eligible && settled && !p.claim.holds() {
+            // Not to a peer with another file: it may rank otherwise (crossed preferred
+            // nodes would hand the group back and forth).
+            if p.alive && p.eligible && p.same_config && settled && !p.claim.holds() {
                 return Decision::FailBack(p.node);
             }
         }
