@@ -182,6 +182,8 @@ pub enum Timer {
     DuplicateLocal,
     /// This node is no longer passed over for the group.
     HoldDown(GroupId),
+    /// The wait for fresh heartbeats after a stall ends (see `Cluster::resync_until`).
+    Resync,
 }
 
 /// Why a reloaded configuration cannot be applied to the running core.
@@ -342,6 +344,12 @@ pub struct Cluster {
     started: Instant,
     /// Last time any input reached us, to notice that this process was frozen.
     last_input: Instant,
+    /// After a stall (SIGSTOP, a VM pause) the packets read first waited in the socket
+    /// through it: the claims they carry may be long stale (a peer's takeover attempt
+    /// that has since failed). Until this instant, two keepalives after the stall, no
+    /// group is yielded or started on a peer's claim: fresh heartbeats replace the
+    /// stale ones first.
+    resync_until: Option<Instant>,
     /// Pending deadlines (see [`Cluster::sync_timers`]).
     timers: Vec<(Timer, Instant)>,
     next_send: Instant,
@@ -416,6 +424,7 @@ impl Cluster {
             seq: 0,
             started: now,
             last_input: now,
+            resync_until: None,
             timers: Vec::new(),
             next_send: now,
             ready: false,
@@ -552,6 +561,7 @@ impl Cluster {
                 }
             }
             self.event(Event::Stalled { gap });
+            self.resync_until = Some(now + keepalive * 2);
         }
         if now > self.last_input {
             self.last_input = now;
@@ -773,6 +783,9 @@ impl Cluster {
                 l.failed_until = None;
             }
         }
+        if self.resync_until.is_some_and(|t| now >= t) {
+            self.resync_until = None;
+        }
         for g in 0..self.groups.len() {
             if self.groups[g].state == LocalGroupState::Failed
                 && self.groups[g].failed_until.is_none()
@@ -924,8 +937,10 @@ impl Cluster {
             self.stop(g, false);
             return true;
         }
+        let resyncing = self.resync_until.is_some_and(|t| now < t);
         match local.state {
             LocalGroupState::Running => match ownership::decide_holder(&view) {
+                Decision::YieldTo(_) if resyncing => false,
                 Decision::YieldTo(peer) => {
                     self.ops.because(
                         g,
@@ -970,6 +985,7 @@ impl Cluster {
                 }
             },
             LocalGroupState::Stopped if self.ready => match ownership::decide_idle(&view) {
+                Decision::Start if resyncing => false,
                 Decision::Start => {
                     self.ops.because(g, self.start_reason(g));
                     let l = &mut self.groups[g];
@@ -1246,6 +1262,9 @@ impl Cluster {
             if let Some(until) = l.failed_until {
                 t.push((Timer::HoldDown(GroupId(g)), until));
             }
+        }
+        if let Some(until) = self.resync_until {
+            t.push((Timer::Resync, until));
         }
         self.timers = t;
     }
