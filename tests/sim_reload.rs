@@ -242,6 +242,13 @@ fn a_removed_group_whose_stop_fails_stays_claimed_until_unblocked() {
         s.nodes[0].core.as_ref().unwrap().retiring(),
         vec![("db".to_string(), true)]
     );
+    assert_eq!(
+        status(&s, 0).removed,
+        vec![hbd::cluster::RemovedStatus {
+            name: "db".into(),
+            blocked: true
+        }]
+    );
     // n1 still has db in its file, but n0 claims it blocked: n1 keeps off.
     assert_eq!(s.nodes[1].starts[db], 0);
     assert_eq!(status(&s, 1).groups[1].owner.as_deref(), Some("n0"));

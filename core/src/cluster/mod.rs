@@ -18,7 +18,8 @@ mod status;
 pub use command::{Admin, Command, CommandError, CommandOutcome, Until, Wait};
 pub use reload::Reloaded;
 pub use status::{
-    GroupStatus, LinkStatus, PeerStatus, Status, Transition, peer_state_name, state_name,
+    GroupStatus, LinkStatus, PeerStatus, RemovedStatus, Status, Transition, peer_state_name,
+    state_name,
 };
 
 use std::collections::VecDeque;
