@@ -778,14 +778,15 @@ impl Daemon {
     /// and resumes for the groups running here when it ends.
     fn set_maintenance(&mut self, on: bool) {
         self.maintenance = on;
-        let running: Vec<usize> = self
+        // Configurations taken now: a reload while the task runs moves nothing.
+        let running: Vec<(usize, config::Group)> = self
             .cluster
             .status()
             .groups
             .iter()
             .enumerate()
             .filter(|(_, g)| g.local == crate::cluster::LocalGroupState::Running)
-            .map(|(i, _)| i)
+            .filter_map(|(i, _)| Some((i, self.config.groups.get(i)?.clone())))
             .collect();
         let manager = self.manager.clone();
         let names: Vec<String> = self.config.groups.iter().map(|g| g.name.clone()).collect();
@@ -795,9 +796,9 @@ impl Daemon {
                     manager.unmonitor_named(name).await;
                 }
             } else {
-                for g in running {
-                    if let Err(e) = manager.resume_monitor(g) {
-                        tracing::error!("cannot watch group index {g} again: {e}");
+                for (i, g) in running {
+                    if let Err(e) = manager.resume_monitor_of(&g, i) {
+                        tracing::error!(GROUP = %g.name, "cannot watch group {} again: {e}", g.name);
                     }
                 }
             }

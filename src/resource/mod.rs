@@ -554,8 +554,13 @@ impl Manager {
     /// Watch a running group again (after maintenance mode): a resource found down
     /// is handled as if it had just failed (restart in place, then a failure).
     pub fn resume_monitor(&self, group: usize) -> Result<(), ResourceError> {
-        let cfg = self.config();
-        let plan = self.build(&cfg, group)?;
+        let g = self.group(group)?;
+        self.resume_monitor_of(&g, group)
+    }
+
+    /// [`Manager::resume_monitor`] of a group given by its configuration.
+    pub fn resume_monitor_of(&self, g: &Group, group: usize) -> Result<(), ResourceError> {
+        let plan = self.build_group(g, group)?;
         if !plan.resources.is_empty() {
             self.monitor(group, plan);
         }
