@@ -185,6 +185,18 @@ pub fn render(r: &Report, transitions: usize) -> String {
         }
     }
 
+    for g in &r.removed_groups {
+        let _ = if g.state == "blocked" {
+            writeln!(
+                o,
+                "  {}  removed from cluster.toml, BLOCKED here (its stop failed): clean it up, then `hbd unblock {}`",
+                g.name, g.name
+            )
+        } else {
+            writeln!(o, "  {}  removed from cluster.toml, stopping here", g.name)
+        };
+    }
+
     if transitions > 0 && !r.transitions.is_empty() {
         let _ = writeln!(o, "\nLast transitions on {}:", r.node);
         let skip = r.transitions.len().saturating_sub(transitions);
@@ -208,7 +220,9 @@ pub fn render(r: &Report, transitions: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::control::report::{GroupReport, LinkReport, NodeReport, ResourceReport};
+    use crate::control::report::{
+        GroupReport, LinkReport, NodeReport, RemovedGroupReport, ResourceReport,
+    };
 
     fn report() -> Report {
         let node = |name: &str, local: bool| NodeReport {
@@ -260,6 +274,10 @@ mod tests {
                 }],
             }],
             transitions: vec![],
+            removed_groups: vec![RemovedGroupReport {
+                name: "db".into(),
+                state: "blocked".into(),
+            }],
         }
     }
 
@@ -273,6 +291,7 @@ mod tests {
             "  web  blocked on alpha  since 2026-11-30T23:59:59Z  (preferred alpha)  STANDBY here  wanted by beta",
             "why: stop failed: busy",
             "unit nginx.service  failed",
+            "  db  removed from cluster.toml, BLOCKED here (its stop failed): clean it up, then `hbd unblock db`",
         ] {
             assert!(text.contains(want), "missing {want:?} in:\n{text}");
         }

@@ -31,6 +31,17 @@ pub struct Report {
     pub groups: Vec<GroupReport>,
     /// The last transitions of groups on this node, oldest first.
     pub transitions: Vec<TransitionReport>,
+    /// Groups a reload removed from cluster.toml while they ran on this node, still
+    /// claimed here until stopped (absent from older hbd's reports).
+    #[serde(default)]
+    pub removed_groups: Vec<RemovedGroupReport>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RemovedGroupReport {
+    pub name: String,
+    /// "stopping", or "blocked" when its stop failed (`hbd unblock NAME` after cleaning up).
+    pub state: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -201,6 +212,14 @@ pub fn build(
         nodes,
         groups,
         transitions,
+        removed_groups: status
+            .removed
+            .iter()
+            .map(|r| RemovedGroupReport {
+                name: r.name.clone(),
+                state: if r.blocked { "blocked" } else { "stopping" }.into(),
+            })
+            .collect(),
     }
 }
 
