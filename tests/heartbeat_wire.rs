@@ -70,6 +70,7 @@ fn captured_status_fields_are_what_the_speaker_sends() {
         generation: 0x6b0ed626,
         deadtime_ms: 5000,
         ttl: 3,
+        nodes: vec!["n1".into(), "n2".into()],
     };
     let mut ours = Speaker::new(id, keys.clone());
     let mine = heartbeat::decode(&ours.status("active", 0x6b0ed627, "0.00 0.00 0.00 1/1 1").unwrap())
@@ -80,7 +81,41 @@ fn captured_status_fields_are_what_the_speaker_sends() {
         assert_eq!(mine.get(f), theirs.get(f), "{f}");
     }
     // And a speaker takes Heartbeat's own status as a peer's.
-    let r = ours.receive(&bytes, 0x6b0ed627).unwrap();
+    let r = ours.receive(&bytes, 0x6b0ed627, "0.00 0.00 0.00 1/1 1").unwrap();
     assert_eq!(r.event, Event::Status { node: "n1".into(), status: "active".into() });
     assert_eq!(ours.peer_status("n1"), Some("active"));
+}
+
+#[test]
+fn reqnodes_gets_the_repnodes_heartbeat_sends() {
+    let (_, keys) = ring("sha1");
+    let req = fs::read(dir().join("sha1-reqnodes.bin")).unwrap();
+    let theirs = heartbeat::decode(&fs::read(dir().join("sha1-repnodes.bin")).unwrap()).unwrap().message;
+    let id = Identity {
+        node: "n2".into(),
+        uuid: [7; 16],
+        generation: 0x6b0ed626,
+        deadtime_ms: 5000,
+        ttl: 3,
+        nodes: vec!["n1".into(), "n2".into()],
+    };
+    let mut ours = Speaker::new(id, keys);
+    // n1's status first, so that its uuid is known (the reply carries it as destuuid).
+    let status = fs::read(dir().join("sha1-status-init.bin")).unwrap();
+    ours.receive(&status, 0x6b0ed627, "0.00 0.00 0.00 1/1 1").unwrap();
+    let r = ours.receive(&req, 0x6b0ed627, "0.00 0.00 0.00 1/1 1").unwrap();
+    assert_eq!(r.event, Event::Message { node: "n1".into(), kind: "reqnodes".into() });
+    // (and an NS_rexmit for seq 2-5, which this test skipped)
+    let sent: Vec<_> = r.send.iter().map(|p| heartbeat::decode(p).unwrap().message).collect();
+    let kinds: Vec<_> = sent.iter().map(|m| m.kind().unwrap()).collect();
+    assert_eq!(kinds, ["repnodes", "NS_rexmit"]);
+    let mine = sent[0].clone();
+    let names = |m: &heartbeat::Message| -> Vec<String> {
+        m.fields().iter().map(|f| format!("{:?}:{}", f.kind, f.name)).collect()
+    };
+    assert_eq!(names(&mine), names(&theirs));
+    for f in ["dest", "t", "nodelist", "delnodelist"] {
+        assert_eq!(mine.get(f), theirs.get(f), "{f}");
+    }
+    assert_eq!(mine.get_bin("destuuid"), theirs.get_bin("destuuid"));
 }

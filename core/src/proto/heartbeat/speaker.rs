@@ -45,6 +45,9 @@ pub struct Identity {
     pub deadtime_ms: u64,
     /// Sent as `ttl` (Heartbeat: hopfudge 1 + number of nodes).
     pub ttl: u32,
+    /// The cluster's nodes in ha.cf order (this one included): the answer to a peer's
+    /// `reqnodes`, which a starting Heartbeat node repeats until it gets one.
+    pub nodes: Vec<String>,
 }
 
 /// What a received datagram was.
@@ -120,13 +123,16 @@ impl Speaker {
         m.push_str("st", st)?;
         m.push_str("dt", &format!("{:x}", self.id.deadtime_ms))?;
         m.push_str("protocol", "1")?;
-        self.sequenced(m, now, load)
+        self.sequenced(m, None, now, load)
     }
 
     /// Add the trailing fields of a sequenced message (Heartbeat's
     /// `add_control_msg_fields`), sign, frame, and keep it for retransmission.
-    fn sequenced(&mut self, mut m: Message, now: u64, load: &str) -> Result<Vec<u8>, HbError> {
+    fn sequenced(&mut self, mut m: Message, dest: Option<&str>, now: u64, load: &str) -> Result<Vec<u8>, HbError> {
         let seq = self.next_seq;
+        if let Some(u) = dest.and_then(|d| self.peers.get(d)).and_then(|p| p.uuid.clone()) {
+            m.push_bin("destuuid", &u)?;
+        }
         m.push_str("src", &self.id.node)?;
         m.push_bin("srcuuid", &self.id.uuid)?;
         m.push_str("seq", &format!("{seq:x}"))?;
@@ -163,8 +169,10 @@ impl Speaker {
         self.keys.sign(&m, Framing::Netstring)
     }
 
-    /// Take one datagram from a link.
-    pub fn receive(&mut self, bytes: &[u8], now: u64) -> Result<Received, RecvError> {
+    /// Take one datagram from a link. Whatever is to be sent in answer goes out like every
+    /// other message, to the peers' Heartbeat port on every link: a Heartbeat node sends
+    /// from a socket it never reads, so the datagram's source address is no reply address.
+    pub fn receive(&mut self, bytes: &[u8], now: u64, load: &str) -> Result<Received, RecvError> {
         let p = decode(bytes)?;
         self.keys.verify(&p)?;
         let m = &p.message;
@@ -181,7 +189,7 @@ impl Speaker {
             }
         }
         if kind.starts_with("NS_") {
-            return self.receive_control(m, from, kind, now);
+            return self.receive_control(m, from, kind);
         }
         let seq = m.get_hex("seq").ok_or(RecvError::Field("seq"))?;
         let mut send = Vec::new();
@@ -225,8 +233,11 @@ impl Speaker {
             peer.status = Some(status.clone());
             Event::Status { node: from.clone(), status }
         } else {
-            Event::Message { node: from.clone(), kind }
+            Event::Message { node: from.clone(), kind: kind.clone() }
         };
+        if kind == "reqnodes" {
+            send.push(self.repnodes(&from, now, load)?);
+        }
         if let Some((first, last)) = ask {
             let f = [("firstseq", first.to_string()), ("lastseq", last.to_string())];
             send.push(self.control("NS_rexmit", &from, &f, now)?);
@@ -237,7 +248,19 @@ impl Speaker {
         Ok(Received { event, send })
     }
 
-    fn receive_control(&mut self, m: &Message, from: String, kind: String, now: u64) -> Result<Received, RecvError> {
+    /// The answer to `reqnodes`: `dest t=repnodes nodelist="a b " delnodelist=" "`, then
+    /// the sequenced fields (as Heartbeat 3.0.6 writes it, trailing spaces included).
+    fn repnodes(&mut self, dest: &str, now: u64, load: &str) -> Result<Vec<u8>, HbError> {
+        let mut m = Message::new();
+        m.push_str("dest", dest)?;
+        m.push_str("t", "repnodes")?;
+        let list: String = self.id.nodes.iter().map(|n| format!("{n} ")).collect();
+        m.push_str("nodelist", &list)?;
+        m.push_str("delnodelist", " ")?;
+        self.sequenced(m, Some(dest), now, load)
+    }
+
+    fn receive_control(&mut self, m: &Message, from: String, kind: String) -> Result<Received, RecvError> {
         let mut send = Vec::new();
         if kind == "NS_rexmit" {
             let num = |n: &'static str| -> Result<u64, RecvError> {
@@ -251,7 +274,6 @@ impl Speaker {
                 }
             }
         }
-        let _ = now;
         Ok(Received { event: Event::Control { node: from, kind }, send })
     }
 }

@@ -145,6 +145,8 @@ fn keyring_checks() {
     assert!(format!("{both:?}").contains("sha1") && !format!("{both:?}").contains("old"));
 }
 
+const LOAD: &str = "0.00 0.00 0.00 1/1 1";
+
 fn speaker(node: &str, generation: u64) -> Speaker {
     let id = Identity {
         node: node.into(),
@@ -152,6 +154,7 @@ fn speaker(node: &str, generation: u64) -> Speaker {
         generation,
         deadtime_ms: 3000,
         ttl: 3,
+        nodes: vec!["a".into(), "b".into()],
     };
     Speaker::new(id, sha1_ring())
 }
@@ -177,30 +180,30 @@ fn speaker_tracks_sequence_generation_acks_and_rexmit() {
     let mut b = speaker("b", 7);
     let load = "0.00 0.00 0.00 1/1 1";
     let first = a.status("up", 100, load).unwrap();
-    let r = b.receive(&first, 100).unwrap();
+    let r = b.receive(&first, 100, LOAD).unwrap();
     assert_eq!(r.event, Event::Status { node: "a".into(), status: "up".into() });
     // The same packet from a second link: a duplicate.
-    assert!(matches!(b.receive(&first, 100).unwrap().event, Event::Duplicate { seq: 1, .. }));
+    assert!(matches!(b.receive(&first, 100, LOAD).unwrap().event, Event::Duplicate { seq: 1, .. }));
     // Our own packet (ucast to our own address) is not for us.
     let own = b.status("up", 100, load).unwrap();
-    assert_eq!(b.receive(&own, 100).unwrap().event, Event::NotForUs);
+    assert_eq!(b.receive(&own, 100, LOAD).unwrap().event, Event::NotForUs);
     // A gap: seq 2 and 3 lost, 4 arrives; b asks for 2..3, a answers with both.
     let lost: Vec<Vec<u8>> = (0..2).map(|_| a.status("active", 101, load).unwrap()).collect();
-    let r = b.receive(&a.status("active", 101, load).unwrap(), 101).unwrap();
+    let r = b.receive(&a.status("active", 101, load).unwrap(), 101, LOAD).unwrap();
     assert_eq!(r.send.len(), 1);
     let req = decode(&r.send[0]).unwrap();
     assert_eq!(req.message.kind(), Some("NS_rexmit"));
     assert_eq!((req.message.get("firstseq"), req.message.get("lastseq")), (Some("2"), Some("3")));
-    let answer = a.receive(&r.send[0], 101).unwrap();
+    let answer = a.receive(&r.send[0], 101, LOAD).unwrap();
     assert_eq!(answer.send, lost);
     for p in &answer.send {
-        assert!(matches!(b.receive(p, 101).unwrap().event, Event::Status { .. }));
+        assert!(matches!(b.receive(p, 101, LOAD).unwrap().event, Event::Status { .. }));
     }
     assert_eq!(b.peer_status("a"), Some("active"));
     // An ack after every 10 accepted messages (4 so far).
     let mut acks = Vec::new();
     for _ in 0..6 {
-        acks.extend(b.receive(&a.status("active", 102, load).unwrap(), 102).unwrap().send);
+        acks.extend(b.receive(&a.status("active", 102, load).unwrap(), 102, LOAD).unwrap().send);
     }
     assert_eq!(acks.len(), 1);
     let ack = decode(&acks[0]).unwrap();
@@ -210,10 +213,10 @@ fn speaker_tracks_sequence_generation_acks_and_rexmit() {
     assert!(ack.message.get_bin("destuuid").is_some());
     // A replay from an older generation is dropped; a newer one restarts tracking.
     let mut old = speaker("a", 4);
-    let r = b.receive(&old.status("active", 103, load).unwrap(), 103).unwrap();
+    let r = b.receive(&old.status("active", 103, load).unwrap(), 103, LOAD).unwrap();
     assert_eq!(r.event, Event::Replay { node: "a".into(), generation: 4 });
     let mut restarted = speaker("a", 6);
-    let r = b.receive(&restarted.status("init", 104, load).unwrap(), 104).unwrap();
+    let r = b.receive(&restarted.status("init", 104, load).unwrap(), 104, LOAD).unwrap();
     assert_eq!(r.event, Event::Status { node: "a".into(), status: "init".into() });
 }
 
