@@ -13,7 +13,7 @@ cd "$(dirname "$0")/.."
 
 export CARGO_TERM_COLOR=never
 seconds=${FUZZ_SECONDS:-20}
-targets=(decode config import packet)
+targets=(decode config import packet heartbeat)
 log() { echo ".ci/fuzz.sh: $*" >&2; }
 
 log "replaying fuzz/corpus on stable"

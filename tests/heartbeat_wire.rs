@@ -48,7 +48,9 @@ fn captured_packets_decode_verify_and_reencode_identically() {
         assert_eq!(keys.verify_field(&p.message), Ok(id), "{name}: auth field");
         assert_eq!(heartbeat::encode(&p).unwrap(), bytes, "{name}: re-encoding");
         // Signing the unsigned message again gives Heartbeat's bytes back.
-        let resigned = keys.sign(&heartbeat::unsigned(&p.message), Framing::Netstring).unwrap();
+        let resigned = keys
+            .sign(&heartbeat::unsigned(&p.message), Framing::Netstring)
+            .unwrap();
         // `auth` is the last field Heartbeat adds; re-signing keeps every field in place.
         assert_eq!(resigned, bytes, "{name}: re-signed bytes");
         let other = Keyring::new(id, vec![(id, Method::Sha1(b"wrong".to_vec()))]).unwrap();
@@ -62,7 +64,10 @@ fn captured_status_fields_are_what_the_speaker_sends() {
     let bytes = fs::read(dir().join("sha1-status-active.bin")).unwrap();
     let theirs = heartbeat::decode(&bytes).unwrap().message;
     let names = |m: &heartbeat::Message| -> Vec<String> {
-        m.fields().iter().map(|f| format!("{:?}:{}", f.kind, f.name)).collect()
+        m.fields()
+            .iter()
+            .map(|f| format!("{:?}:{}", f.kind, f.name))
+            .collect()
     };
     let id = Identity {
         node: "n2".into(),
@@ -73,16 +78,28 @@ fn captured_status_fields_are_what_the_speaker_sends() {
         nodes: vec!["n1".into(), "n2".into()],
     };
     let mut ours = Speaker::new(id, keys.clone());
-    let mine = heartbeat::decode(&ours.status("active", 0x6b0ed627, "0.00 0.00 0.00 1/1 1").unwrap())
-        .unwrap()
-        .message;
+    let mine = heartbeat::decode(
+        &ours
+            .status("active", 0x6b0ed627, "0.00 0.00 0.00 1/1 1")
+            .unwrap(),
+    )
+    .unwrap()
+    .message;
     assert_eq!(names(&mine), names(&theirs));
     for f in ["t", "st", "dt", "protocol", "hg", "ttl"] {
         assert_eq!(mine.get(f), theirs.get(f), "{f}");
     }
     // And a speaker takes Heartbeat's own status as a peer's.
-    let r = ours.receive(&bytes, 0x6b0ed627, "0.00 0.00 0.00 1/1 1").unwrap();
-    assert_eq!(r.event, Event::Status { node: "n1".into(), status: "active".into() });
+    let r = ours
+        .receive(&bytes, 0x6b0ed627, "0.00 0.00 0.00 1/1 1")
+        .unwrap();
+    assert_eq!(
+        r.event,
+        Event::Status {
+            node: "n1".into(),
+            status: "active".into()
+        }
+    );
     assert_eq!(ours.peer_status("n1"), Some("active"));
 }
 
@@ -90,7 +107,9 @@ fn captured_status_fields_are_what_the_speaker_sends() {
 fn reqnodes_gets_the_repnodes_heartbeat_sends() {
     let (_, keys) = ring("sha1");
     let req = fs::read(dir().join("sha1-reqnodes.bin")).unwrap();
-    let theirs = heartbeat::decode(&fs::read(dir().join("sha1-repnodes.bin")).unwrap()).unwrap().message;
+    let theirs = heartbeat::decode(&fs::read(dir().join("sha1-repnodes.bin")).unwrap())
+        .unwrap()
+        .message;
     let id = Identity {
         node: "n2".into(),
         uuid: [7; 16],
@@ -102,16 +121,32 @@ fn reqnodes_gets_the_repnodes_heartbeat_sends() {
     let mut ours = Speaker::new(id, keys);
     // n1's status first, so that its uuid is known (the reply carries it as destuuid).
     let status = fs::read(dir().join("sha1-status-init.bin")).unwrap();
-    ours.receive(&status, 0x6b0ed627, "0.00 0.00 0.00 1/1 1").unwrap();
-    let r = ours.receive(&req, 0x6b0ed627, "0.00 0.00 0.00 1/1 1").unwrap();
-    assert_eq!(r.event, Event::Message { node: "n1".into(), kind: "reqnodes".into() });
+    ours.receive(&status, 0x6b0ed627, "0.00 0.00 0.00 1/1 1")
+        .unwrap();
+    let r = ours
+        .receive(&req, 0x6b0ed627, "0.00 0.00 0.00 1/1 1")
+        .unwrap();
+    assert_eq!(
+        r.event,
+        Event::Message {
+            node: "n1".into(),
+            kind: "reqnodes".into()
+        }
+    );
     // (and an NS_rexmit for seq 2-5, which this test skipped)
-    let sent: Vec<_> = r.send.iter().map(|p| heartbeat::decode(p).unwrap().message).collect();
+    let sent: Vec<_> = r
+        .send
+        .iter()
+        .map(|p| heartbeat::decode(p).unwrap().message)
+        .collect();
     let kinds: Vec<_> = sent.iter().map(|m| m.kind().unwrap()).collect();
     assert_eq!(kinds, ["repnodes", "NS_rexmit"]);
     let mine = sent[0].clone();
     let names = |m: &heartbeat::Message| -> Vec<String> {
-        m.fields().iter().map(|f| format!("{:?}:{}", f.kind, f.name)).collect()
+        m.fields()
+            .iter()
+            .map(|f| format!("{:?}:{}", f.kind, f.name))
+            .collect()
     };
     assert_eq!(names(&mine), names(&theirs));
     for f in ["dest", "t", "nodelist", "delnodelist"] {

@@ -48,7 +48,10 @@ fn socket_in(ns: &str) -> UdpSocket {
 }
 
 fn epoch() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs()
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
 }
 
 fn loadavg() -> String {
@@ -73,7 +76,8 @@ fn pump(sock: &UdpSocket, sp: &mut Speaker, seen: &mut Seen, dur: Duration) {
     let end = Instant::now() + dur;
     let mut buf = vec![0u8; 65536];
     while let Some(left) = end.checked_duration_since(Instant::now()) {
-        sock.set_read_timeout(Some(left.max(Duration::from_millis(1)))).unwrap();
+        sock.set_read_timeout(Some(left.max(Duration::from_millis(1))))
+            .unwrap();
         let Ok(n) = sock.recv(&mut buf) else { continue };
         match sp.receive(&buf[..n], epoch(), &loadavg()) {
             Ok(r) => {
@@ -81,7 +85,11 @@ fn pump(sock: &UdpSocket, sp: &mut Speaker, seen: &mut Seen, dur: Duration) {
                 let kind = match &r.event {
                     Event::Status { status, .. } => format!("status/{status}"),
                     Event::Message { kind, .. } | Event::Control { kind, .. } => kind.clone(),
-                    other => format!("{other:?}").split([' ', '{']).next().unwrap_or("?").to_string(),
+                    other => format!("{other:?}")
+                        .split([' ', '{'])
+                        .next()
+                        .unwrap_or("?")
+                        .to_string(),
                 };
                 *seen.kinds.entry(kind).or_default() += 1;
                 match &r.event {
@@ -108,7 +116,10 @@ fn pump(sock: &UdpSocket, sp: &mut Speaker, seen: &mut Seen, dur: Duration) {
 }
 
 #[test]
-#[cfg_attr(not(hbd_lab), ignore = "lab tests need root: build and run them as root")]
+#[cfg_attr(
+    not(hbd_lab),
+    ignore = "lab tests need root: build and run them as root"
+)]
 fn heartbeat_node_sees_the_codec_node_alive() {
     if !lab::available("lab_heartbeat_wire") {
         return;
@@ -117,7 +128,11 @@ fn heartbeat_node_sees_the_codec_node_alive() {
     let n1 = lab.node("n1");
     n1.write_file("/etc/ha.d/ha.cf", HA_CF, 0o644);
     n1.write_file("/etc/ha.d/haresources", "# none\n", 0o644);
-    n1.write_file("/etc/ha.d/authkeys", &format!("auth 1\n1 sha1 {SECRET}\n"), 0o600);
+    n1.write_file(
+        "/etc/ha.d/authkeys",
+        &format!("auth 1\n1 sha1 {SECRET}\n"),
+        0o600,
+    );
     let sock = socket_in(&format!("hbd-lab-{}-n2", lab.id()));
     let keys = Keyring::new(1, vec![(1, Method::Sha1(SECRET.as_bytes().to_vec()))]).unwrap();
     let id = Identity {
@@ -157,8 +172,14 @@ fn heartbeat_node_sees_the_codec_node_alive() {
         }
     }
     let journal = || n1.exec_ok(&["sh", "-c", "tail -n 40 /var/log/ha-log"]);
-    let active_after =
-        active_after.unwrap_or_else(|| panic!("n1 never saw n2 active: {}; received {:?}\n{}", nodestatus(), seen.kinds, journal()));
+    let active_after = active_after.unwrap_or_else(|| {
+        panic!(
+            "n1 never saw n2 active: {}; received {:?}\n{}",
+            nodestatus(),
+            seen.kinds,
+            journal()
+        )
+    });
     eprintln!(
         "n2 active on n1 after {active_after:.2?}; {} statuses sent, {} packets authenticated, {} \
          active statuses from n1, {} rexmit requests ({} answered), {} acks sent",
@@ -170,7 +191,10 @@ fn heartbeat_node_sees_the_codec_node_alive() {
         seen.acks_sent
     );
     assert!(seen.refused.is_empty(), "refused: {:?}", seen.refused);
-    assert!(seen.active_from_n1 > 0, "no authenticated active status from n1");
+    assert!(
+        seen.active_from_n1 > 0,
+        "no authenticated active status from n1"
+    );
     assert!(seen.acks_sent > 0, "the driver acknowledged nothing");
     assert!(
         seen.rexmit_requests > 0 && seen.rexmit_answers > 0,
@@ -190,9 +214,16 @@ fn heartbeat_node_sees_the_codec_node_alive() {
             break;
         }
     }
-    let dead_after = dead_after.unwrap_or_else(|| panic!("n2 still {} after silence", nodestatus()));
+    let dead_after =
+        dead_after.unwrap_or_else(|| panic!("n2 still {} after silence", nodestatus()));
     eprintln!("n2 dead on n1 {dead_after:.2?} after the driver fell silent");
-    assert!(dead_after >= Duration::from_millis(1500), "declared dead too early: {dead_after:?}");
+    assert!(
+        dead_after >= Duration::from_millis(1500),
+        "declared dead too early: {dead_after:?}"
+    );
     let log = journal();
-    assert!(!log.contains("authentication"), "Heartbeat complained about authentication:\n{log}");
+    assert!(
+        !log.contains("authentication"),
+        "Heartbeat complained about authentication:\n{log}"
+    );
 }

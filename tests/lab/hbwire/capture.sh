@@ -10,12 +10,7 @@ LABSH=$HERE/../lab.sh
 OUT=${1:?usage: capture.sh OUT}
 LAB=hbwcap$$
 mkdir -p "$OUT"
-"$HERE/../setup.sh" >/dev/null
-command -v cl_status >/dev/null || {
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get install -y --no-install-recommends heartbeat >/dev/null ||
-        { apt-get update >/dev/null && apt-get install -y --no-install-recommends heartbeat >/dev/null; }
-}
+"$HERE/../setup.sh" >/dev/null # installs heartbeat too
 trap '"$LABSH" down "$LAB" >/dev/null 2>&1 || true' EXIT
 "$LABSH" up "$LAB" 2 >/dev/null
 put() { "$LABSH" exec "$LAB" "$1" sh -c "umask 077; cat > '$3'; chmod $2 '$3'"; }

@@ -152,13 +152,21 @@ impl Message {
     pub fn push_str(&mut self, name: &str, value: &str) -> Result<(), HbError> {
         check_name(name)?;
         check_str_value(name, value.as_bytes())?;
-        self.push(Field { kind: FieldType::String, name: name.into(), value: value.into() })
+        self.push(Field {
+            kind: FieldType::String,
+            name: name.into(),
+            value: value.into(),
+        })
     }
 
     /// Append a binary field.
     pub fn push_bin(&mut self, name: &str, value: &[u8]) -> Result<(), HbError> {
         check_name(name)?;
-        self.push(Field { kind: FieldType::Binary, name: name.into(), value: value.into() })
+        self.push(Field {
+            kind: FieldType::Binary,
+            name: name.into(),
+            value: value.into(),
+        })
     }
 
     fn push(&mut self, f: Field) -> Result<(), HbError> {
@@ -242,8 +250,14 @@ fn check_name(name: &str) -> Result<(), HbError> {
         && name.len() <= MAX_NAME
         && !name.starts_with('(')
         && !name.starts_with(">>>")
-        && name.bytes().all(|b| b.is_ascii_graphic() && b != b'=' && b != b',');
-    if ok { Ok(()) } else { Err(HbError::BadName(name.chars().take(64).collect())) }
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_graphic() && b != b'=' && b != b',');
+    if ok {
+        Ok(())
+    } else {
+        Err(HbError::BadName(name.chars().take(64).collect()))
+    }
 }
 
 fn check_str_value(name: &str, v: &[u8]) -> Result<(), HbError> {
@@ -257,9 +271,14 @@ fn check_str_value(name: &str, v: &[u8]) -> Result<(), HbError> {
 pub fn parse_hex(s: &str) -> Option<u64> {
     let canonical = !s.is_empty()
         && s.len() <= 16
-        && s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        && s.bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
         && (s == "0" || !s.starts_with('0'));
-    if canonical { u64::from_str_radix(s, 16).ok() } else { None }
+    if canonical {
+        u64::from_str_radix(s, 16).ok()
+    } else {
+        None
+    }
 }
 
 /// How a packet was framed.
@@ -347,7 +366,11 @@ fn decode_netstring(b: &[u8]) -> Result<Packet, HbError> {
     if split_auth(trailer).is_none() {
         return Err(HbError::BadTrailer);
     }
-    Ok(Packet { framing: Framing::Netstring, message: msg, trailer: Some(trailer.into()) })
+    Ok(Packet {
+        framing: Framing::Netstring,
+        message: msg,
+        trailer: Some(trailer.into()),
+    })
 }
 
 /// `(T)name=value` (netstring: binary value raw).
@@ -357,14 +380,21 @@ fn field_from_typed(f: &[u8], at: usize) -> Result<Field, HbError> {
     }
     let kind = FieldType::from_tag(f[1])?;
     let rest = &f[3..];
-    let eq = rest.iter().position(|&c| c == b'=').ok_or(HbError::BadField(at))?;
+    let eq = rest
+        .iter()
+        .position(|&c| c == b'=')
+        .ok_or(HbError::BadField(at))?;
     let name = std::str::from_utf8(&rest[..eq]).map_err(|_| HbError::BadField(at))?;
     check_name(name)?;
     let value = &rest[eq + 1..];
     if kind == FieldType::String {
         check_str_value(name, value)?;
     }
-    Ok(Field { kind, name: name.into(), value: value.into() })
+    Ok(Field {
+        kind,
+        name: name.into(),
+        value: value.into(),
+    })
 }
 
 fn decode_classic(b: &[u8]) -> Result<Packet, HbError> {
@@ -375,13 +405,19 @@ fn decode_classic(b: &[u8]) -> Result<Packet, HbError> {
             at += CL_END.len();
             break;
         }
-        let nl = b[at..].iter().position(|&c| c == b'\n').ok_or(HbError::Truncated)?;
+        let nl = b[at..]
+            .iter()
+            .position(|&c| c == b'\n')
+            .ok_or(HbError::Truncated)?;
         let line = &b[at..at + nl];
         let field = if line.first() == Some(&b'(') {
             let mut f = field_from_typed(line, at)?;
             if f.kind == FieldType::Binary {
-                let text = std::str::from_utf8(&f.value).map_err(|_| HbError::BadBase64(f.name.clone()))?;
-                let raw = BASE64.decode(text).map_err(|_| HbError::BadBase64(f.name.clone()))?;
+                let text = std::str::from_utf8(&f.value)
+                    .map_err(|_| HbError::BadBase64(f.name.clone()))?;
+                let raw = BASE64
+                    .decode(text)
+                    .map_err(|_| HbError::BadBase64(f.name.clone()))?;
                 // Only canonical base64 (what Heartbeat writes) re-encodes identically.
                 if BASE64.encode(&raw) != text {
                     return Err(HbError::BadBase64(f.name.clone()));
@@ -393,11 +429,18 @@ fn decode_classic(b: &[u8]) -> Result<Packet, HbError> {
             }
             f
         } else {
-            let eq = line.iter().position(|&c| c == b'=').ok_or(HbError::BadField(at))?;
+            let eq = line
+                .iter()
+                .position(|&c| c == b'=')
+                .ok_or(HbError::BadField(at))?;
             let name = std::str::from_utf8(&line[..eq]).map_err(|_| HbError::BadField(at))?;
             check_name(name)?;
             check_str_value(name, &line[eq + 1..])?;
-            Field { kind: FieldType::String, name: name.into(), value: line[eq + 1..].into() }
+            Field {
+                kind: FieldType::String,
+                name: name.into(),
+                value: line[eq + 1..].into(),
+            }
         };
         msg.push(field)?;
         at += nl + 1;
@@ -410,7 +453,11 @@ fn decode_classic(b: &[u8]) -> Result<Packet, HbError> {
         [0] => true,
         rest => return Err(HbError::TrailingBytes(rest.len())),
     };
-    Ok(Packet { framing: Framing::Classic { nul }, message: msg, trailer: None })
+    Ok(Packet {
+        framing: Framing::Classic { nul },
+        message: msg,
+        trailer: None,
+    })
 }
 
 /// `###\n` … `%%%\n` of a message (what the netstring trailer signs).
@@ -471,7 +518,9 @@ fn split_auth(s: &str) -> Option<(u8, &str)> {
     let ok = canonical_id
         && id <= MAX_KEY_ID
         && !digest.is_empty()
-        && digest.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
+        && digest
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b));
     ok.then_some((id, digest))
 }
 
@@ -583,12 +632,18 @@ impl Keyring {
         let inner = format!("{} {}", self.outbound, key.digest(&m.signed_text()));
         m.set_str(AUTH, &inner)?;
         let trailer = match framing {
-            Framing::Netstring => {
-                Some(format!("{} {}", self.outbound, key.digest(&netstring_body(&m))))
-            }
+            Framing::Netstring => Some(format!(
+                "{} {}",
+                self.outbound,
+                key.digest(&netstring_body(&m))
+            )),
             Framing::Classic { .. } => None,
         };
-        encode(&Packet { framing, message: m, trailer })
+        encode(&Packet {
+            framing,
+            message: m,
+            trailer,
+        })
     }
 
     /// Check a packet as a Heartbeat receiver does: the trailer for netstring framing,

@@ -29,8 +29,9 @@ pub const ACK_EVERY: u64 = 10;
 /// Most sequence numbers asked for at once after a gap; a larger gap resets tracking
 /// (Heartbeat: "lost a lot of packets!").
 pub const MAX_GAP: u64 = 100;
-/// Most messages answered for one retransmission request.
-pub const MAX_REXMIT: u64 = 100;
+/// Most messages answered for one retransmission request (Heartbeat asks for one at a
+/// time; this bounds what a replayed request can make us send).
+pub const MAX_REXMIT: u64 = 10;
 
 /// Who this node is on Heartbeat's wire.
 #[derive(Debug, Clone)]
@@ -65,6 +66,8 @@ pub enum Event {
     Replay { node: String, generation: u64 },
     /// Our own message (ucast to our own address), or one for another node.
     NotForUs,
+    /// From a node that is not in [`Identity::nodes`]: ignored (no tracking, no answer).
+    Stranger { node: String },
 }
 
 /// Why a datagram was refused.
@@ -107,7 +110,13 @@ pub struct Speaker {
 
 impl Speaker {
     pub fn new(id: Identity, keys: Keyring) -> Self {
-        Speaker { id, keys, next_seq: 1, history: VecDeque::new(), peers: BTreeMap::new() }
+        Speaker {
+            id,
+            keys,
+            next_seq: 1,
+            history: VecDeque::new(),
+            peers: BTreeMap::new(),
+        }
     }
 
     /// The last status a peer announced, if any.
@@ -128,9 +137,18 @@ impl Speaker {
 
     /// Add the trailing fields of a sequenced message (Heartbeat's
     /// `add_control_msg_fields`), sign, frame, and keep it for retransmission.
-    fn sequenced(&mut self, mut m: Message, dest: Option<&str>, now: u64, load: &str) -> Result<Vec<u8>, HbError> {
+    fn sequenced(
+        &mut self,
+        mut m: Message,
+        dest: Option<&str>,
+        now: u64,
+        load: &str,
+    ) -> Result<Vec<u8>, HbError> {
         let seq = self.next_seq;
-        if let Some(u) = dest.and_then(|d| self.peers.get(d)).and_then(|p| p.uuid.clone()) {
+        if let Some(u) = dest
+            .and_then(|d| self.peers.get(d))
+            .and_then(|p| p.uuid.clone())
+        {
             m.push_bin("destuuid", &u)?;
         }
         m.push_str("src", &self.id.node)?;
@@ -151,7 +169,13 @@ impl Speaker {
 
     /// An unsequenced control message (`NS_…`) to `dest`: `fields` then destuuid, src,
     /// srcuuid, hg, ts, ttl.
-    fn control(&self, kind: &str, dest: &str, fields: &[(&str, String)], now: u64) -> Result<Vec<u8>, HbError> {
+    fn control(
+        &self,
+        kind: &str,
+        dest: &str,
+        fields: &[(&str, String)],
+        now: u64,
+    ) -> Result<Vec<u8>, HbError> {
         let mut m = Message::new();
         m.push_str("t", kind)?;
         m.push_str("dest", dest)?;
@@ -180,7 +204,16 @@ impl Speaker {
         let kind = m.kind().ok_or(RecvError::Field("t"))?.to_string();
         let not_for_us = m.get("dest").is_some_and(|d| d != self.id.node);
         if from == self.id.node || not_for_us {
-            return Ok(Received { event: Event::NotForUs, send: Vec::new() });
+            return Ok(Received {
+                event: Event::NotForUs,
+                send: Vec::new(),
+            });
+        }
+        if !self.id.nodes.iter().any(|n| *n == from) {
+            return Ok(Received {
+                event: Event::Stranger { node: from },
+                send: Vec::new(),
+            });
         }
         let generation = m.get_hex("hg").ok_or(RecvError::Field("hg"))?;
         if let Some(u) = m.get_bin("srcuuid") {
@@ -202,7 +235,13 @@ impl Speaker {
             status: None,
         });
         if generation < peer.generation {
-            return Ok(Received { event: Event::Replay { node: from, generation }, send });
+            return Ok(Received {
+                event: Event::Replay {
+                    node: from,
+                    generation,
+                },
+                send,
+            });
         }
         if generation > peer.generation {
             // The peer restarted: a new sequence.
@@ -211,7 +250,10 @@ impl Speaker {
             peer.missing.clear();
         }
         if seq <= peer.last_seq && !peer.missing.remove(&seq) {
-            return Ok(Received { event: Event::Duplicate { node: from, seq }, send });
+            return Ok(Received {
+                event: Event::Duplicate { node: from, seq },
+                send,
+            });
         }
         let mut ask = None;
         if seq > peer.last_seq + 1 {
@@ -231,15 +273,24 @@ impl Speaker {
         let event = if kind == "status" {
             let status = m.get("st").ok_or(RecvError::Field("st"))?.to_string();
             peer.status = Some(status.clone());
-            Event::Status { node: from.clone(), status }
+            Event::Status {
+                node: from.clone(),
+                status,
+            }
         } else {
-            Event::Message { node: from.clone(), kind: kind.clone() }
+            Event::Message {
+                node: from.clone(),
+                kind: kind.clone(),
+            }
         };
         if kind == "reqnodes" {
             send.push(self.repnodes(&from, now, load)?);
         }
         if let Some((first, last)) = ask {
-            let f = [("firstseq", first.to_string()), ("lastseq", last.to_string())];
+            let f = [
+                ("firstseq", first.to_string()),
+                ("lastseq", last.to_string()),
+            ];
             send.push(self.control("NS_rexmit", &from, &f, now)?);
         }
         if let Some(a) = ack {
@@ -260,11 +311,18 @@ impl Speaker {
         self.sequenced(m, Some(dest), now, load)
     }
 
-    fn receive_control(&mut self, m: &Message, from: String, kind: String) -> Result<Received, RecvError> {
+    fn receive_control(
+        &mut self,
+        m: &Message,
+        from: String,
+        kind: String,
+    ) -> Result<Received, RecvError> {
         let mut send = Vec::new();
         if kind == "NS_rexmit" {
             let num = |n: &'static str| -> Result<u64, RecvError> {
-                m.get(n).and_then(|v| v.parse().ok()).ok_or(RecvError::Field(n))
+                m.get(n)
+                    .and_then(|v| v.parse().ok())
+                    .ok_or(RecvError::Field(n))
             };
             let (first, last) = (num("firstseq")?, num("lastseq")?);
             let last = last.min(first.saturating_add(MAX_REXMIT - 1));
@@ -274,6 +332,9 @@ impl Speaker {
                 }
             }
         }
-        Ok(Received { event: Event::Control { node: from, kind }, send })
+        Ok(Received {
+            event: Event::Control { node: from, kind },
+            send,
+        })
     }
 }

@@ -10,7 +10,8 @@ fn status_msg() -> Message {
     let mut m = Message::new();
     m.push_str("t", "status").unwrap();
     m.push_str("st", "active").unwrap();
-    m.push_bin("srcuuid", &[0xec, 0x4a, b'\n', b',', 0, b'=', 0xff]).unwrap();
+    m.push_bin("srcuuid", &[0xec, 0x4a, b'\n', b',', 0, b'=', 0xff])
+        .unwrap();
     m.push_str("seq", "1f").unwrap();
     m
 }
@@ -79,8 +80,14 @@ fn hmac_digests_match_rfc_vectors() {
     // RFC 2202 test case 2.
     let key = b"Jefe".to_vec();
     let data = b"what do ya want for nothing?";
-    assert_eq!(Method::Md5(key.clone()).digest(data), "750c783e6ab0b503eaa86e310a5db738");
-    assert_eq!(Method::Sha1(key).digest(data), "effcdf6ae5eb2fa2d27416d5f184df9c259a7c79");
+    assert_eq!(
+        Method::Md5(key.clone()).digest(data),
+        "750c783e6ab0b503eaa86e310a5db738"
+    );
+    assert_eq!(
+        Method::Sha1(key).digest(data),
+        "effcdf6ae5eb2fa2d27416d5f184df9c259a7c79"
+    );
 }
 
 #[test]
@@ -91,15 +98,30 @@ fn malformed_packets_are_typed_errors() {
         (b"###\n", HbError::Truncated),
         (b"###\n%%%\n", HbError::Empty),
         (b"###\n11:(0)t=status,%%%\n", HbError::BadTrailer),
-        (b"###\n11:(0)t=status,%%%\n6:1 abcd,x", HbError::TrailingBytes(1)),
+        (
+            b"###\n11:(0)t=status,%%%\n6:1 abcd,x",
+            HbError::TrailingBytes(1),
+        ),
         (b"###\n11:(0)t=status,%%%\n6:1 zzzz,", HbError::BadTrailer),
-        (b"###\n011:(0)t=status,%%%\n6:1 abcd,", HbError::BadLength(4)),
+        (
+            b"###\n011:(0)t=status,%%%\n6:1 abcd,",
+            HbError::BadLength(4),
+        ),
         (b"###\n99:(0)t=status,%%%\n6:1 abcd,", HbError::Truncated),
         (b"###\n11:(0)t=statusX%%%\n6:1 abcd,", HbError::BadLength(4)),
-        (b"###\n11:(2)t=status,%%%\n6:1 abcd,", HbError::UnsupportedType(2)),
+        (
+            b"###\n11:(2)t=status,%%%\n6:1 abcd,",
+            HbError::UnsupportedType(2),
+        ),
         (b"###\n11:[0)t=status,%%%\n6:1 abcd,", HbError::BadField(4)),
-        (b"###\n5:(0)=x,%%%\n6:1 abcd,", HbError::BadName(String::new())),
-        (b"###\n6:(0)a=\n,%%%\n6:1 abcd,", HbError::BadValue("a".into())),
+        (
+            b"###\n5:(0)=x,%%%\n6:1 abcd,",
+            HbError::BadName(String::new()),
+        ),
+        (
+            b"###\n6:(0)a=\n,%%%\n6:1 abcd,",
+            HbError::BadValue("a".into()),
+        ),
         (b"###\n9999999:(0)t=status,", HbError::BadLength(4)),
         (b">>>\nt=status\n", HbError::Truncated),
         (b">>>\nt=status\n<<<\n\0\0", HbError::TrailingBytes(2)),
@@ -109,9 +131,17 @@ fn malformed_packets_are_typed_errors() {
         (b">>>\nnoequals\n<<<\n", HbError::BadField(4)),
     ];
     for (input, want) in cases {
-        assert_eq!(decode(input).as_ref().err(), Some(want), "{:?}", String::from_utf8_lossy(input));
+        assert_eq!(
+            decode(input).as_ref().err(),
+            Some(want),
+            "{:?}",
+            String::from_utf8_lossy(input)
+        );
     }
-    assert_eq!(decode(&vec![b'#'; MAX_PACKET + 1]), Err(HbError::TooLarge(MAX_PACKET + 1)));
+    assert_eq!(
+        decode(&vec![b'#'; MAX_PACKET + 1]),
+        Err(HbError::TooLarge(MAX_PACKET + 1))
+    );
 }
 
 #[test]
@@ -131,15 +161,25 @@ fn values_heartbeat_cannot_carry_are_refused_when_built() {
 #[test]
 fn keyring_checks() {
     assert_eq!(Keyring::new(1, vec![]), Err(KeyringError::NoOutbound(1)));
-    assert_eq!(Keyring::new(16, vec![(16, Method::Crc)]), Err(KeyringError::BadId(16)));
+    assert_eq!(
+        Keyring::new(16, vec![(16, Method::Crc)]),
+        Err(KeyringError::BadId(16))
+    );
     assert_eq!(
         Keyring::new(1, vec![(1, Method::Crc), (1, Method::Crc)]),
         Err(KeyringError::Duplicate(1))
     );
-    assert_eq!(Keyring::new(1, vec![(1, Method::Md5(vec![]))]), Err(KeyringError::EmptySecret(1)));
+    assert_eq!(
+        Keyring::new(1, vec![(1, Method::Md5(vec![]))]),
+        Err(KeyringError::EmptySecret(1))
+    );
     // All listed keys verify inbound; the outbound one signs.
     let old = Keyring::new(1, vec![(1, Method::Sha1(b"old".to_vec()))]).unwrap();
-    let both = Keyring::new(2, vec![(1, Method::Sha1(b"old".to_vec())), (2, Method::Crc)]).unwrap();
+    let both = Keyring::new(
+        2,
+        vec![(1, Method::Sha1(b"old".to_vec())), (2, Method::Crc)],
+    )
+    .unwrap();
     let p = decode(&old.sign(&status_msg(), Framing::Netstring).unwrap()).unwrap();
     assert_eq!(both.verify(&p), Ok(1));
     assert!(format!("{both:?}").contains("sha1") && !format!("{both:?}").contains("old"));
@@ -162,12 +202,16 @@ fn speaker(node: &str, generation: u64) -> Speaker {
 #[test]
 fn status_heartbeat_has_heartbeats_field_order() {
     let mut a = speaker("a", 0x6b0ed626);
-    let bytes = a.status("active", 0x6b0ed627, "0.00 0.01 0.05 1/99 42").unwrap();
+    let bytes = a
+        .status("active", 0x6b0ed627, "0.00 0.01 0.05 1/99 42")
+        .unwrap();
     let p = decode(&bytes).unwrap();
     let names: Vec<&str> = p.message.fields().iter().map(|f| f.name.as_str()).collect();
     assert_eq!(
         names,
-        ["t", "st", "dt", "protocol", "src", "srcuuid", "seq", "hg", "ts", "ld", "ttl", "auth"]
+        [
+            "t", "st", "dt", "protocol", "src", "srcuuid", "seq", "hg", "ts", "ld", "ttl", "auth"
+        ]
     );
     assert_eq!(p.message.get("dt"), Some("bb8"));
     assert_eq!(p.message.get("seq"), Some("1"));
@@ -181,29 +225,52 @@ fn speaker_tracks_sequence_generation_acks_and_rexmit() {
     let load = "0.00 0.00 0.00 1/1 1";
     let first = a.status("up", 100, load).unwrap();
     let r = b.receive(&first, 100, LOAD).unwrap();
-    assert_eq!(r.event, Event::Status { node: "a".into(), status: "up".into() });
+    assert_eq!(
+        r.event,
+        Event::Status {
+            node: "a".into(),
+            status: "up".into()
+        }
+    );
     // The same packet from a second link: a duplicate.
-    assert!(matches!(b.receive(&first, 100, LOAD).unwrap().event, Event::Duplicate { seq: 1, .. }));
+    assert!(matches!(
+        b.receive(&first, 100, LOAD).unwrap().event,
+        Event::Duplicate { seq: 1, .. }
+    ));
     // Our own packet (ucast to our own address) is not for us.
     let own = b.status("up", 100, load).unwrap();
     assert_eq!(b.receive(&own, 100, LOAD).unwrap().event, Event::NotForUs);
     // A gap: seq 2 and 3 lost, 4 arrives; b asks for 2..3, a answers with both.
-    let lost: Vec<Vec<u8>> = (0..2).map(|_| a.status("active", 101, load).unwrap()).collect();
-    let r = b.receive(&a.status("active", 101, load).unwrap(), 101, LOAD).unwrap();
+    let lost: Vec<Vec<u8>> = (0..2)
+        .map(|_| a.status("active", 101, load).unwrap())
+        .collect();
+    let r = b
+        .receive(&a.status("active", 101, load).unwrap(), 101, LOAD)
+        .unwrap();
     assert_eq!(r.send.len(), 1);
     let req = decode(&r.send[0]).unwrap();
     assert_eq!(req.message.kind(), Some("NS_rexmit"));
-    assert_eq!((req.message.get("firstseq"), req.message.get("lastseq")), (Some("2"), Some("3")));
+    assert_eq!(
+        (req.message.get("firstseq"), req.message.get("lastseq")),
+        (Some("2"), Some("3"))
+    );
     let answer = a.receive(&r.send[0], 101, LOAD).unwrap();
     assert_eq!(answer.send, lost);
     for p in &answer.send {
-        assert!(matches!(b.receive(p, 101, LOAD).unwrap().event, Event::Status { .. }));
+        assert!(matches!(
+            b.receive(p, 101, LOAD).unwrap().event,
+            Event::Status { .. }
+        ));
     }
     assert_eq!(b.peer_status("a"), Some("active"));
     // An ack after every 10 accepted messages (4 so far).
     let mut acks = Vec::new();
     for _ in 0..6 {
-        acks.extend(b.receive(&a.status("active", 102, load).unwrap(), 102, LOAD).unwrap().send);
+        acks.extend(
+            b.receive(&a.status("active", 102, load).unwrap(), 102, LOAD)
+                .unwrap()
+                .send,
+        );
     }
     assert_eq!(acks.len(), 1);
     let ack = decode(&acks[0]).unwrap();
@@ -213,11 +280,32 @@ fn speaker_tracks_sequence_generation_acks_and_rexmit() {
     assert!(ack.message.get_bin("destuuid").is_some());
     // A replay from an older generation is dropped; a newer one restarts tracking.
     let mut old = speaker("a", 4);
-    let r = b.receive(&old.status("active", 103, load).unwrap(), 103, LOAD).unwrap();
-    assert_eq!(r.event, Event::Replay { node: "a".into(), generation: 4 });
+    let r = b
+        .receive(&old.status("active", 103, load).unwrap(), 103, LOAD)
+        .unwrap();
+    assert_eq!(
+        r.event,
+        Event::Replay {
+            node: "a".into(),
+            generation: 4
+        }
+    );
+    let mut stranger = speaker("c", 1);
+    let r = b
+        .receive(&stranger.status("active", 104, load).unwrap(), 104, LOAD)
+        .unwrap();
+    assert_eq!(r.event, Event::Stranger { node: "c".into() });
     let mut restarted = speaker("a", 6);
-    let r = b.receive(&restarted.status("init", 104, load).unwrap(), 104, LOAD).unwrap();
-    assert_eq!(r.event, Event::Status { node: "a".into(), status: "init".into() });
+    let r = b
+        .receive(&restarted.status("init", 104, load).unwrap(), 104, LOAD)
+        .unwrap();
+    assert_eq!(
+        r.event,
+        Event::Status {
+            node: "a".into(),
+            status: "init".into()
+        }
+    );
 }
 
 fn arb_message() -> impl Strategy<Value = Message> {
@@ -225,8 +313,11 @@ fn arb_message() -> impl Strategy<Value = Message> {
     let text = "[ -~]{0,40}";
     let field = prop_oneof![
         (name, text).prop_map(|(n, v)| (n, FieldType::String, v.into_bytes())),
-        (name, proptest::collection::vec(any::<u8>(), 0..40))
-            .prop_map(|(n, v)| (n, FieldType::Binary, v)),
+        (name, proptest::collection::vec(any::<u8>(), 0..40)).prop_map(|(n, v)| (
+            n,
+            FieldType::Binary,
+            v
+        )),
     ];
     proptest::collection::vec(field, 1..20).prop_map(|fs| {
         let mut m = Message::new();
