@@ -579,7 +579,8 @@ fn ct_eq(a: &[u8], b: &[u8]) -> bool {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Keyring {
     keys: Vec<(u8, Method)>,
-    outbound: u8,
+    /// Index in `keys` of the key `auth N` names.
+    outbound: usize,
 }
 
 /// A keyring that cannot sign.
@@ -608,9 +609,10 @@ impl Keyring {
                 return Err(KeyringError::EmptySecret(*id));
             }
         }
-        if !keys.iter().any(|(id, _)| *id == outbound) {
-            return Err(KeyringError::NoOutbound(outbound));
-        }
+        let outbound = keys
+            .iter()
+            .position(|(id, _)| *id == outbound)
+            .ok_or(KeyringError::NoOutbound(outbound))?;
         Ok(Keyring { keys, outbound })
     }
 
@@ -618,25 +620,16 @@ impl Keyring {
         self.keys.iter().find(|(k, _)| *k == id).map(|(_, m)| m)
     }
 
-    fn outbound_key(&self) -> &Method {
-        // `new` guarantees the outbound key is listed.
-        self.key(self.outbound).unwrap_or(&Method::Crc)
-    }
-
     /// Sign `message` as Heartbeat 3.0.6 does and frame it: the `auth` field (set in
     /// place or appended) over the classic text, then, for netstring framing, the trailer
     /// over the framed body.
     pub fn sign(&self, message: &Message, framing: Framing) -> Result<Vec<u8>, HbError> {
         let mut m = message.clone();
-        let key = self.outbound_key();
-        let inner = format!("{} {}", self.outbound, key.digest(&m.signed_text()));
+        let (id, key) = &self.keys[self.outbound];
+        let inner = format!("{id} {}", key.digest(&m.signed_text()));
         m.set_str(AUTH, &inner)?;
         let trailer = match framing {
-            Framing::Netstring => Some(format!(
-                "{} {}",
-                self.outbound,
-                key.digest(&netstring_body(&m))
-            )),
+            Framing::Netstring => Some(format!("{id} {}", key.digest(&netstring_body(&m)))),
             Framing::Classic { .. } => None,
         };
         encode(&Packet {
