@@ -225,6 +225,11 @@ impl Speaker {
             return self.receive_control(m, from, kind);
         }
         let seq = m.get_hex("seq").ok_or(RecvError::Field("seq"))?;
+        // Every field is read before any state changes: a bad message changes nothing.
+        let status = match kind.as_str() {
+            "status" => Some(m.get("st").ok_or(RecvError::Field("st"))?.to_string()),
+            _ => None,
+        };
         let mut send = Vec::new();
         let peer = self.peers.entry(from.clone()).or_insert(Peer {
             generation,
@@ -256,12 +261,15 @@ impl Speaker {
             });
         }
         let mut ask = None;
-        if seq > peer.last_seq + 1 {
-            if seq - peer.last_seq - 1 > MAX_GAP {
+        let next = peer.last_seq.saturating_add(1);
+        let gap = seq.saturating_sub(next);
+        if gap > 0 {
+            // At most MAX_GAP outstanding: more is "lost a lot of packets", start afresh.
+            if gap.saturating_add(peer.missing.len() as u64) > MAX_GAP {
                 peer.missing.clear();
             } else {
-                peer.missing.extend(peer.last_seq + 1..seq);
-                ask = Some((peer.last_seq + 1, seq - 1));
+                peer.missing.extend(next..seq);
+                ask = Some((next, seq - 1));
             }
         }
         peer.last_seq = peer.last_seq.max(seq);
@@ -270,8 +278,7 @@ impl Speaker {
         if ack.is_some() {
             peer.since_ack = 0;
         }
-        let event = if kind == "status" {
-            let status = m.get("st").ok_or(RecvError::Field("st"))?.to_string();
+        let event = if let Some(status) = status {
             peer.status = Some(status.clone());
             Event::Status {
                 node: from.clone(),

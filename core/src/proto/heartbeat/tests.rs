@@ -375,3 +375,51 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn a_bad_message_changes_nothing_and_extreme_sequence_numbers_do_not_panic() {
+    let mut b = speaker("b", 7);
+    let craft = |seq: &str, with_st: bool| {
+        let mut m = Message::new();
+        m.push_str("t", "status").unwrap();
+        if with_st {
+            m.push_str("st", "active").unwrap();
+        }
+        m.push_str("src", "a").unwrap();
+        m.push_str("seq", seq).unwrap();
+        m.push_str("hg", "5").unwrap();
+        sha1_ring().sign(&m, Framing::Netstring).unwrap()
+    };
+    assert_eq!(
+        b.receive(&craft("1", false), 1, LOAD),
+        Err(speaker::RecvError::Field("st"))
+    );
+    assert_eq!(b.peer_status("a"), None);
+    // Seq 1 was not consumed by the bad message.
+    let r = b.receive(&craft("1", true), 1, LOAD).unwrap();
+    assert_eq!(
+        r.event,
+        Event::Status {
+            node: "a".into(),
+            status: "active".into()
+        }
+    );
+    // A jump past MAX_GAP asks for nothing; the top of the range does not overflow.
+    for seq in [
+        "ffffffffffff",
+        "fffffffffffffffe",
+        "ffffffffffffffff",
+        "ffffffffffffffff",
+    ] {
+        let r = b.receive(&craft(seq, true), 1, LOAD).unwrap();
+        assert!(
+            r.send
+                .iter()
+                .all(|p| decode(p).unwrap().message.kind() != Some("NS_rexmit"))
+        );
+    }
+    assert!(
+        b.receive(&craft("10000000000000000", true), 1, LOAD)
+            .is_err()
+    );
+}
