@@ -209,7 +209,7 @@ impl Speaker {
                 send: Vec::new(),
             });
         }
-        if !self.id.nodes.iter().any(|n| *n == from) {
+        if !self.id.nodes.contains(&from) {
             return Ok(Received {
                 event: Event::Stranger { node: from },
                 send: Vec::new(),
