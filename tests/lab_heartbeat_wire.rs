@@ -3,7 +3,9 @@
 //! namespace. Heartbeat must report n2 `active` from the driver's status heartbeats
 //! alone, ask for a status the driver held back (NS_rexmit) and take the driver's answer,
 //! and declare n2 dead once the driver falls silent; the driver must authenticate
-//! Heartbeat's own status heartbeats.
+//! Heartbeat's own status heartbeats. First, which signature Heartbeat checks: statuses
+//! with a forged netstring trailer are refused, one with a forged `auth` field but a
+//! right trailer is taken.
 
 mod lab;
 
@@ -146,6 +148,70 @@ fn heartbeat_node_sees_the_codec_node_alive() {
     let mut sp = Speaker::new(id, keys);
     let mut seen = Seen::default();
     n1.systemctl(&["start", "heartbeat.service"]);
+    let log_has = |what: &str| {
+        n1.exec(&["grep", "-qF", what, "/var/log/ha-log"])
+            .status
+            .success()
+    };
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !log_has("ucast: started on port 694") {
+        assert!(
+            Instant::now() < deadline,
+            "heartbeat did not start its ucast link"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
+    // Which signature a Heartbeat 3.0.6 receiver checks: the netstring trailer, not the
+    // `auth` field. A status whose trailer is wrong (its `auth` field right) is refused…
+    let forge = |sp: &mut Speaker, trailer_ok: bool| {
+        let p = heartbeat::decode(&sp.status("up", epoch(), &loadavg()).unwrap()).unwrap();
+        let mut m = p.message.clone();
+        if trailer_ok {
+            // …and one whose `auth` field is wrong and trailer right is taken.
+            m.set_str("auth", "1 0000000000000000000000000000000000000000")
+                .unwrap();
+        }
+        let key = Method::Sha1(if trailer_ok { SECRET } else { "not-the-secret" }.into());
+        let trailer = format!("1 {}", key.digest(&heartbeat::netstring_body(&m)));
+        let framing = heartbeat::Framing::Netstring;
+        heartbeat::encode(&heartbeat::Packet {
+            framing,
+            message: m,
+            trailer: Some(trailer),
+        })
+        .unwrap()
+    };
+    for _ in 0..3 {
+        sock.send_to(&forge(&mut sp, false), HB).unwrap();
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(
+        !log_has("Link n2:eth0 up"),
+        "Heartbeat took a status with a wrong trailer"
+    );
+    let auth_lines = || {
+        n1.exec_ok(&[
+            "sh",
+            "-c",
+            "grep -c 'authentication' /var/log/ha-log || true",
+        ])
+    };
+    let refused = auth_lines();
+    assert_ne!(
+        refused, "0",
+        "Heartbeat logged no authentication failure for the forged trailers"
+    );
+    sock.send_to(&forge(&mut sp, true), HB).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while !log_has("Link n2:eth0 up") {
+        assert!(
+            Instant::now() < deadline,
+            "Heartbeat refused a status whose trailer is right (auth field wrong)"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
 
     let nodestatus = || stdout(&n1.exec(&["cl_status", "nodestatus", "n2"]));
     let start = Instant::now();
@@ -221,9 +287,12 @@ fn heartbeat_node_sees_the_codec_node_alive() {
         dead_after >= Duration::from_millis(1500),
         "declared dead too early: {dead_after:?}"
     );
-    let log = journal();
-    assert!(
-        !log.contains("authentication"),
-        "Heartbeat complained about authentication:\n{log}"
+    // The forged trailers above are the only packets Heartbeat refused.
+    eprintln!("Heartbeat logged {refused} authentication failures for the 3 forged trailers");
+    assert_eq!(
+        auth_lines(),
+        refused,
+        "Heartbeat refused later packets:\n{}",
+        journal()
     );
 }
