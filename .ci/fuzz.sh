@@ -22,8 +22,8 @@ else
     seed=${FUZZ_SEED:-1}
 fi
 # Executions per target in CI mode: about 10 s each on the shared 2-core machine.
-declare -A runs=([decode]=400000 [config]=150000 [import]=60000 [packet]=80000)
-targets=(decode config import packet)
+declare -A runs=([decode]=400000 [config]=150000 [import]=60000 [packet]=80000 [heartbeat]=200000)
+targets=(decode config import packet heartbeat)
 
 log "replaying fuzz/corpus on stable"
 cargo test --test fuzz_corpus
