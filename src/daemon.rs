@@ -16,6 +16,7 @@
 //!
 //! `Instant::now()` is read here and only here, and passed to the core.
 
+mod fence;
 mod incarnation;
 mod links;
 mod logging;
@@ -66,6 +67,8 @@ enum Side {
     Reloaded(u64, Box<ReloadRead>),
     /// What systemd said about our SIGTERM: part of a restart?
     StopKind(bool),
+    /// A fence finished (daemon/fence.rs).
+    Fenced(fence::Done),
 }
 
 /// What `hbd run` was asked to do.
@@ -151,6 +154,8 @@ struct Daemon {
     maintenance: bool,
     /// Control API reload calls waiting for the reload under way.
     reload_replies: Vec<tokio::sync::oneshot::Sender<Result<String, String>>>,
+    /// Fences under way.
+    fencer: fence::Fencer,
 }
 
 struct Signals {
@@ -268,6 +273,7 @@ impl Daemon {
             control: None,
             maintenance: false,
             reload_replies: Vec::new(),
+            fencer: fence::Fencer::default(),
         })
     }
 
@@ -397,6 +403,17 @@ impl Daemon {
                     changed = true;
                 }
                 Action::Exit => exit = true,
+                Action::FenceNode { node, attempt } => {
+                    let done = self.side_tx.clone();
+                    let (tx, mut rx) = mpsc::unbounded_channel();
+                    self.fencer.start(&self.config, node, attempt, tx);
+                    tokio::spawn(async move {
+                        if let Some(d) = rx.recv().await {
+                            let _ = done.send(Side::Fenced(d));
+                        }
+                    });
+                }
+                Action::CancelFence { node, attempt } => self.fencer.cancel(node, attempt),
             }
         }
         if changed {
@@ -501,6 +518,12 @@ impl Daemon {
                 let _ = self
                     .cluster
                     .handle_command(Instant::now(), Command::Stop { restart });
+                self.update_status();
+            }
+            Side::Fenced((node, attempt, result)) => {
+                self.fencer.finished(node, attempt);
+                self.cluster
+                    .handle_fence_result(Instant::now(), node, attempt, result);
                 self.update_status();
             }
             Side::Reloaded(generation, read) => {
@@ -893,6 +916,26 @@ impl Daemon {
             Event::SendFailed { reason } => tracing::error!(
                 "cannot send a heartbeat: {reason}; peers will declare this node dead"
             ),
+            Event::FenceStarted { peer: p, reason } => {
+                let p = peer(p);
+                tracing::warn!(PEER = %p, "fencing {p} ({reason}) before taking over its groups")
+            }
+            Event::Fenced { peer: p, by_ack } => {
+                let p = peer(p);
+                if *by_ack {
+                    tracing::warn!(PEER = %p, "{p} confirmed off by the operator (hbd fence-ack): its groups may be taken over")
+                } else {
+                    tracing::warn!(PEER = %p, "{p} fenced: its groups may be taken over")
+                }
+            }
+            Event::FenceFailed {
+                peer: p,
+                reason,
+                retry_in,
+            } => {
+                let p = peer(p);
+                tracing::error!(PEER = %p, "fencing {p} failed: {reason}; its groups stay stopped; trying again in {}s, or run `hbd fence-ack {p}` once it is off", retry_in.as_secs())
+            }
         }
     }
 

@@ -448,6 +448,7 @@ pub fn import(dir: &Path, opts: &Options, host: &dyn Host) -> Result<Imported, I
         .map(|(n, _)| Node {
             name: n.clone(),
             address: addresses.get(n).cloned().unwrap_or_default(),
+            fence: None,
         })
         .collect();
 
@@ -1237,6 +1238,7 @@ fn failover(cf: &HaCf, report: &mut Report, comments: &mut Comments) -> Failover
     Failover {
         auto_failback,
         hold_down: HumanDuration::from_secs(30),
+        ..Failover::default()
     }
 }
 

@@ -9,12 +9,14 @@
 //! hours of simulated time in milliseconds.
 
 mod command;
+pub mod fence;
 mod membership;
 pub mod ownership;
 pub mod restart;
 mod status;
 
 pub use command::{Admin, Command, CommandError, CommandOutcome, Until, Wait};
+pub use fence::{FenceResult, FenceStatus};
 pub use status::{
     GroupStatus, LinkStatus, PeerStatus, Status, Transition, peer_state_name, state_name,
 };
@@ -54,6 +56,12 @@ pub enum Action {
     Event(Event),
     /// A requested shutdown has completed: every group is released.
     Exit,
+    /// Fence (power off) `node` with its configured unit or command; report with
+    /// [`Cluster::handle_fence_result`] and this `attempt`.
+    FenceNode { node: NodeId, attempt: u64 },
+    /// The fence `attempt` of `node` timed out or was confirmed by hand: stop it
+    /// (its result, should one still come, is ignored).
+    CancelFence { node: NodeId, attempt: u64 },
 }
 
 /// Results of group operations and resource monitoring, fed back by the daemon.
@@ -157,6 +165,9 @@ pub enum Reject {
     Own,
     #[error("another daemon claims to be this node \"{0}\": check node names and --node")]
     DuplicateNode(String),
+    /// From an incarnation of a node that was fenced (it should be off).
+    #[error("packet from node \"{0}\", which was fenced: ignored until it restarts")]
+    Fenced(String),
 }
 
 /// A deadline in the core's timer table.
@@ -180,6 +191,8 @@ pub enum Timer {
     DuplicateLocal,
     /// This node is no longer passed over for the group.
     HoldDown(GroupId),
+    /// A fence of the node times out, or a failed one is tried again.
+    Fence(NodeId),
 }
 
 /// Why a reloaded configuration cannot be applied to the running core.
@@ -295,6 +308,23 @@ pub enum Event {
     SendFailed {
         reason: String,
     },
+    /// Fencing `peer` before a takeover (`reason`: why it is owed one).
+    FenceStarted {
+        peer: NodeId,
+        reason: String,
+    },
+    /// `peer` is off: fenced, or confirmed by the operator (`hbd fence-ack`).
+    Fenced {
+        peer: NodeId,
+        by_ack: bool,
+    },
+    /// Fencing `peer` failed or timed out: what waited for it stays stopped; tried
+    /// again in `retry_in`.
+    FenceFailed {
+        peer: NodeId,
+        reason: String,
+        retry_in: Duration,
+    },
 }
 
 /// The membership and ownership state machine of one node. `Clone` and `Debug` let
@@ -326,6 +356,8 @@ pub struct Cluster {
     actions: VecDeque<Action>,
     /// Operator state and history (command.rs).
     ops: command::Ops,
+    /// Fencing of peers (fence.rs).
+    fence: fence::Fencing,
 }
 
 /// This node's own state for one group.
@@ -403,6 +435,7 @@ impl Cluster {
                 .collect(),
             actions: VecDeque::new(),
             ops: command::Ops::new(config.nodes.len(), nl, ng),
+            fence: fence::Fencing::new(config.nodes.len(), ng),
         };
         c.sync_timers();
         c
@@ -525,6 +558,9 @@ impl Cluster {
             return Err(Reject::UnknownLink(link.0));
         }
         let peer_id = NodeId(sender);
+        if self.fence_refuses(sender, msg.incarnation) {
+            return Err(Reject::Fenced(msg.sender.clone()));
+        }
         // Before any replay or incarnation check: a restarted peer must be answered in
         // a version it reads, or it can never ack us.
         self.ops
@@ -583,6 +619,7 @@ impl Cluster {
         if heard.fresh {
             self.apply(peer_id, &msg);
         }
+        self.fence_refresh(now);
         self.check_ready(now);
         self.evaluate(now);
         Ok(())
@@ -718,6 +755,8 @@ impl Cluster {
             }
         }
         self.expire_twins(now, deadtime);
+        self.fence_refresh(now);
+        self.fence_timeouts(now);
         self.check_ready(now);
         self.evaluate(now);
         if now >= self.next_send {
@@ -778,8 +817,18 @@ impl Cluster {
             return;
         }
         let mut changed = false;
+        let waited = std::mem::replace(&mut self.fence.waiting, vec![None; self.groups.len()]);
         for g in 0..self.groups.len() {
             changed |= self.evaluate_group(now, g);
+        }
+        for (g, w) in waited.iter().enumerate() {
+            // No longer waiting for a fence without having started: the reason is stale.
+            if w.is_some()
+                && self.fence.waiting[g].is_none()
+                && self.groups[g].state == LocalGroupState::Stopped
+            {
+                self.ops.reason[g] = None;
+            }
         }
         if self.shutting_down {
             changed |= self.continue_shutdown();
@@ -856,8 +905,13 @@ impl Cluster {
             self.stop(g, false);
             return true;
         }
+        let escalate = (local.state == LocalGroupState::Stopped && self.ready)
+            .then(|| self.fence_escalation(&view))
+            .flatten();
         match local.state {
             LocalGroupState::Running => match ownership::decide_holder(&view) {
+                // A blocked holder with fencing is fenced rather than yielded to.
+                Decision::YieldTo(peer) if self.fence_instead_of_yield(now, g, peer.0) => false,
                 Decision::YieldTo(peer) => {
                     self.ops.because(
                         g,
@@ -902,6 +956,8 @@ impl Cluster {
                 }
             },
             LocalGroupState::Stopped if self.ready => match ownership::decide_idle(&view) {
+                Decision::Start if self.fence_gate(now, g) => false,
+                Decision::Keep if let Some(p) = escalate => self.fence_escalate(now, g, p),
                 Decision::Start => {
                     self.ops.because(g, self.start_reason(g));
                     let l = &mut self.groups[g];
@@ -1211,6 +1267,7 @@ impl Cluster {
                 t.push((Timer::HoldDown(GroupId(g)), until));
             }
         }
+        self.fence_timers(&mut t);
         self.timers = t;
     }
 
