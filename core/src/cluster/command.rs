@@ -517,6 +517,9 @@ impl Cluster {
             return "takeover requested by the operator".into();
         }
         // The last peer that held it, and what became of it.
+        if let Some(why) = self.ops.last_holder[g].and_then(|i| self.fenced_reason(i)) {
+            return why;
+        }
         match self.ops.last_holder[g].map(|i| (i, self.peers[i].state)) {
             Some((i, PeerState::Dead)) => format!("taken over: {} is dead", self.name(i)),
             Some((i, PeerState::Left)) => format!("taken over: {} left the cluster", self.name(i)),

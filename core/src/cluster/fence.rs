@@ -465,6 +465,20 @@ impl Cluster {
         })
     }
 
+    /// Why a group of `i`, fenced, is taken over (for the start reason).
+    pub(super) fn fenced_reason(&self, i: usize) -> Option<String> {
+        match self.fence.nodes.get(i)? {
+            State::Fenced { by_ack: false, .. } => {
+                Some(format!("taken over: {} was fenced", self.name_of(i)))
+            }
+            State::Fenced { by_ack: true, .. } => Some(format!(
+                "taken over: {} confirmed off by the operator (fence-ack)",
+                self.name_of(i)
+            )),
+            _ => None,
+        }
+    }
+
     fn name_of(&self, i: usize) -> &str {
         self.config.nodes.get(i).map_or("?", |n| n.name.as_str())
     }
