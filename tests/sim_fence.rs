@@ -22,6 +22,7 @@ fn fenced(nodes: usize, groups: &[(&str, usize)]) -> Config {
             unit: Some(format!("fence-test@n{i}.service")),
             command: Vec::new(),
             timeout: None,
+            delay: None,
         });
     }
     c
@@ -293,4 +294,30 @@ fn fence_timeout_per_node_overrides_the_default() {
     let f = peer(&st, "n0").fence.clone().unwrap();
     assert_eq!(f.state, "failed");
     assert!(f.reason.unwrap().starts_with("timed out"));
+}
+
+#[test]
+fn in_a_split_the_node_with_a_fence_delay_survives() {
+    // Active-active: each node holds a group, so after a split each would fence the
+    // other. n0's fence waits 1s: n1 is fenced first and n0 runs both groups.
+    let mut c = fenced(2, &[("web", 0), ("db", 1)]);
+    c.nodes[0].fence.as_mut().unwrap().delay = Some(HumanDuration::from_secs(1));
+    let mut s = settled(c);
+    s.partition(&[0], &[1]);
+    // Both declare the other dead; n0's fence of n1 takes 200ms, n1 waits out n0's delay.
+    s.run_for(DEADTIME + MS(120));
+    let st = status(&s, 1);
+    assert_eq!(peer(&st, "n0").fence.as_ref().unwrap().state, "owed");
+    assert!(
+        st.groups[0].reason.as_deref().unwrap_or("").contains("fence delay"),
+        "{:?}",
+        st.groups[0].reason
+    );
+    s.run_for(Duration::from_secs(2));
+    assert!(s.nodes[1].core.is_none(), "n1 was fenced");
+    assert!(s.nodes[0].core.is_some(), "n0 survived");
+    assert_eq!(s.nodes[0].fences, vec![(1, 1)]);
+    assert!(s.nodes[1].fences.is_empty(), "n1 never got to fence n0");
+    assert_eq!(s.owner(0), 0);
+    assert_eq!(s.owner(1), 0);
 }

@@ -179,12 +179,14 @@ mod tests {
             unit: Some("fence-ipmi@n1.service".into()),
             command: Vec::new(),
             timeout: None,
+            delay: None,
         };
         assert_eq!(unit_name("n1", &f, 3), "fence-ipmi@n1.service");
         let c = Fence {
             unit: None,
             command: vec!["/bin/true".into()],
             timeout: None,
+            delay: None,
         };
         assert_eq!(unit_name("n-1", &c, 7), "hbd-fence-n\\x2d1-7.service");
     }

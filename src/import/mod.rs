@@ -1315,6 +1315,7 @@ fn fencing(cf: &HaCf, nodes: &mut [Node], report: &mut Report, comments: &mut Co
                 unit: None,
                 command,
                 timeout: None,
+                delay: None,
             });
             comments
                 .fences

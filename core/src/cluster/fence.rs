@@ -63,6 +63,8 @@ pub(super) enum State {
     Owed {
         since: Instant,
         why: Why,
+        /// The node's fence `delay` after it was declared dead.
+        not_before: Instant,
     },
     Pending {
         since: Instant,
@@ -164,6 +166,7 @@ impl Cluster {
                     *st = State::Owed {
                         since: now,
                         why: Why::Dead,
+                        not_before: now + self.config.fence_delay(i),
                     };
                 }
                 State::Owed { why, .. } | State::Failed { why, .. } => {
@@ -191,6 +194,7 @@ impl Cluster {
             self.fence.nodes[peer] = State::Owed {
                 since: now,
                 why: Why::Blocked(g),
+                not_before: now,
             };
         }
     }
@@ -209,7 +213,12 @@ impl Cluster {
                 Why::Blocked(b) => *b == g,
             };
             match self.fence.nodes[i].clone() {
-                State::Owed { since, why } if relevant(&why) => {
+                State::Owed {
+                    why, not_before, ..
+                } if relevant(&why) && not_before > now => {
+                    wait.get_or_insert(i);
+                }
+                State::Owed { since, why, .. } if relevant(&why) => {
                     self.fence.attempts += 1;
                     let attempt = self.fence.attempts;
                     self.fence.nodes[i] = State::Pending {
@@ -241,6 +250,13 @@ impl Cluster {
                     "not started: fencing {} failed ({reason}); retried after deadtime, or run `hbd fence-ack {}` once it is off",
                     self.name_of(i),
                     self.name_of(i)
+                ),
+                State::Owed { not_before, .. } if *not_before > now => format!(
+                    "waiting out the fence delay of {} ({}) before fencing it",
+                    self.name_of(i),
+                    crate::config::HumanDuration::from_millis(
+                        u64::try_from(self.config.fence_delay(i).as_millis()).unwrap_or(u64::MAX)
+                    )
                 ),
                 _ => format!(
                     "waiting for {} to be fenced before starting",
@@ -405,7 +421,11 @@ impl Cluster {
                     retry_at,
                     ..
                 } if now >= retry_at => {
-                    self.fence.nodes[i] = State::Owed { since, why };
+                    self.fence.nodes[i] = State::Owed {
+                        since,
+                        why,
+                        not_before: now,
+                    };
                 }
                 _ => {}
             }
@@ -415,6 +435,11 @@ impl Cluster {
     pub(super) fn fence_timers(&self, t: &mut Vec<(Timer, Instant)>) {
         for (i, s) in self.fence.nodes.iter().enumerate() {
             match s {
+                // Only while ahead: once reached, the next evaluation fences (or nothing
+                // waits for it), so a reached deadline never stays in the table.
+                State::Owed { not_before, .. } if *not_before > self.last_input => {
+                    t.push((Timer::Fence(NodeId(i)), *not_before))
+                }
                 State::Pending { deadline, .. } => t.push((Timer::Fence(NodeId(i)), *deadline)),
                 State::Failed { retry_at, .. } => t.push((Timer::Fence(NodeId(i)), *retry_at)),
                 _ => {}
@@ -496,7 +521,7 @@ impl Cluster {
         };
         match self.fence.nodes.get(i)? {
             State::Clean => return None,
-            State::Owed { since, why } => {
+            State::Owed { since, why, .. } => {
                 s.state = "owed".into();
                 s.why = Some(self.why_text(*why));
                 s.since_ms = ago(now, *since);

@@ -306,6 +306,11 @@ pub struct Fence {
     /// Overrides `[failover] fence_timeout` for this node.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeout: Option<HumanDuration>,
+    /// Wait this long after this node is declared dead before fencing it (Pacemaker's
+    /// `pcmk_delay_base`): in a two-node split where each side fences the other, the
+    /// node with the delay survives, because the other is fenced first.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delay: Option<HumanDuration>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -551,6 +556,16 @@ impl Config {
             .and_then(|f| f.timeout)
             .unwrap_or(self.failover.fence_timeout)
             .get()
+    }
+
+    /// How long after node `i` is declared dead its fence waits.
+    pub fn fence_delay(&self, i: usize) -> std::time::Duration {
+        self.nodes
+            .get(i)
+            .and_then(|n| n.fence.as_ref())
+            .and_then(|f| f.delay)
+            .map(|d| d.get())
+            .unwrap_or_default()
     }
 
     /// Whether node `i` has fencing configured.

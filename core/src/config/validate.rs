@@ -98,6 +98,14 @@ fn fencing(c: &Config, out: &mut Vec<Diagnostic>) {
         if let Some(t) = f.timeout {
             timeout(format!("{key}.timeout"), t, out);
         }
+        if let Some(d) = f.delay
+            && d.as_millis() > MAX_FENCE_TIMEOUT_MS
+        {
+            out.push(Diagnostic::error(
+                format!("{key}.delay"),
+                format!("fence delay {d} is over 1h: every takeover from this node would wait that long"),
+            ));
+        }
     }
 }
 
