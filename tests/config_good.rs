@@ -194,7 +194,10 @@ fn fencing_reads_unit_command_and_timeouts() {
         c.nodes[0].fence.as_ref().and_then(|f| f.unit.as_deref()),
         Some("fence-ipmi@alpha.service")
     );
-    assert_eq!(c.nodes[1].fence.as_ref().unwrap().command[0], "/usr/sbin/fence_ipmilan");
+    assert_eq!(
+        c.nodes[1].fence.as_ref().unwrap().command[0],
+        "/usr/sbin/fence_ipmilan"
+    );
     assert_eq!(c.fence_timeout(0), Duration::from_secs(45));
     assert_eq!(c.fence_timeout(1), Duration::from_secs(90));
     // The default is left out of the canonical form: configs without fencing keep

@@ -420,10 +420,17 @@ fn import_hacf(hacf: &str) -> import::Imported {
     let tmp = tempfile::tempdir().expect("tempdir");
     fs::write(tmp.path().join("ha.cf"), hacf).expect("ha.cf");
     fs::write(tmp.path().join("haresources"), "a 10.0.0.5 nginx\n").expect("haresources");
-    fs::write(tmp.path().join("authkeys"), "auth 1\n1 sha1 a-long-enough-secret\n")
-        .expect("authkeys");
-    import::import(tmp.path(), &opts(), &SimHost::new("workstation").with_mode(0o600))
-        .expect("import")
+    fs::write(
+        tmp.path().join("authkeys"),
+        "auth 1\n1 sha1 a-long-enough-secret\n",
+    )
+    .expect("authkeys");
+    import::import(
+        tmp.path(),
+        &opts(),
+        &SimHost::new("workstation").with_mode(0o600),
+    )
+    .expect("import")
 }
 
 #[test]
@@ -434,11 +441,25 @@ fn stonith_devices_map_to_fencing_where_it_is_clean() {
     assert_eq!(fence(&got, 0), None);
     assert_eq!(
         fence(&got, 1).unwrap().command,
-        ["/usr/sbin/stonith", "-t", "rps10", "-p", "/dev/ttyS1 b 0", "-T", "reset", "b"]
+        [
+            "/usr/sbin/stonith",
+            "-t",
+            "rps10",
+            "-p",
+            "/dev/ttyS1 b 0",
+            "-T",
+            "reset",
+            "b"
+        ]
     );
-    assert!(got.report.render().contains("ha.cf:3: mapped: stonith_host a rps10 → [[node]] fence"));
+    assert!(
+        got.report
+            .render()
+            .contains("ha.cf:3: mapped: stonith_host a rps10 → [[node]] fence")
+    );
     // One device for the whole cluster, from a file: every node.
-    let got = import_hacf("bcast eth0\nnode a b c\nstonith baytech /etc/ha.d/conf/stonith.baytech\n");
+    let got =
+        import_hacf("bcast eth0\nnode a b c\nstonith baytech /etc/ha.d/conf/stonith.baytech\n");
     for i in 0..3 {
         let c = fence(&got, i).unwrap().command;
         assert_eq!(c[3..5], ["-F", "/etc/ha.d/conf/stonith.baytech"]);
@@ -450,10 +471,18 @@ fn stonith_devices_map_to_fencing_where_it_is_clean() {
     assert!(r.contains("ha.cf:3: dropped: stonith_host a rps10 — the device is usable from a only, but in a cluster of 3 nodes"), "{r}");
     // Attached to a host that is no node.
     let got = import_hacf("bcast eth0\nnode a b\nstonith_host zz rps10 /dev/ttyS1 b 0\n");
-    assert!(got.report.render().contains("zz is not a node of this cluster"));
+    assert!(
+        got.report
+            .render()
+            .contains("zz is not a node of this cluster")
+    );
     // Incomplete: an error with its line.
     let tmp = tempfile::tempdir().expect("tempdir");
-    fs::write(tmp.path().join("ha.cf"), "bcast eth0\nnode a b\nstonith_host a\n").unwrap();
+    fs::write(
+        tmp.path().join("ha.cf"),
+        "bcast eth0\nnode a b\nstonith_host a\n",
+    )
+    .unwrap();
     fs::write(tmp.path().join("haresources"), "a 10.0.0.5\n").unwrap();
     let e = import::import(tmp.path(), &opts(), &SimHost::new("w")).unwrap_err();
     assert!(e.to_string().contains("ha.cf:3"), "{e}");

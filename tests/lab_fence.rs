@@ -110,7 +110,11 @@ fn a_fence_that_fails_hangs_then_succeeds() {
     let _s = serial();
     let lab = boot("fnc");
     let n2 = lab.node("n2");
-    assert_eq!(fence_state(&status(&n2), "n1"), "none", "nothing owed while n1 is up");
+    assert_eq!(
+        fence_state(&status(&n2), "n1"),
+        "none",
+        "nothing owed while n1 is up"
+    );
 
     // Fails: n2 does not take the group, and says why.
     let t0 = Instant::now();
@@ -118,22 +122,41 @@ fn a_fence_that_fails_hangs_then_succeeds() {
     let s = wait_json(&n2, "a failed fence of n1", Duration::from_secs(5), |s| {
         fence_state(s, "n1") == "failed"
     });
-    eprintln!("MEASURED n1 killed -> fence failed on n2: {:.2?}", t0.elapsed());
-    eprintln!("hbd status on n2 (fence failed):\n{}", stdout_of(&n2, &["status"]));
+    eprintln!(
+        "MEASURED n1 killed -> fence failed on n2: {:.2?}",
+        t0.elapsed()
+    );
+    eprintln!(
+        "hbd status on n2 (fence failed):\n{}",
+        stdout_of(&n2, &["status"])
+    );
     let f = &peer(&s, "n1")["fence"];
     assert_eq!(f["why"], "dead");
-    assert!(f["reason"].as_str().unwrap().contains("lab-fence@n1.service ended failed"), "{f}");
+    assert!(
+        f["reason"]
+            .as_str()
+            .unwrap()
+            .contains("lab-fence@n1.service ended failed"),
+        "{f}"
+    );
     assert!(f["retry_at"].is_string(), "{f}");
     let g = &s["groups"][0];
     assert_eq!(g["local_state"], "stopped");
     assert_eq!(g["holder"], Value::Null);
     assert_eq!(g["fence_wait"], "n1");
-    assert!(g["reason"].as_str().unwrap().contains("fencing n1 failed"), "{g}");
+    assert!(
+        g["reason"].as_str().unwrap().contains("fencing n1 failed"),
+        "{g}"
+    );
     assert!(!n2.has_addr(VIP_CIDR), "no takeover after a failed fence");
     assert_eq!(n2.unit_state(WEB), "inactive");
     assert!(n2.journal("hbd.service").contains("fencing n1 failed"));
     let o = hbd(&n2, &["fence-ack", "n2"]);
-    assert_eq!(o.status.code(), Some(4), "fence-ack of this node is refused");
+    assert_eq!(
+        o.status.code(),
+        Some(4),
+        "fence-ack of this node is refused"
+    );
 
     // Hangs: the retry (after deadtime) is cut off at fence_timeout and the unit stopped.
     mode(&n2, "hang");
@@ -143,12 +166,20 @@ fn a_fence_that_fails_hangs_then_succeeds() {
     assert!(peer(&s, "n1")["fence"]["attempt_since"].is_string());
     assert_eq!(n2.unit_state("lab-fence@n1.service"), "activating");
     let t1 = Instant::now();
-    let s = wait_json(&n2, "the fence timed out", FENCE_TIMEOUT + Duration::from_secs(2), |s| {
-        peer(s, "n1")["fence"]["reason"]
-            .as_str()
-            .is_some_and(|r| r.starts_with("timed out after"))
-    });
-    eprintln!("MEASURED pending -> timed out: {:.2?} (fence_timeout {FENCE_TIMEOUT:?})", t1.elapsed());
+    let s = wait_json(
+        &n2,
+        "the fence timed out",
+        FENCE_TIMEOUT + Duration::from_secs(2),
+        |s| {
+            peer(s, "n1")["fence"]["reason"]
+                .as_str()
+                .is_some_and(|r| r.starts_with("timed out after"))
+        },
+    );
+    eprintln!(
+        "MEASURED pending -> timed out: {:.2?} (fence_timeout {FENCE_TIMEOUT:?})",
+        t1.elapsed()
+    );
     assert_eq!(s["groups"][0]["local_state"], "stopped");
     wait_until(Duration::from_secs(3), Duration::from_millis(50), || {
         n2.unit_state("lab-fence@n1.service") != "activating"
@@ -169,7 +200,10 @@ fn a_fence_that_fails_hangs_then_succeeds() {
     assert_eq!(s["groups"][0]["fence_wait"], Value::Null);
     let j = n2.journal("hbd.service");
     assert!(j.contains("n1 fenced"), "{j}");
-    eprintln!("hbd status --json on n2 at the end:\n{}", stdout_of(&n2, &["status", "--json"]));
+    eprintln!(
+        "hbd status --json on n2 at the end:\n{}",
+        stdout_of(&n2, &["status", "--json"])
+    );
 }
 
 #[test]
@@ -198,20 +232,28 @@ fn a_failed_stop_with_fencing_ends_with_the_group_on_the_peer() {
     let t0 = Instant::now();
     // n2 escalates: its fence of n1 asks for the power-off.
     wait_until(Duration::from_secs(10), Duration::from_millis(20), || {
-        n2.exec(&["test", "-e", "/run/lab-fence/request-n1"]).status.success()
+        n2.exec(&["test", "-e", "/run/lab-fence/request-n1"])
+            .status
+            .success()
     })
     .unwrap_or_else(|| {
         dump(&lab);
         panic!("n2 never fenced n1")
     });
-    eprintln!("MEASURED standby on n1 -> n2 fences n1: {:.2?}", t0.elapsed());
+    eprintln!(
+        "MEASURED standby on n1 -> n2 fences n1: {:.2?}",
+        t0.elapsed()
+    );
     let s = status(&n2);
     assert_eq!(fence_state(&s, "n1"), "pending");
     assert_eq!(peer(&s, "n1")["fence"]["why"], "stop of web failed there");
     assert_eq!(s["groups"][0]["holder"], "n1");
     assert_eq!(s["groups"][0]["state"], "blocked");
     assert_eq!(s["groups"][0]["fence_wait"], "n1");
-    assert!(!n2.has_addr(VIP_CIDR), "nothing starts before the fence completes");
+    assert!(
+        !n2.has_addr(VIP_CIDR),
+        "nothing starts before the fence completes"
+    );
     lab.kill9("n1");
     n2.write_file("/run/lab-fence/off-n1", "", 0o644);
     let t1 = Instant::now();
@@ -223,7 +265,10 @@ fn a_failed_stop_with_fencing_ends_with_the_group_on_the_peer() {
     assert_eq!(s["groups"][0]["holder"], "n2");
     assert_eq!(s["groups"][0]["state"], "running");
     assert_eq!(s["groups"][0]["reason"], "taken over: n1 was fenced");
-    eprintln!("hbd status on n2 at the end:\n{}", stdout_of(&n2, &["status"]));
+    eprintln!(
+        "hbd status on n2 at the end:\n{}",
+        stdout_of(&n2, &["status"])
+    );
 }
 
 fn stdout_of(n: &Node, args: &[&str]) -> String {

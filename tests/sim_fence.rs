@@ -46,18 +46,32 @@ fn peer<'a>(st: &'a hbd::cluster::Status, name: &str) -> &'a hbd::cluster::PeerS
 fn takeover_waits_for_a_successful_fence() {
     let mut s = settled(fenced(2, &[("web", 0)]));
     assert_eq!(s.owner(0), 0);
-    assert!(s.nodes[1].fences.is_empty(), "nobody is fenced while all are up");
+    assert!(
+        s.nodes[1].fences.is_empty(),
+        "nobody is fenced while all are up"
+    );
     s.crash(0);
     let took = s
         .run_until(Duration::from_secs(5), |s| s.nodes[1].up[0])
         .expect("takeover");
     // Deadtime, then the 200ms fence, then the start.
-    assert!(took >= DEADTIME + MS(100), "the start waited for the fence: {took:?}");
+    assert!(
+        took >= DEADTIME + MS(100),
+        "the start waited for the fence: {took:?}"
+    );
     assert_eq!(s.nodes[1].fences, vec![(0, 1)]);
     let ev: Vec<&Event> = s.events(1).collect();
     let fenced_at = ev
         .iter()
-        .position(|e| matches!(e, Event::Fenced { peer: NodeId(0), by_ack: false }))
+        .position(|e| {
+            matches!(
+                e,
+                Event::Fenced {
+                    peer: NodeId(0),
+                    by_ack: false
+                }
+            )
+        })
         .expect("Fenced event");
     let starting_at = ev
         .iter()
@@ -92,13 +106,18 @@ fn a_failed_fence_leaves_the_group_stopped_and_is_retried_after_deadtime() {
     assert_eq!(st.groups[0].local, LocalGroupState::Stopped);
     assert_eq!(st.groups[0].fence_wait.as_deref(), Some("n0"));
     let why = st.groups[0].reason.clone().unwrap_or_default();
-    assert!(why.contains("fencing n0 failed (scripted fence failure)"), "{why}");
+    assert!(
+        why.contains("fencing n0 failed (scripted fence failure)"),
+        "{why}"
+    );
     assert!(why.contains("hbd fence-ack n0"), "{why}");
     let f = peer(&st, "n0").fence.clone().expect("fence state");
     assert_eq!(f.state, "failed");
     assert_eq!(f.reason.as_deref(), Some("scripted fence failure"));
     assert!(f.retry_in_ms.is_some_and(|ms| ms <= 1000));
     assert!(s.events(1).any(|e| matches!(e, Event::FenceFailed { .. })));
+    let line = st.summary_line();
+    assert!(line.contains("fence of n0 failed"), "{line}");
     // Retried after deadtime; the second attempt succeeds.
     s.run_until(Duration::from_secs(3), |s| s.nodes[1].up[0])
         .expect("takeover after the retry");
@@ -116,7 +135,13 @@ fn a_hung_fence_times_out_at_fence_timeout() {
     let st = status(&s, 1);
     assert_eq!(peer(&st, "n0").fence.as_ref().unwrap().state, "pending");
     assert_eq!(st.groups[0].fence_wait.as_deref(), Some("n0"));
-    assert!(st.groups[0].reason.as_deref().unwrap_or("").contains("waiting for n0 to be fenced"));
+    assert!(
+        st.groups[0]
+            .reason
+            .as_deref()
+            .unwrap_or("")
+            .contains("waiting for n0 to be fenced")
+    );
     s.run_for(MS(200));
     let st = status(&s, 1);
     let f = peer(&st, "n0").fence.clone().unwrap();
@@ -140,8 +165,14 @@ fn a_hung_fence_times_out_at_fence_timeout() {
 fn fence_ack_refuses_what_it_cannot_confirm() {
     let mut s = settled(fenced(2, &[("web", 0)]));
     let ack = |s: &mut Sim, node: &str| s.op(1, Command::FenceAck { node: node.into() }).unwrap();
-    assert!(matches!(ack(&mut s, "nx"), Err(CommandError::UnknownNode(_))));
-    assert!(matches!(ack(&mut s, "n1"), Err(CommandError::FenceAckSelf { .. })));
+    assert!(matches!(
+        ack(&mut s, "nx"),
+        Err(CommandError::UnknownNode(_))
+    ));
+    assert!(matches!(
+        ack(&mut s, "n1"),
+        Err(CommandError::FenceAckSelf { .. })
+    ));
     let e = ack(&mut s, "n0").unwrap_err();
     assert!(matches!(e, CommandError::NoFenceOwed { .. }), "{e}");
     assert!(e.to_string().contains("nothing to confirm"), "{e}");
@@ -155,7 +186,10 @@ fn only_the_node_that_takes_the_group_fences() {
     s.run_for(DEADTIME + MS(800));
     assert_eq!(s.owner(0), 1);
     assert_eq!(s.nodes[1].fences.len(), 1);
-    assert!(s.nodes[2].fences.is_empty(), "n2 ranks below n1: it does not fence");
+    assert!(
+        s.nodes[2].fences.is_empty(),
+        "n2 ranks below n1: it does not fence"
+    );
 }
 
 #[test]
@@ -233,7 +267,13 @@ fn a_failed_stop_is_escalated_to_a_fence_and_the_group_moves() {
 fn the_next_best_node_fences_a_blocked_one_in_a_three_node_cluster() {
     let mut s = settled(fenced(3, &[("web", 0)]));
     s.nodes[0].stop_outcome[0].push_back(Outcome::Fail);
-    s.group_event(0, 0, GroupEvent::Failed { reason: "broken".into() });
+    s.group_event(
+        0,
+        0,
+        GroupEvent::Failed {
+            reason: "broken".into(),
+        },
+    );
     s.run_for(Duration::from_secs(2));
     assert_eq!(s.owner(0), 1);
     assert_eq!(s.nodes[1].fences.len(), 1);
@@ -246,7 +286,13 @@ fn a_blocked_node_stays_blocked_when_its_fence_fails_until_fence_ack() {
     s.nodes[0].stop_outcome[0].push_back(Outcome::Fail);
     s.nodes[1].fence_outcome.push_back(Outcome::Fail);
     s.nodes[1].fence_outcome.push_back(Outcome::Fail);
-    s.group_event(0, 0, GroupEvent::Failed { reason: "broken".into() });
+    s.group_event(
+        0,
+        0,
+        GroupEvent::Failed {
+            reason: "broken".into(),
+        },
+    );
     s.run_for(MS(800));
     assert!(s.blocked(0, 0));
     assert_eq!(s.owners(0), vec![0], "nobody starts a second copy");
@@ -267,7 +313,13 @@ fn a_fenced_node_that_stays_up_is_ignored_until_it_restarts() {
     let mut s = settled(fenced(2, &[("web", 0)]));
     s.fence_powers_off = false;
     s.nodes[0].stop_outcome[0].push_back(Outcome::Fail);
-    s.group_event(0, 0, GroupEvent::Failed { reason: "broken".into() });
+    s.group_event(
+        0,
+        0,
+        GroupEvent::Failed {
+            reason: "broken".into(),
+        },
+    );
     s.run_for(Duration::from_secs(2));
     assert!(s.nodes[1].up[0], "n1 runs the group");
     let st = status(&s, 1);
@@ -309,7 +361,11 @@ fn in_a_split_the_node_with_a_fence_delay_survives() {
     let st = status(&s, 1);
     assert_eq!(peer(&st, "n0").fence.as_ref().unwrap().state, "owed");
     assert!(
-        st.groups[0].reason.as_deref().unwrap_or("").contains("fence delay"),
+        st.groups[0]
+            .reason
+            .as_deref()
+            .unwrap_or("")
+            .contains("fence delay"),
         "{:?}",
         st.groups[0].reason
     );

@@ -385,6 +385,10 @@ fn two_blocked_holders_do_not_happen_with_fencing() {
         (0..3).any(|n| !s.nodes[n].fences.is_empty()),
         "a fence resolved it"
     );
-    assert!(s.worst_overlap <= OVERLAP_BOUND, "overlap {:?}", s.worst_overlap);
+    assert!(
+        s.worst_overlap <= OVERLAP_BOUND,
+        "overlap {:?}",
+        s.worst_overlap
+    );
     settle_and_check(&mut s);
 }

@@ -2,6 +2,7 @@
 
 mod check;
 mod control;
+mod fence_ack;
 mod generate;
 mod import;
 mod keygen;
@@ -13,7 +14,6 @@ mod standby;
 mod status;
 mod takeover;
 mod unblock;
-mod fence_ack;
 
 pub use schema::schema_json;
 

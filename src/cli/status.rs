@@ -139,7 +139,11 @@ pub fn render(r: &Report, transitions: usize) -> String {
             );
         }
         if let Some(f) = &n.fence {
-            let why = f.why.as_deref().map(|w| format!(" ({w})")).unwrap_or_default();
+            let why = f
+                .why
+                .as_deref()
+                .map(|w| format!(" ({w})"))
+                .unwrap_or_default();
             let _ = match f.state.as_str() {
                 "pending" => write!(
                     line,

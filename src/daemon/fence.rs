@@ -58,7 +58,13 @@ pub fn unit_name(node: &str, fence: &Fence, attempt: u64) -> String {
 
 impl Fencer {
     /// Start fencing `node` in the background; its result goes to `done`.
-    pub fn start(&mut self, config: &Arc<Config>, node: NodeId, attempt: u64, done: UnboundedSender<Done>) {
+    pub fn start(
+        &mut self,
+        config: &Arc<Config>,
+        node: NodeId,
+        attempt: u64,
+        done: UnboundedSender<Done>,
+    ) {
         let Some(n) = config.nodes.get(node.0) else {
             return;
         };
@@ -123,7 +129,11 @@ impl Fencer {
 
     /// A fence finished: forget its task.
     pub fn finished(&mut self, node: NodeId, attempt: u64) {
-        if self.running.get(&node.0).is_some_and(|(a, _, _)| *a == attempt) {
+        if self
+            .running
+            .get(&node.0)
+            .is_some_and(|(a, _, _)| *a == attempt)
+        {
             self.running.remove(&node.0);
         }
     }

@@ -356,7 +356,11 @@ impl Sim {
                 Action::FenceNode { node, attempt } => {
                     self.nodes[i].fences.push((node.0, attempt));
                     let due = now + self.fence_delay;
-                    let r = match self.nodes[i].fence_outcome.pop_front().unwrap_or(Outcome::Ok) {
+                    let r = match self.nodes[i]
+                        .fence_outcome
+                        .pop_front()
+                        .unwrap_or(Outcome::Ok)
+                    {
                         Outcome::Ok => Some(FenceResult::Fenced),
                         Outcome::Hang => None,
                         Outcome::Fail | Outcome::Blocked => Some(FenceResult::FenceFailed {

@@ -178,7 +178,9 @@ pub enum CommandError {
     OldPeer { peer: String, version: u8 },
     #[error("no node is named \"{0}\" in cluster.toml")]
     UnknownNode(String),
-    #[error("{node} is this node: run `hbd fence-ack {node}` on a node that waits to take over from it")]
+    #[error(
+        "{node} is this node: run `hbd fence-ack {node}` on a node that waits to take over from it"
+    )]
     FenceAckSelf { node: String },
     #[error(
         "nothing here waits for {node} to be fenced (it is not dead with fencing configured, nor being fenced): nothing to confirm"

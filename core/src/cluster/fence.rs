@@ -36,16 +36,16 @@ use crate::proto::wire::ClaimState;
 
 use super::command::ago;
 use super::ownership::{self, Decision, Other, View};
-use super::{
-    Action, Cluster, CommandError, CommandOutcome, Event, NodeId, PeerState, Timer,
-};
+use super::{Action, Cluster, CommandError, CommandOutcome, Event, NodeId, PeerState, Timer};
 
 /// The result of a fence, fed back by the daemon.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FenceResult {
     /// The node is off (unit job `done`, command exited 0).
     Fenced,
-    FenceFailed { reason: String },
+    FenceFailed {
+        reason: String,
+    },
 }
 
 /// Why a node is owed a fence.
@@ -244,7 +244,9 @@ impl Cluster {
                 _ => {}
             }
         }
-        if let Some(i) = wait {
+        // A holder fencing a blocked rival keeps its own state and reason.
+        let idle = self.groups[g].state == super::LocalGroupState::Stopped;
+        if let Some(i) = wait.filter(|_| idle) {
             let reason = match &self.fence.nodes[i] {
                 State::Failed { reason, .. } => format!(
                     "not started: fencing {} failed ({reason}); retried after deadtime, or run `hbd fence-ack {}` once it is off",
@@ -265,7 +267,9 @@ impl Cluster {
             };
             self.ops.reason[g] = Some(reason);
         }
-        self.fence.waiting[g] = wait;
+        if idle {
+            self.fence.waiting[g] = wait;
+        }
         wait.is_some()
     }
 

@@ -275,6 +275,18 @@ impl Status {
         if !trouble.is_empty() {
             s += &format!("; {}", trouble.join(", "));
         }
+        let fencing: Vec<String> = self
+            .peers
+            .iter()
+            .filter_map(|p| match p.fence.as_ref()?.state.as_str() {
+                "pending" => Some(format!("fencing {}", p.name)),
+                "failed" => Some(format!("fence of {} failed", p.name)),
+                _ => None,
+            })
+            .collect();
+        if !fencing.is_empty() {
+            s += &format!("; {}", fencing.join(", "));
+        }
         let peers: Vec<String> = self
             .peers
             .iter()

@@ -45,7 +45,11 @@ fn fencing(c: &Config, out: &mut Vec<Diagnostic>) {
             );
         }
     };
-    timeout("failover.fence_timeout".into(), c.failover.fence_timeout, out);
+    timeout(
+        "failover.fence_timeout".into(),
+        c.failover.fence_timeout,
+        out,
+    );
     for (i, n) in c.nodes.iter().enumerate() {
         let Some(f) = &n.fence else { continue };
         let key = format!("node[{i}].fence");
@@ -103,7 +107,9 @@ fn fencing(c: &Config, out: &mut Vec<Diagnostic>) {
         {
             out.push(Diagnostic::error(
                 format!("{key}.delay"),
-                format!("fence delay {d} is over 1h: every takeover from this node would wait that long"),
+                format!(
+                    "fence delay {d} is over 1h: every takeover from this node would wait that long"
+                ),
             ));
         }
     }
