@@ -22,8 +22,14 @@ const FENCE_AGENT: &str = include_str!("lab/fence/lab-fence");
 /// fence_timeout of the lab cluster.
 const FENCE_TIMEOUT: Duration = Duration::from_secs(2);
 
-/// The web cluster with both nodes fenced by the lab fence unit.
-fn fenced_cluster() -> String {
+/// The web cluster with both nodes fenced by the lab fence unit, or n1 by the same
+/// agent as a command (`n1_command`: run by hbd as a transient unit).
+fn fenced_cluster(n1_command: bool) -> String {
+    let n1 = if n1_command {
+        "fence = { command = [\"/etc/hbd/lab-fence\", \"n1\"] }"
+    } else {
+        "fence = { unit = \"lab-fence@n1.service\" }"
+    };
     let c = CLUSTER
         .replace(
             "hold_down = \"2s\"\n",
@@ -31,13 +37,13 @@ fn fenced_cluster() -> String {
         )
         .replace(
             "address.b = \"10.98.0.1\"\n",
-            "address.b = \"10.98.0.1\"\nfence = { unit = \"lab-fence@n1.service\" }\n",
+            &format!("address.b = \"10.98.0.1\"\n{n1}\n"),
         )
         .replace(
             "address.b = \"10.98.0.2\"\n",
             "address.b = \"10.98.0.2\"\nfence = { unit = \"lab-fence@n2.service\" }\n",
         );
-    assert_eq!(c.matches("lab-fence@").count(), 2, "{c}");
+    assert_eq!(c.matches("lab-fence").count(), 2, "{c}");
     c
 }
 
@@ -94,8 +100,20 @@ fn fence_state(s: &Value, node: &str) -> String {
         .to_string()
 }
 
-fn boot(tag: &str) -> Lab {
-    web_lab(tag, &fenced_cluster(), setup)
+fn boot(tag: &str, n1_command: bool) -> Lab {
+    web_lab(tag, &fenced_cluster(n1_command), setup)
+}
+
+/// Transient fence units (of commands) still starting.
+fn fences_running(n: &Node) -> String {
+    n.exec_ok(&[
+        "systemctl",
+        "list-units",
+        "--plain",
+        "--no-legend",
+        "--state=activating",
+        "hbd-fence-*",
+    ])
 }
 
 #[test]
@@ -108,7 +126,8 @@ fn a_fence_that_fails_hangs_then_succeeds() {
         return;
     }
     let _s = serial();
-    let lab = boot("fnc");
+    // n1 is fenced by a command, which hbd runs as a transient unit.
+    let lab = boot("fnc", true);
     let n2 = lab.node("n2");
     assert_eq!(
         fence_state(&status(&n2), "n1"),
@@ -136,7 +155,7 @@ fn a_fence_that_fails_hangs_then_succeeds() {
         f["reason"]
             .as_str()
             .unwrap()
-            .contains("lab-fence@n1.service ended failed"),
+            .starts_with("hbd-fence-n1-1.service ended failed"),
         "{f}"
     );
     assert!(f["retry_at"].is_string(), "{f}");
@@ -164,7 +183,10 @@ fn a_fence_that_fails_hangs_then_succeeds() {
         fence_state(s, "n1") == "pending"
     });
     assert!(peer(&s, "n1")["fence"]["attempt_since"].is_string());
-    assert_eq!(n2.unit_state("lab-fence@n1.service"), "activating");
+    assert!(
+        fences_running(&n2).contains("hbd-fence-n1-"),
+        "the agent hangs in its unit"
+    );
     let t1 = Instant::now();
     let s = wait_json(
         &n2,
@@ -182,7 +204,7 @@ fn a_fence_that_fails_hangs_then_succeeds() {
     );
     assert_eq!(s["groups"][0]["local_state"], "stopped");
     wait_until(Duration::from_secs(3), Duration::from_millis(50), || {
-        n2.unit_state("lab-fence@n1.service") != "activating"
+        fences_running(&n2).is_empty()
     })
     .expect("the hung fence unit was stopped");
     assert!(!n2.has_addr(VIP_CIDR));
@@ -216,7 +238,8 @@ fn a_failed_stop_with_fencing_ends_with_the_group_on_the_peer() {
         return;
     }
     let _s = serial();
-    let lab = boot("fns");
+    // n1 is fenced by the template unit.
+    let lab = boot("fns", false);
     let (n1, n2) = (lab.node("n1"), lab.node("n2"));
     mode(&n2, "power");
     // A process keeps the mount busy, so the stop of the group fails on n1: blocked.
