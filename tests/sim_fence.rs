@@ -377,3 +377,20 @@ fn in_a_split_the_node_with_a_fence_delay_survives() {
     assert_eq!(s.owner(0), 0);
     assert_eq!(s.owner(1), 0);
 }
+
+#[test]
+fn stray_fence_results_change_nothing() {
+    use hbd::cluster::FenceResult;
+    let mut s = settled(fenced(2, &[("web", 0)]));
+    let now = s.now;
+    let c = s.nodes[1].core.as_mut().unwrap();
+    // Unknown node, this node itself, a node nothing is owed of, a made-up attempt.
+    for (node, attempt) in [(99, 1), (1, 1), (0, 1), (0, u64::MAX)] {
+        c.handle_fence_result(now, NodeId(node), attempt, FenceResult::Fenced);
+    }
+    s.run_for(MS(500));
+    let st = status(&s, 1);
+    assert_eq!(peer(&st, "n0").fence, None);
+    assert_eq!(peer(&st, "n0").state, hbd::cluster::PeerState::Up);
+    assert_eq!(s.owner(0), 0);
+}

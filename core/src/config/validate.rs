@@ -50,6 +50,21 @@ fn fencing(c: &Config, out: &mut Vec<Diagnostic>) {
         c.failover.fence_timeout,
         out,
     );
+    let fenced = c.nodes.iter().filter(|n| n.fence.is_some()).count();
+    if fenced > 0 && fenced < c.nodes.len() {
+        if let Some(i) = c.nodes.iter().position(|n| n.fence.is_none()) {
+            out.push(
+                Diagnostic::warning(
+                    format!("node[{i}]"),
+                    format!(
+                        "node \"{}\" has no fence while other nodes have one: a takeover from it never waits for a fence",
+                        c.nodes[i].name
+                    ),
+                )
+                .with_help("give every node a `fence`, or none"),
+            );
+        }
+    }
     for (i, n) in c.nodes.iter().enumerate() {
         let Some(f) = &n.fence else { continue };
         let key = format!("node[{i}].fence");
@@ -101,6 +116,13 @@ fn fencing(c: &Config, out: &mut Vec<Diagnostic>) {
         }
         if let Some(t) = f.timeout {
             timeout(format!("{key}.timeout"), t, out);
+        }
+        let t = f.timeout.unwrap_or(c.failover.fence_timeout);
+        if t.as_millis() < 1000 {
+            out.push(Diagnostic::warning(
+                format!("{key}.timeout"),
+                format!("fence timeout {t} for node \"{}\" is under a second: fence agents take seconds to power a node off, so every fence would time out", n.name),
+            ));
         }
         if let Some(d) = f.delay
             && d.as_millis() > MAX_FENCE_TIMEOUT_MS
