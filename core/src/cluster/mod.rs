@@ -191,6 +191,8 @@ pub enum Timer {
     DuplicateLocal,
     /// This node is no longer passed over for the group.
     HoldDown(GroupId),
+    /// The wait for fresh heartbeats after a stall ends (see `Cluster::resync_until`).
+    Resync,
     /// A fence of the node times out, or a failed one is tried again.
     Fence(NodeId),
 }
@@ -341,6 +343,12 @@ pub struct Cluster {
     started: Instant,
     /// Last time any input reached us, to notice that this process was frozen.
     last_input: Instant,
+    /// After a stall (SIGSTOP, a VM pause) the packets read first waited in the socket
+    /// through it: the claims they carry may be long stale (a peer's takeover attempt
+    /// that has since failed). Until this instant, two keepalives after the stall, no
+    /// group is yielded or started on a peer's claim: fresh heartbeats replace the
+    /// stale ones first.
+    resync_until: Option<Instant>,
     /// Pending deadlines (see [`Cluster::sync_timers`]).
     timers: Vec<(Timer, Instant)>,
     next_send: Instant,
@@ -415,6 +423,7 @@ impl Cluster {
             seq: 0,
             started: now,
             last_input: now,
+            resync_until: None,
             timers: Vec::new(),
             next_send: now,
             ready: false,
@@ -525,6 +534,7 @@ impl Cluster {
                 }
             }
             self.event(Event::Stalled { gap });
+            self.resync_until = Some(now + keepalive * 2);
         }
         if now > self.last_input {
             self.last_input = now;
@@ -747,6 +757,9 @@ impl Cluster {
                 l.failed_until = None;
             }
         }
+        if self.resync_until.is_some_and(|t| now >= t) {
+            self.resync_until = None;
+        }
         for g in 0..self.groups.len() {
             if self.groups[g].state == LocalGroupState::Failed
                 && self.groups[g].failed_until.is_none()
@@ -905,11 +918,14 @@ impl Cluster {
             self.stop(g, false);
             return true;
         }
-        let escalate = (local.state == LocalGroupState::Stopped && self.ready)
+        let resyncing = self.resync_until.is_some_and(|t| now < t);
+        // Not on claims that may be stale (resyncing): a fence is not undone.
+        let escalate = (local.state == LocalGroupState::Stopped && self.ready && !resyncing)
             .then(|| self.fence_escalation(&view))
             .flatten();
         match local.state {
             LocalGroupState::Running => match ownership::decide_holder(&view) {
+                Decision::YieldTo(_) if resyncing => false,
                 // A blocked holder with fencing is fenced rather than yielded to.
                 Decision::YieldTo(peer) if self.fence_instead_of_yield(now, g, peer.0) => false,
                 Decision::YieldTo(peer) => {
@@ -956,6 +972,7 @@ impl Cluster {
                 }
             },
             LocalGroupState::Stopped if self.ready => match ownership::decide_idle(&view) {
+                Decision::Start if resyncing => false,
                 Decision::Start if self.fence_gate(now, g) => false,
                 Decision::Keep if let Some(p) = escalate => self.fence_escalate(now, g, p),
                 Decision::Start => {
@@ -1266,6 +1283,9 @@ impl Cluster {
             if let Some(until) = l.failed_until {
                 t.push((Timer::HoldDown(GroupId(g)), until));
             }
+        }
+        if let Some(until) = self.resync_until {
+            t.push((Timer::Resync, until));
         }
         self.fence_timers(&mut t);
         self.timers = t;
