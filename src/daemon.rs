@@ -16,6 +16,7 @@
 //!
 //! `Instant::now()` is read here and only here, and passed to the core.
 
+mod fence;
 mod incarnation;
 mod intent;
 mod links;
@@ -69,6 +70,8 @@ enum Side {
     StopKind(bool),
     /// A group a reload removed was stopped here (or its stop failed).
     Retired(String, Result<(), String>),
+    /// A fence finished (daemon/fence.rs).
+    Fenced(fence::Done),
 }
 
 /// What `hbd run` was asked to do.
@@ -159,6 +162,8 @@ struct Daemon {
     /// The operator's standby/takeover intents as last handed to the writer (intent.rs).
     saved_admin: Vec<crate::cluster::Admin>,
     intent_tx: tokio::sync::watch::Sender<Vec<(String, crate::cluster::Admin)>>,
+    /// Fences under way.
+    fencer: fence::Fencer,
 }
 
 struct Signals {
@@ -296,6 +301,7 @@ impl Daemon {
             reload_replies: Vec::new(),
             saved_admin,
             intent_tx,
+            fencer: fence::Fencer::default(),
         })
     }
 
@@ -431,6 +437,17 @@ impl Daemon {
                     changed = true;
                 }
                 Action::Exit => exit = true,
+                Action::FenceNode { node, attempt } => {
+                    let done = self.side_tx.clone();
+                    let (tx, mut rx) = mpsc::unbounded_channel();
+                    self.fencer.start(&self.config, node, attempt, tx);
+                    tokio::spawn(async move {
+                        if let Some(d) = rx.recv().await {
+                            let _ = done.send(Side::Fenced(d));
+                        }
+                    });
+                }
+                Action::CancelFence { node, attempt } => self.fencer.cancel(node, attempt),
             }
         }
         if changed {
@@ -592,6 +609,12 @@ impl Daemon {
                     }
                 }
                 self.cluster.retired(Instant::now(), &name, result);
+                self.update_status();
+            }
+            Side::Fenced((node, attempt, result)) => {
+                self.fencer.finished(node, attempt);
+                self.cluster
+                    .handle_fence_result(Instant::now(), node, attempt, result);
                 self.update_status();
             }
             Side::Reloaded(generation, read) => {
@@ -1018,6 +1041,26 @@ impl Daemon {
             Event::SendFailed { reason } => tracing::error!(
                 "cannot send a heartbeat: {reason}; peers will declare this node dead"
             ),
+            Event::FenceStarted { peer: p, reason } => {
+                let p = peer(p);
+                tracing::warn!(PEER = %p, "fencing {p} ({reason}) before taking over its groups")
+            }
+            Event::Fenced { peer: p, by_ack } => {
+                let p = peer(p);
+                if *by_ack {
+                    tracing::warn!(PEER = %p, "{p} confirmed off by the operator (hbd fence-ack): its groups may be taken over")
+                } else {
+                    tracing::warn!(PEER = %p, "{p} fenced: its groups may be taken over")
+                }
+            }
+            Event::FenceFailed {
+                peer: p,
+                reason,
+                retry_in,
+            } => {
+                let p = peer(p);
+                tracing::error!(PEER = %p, "fencing {p} failed: {reason}; its groups stay stopped; trying again in {}s, or run `hbd fence-ack {p}` once it is off", retry_in.as_secs())
+            }
         }
     }
 

@@ -53,6 +53,8 @@ impl Node {
                     Action::StartGroup(_)
                     | Action::StopGroup(_)
                     | Action::RestartResources { .. }
+                    | Action::FenceNode { .. }
+                    | Action::CancelFence { .. }
                     | Action::Exit => {}
                 }
             }

@@ -382,7 +382,8 @@ impl HbdModel {
                     kind: OpKind::Restart,
                     due,
                 }),
-                Action::Event(_) => {}
+                // The model's configs configure no fencing.
+                Action::Event(_) | Action::FenceNode { .. } | Action::CancelFence { .. } => {}
                 Action::Exit => {
                     let node = &mut s.nodes[i];
                     node.core = None;

@@ -138,6 +138,33 @@ pub fn render(r: &Report, transitions: usize) -> String {
                 short(&r.config_digest)
             );
         }
+        if let Some(f) = &n.fence {
+            let why = f
+                .why
+                .as_deref()
+                .map(|w| format!(" ({w})"))
+                .unwrap_or_default();
+            let _ = match f.state.as_str() {
+                "pending" => write!(
+                    line,
+                    "  FENCING{why} since {}",
+                    when(r, f.attempt_since.as_deref().unwrap_or(&f.since))
+                ),
+                "failed" => write!(
+                    line,
+                    "  FENCE FAILED{why}: {}; retry at {}",
+                    f.reason.as_deref().unwrap_or("?"),
+                    f.retry_at.as_deref().map_or("?".into(), |t| when(r, t))
+                ),
+                "owed" => write!(line, "  fence owed{why}"),
+                _ => write!(
+                    line,
+                    "  fenced {}{}",
+                    when(r, &f.since),
+                    if f.by_ack { " (fence-ack)" } else { "" }
+                ),
+            };
+        }
         let _ = writeln!(o, "{}", line.trim_end());
     }
 
@@ -168,6 +195,9 @@ pub fn render(r: &Report, transitions: usize) -> String {
         }
         if !g.failed_on.is_empty() {
             let _ = write!(line, "  failed on {}", g.failed_on.join(", "));
+        }
+        if let Some(n) = &g.fence_wait {
+            let _ = write!(line, "  waiting for the fence of {n}");
         }
         let _ = writeln!(o, "{line}");
         if let Some(why) = &g.reason {
@@ -244,6 +274,7 @@ mod tests {
                     last_heard: None,
                 }]
             },
+            fence: None,
         };
         Report {
             format: 1,
@@ -272,6 +303,7 @@ mod tests {
                     name: "nginx.service".into(),
                     state: "failed".into(),
                 }],
+                fence_wait: None,
             }],
             transitions: vec![],
             removed_groups: vec![RemovedGroupReport {

@@ -62,6 +62,28 @@ pub struct NodeReport {
     /// it sends in now, the highest every live peer speaks).
     pub wire_version: Option<u8>,
     pub links: Vec<LinkReport>,
+    /// Fencing of this node as the answering node sees it; null when none is owed
+    /// or done.
+    #[serde(default)]
+    pub fence: Option<FenceReport>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FenceReport {
+    /// "owed" (dead or blocked, not fenced yet), "pending" (under way), "failed"
+    /// (last attempt failed or timed out) or "fenced" (off).
+    pub state: String,
+    /// Why it is owed a fence: "dead", or "stop of GROUP failed there".
+    pub why: Option<String>,
+    /// Since when it is owed one (or, fenced: when it was fenced).
+    pub since: String,
+    /// Pending: when this attempt started.
+    pub attempt_since: Option<String>,
+    /// Failed: why, and when the next attempt is due.
+    pub reason: Option<String>,
+    pub retry_at: Option<String>,
+    /// Fenced by the operator's word (`hbd fence-ack`) rather than by the fence.
+    pub by_ack: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -94,6 +116,9 @@ pub struct GroupReport {
     pub since: Option<String>,
     /// Each resource's state on the answering node.
     pub resources: Vec<ResourceReport>,
+    /// A node whose fence holds back the start of the group here.
+    #[serde(default)]
+    pub fence_wait: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -132,6 +157,7 @@ pub fn build(
         maintenance: status.maintenance,
         wire_version: Some(status.wire_version),
         links: Vec::new(),
+        fence: None,
     }];
     nodes.extend(status.peers.iter().map(|p| {
         NodeReport {
@@ -153,6 +179,17 @@ pub fn build(
                     last_heard: at(l.last_heard_ms),
                 })
                 .collect(),
+            fence: p.fence.as_ref().map(|f| FenceReport {
+                state: f.state.clone(),
+                why: f.why.clone(),
+                since: rfc3339(taken - Duration::from_millis(f.since_ms)),
+                attempt_since: at(f.attempt_ms),
+                reason: f.reason.clone(),
+                retry_at: f
+                    .retry_in_ms
+                    .map(|ms| rfc3339(taken + Duration::from_millis(ms))),
+                by_ack: f.by_ack,
+            }),
         }
     }));
     let mut resources = resources.into_iter();
@@ -185,6 +222,7 @@ pub fn build(
                     state: r.state,
                 })
                 .collect(),
+            fence_wait: g.fence_wait.clone(),
         })
         .collect();
     let transitions = status

@@ -180,6 +180,17 @@ impl Control {
             .await
     }
 
+    /// The operator confirms NODE is off: a takeover waiting for its fence proceeds.
+    async fn fence_ack(
+        &self,
+        #[zbus(header)] header: Header<'_>,
+        #[zbus(connection)] conn: &Connection,
+        node: String,
+    ) -> Result<String, ControlError> {
+        self.command(&header, conn, Command::FenceAck { node })
+            .await
+    }
+
     /// Reread cluster.toml and the key file.
     async fn reload(
         &self,

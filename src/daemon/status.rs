@@ -102,6 +102,7 @@ mod tests {
             failed_on: vec![],
             reason: None,
             since_ms: None,
+            fence_wait: None,
         }
     }
 
@@ -117,6 +118,7 @@ mod tests {
             config_differs: false,
             maintenance: false,
             version: None,
+            fence: None,
         }
     }
 

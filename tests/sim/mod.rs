@@ -13,8 +13,8 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use hbd::cluster::{
-    Action, Cluster, Command, CommandError, CommandOutcome, Event, Found, GroupEvent, GroupId,
-    LinkId, LocalGroupState, NodeId, Reject, ReloadError, Reloaded,
+    Action, Cluster, Command, CommandError, CommandOutcome, Event, FenceResult, Found, GroupEvent,
+    GroupId, LinkId, LocalGroupState, NodeId, Reject, ReloadError, Reloaded,
 };
 use hbd::config::{self, Algorithm, Config, KeySet};
 use hbd::proto::wire::DecodeError;
@@ -74,6 +74,10 @@ pub struct SimNode {
     pub starts: Vec<u32>,
     /// In-place restarts asked for, per group.
     pub restarts: Vec<u32>,
+    /// Scripted outcomes of the next fences this node carries out (default Ok).
+    pub fence_outcome: VecDeque<Outcome>,
+    /// Fences this node asked for: (target, attempt).
+    pub fences: Vec<(usize, u64)>,
 }
 
 pub struct Sim {
@@ -104,6 +108,12 @@ pub struct Sim {
     pub log: bool,
     /// Packets refused for their protocol version (mixed-version tests).
     pub version_rejects: u32,
+    /// Fences under way: (due, fencer, target, attempt, result).
+    fence_ops: Vec<(Instant, usize, usize, u64, FenceResult)>,
+    /// A successful fence powers the target off (crash); false: it stays up (a fence
+    /// that lies, or a test unit).
+    pub fence_powers_off: bool,
+    pub fence_delay: Duration,
 }
 
 impl Sim {
@@ -145,6 +155,9 @@ impl Sim {
             overlap_since: BTreeMap::new(),
             log: std::env::var_os("SIM_LOG").is_some(),
             version_rejects: 0,
+            fence_ops: Vec::new(),
+            fence_powers_off: true,
+            fence_delay: Duration::from_millis(200),
             config,
         };
         for _ in 0..n {
@@ -159,6 +172,8 @@ impl Sim {
                 stop_outcome: vec![VecDeque::new(); ng],
                 starts: vec![0; ng],
                 restarts: vec![0; ng],
+                fence_outcome: VecDeque::new(),
+                fences: Vec::new(),
             });
         }
         for i in 0..n {
@@ -436,6 +451,28 @@ impl Sim {
                     self.nodes[i].exited = true;
                     self.nodes[i].core = None;
                 }
+                Action::FenceNode { node, attempt } => {
+                    self.nodes[i].fences.push((node.0, attempt));
+                    let due = now + self.fence_delay;
+                    let r = match self.nodes[i]
+                        .fence_outcome
+                        .pop_front()
+                        .unwrap_or(Outcome::Ok)
+                    {
+                        Outcome::Ok => Some(FenceResult::Fenced),
+                        Outcome::Hang => None,
+                        Outcome::Fail | Outcome::Blocked => Some(FenceResult::FenceFailed {
+                            reason: "scripted fence failure".into(),
+                        }),
+                    };
+                    if let Some(r) = r {
+                        self.fence_ops.push((due, i, node.0, attempt, r));
+                    }
+                }
+                Action::CancelFence { node, attempt } => {
+                    self.fence_ops
+                        .retain(|f| !(f.1 == i && f.2 == node.0 && f.3 == attempt));
+                }
             }
         }
     }
@@ -471,6 +508,9 @@ impl Sim {
             for (t, ..) in &self.retires {
                 next = next.min(*t);
             }
+            for (t, ..) in &self.fence_ops {
+                next = next.min(*t);
+            }
             if next > end {
                 break;
             }
@@ -492,6 +532,8 @@ impl Sim {
                             // A peer's new incarnation is believed once it has heard
                             // us; packets of a replaced one may still be in flight.
                             Ok(()) | Err(Reject::Unconfirmed | Reject::OldIncarnation) => {}
+                            // A fenced node that stayed up (fence_powers_off = false).
+                            Err(Reject::Fenced(_)) => {}
                             // An older node refusing a newer version (mixed versions).
                             Err(Reject::Decode(DecodeError::BadVersion(_))) => {
                                 self.version_rejects += 1
@@ -541,6 +583,20 @@ impl Sim {
                 let name = self.names[u].clone();
                 if let Some(c) = self.nodes[i].core.as_mut() {
                     c.retired(now, &name, result);
+                }
+                self.drain(i);
+            }
+            // Complete due fences: the target goes off, then the fencer hears of it.
+            let (due, rest): (Vec<_>, Vec<_>) = std::mem::take(&mut self.fence_ops)
+                .into_iter()
+                .partition(|f| f.0 <= now);
+            self.fence_ops = rest;
+            for (_, i, target, attempt, r) in due {
+                if r == FenceResult::Fenced && self.fence_powers_off {
+                    self.crash(target);
+                }
+                if let Some(c) = self.nodes[i].core.as_mut() {
+                    c.handle_fence_result(now, NodeId(target), attempt, r);
                 }
                 self.drain(i);
             }

@@ -58,6 +58,9 @@ pub enum Command {
     Maintenance(bool),
     /// An operator cleaned up a group blocked or failed here.
     Unblock { group: String },
+    /// An operator confirms that `node` is off (`hbd fence-ack`): a takeover waiting
+    /// for its fence proceeds.
+    FenceAck { node: String },
 }
 
 impl std::fmt::Display for Command {
@@ -99,6 +102,7 @@ impl std::fmt::Display for Command {
             }
             Command::Maintenance(on) => write!(f, "maintenance {}", if *on { "on" } else { "off" }),
             Command::Unblock { group } => write!(f, "unblock of {group}"),
+            Command::FenceAck { node } => write!(f, "fence-ack of {node}"),
         }
     }
 }
@@ -172,6 +176,16 @@ pub enum CommandError {
         "node {peer} runs an older hbd (wire version {version}) that cannot carry standby or takeover: upgrade it first"
     )]
     OldPeer { peer: String, version: u8 },
+    #[error("no node is named \"{0}\" in cluster.toml")]
+    UnknownNode(String),
+    #[error(
+        "{node} is this node: run `hbd fence-ack {node}` on a node that waits to take over from it"
+    )]
+    FenceAckSelf { node: String },
+    #[error(
+        "nothing here waits for {node} to be fenced (it is not dead with fencing configured, nor being fenced): nothing to confirm"
+    )]
+    NoFenceOwed { node: String },
 }
 
 /// One recorded change of a group's state on this node.
@@ -571,6 +585,9 @@ impl Cluster {
             return "takeover requested by the operator".into();
         }
         // The last peer that held it, and what became of it.
+        if let Some(why) = self.ops.last_holder[g].and_then(|i| self.fenced_reason(i)) {
+            return why;
+        }
         match self.ops.last_holder[g].map(|i| (i, self.peers[i].state)) {
             Some((i, PeerState::Dead)) => format!("taken over: {} is dead", self.name(i)),
             Some((i, PeerState::Left)) => format!("taken over: {} left the cluster", self.name(i)),
@@ -667,6 +684,7 @@ impl Cluster {
             Command::Takeover { group, force } => self.takeover(now, &group, force)?,
             Command::Maintenance(on) => self.maintenance(on)?,
             Command::Unblock { group } => self.unblock(&group)?,
+            Command::FenceAck { node } => self.fence_ack(now, &node)?,
             Command::Stop { .. } | Command::Shutdown | Command::Detach => unreachable_outcome(),
         };
         self.evaluate(now);

@@ -9,6 +9,7 @@
 //! hours of simulated time in milliseconds.
 
 mod command;
+pub mod fence;
 mod membership;
 pub mod ownership;
 mod reload;
@@ -17,6 +18,7 @@ mod status;
 
 pub use command::{Admin, Command, CommandError, CommandOutcome, Until, Wait};
 pub use reload::Reloaded;
+pub use fence::{FenceResult, FenceStatus};
 pub use status::{
     GroupStatus, LinkStatus, PeerStatus, RemovedStatus, Status, Transition, peer_state_name,
     state_name,
@@ -57,6 +59,12 @@ pub enum Action {
     Event(Event),
     /// A requested shutdown has completed: every group is released.
     Exit,
+    /// Fence (power off) `node` with its configured unit or command; report with
+    /// [`Cluster::handle_fence_result`] and this `attempt`.
+    FenceNode { node: NodeId, attempt: u64 },
+    /// The fence `attempt` of `node` timed out or was confirmed by hand: stop it
+    /// (its result, should one still come, is ignored).
+    CancelFence { node: NodeId, attempt: u64 },
 }
 
 /// Results of group operations and resource monitoring, fed back by the daemon.
@@ -160,6 +168,9 @@ pub enum Reject {
     Own,
     #[error("another daemon claims to be this node \"{0}\": check node names and --node")]
     DuplicateNode(String),
+    /// From an incarnation of a node that was fenced (it should be off).
+    #[error("packet from node \"{0}\", which was fenced: ignored until it restarts")]
+    Fenced(String),
 }
 
 /// A deadline in the core's timer table.
@@ -185,6 +196,8 @@ pub enum Timer {
     HoldDown(GroupId),
     /// The wait for fresh heartbeats after a stall ends (see `Cluster::resync_until`).
     Resync,
+    /// A fence of the node times out, or a failed one is tried again.
+    Fence(NodeId),
 }
 
 /// Why a reloaded configuration cannot be applied to the running core.
@@ -329,6 +342,23 @@ pub enum Event {
     SendFailed {
         reason: String,
     },
+    /// Fencing `peer` before a takeover (`reason`: why it is owed one).
+    FenceStarted {
+        peer: NodeId,
+        reason: String,
+    },
+    /// `peer` is off: fenced, or confirmed by the operator (`hbd fence-ack`).
+    Fenced {
+        peer: NodeId,
+        by_ack: bool,
+    },
+    /// Fencing `peer` failed or timed out: what waited for it stays stopped; tried
+    /// again in `retry_in`.
+    FenceFailed {
+        peer: NodeId,
+        reason: String,
+        retry_in: Duration,
+    },
 }
 
 /// The membership and ownership state machine of one node. `Clone` and `Debug` let
@@ -368,6 +398,8 @@ pub struct Cluster {
     ops: command::Ops,
     /// Groups a reload removed while they ran here, claimed until stopped (reload.rs).
     retiring: Vec<reload::Retiring>,
+    /// Fencing of peers (fence.rs).
+    fence: fence::Fencing,
 }
 
 /// This node's own state for one group.
@@ -447,6 +479,7 @@ impl Cluster {
             actions: VecDeque::new(),
             ops: command::Ops::new(config.nodes.len(), nl, ng),
             retiring: Vec::new(),
+            fence: fence::Fencing::new(config.nodes.len(), ng),
         };
         c.sync_timers();
         c
@@ -596,6 +629,9 @@ impl Cluster {
             return Err(Reject::UnknownLink(link.0));
         }
         let peer_id = NodeId(sender);
+        if self.fence_refuses(sender, msg.incarnation) {
+            return Err(Reject::Fenced(msg.sender.clone()));
+        }
         // Before any replay or incarnation check: a restarted peer must be answered in
         // a version it reads, or it can never ack us.
         self.ops
@@ -655,6 +691,7 @@ impl Cluster {
             self.peers[sender].announced = extras.timing;
             self.apply(peer_id, &msg);
         }
+        self.fence_refresh(now);
         self.check_ready(now);
         self.evaluate(now);
         Ok(())
@@ -795,6 +832,8 @@ impl Cluster {
             }
         }
         self.expire_twins(now, local_deadtime);
+        self.fence_refresh(now);
+        self.fence_timeouts(now);
         self.check_ready(now);
         self.evaluate(now);
         if now >= self.next_send {
@@ -855,8 +894,18 @@ impl Cluster {
             return;
         }
         let mut changed = false;
+        let waited = std::mem::replace(&mut self.fence.waiting, vec![None; self.groups.len()]);
         for g in 0..self.groups.len() {
             changed |= self.evaluate_group(now, g);
+        }
+        for (g, w) in waited.iter().enumerate() {
+            // No longer waiting for a fence without having started: the reason is stale.
+            if w.is_some()
+                && self.fence.waiting[g].is_none()
+                && self.groups[g].state == LocalGroupState::Stopped
+            {
+                self.ops.reason[g] = None;
+            }
         }
         if self.shutting_down {
             changed |= self.continue_shutdown();
@@ -939,9 +988,15 @@ impl Cluster {
             return true;
         }
         let resyncing = self.resync_until.is_some_and(|t| now < t);
+        // Not on claims that may be stale (resyncing): a fence is not undone.
+        let escalate = (local.state == LocalGroupState::Stopped && self.ready && !resyncing)
+            .then(|| self.fence_escalation(&view))
+            .flatten();
         match local.state {
             LocalGroupState::Running => match ownership::decide_holder(&view) {
                 Decision::YieldTo(_) if resyncing => false,
+                // A blocked holder with fencing is fenced rather than yielded to.
+                Decision::YieldTo(peer) if self.fence_instead_of_yield(now, g, peer.0) => false,
                 Decision::YieldTo(peer) => {
                     self.ops.because(
                         g,
@@ -987,6 +1042,8 @@ impl Cluster {
             },
             LocalGroupState::Stopped if self.ready => match ownership::decide_idle(&view) {
                 Decision::Start if resyncing => false,
+                Decision::Start if self.fence_gate(now, g) => false,
+                Decision::Keep if let Some(p) = escalate => self.fence_escalate(now, g, p),
                 Decision::Start => {
                     self.ops.because(g, self.start_reason(g));
                     let l = &mut self.groups[g];
@@ -1267,6 +1324,7 @@ impl Cluster {
         if let Some(until) = self.resync_until {
             t.push((Timer::Resync, until));
         }
+        self.fence_timers(&mut t);
         self.timers = t;
     }
 

@@ -280,6 +280,8 @@ impl Cluster {
             })
             .collect();
         self.ops.remap_groups(map, &new_flags);
+        // Which groups wait for a fence (rebuilt from the state on each evaluation).
+        self.fence.waiting = remap(&self.fence.waiting, map, || None);
     }
 
     /// The shell's report on a group a reload removed while it ran here (see

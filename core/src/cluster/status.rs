@@ -59,6 +59,9 @@ pub struct PeerStatus {
     pub maintenance: bool,
     /// Highest wire version the peer speaks, once heard.
     pub version: Option<u8>,
+    /// Fencing of the peer, when one is owed, under way, failed or done.
+    #[serde(default)]
+    pub fence: Option<super::FenceStatus>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -88,6 +91,9 @@ pub struct GroupStatus {
     /// Why the group is in its state here (failure, move), when known.
     pub reason: Option<String>,
     pub since_ms: Option<u64>,
+    /// The node whose fence holds back a start of the group here.
+    #[serde(default)]
+    pub fence_wait: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -173,6 +179,7 @@ impl Cluster {
                 config_differs: p.digest_mismatch,
                 maintenance: p.alive() && self.ops.peer_maintenance[i],
                 version: self.ops.peer_version[i].map(|(_, v)| v),
+                fence: self.fence_status(i, now),
             })
             .collect();
         let groups = self
@@ -218,6 +225,7 @@ impl Cluster {
                     wanted_by,
                     reason: self.ops.reason[g].clone(),
                     since_ms: age(self.ops.group_since[g]),
+                    fence_wait: self.fence_waiting(g),
                 }
             })
             .collect();
@@ -282,6 +290,18 @@ impl Status {
             .collect();
         if !trouble.is_empty() {
             s += &format!("; {}", trouble.join(", "));
+        }
+        let fencing: Vec<String> = self
+            .peers
+            .iter()
+            .filter_map(|p| match p.fence.as_ref()?.state.as_str() {
+                "pending" => Some(format!("fencing {}", p.name)),
+                "failed" => Some(format!("fence of {} failed", p.name)),
+                _ => None,
+            })
+            .collect();
+        if !fencing.is_empty() {
+            s += &format!("; {}", fencing.join(", "));
         }
         let peers: Vec<String> = self
             .peers
