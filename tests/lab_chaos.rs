@@ -13,7 +13,7 @@
 //! The faults: kill -9 of hbd (systemd restarts it, the group is adopted), a frozen node
 //! (cgroup freezer) past deadtime, one link cut, every link cut (partition) and healed, 30 %
 //! heartbeat loss, `systemctl restart hbd`, a clean stop and start of hbd, a reload on both,
-//! a crash of the web unit (restarted in place), `hbd standby` on the holder.
+//! a crash of the web unit (restarted in place), `hbd standby` on the holder (then `hbd clear`).
 //!
 //! CI runs a fixed seed (`HBD_CHAOS_SEED`, default 265: it draws eight different faults) for `HBD_CHAOS_STEPS` faults
 //! (default 8). The hunt for new sequences is a separate command that prints each seed:
@@ -330,9 +330,10 @@ fn inject(lab: &Lab, fault: Fault, node: &str, record: &Mutex<Record>, rng: &mut
             Duration::from_secs(2)
         }
         Fault::Standby => {
-            // On the holder: the group moves to the other node (which then keeps it: a
-            // standby lasts until a takeover here, so take it back right away to keep the
-            // other faults meaningful). On the other node: nothing to give up.
+            // On the holder: the group moves to the other node. A standby lasts (across
+            // restarts too) until cleared, so clear it after a while: the group stays
+            // where it went, and this node may take it again. On the other node: nothing
+            // to give up.
             let o = n.exec(&["hbd", "standby"]);
             record
                 .lock()
@@ -342,12 +343,12 @@ fn inject(lab: &Lab, fault: Fault, node: &str, record: &Mutex<Record>, rng: &mut
                     String::from_utf8_lossy(&o.stdout).trim()
                 ));
             std::thread::sleep(hold);
-            let o = n.exec(&["hbd", "takeover"]);
+            let o = n.exec(&["hbd", "clear"]);
             record
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
                 .log(format!(
-                    "hbd takeover on {node}: {}{}",
+                    "hbd clear on {node}: {}{}",
                     String::from_utf8_lossy(&o.stdout).trim(),
                     String::from_utf8_lossy(&o.stderr).trim()
                 ));

@@ -95,6 +95,70 @@ fn standby_hands_the_group_over_and_keeps_it_away_even_with_failback() {
     assert_eq!(s.worst_overlap, Duration::ZERO);
 }
 
+/// `hbd clear` forgets a standby or a takeover and moves nothing by itself; the normal
+/// rules then apply (here auto_failback brings the group back to its preferred node).
+#[test]
+fn clear_forgets_standby_and_takeover_without_moving_anything() {
+    let clear = |g: Option<&str>| Command::Clear {
+        group: g.map(str::to_string),
+    };
+    // Without failback: standby on n0, the group moves to n1; clear moves nothing back.
+    let mut s = two("");
+    ok(s.op(0, standby(Some("web"))));
+    s.run_for(MS(400));
+    assert_eq!(s.owner(0), 1);
+    let out = ok(s.op(0, clear(Some("web"))));
+    assert!(
+        out.message.contains("forgot the standby of web"),
+        "{}",
+        out.message
+    );
+    assert!(out.wait.is_empty());
+    assert_eq!(status(&s, 0).groups[0].admin, Admin::Normal);
+    s.run_for(Duration::from_secs(3));
+    assert_eq!(s.owner(0), 1, "clear moves nothing");
+    // n0 is eligible again: when n1 stops, n0 takes the group.
+    s.command(1, Command::Shutdown);
+    s.run_for(MS(500));
+    assert_eq!(s.owner(0), 0, "the cleared node takes the group again");
+    assert_eq!(s.worst_overlap, Duration::ZERO);
+
+    // A takeover's wish is forgotten too; a second clear has nothing to do.
+    let mut s = two("");
+    ok(s.op(1, takeover(Some("web"), false)));
+    s.run_for(MS(400));
+    assert_eq!(s.owner(0), 1);
+    let out = ok(s.op(1, clear(None)));
+    assert!(
+        out.message.contains("forgot the takeover of web"),
+        "{}",
+        out.message
+    );
+    assert_eq!(status(&s, 1).groups[0].admin, Admin::Normal);
+    let out = ok(s.op(1, clear(None)));
+    assert!(out.message.contains("nothing to clear"), "{}", out.message);
+    s.run_for(Duration::from_secs(3));
+    assert_eq!(s.owner(0), 1, "still where it was");
+    assert!(matches!(
+        refused(s.op(1, clear(Some("wbe")))),
+        CommandError::UnknownGroup(_)
+    ));
+
+    // With auto_failback, a cleared standby on the preferred node lets it fail back.
+    let mut s = two(FAILBACK);
+    ok(s.op(0, standby(Some("web"))));
+    s.run_for(MS(400));
+    assert_eq!(s.owner(0), 1);
+    ok(s.op(0, clear(Some("web"))));
+    s.run_for(Duration::from_secs(5));
+    assert_eq!(
+        s.owner(0),
+        0,
+        "failback after hold_down, as the normal rules say"
+    );
+    assert_eq!(s.worst_overlap, Duration::ZERO);
+}
+
 #[test]
 fn standby_of_every_group_and_standby_where_nothing_runs() {
     let mut s = Sim::new(config(2, 1, &[("web", 0), ("db", 0), ("mail", 1)], ""));

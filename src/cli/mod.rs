@@ -1,6 +1,7 @@
 //! The `hbd` command line: one file per subcommand, errors rendered once here.
 
 mod check;
+mod clear;
 mod control;
 mod fence_ack;
 mod generate;
@@ -63,6 +64,8 @@ pub enum Command {
     Takeover(takeover::Args),
     /// Stop (on) or resume (off) managing groups on this node; resources are left as they are.
     Maintenance(maintenance::Args),
+    /// Forget this node's standby or takeover for GROUP (default: every group); nothing moves by itself.
+    Clear(clear::Args),
     /// Clear a group left blocked or failed here, after cleaning it up by hand.
     Unblock(unblock::Args),
     /// Confirm by hand that NODE is off (powered down, fenced): a takeover waiting for its fence proceeds.
@@ -117,6 +120,7 @@ fn config_given_in_vain(cli: &Cli, matches: &clap::ArgMatches) -> Option<Error> 
         Command::Standby(_) => ("standby", ASKS),
         Command::Takeover(_) => ("takeover", ASKS),
         Command::Maintenance(_) => ("maintenance", ASKS),
+        Command::Clear(_) => ("clear", ASKS),
         Command::Unblock(_) => ("unblock", ASKS),
         Command::FenceAck(_) => ("fence-ack", ASKS),
         Command::Reload => ("reload", ASKS),
@@ -138,6 +142,7 @@ fn dispatch(cli: Cli) -> crate::error::Result<()> {
         Command::Standby(a) => standby::run(&cli.socket, a),
         Command::Takeover(a) => takeover::run(&cli.socket, a),
         Command::Maintenance(a) => maintenance::run(&cli.socket, a),
+        Command::Clear(a) => clear::run(&cli.socket, a),
         Command::Unblock(a) => unblock::run(&cli.socket, a),
         Command::FenceAck(a) => fence_ack::run(&cli.socket, a),
         Command::Reload => reload::run(&cli.socket),

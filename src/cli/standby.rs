@@ -1,5 +1,5 @@
 //! `hbd standby [GROUP]`: give up one group (or every group) on this node and keep
-//! it away until `hbd takeover` here.
+//! it away until `hbd takeover` or `hbd clear` here.
 
 use std::path::Path;
 

@@ -20,6 +20,7 @@ pub trait Control {
     fn standby(&self, group: &str, force: bool) -> zbus::Result<String>;
     fn takeover(&self, group: &str, force: bool) -> zbus::Result<String>;
     fn maintenance(&self, on: bool) -> zbus::Result<String>;
+    fn clear(&self, group: &str) -> zbus::Result<String>;
     fn unblock(&self, group: &str) -> zbus::Result<String>;
     fn fence_ack(&self, node: &str) -> zbus::Result<String>;
     fn reload(&self) -> zbus::Result<String>;
@@ -107,6 +108,10 @@ impl Client {
 
     pub async fn maintenance(&self, on: bool) -> Result<Reply, Error> {
         reply(call(self.proxy.maintenance(on)).await?)
+    }
+
+    pub async fn clear(&self, group: &str) -> Result<Reply, Error> {
+        reply(call(self.proxy.clear(group)).await?)
     }
 
     pub async fn unblock(&self, group: &str) -> Result<Reply, Error> {

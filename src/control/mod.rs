@@ -9,6 +9,7 @@
 //! Standby(s group, b force) -> s    "" = every group; returns the outcome as JSON
 //! Takeover(s group, b force) -> s
 //! Maintenance(b on) -> s
+//! Clear(s group) -> s                "" = every group: forget standby/takeover here
 //! Unblock(s group) -> s
 //! FenceAck(s node) -> s              the operator confirms NODE is off
 //! Reload() -> s

@@ -169,6 +169,17 @@ impl Control {
         self.command(&header, conn, Command::Maintenance(on)).await
     }
 
+    /// Forget this node's standby or takeover for GROUP ("" = every group).
+    async fn clear(
+        &self,
+        #[zbus(header)] header: Header<'_>,
+        #[zbus(connection)] conn: &Connection,
+        group: String,
+    ) -> Result<String, ControlError> {
+        let group = group_arg(group);
+        self.command(&header, conn, Command::Clear { group }).await
+    }
+
     /// An operator cleaned up GROUP, blocked or failed here.
     async fn unblock(
         &self,

@@ -142,7 +142,10 @@ mod tests {
         let near = Instant::now() + Duration::from_millis(200);
         let r = tokio::time::timeout(Duration::from_millis(10), d.wait(Some(near))).await;
         if r.is_ok() {
-            assert!(Instant::now() >= near, "a cancelled wait fired before the deadline");
+            assert!(
+                Instant::now() >= near,
+                "a cancelled wait fired before the deadline"
+            );
         }
         d.wait(Some(near)).await;
         assert!(Instant::now() >= near);

@@ -11,8 +11,8 @@
 #
 # Per round, interleaved (hbd, hbd-noprobe, keepalived, heartbeat, then again), on a fresh
 # two-node lab each:
-#   handover_*: a clean hand-over n1 -> n2 (hbd: systemctl stop hbd, until hbd has a standby
-#               command; keepalived: n1's priority lowered + reload; heartbeat: hb_standby),
+#   handover_*: a clean hand-over n1 -> n2 (hbd: hbd standby, cleared afterwards with hbd
+#               clear; keepalived: n1's priority lowered + reload; heartbeat: hb_standby),
 #               from the command to the VIP added on n2 (netlink event) / to the first HTTP
 #               answer from n2 at the client;
 #   kill_*:     kill -9 of the owner n2 with its switch ports unplugged, to the VIP added on
@@ -287,7 +287,7 @@ journal_ns() {
 
 handover() { # SYSTEM: n1 gives the group to n2
     case $1 in
-        hbd | hbd-noprobe) lab exec "$LAB" n1 systemctl stop --no-block hbd.service ;;
+        hbd | hbd-noprobe) lab exec "$LAB" n1 hbd standby --no-wait >/dev/null ;;
         keepalived)
             keepalived_conf n1 50 0.1 > "$WORK/ka-n1.conf"
             put n1 "$WORK/ka-n1.conf" 644 /etc/keepalived/keepalived.conf
@@ -314,8 +314,8 @@ round() {
     hv=$(ms "$t0" "$tv") hh=$(ms "$t0" "$th")
     row "$sys" 2 "$r" handover_vip_ms "$hv" ms
     row "$sys" 2 "$r" handover_http_ms "$hh" ms
-    # n1 back as the backup (hbd was stopped; the others still run).
-    case $sys in hbd | hbd-noprobe) lab exec "$LAB" n1 systemctl start --no-block hbd.service ;; esac
+    # n1 back as the backup (hbd: forget the standby; the others are backups already).
+    case $sys in hbd | hbd-noprobe) lab exec "$LAB" n1 hbd clear >/dev/null ;; esac
     sleep 1.5
     vip_watch n1 "$WORK/vip"
     case $sys in hbd*) gaps_watch n1 "$WORK/gaps" && sleep 1 ;; esac

@@ -56,6 +56,9 @@ pub enum Command {
     Takeover { group: Option<String>, force: bool },
     /// Stop (true) or resume (false) managing groups on this node.
     Maintenance(bool),
+    /// Forget this node's standby or takeover for one group (or all): the normal
+    /// rules place it again; nothing moves because of the command itself.
+    Clear { group: Option<String> },
     /// An operator cleaned up a group blocked or failed here.
     Unblock { group: String },
     /// An operator confirms that `node` is off (`hbd fence-ack`): a takeover waiting
@@ -101,6 +104,7 @@ impl std::fmt::Display for Command {
                 )
             }
             Command::Maintenance(on) => write!(f, "maintenance {}", if *on { "on" } else { "off" }),
+            Command::Clear { group } => write!(f, "clear {}", of(group)),
             Command::Unblock { group } => write!(f, "unblock of {group}"),
             Command::FenceAck { node } => write!(f, "fence-ack of {node}"),
         }
@@ -683,6 +687,7 @@ impl Cluster {
             Command::Standby { group, force } => self.standby(&group, force)?,
             Command::Takeover { group, force } => self.takeover(now, &group, force)?,
             Command::Maintenance(on) => self.maintenance(on)?,
+            Command::Clear { group } => self.clear(&group)?,
             Command::Unblock { group } => self.unblock(&group)?,
             Command::FenceAck { node } => self.fence_ack(now, &node)?,
             Command::Stop { .. } | Command::Shutdown | Command::Detach => unreachable_outcome(),
@@ -729,10 +734,12 @@ impl Cluster {
         }
         let names = self.names(&groups);
         let message = if wait.is_empty() {
-            format!("standby: {names} will not run on this node until `hbd takeover` here")
+            format!(
+                "standby: {names} will not run on this node until `hbd takeover` or `hbd clear` here"
+            )
         } else {
             format!(
-                "standby: releasing {} here; {names} will not run on this node until `hbd takeover` here",
+                "standby: releasing {} here; {names} will not run on this node until `hbd takeover` or `hbd clear` here",
                 self.names_of(&wait)
             )
         };
@@ -823,6 +830,42 @@ impl Cluster {
             (true, false) => "maintenance mode off: managing groups again".to_string(),
         };
         self.ops.maintenance = on;
+        Ok(CommandOutcome {
+            message,
+            wait: Vec::new(),
+        })
+    }
+
+    fn clear(&mut self, group: &Option<String>) -> Result<CommandOutcome, CommandError> {
+        let groups = self.groups_named(group)?;
+        if self.shutting_down {
+            return Err(CommandError::ShuttingDown);
+        }
+        let mut cleared = Vec::new();
+        for &g in &groups {
+            let was = std::mem::take(&mut self.ops.admin[g]);
+            match was {
+                Admin::Normal => {}
+                Admin::Standby => {
+                    cleared.push(format!("standby of {}", self.config.groups[g].name))
+                }
+                Admin::Wanted => {
+                    cleared.push(format!("takeover of {}", self.config.groups[g].name))
+                }
+            }
+        }
+        let message = if cleared.is_empty() {
+            format!(
+                "clear: nothing to clear, {} had no standby or takeover here",
+                self.names(&groups)
+            )
+        } else {
+            format!(
+                "clear: forgot the {} here; the normal rules place {} again",
+                cleared.join(", "),
+                self.names(&groups)
+            )
+        };
         Ok(CommandOutcome {
             message,
             wait: Vec::new(),

@@ -17,8 +17,8 @@ pub mod restart;
 mod status;
 
 pub use command::{Admin, Command, CommandError, CommandOutcome, Until, Wait};
-pub use reload::Reloaded;
 pub use fence::{FenceResult, FenceStatus};
+pub use reload::Reloaded;
 pub use status::{
     GroupStatus, LinkStatus, PeerStatus, RemovedStatus, Status, Transition, peer_state_name,
     state_name,
