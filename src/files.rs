@@ -140,6 +140,36 @@ pub fn read_regular(path: &Path, max: u64, links: Links) -> Result<(Vec<u8>, Met
     Ok((bytes, meta))
 }
 
+/// Replace `dir/name` with `contents` atomically and durably, for hbd's own state files
+/// ($STATE_DIRECTORY): the directory is made 0700 if missing; a temporary file in it is
+/// created exclusively (`O_EXCL`, `O_NOFOLLOW`, mode 0600, so a planted link is never
+/// written through), synced, then renamed over the old file. On error the temporary
+/// file is removed and the old file stays as it was. Blocking: call off the event loop.
+pub fn replace_state_file(dir: &Path, name: &str, contents: &[u8]) -> io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::DirBuilderExt;
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)?;
+    let tmp = dir.join(format!(".{name}.{}", std::process::id()));
+    let _ = fs::remove_file(&tmp);
+    let mut f = fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .custom_flags(libc::O_NOFOLLOW)
+        .open(&tmp)?;
+    let written = f
+        .write_all(contents)
+        .and_then(|()| f.sync_all())
+        .and_then(|()| fs::rename(&tmp, dir.join(name)));
+    if written.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    written
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

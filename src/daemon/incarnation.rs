@@ -8,8 +8,8 @@
 //! warning says so; peers then still accept the node after a backwards clock step
 //! once its previous incarnation is declared dead.
 
-use std::io::{Read, Write};
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::io::Read;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -41,7 +41,7 @@ pub fn next(dir: &Path) -> (u64, Option<String>) {
         Some(f) => clock.max(f.saturating_add(1)),
         None => clock,
     };
-    let warning = persist(dir, &path, incarnation).err().map(|e| {
+    let warning = persist(dir, incarnation).err().map(|e| {
         format!(
             "cannot keep the incarnation in {}: {e}; relying on the clock alone (peers may ignore this node for a deadtime after a clock step back)",
             path.display()
@@ -66,27 +66,8 @@ fn read_floor(path: &Path) -> Option<u64> {
     text.trim().parse().ok()
 }
 
-fn persist(dir: &Path, path: &Path, incarnation: u64) -> std::io::Result<()> {
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(dir)?;
-    let tmp = dir.join(format!(".{FILE}.{}", std::process::id()));
-    let _ = std::fs::remove_file(&tmp);
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .custom_flags(libc::O_NOFOLLOW)
-        .open(&tmp)?;
-    let written = f
-        .write_all(format!("{incarnation}\n").as_bytes())
-        .and_then(|()| f.sync_all())
-        .and_then(|()| std::fs::rename(&tmp, path));
-    if written.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    written
+fn persist(dir: &Path, incarnation: u64) -> std::io::Result<()> {
+    crate::files::replace_state_file(dir, FILE, format!("{incarnation}\n").as_bytes())
 }
 
 #[cfg(test)]

@@ -10,8 +10,6 @@
 //! Lines hbd does not understand, and groups no longer in cluster.toml, are ignored
 //! with a warning. Maintenance mode is not kept: a restart of hbd ends it.
 
-use std::io::Write;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 use crate::cluster::Admin;
@@ -86,26 +84,7 @@ fn render(intents: &[(String, Admin)]) -> String {
 
 /// Replace the file with these intents (blocking: call off the event loop).
 pub fn save(dir: &Path, intents: &[(String, Admin)]) -> std::io::Result<()> {
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(dir)?;
-    let tmp = dir.join(format!(".{FILE}.{}", std::process::id()));
-    let _ = std::fs::remove_file(&tmp);
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .custom_flags(libc::O_NOFOLLOW)
-        .open(&tmp)?;
-    let written = f
-        .write_all(render(intents).as_bytes())
-        .and_then(|()| f.sync_all())
-        .and_then(|()| std::fs::rename(&tmp, path(dir)));
-    if written.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    written
+    files::replace_state_file(dir, FILE, render(intents).as_bytes())
 }
 
 /// A task that writes the latest intents whenever they change, off the loop; later
