@@ -421,6 +421,21 @@ struct Local {
 }
 
 impl Local {
+    /// A group this node has never held (start-up, a group a reload added).
+    fn stopped() -> Local {
+        Local {
+            state: LocalGroupState::Stopped,
+            generation: 0,
+            failed_until: None,
+            fail_after_stop: false,
+            conflict_reported: None,
+            restarts: restart::RestartBudget::default(),
+            restarting: false,
+        }
+    }
+}
+
+impl Local {
     fn claim(&self) -> ClaimState {
         match self.state {
             LocalGroupState::Stopped => ClaimState::None,
@@ -465,17 +480,7 @@ impl Cluster {
             exited: false,
             twin: None,
             peers: (0..config.nodes.len()).map(|_| Peer::new(nl, ng)).collect(),
-            groups: (0..ng)
-                .map(|_| Local {
-                    state: LocalGroupState::Stopped,
-                    generation: 0,
-                    failed_until: None,
-                    fail_after_stop: false,
-                    conflict_reported: None,
-                    restarts: restart::RestartBudget::default(),
-                    restarting: false,
-                })
-                .collect(),
+            groups: (0..ng).map(|_| Local::stopped()).collect(),
             actions: VecDeque::new(),
             ops: command::Ops::new(config.nodes.len(), nl, ng),
             retiring: Vec::new(),

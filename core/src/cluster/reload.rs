@@ -38,7 +38,7 @@ use std::time::Instant;
 use crate::config::{Config, Group, KeySet};
 use crate::proto::wire::{self, Claim, ClaimState};
 
-use super::{Cluster, GroupId, Local, LocalGroupState, ReloadError, restart};
+use super::{Cluster, GroupId, Local, LocalGroupState, ReloadError};
 
 /// A group removed by a reload while it ran here, claimed until it is stopped.
 #[derive(Debug, Clone)]
@@ -233,16 +233,7 @@ impl Cluster {
 
     /// Rebuild every per-group table in the new config's order.
     fn remap_groups(&mut self, config: &Config, map: &[Option<usize>]) {
-        let fresh = || Local {
-            state: LocalGroupState::Stopped,
-            generation: 0,
-            failed_until: None,
-            fail_after_stop: false,
-            conflict_reported: None,
-            restarts: restart::RestartBudget::default(),
-            restarting: false,
-        };
-        self.groups = remap(&self.groups, map, fresh);
+        self.groups = remap(&self.groups, map, Local::stopped);
         let index = |name: &str| config.groups.iter().position(|g| g.name == name);
         for p in &mut self.peers {
             p.claims = remap(&p.claims, map, || (ClaimState::None, 0));
