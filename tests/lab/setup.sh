@@ -22,6 +22,9 @@ declare -A need=(
     # lab_package: `man hbd` in a node, dpkg's helpers for the package's scripts
     [man]=man-db
     [deb-systemd-helper]=init-system-helpers
+    # lab_observe: `promtool check metrics` on the metrics endpoint's output. Debian
+    # ships promtool only with the server (about 95 MB installed); nothing lighter has it.
+    [promtool]=prometheus
 )
 missing=()
 for cmd in "${!need[@]}"; do

@@ -15,13 +15,13 @@ use toml::de::{DeTable, DeValue, ValueDeserializer};
 
 use super::diagnostic::{Diagnostic, Position, hint_for_serde_message};
 use super::model::{
-    Auth, BroadcastLink, ClusterSection, Failover, Group, IpResource, Link, MountResource,
+    Auth, BroadcastLink, ClusterSection, Events, Failover, Group, Metrics, IpResource, Link, MountResource,
     MulticastLink, Node, Resource, ScriptResource, SerialLink, Timing, UnicastLink, UnitResource,
 };
 
 /// Top-level keys of cluster.toml, in the order serde lists them.
 const TOP: &[&str] = &[
-    "cluster", "timing", "auth", "failover", "link", "node", "group",
+    "cluster", "timing", "auth", "failover", "metrics", "events", "link", "node", "group",
 ];
 
 /// At most this many errors are reported for one item (a table of garbage
@@ -47,6 +47,8 @@ pub fn errors(text: &str, root: &Spanned<DeTable<'_>>) -> Vec<Diagnostic> {
             "timing" => w.item::<Timing>("timing", v),
             "auth" => w.item::<Auth>("auth", v),
             "failover" => w.item::<Failover>("failover", v),
+            "metrics" => w.item::<Metrics>("metrics", v),
+            "events" => w.item::<Events>("events", v),
             "link" => w.array::<Link>("link", v, Walk::link),
             "node" => w.array::<Node>("node", v, |w, p, v| w.item::<Node>(p, v)),
             "group" => w.groups(v),
