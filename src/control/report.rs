@@ -31,6 +31,27 @@ pub struct Report {
     pub groups: Vec<GroupReport>,
     /// The last transitions of groups on this node, oldest first.
     pub transitions: Vec<TransitionReport>,
+    /// Heartbeat gaps per peer and link, with the deadtime advice (added in 0.1: absent
+    /// from older daemons' reports).
+    #[serde(default)]
+    pub heartbeat_gaps: Vec<GapReport>,
+}
+
+/// The gaps between one peer's heartbeats on one link, as observed by the
+/// answering node, and what they say about deadtime.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GapReport {
+    pub peer: String,
+    pub link: String,
+    /// Gaps measured (heartbeats heard after one before).
+    pub gaps: u64,
+    /// How long the link has been observed.
+    pub observed_ms: u64,
+    /// The worst gap over the last hour and the last 24 hours.
+    pub worst_hour_ms: Option<u64>,
+    pub worst_day_ms: Option<u64>,
+    /// The advice in one sentence (rule: README, "Deadtime advice").
+    pub advice: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -201,6 +222,7 @@ pub fn build(
         nodes,
         groups,
         transitions,
+        heartbeat_gaps: Vec::new(),
     }
 }
 

@@ -326,6 +326,16 @@ pub struct Cluster {
     actions: VecDeque<Action>,
     /// Operator state and history (command.rs).
     ops: command::Ops,
+    /// The latest packet believed from a peer (for the shell's gap statistics).
+    accepted: Option<Accepted>,
+}
+
+/// A packet believed from a peer: who sent it, on which link, its sequence number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Accepted {
+    pub peer: NodeId,
+    pub link: LinkId,
+    pub seq: u64,
 }
 
 /// This node's own state for one group.
@@ -403,6 +413,7 @@ impl Cluster {
                 .collect(),
             actions: VecDeque::new(),
             ops: command::Ops::new(config.nodes.len(), nl, ng),
+            accepted: None,
         };
         c.sync_timers();
         c
@@ -538,6 +549,13 @@ impl Cluster {
             self.send_heartbeat();
         }
         let heard = verdict?;
+        if !heard.twin {
+            self.accepted = Some(Accepted {
+                peer: peer_id,
+                link,
+                seq: msg.seq,
+            });
+        }
         if heard.twin {
             let p = &mut self.peers[sender];
             let first = p.twin.is_none();
@@ -1244,6 +1262,12 @@ impl Cluster {
         let r = self.handle_command_inner(now, cmd);
         self.sync_timers();
         r
+    }
+
+    /// The latest packet believed from a peer, taken (once) by the caller: after
+    /// `handle_packet` returned `Ok`, the packet it just took.
+    pub fn take_accepted(&mut self) -> Option<Accepted> {
+        self.accepted.take()
     }
 
     pub fn poll_action(&mut self) -> Option<Action> {

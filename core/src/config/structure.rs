@@ -15,8 +15,9 @@ use toml::de::{DeTable, DeValue, ValueDeserializer};
 
 use super::diagnostic::{Diagnostic, Position, hint_for_serde_message};
 use super::model::{
-    Auth, BroadcastLink, ClusterSection, Events, Failover, Group, Metrics, IpResource, Link, MountResource,
-    MulticastLink, Node, Resource, ScriptResource, SerialLink, Timing, UnicastLink, UnitResource,
+    Auth, BroadcastLink, ClusterSection, Events, Failover, Group, IpResource, Link, Metrics,
+    MountResource, MulticastLink, Node, Resource, ScriptResource, SerialLink, Timing, UnicastLink,
+    UnitResource,
 };
 
 /// Top-level keys of cluster.toml, in the order serde lists them.

@@ -48,8 +48,9 @@ fn observability(c: &Config, out: &mut Vec<Diagnostic>) {
     if let Some(u) = &c.events.unit {
         let ok_chars = |s: &str| {
             !s.is_empty()
-                && s.chars()
-                    .all(|ch| ch.is_ascii_alphanumeric() || matches!(ch, ':' | '_' | '.' | '-' | '\\'))
+                && s.chars().all(|ch| {
+                    ch.is_ascii_alphanumeric() || matches!(ch, ':' | '_' | '.' | '-' | '\\')
+                })
         };
         let prefix = u.strip_suffix("@.service");
         if !prefix.is_some_and(ok_chars) || u.len() > 200 {
@@ -66,10 +67,7 @@ fn observability(c: &Config, out: &mut Vec<Diagnostic>) {
     if !(100..=3_600_000).contains(&t) {
         out.push(Diagnostic::error(
             "events.timeout",
-            format!(
-                "events.timeout {} is outside 100ms..1h",
-                c.events.timeout
-            ),
+            format!("events.timeout {} is outside 100ms..1h", c.events.timeout),
         ));
     }
 }
