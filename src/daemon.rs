@@ -423,7 +423,7 @@ impl Daemon {
         if changed {
             self.update_status();
         }
-        if !events.is_empty() {
+        if !events.is_empty() || self.observe.refresh_due(Instant::now()) {
             let status = self.cluster.status();
             self.observe.events(&events, &status, &self.config);
         }

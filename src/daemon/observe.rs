@@ -20,7 +20,13 @@ pub struct Observer {
     /// Per (peer, link) index.
     gaps: HashMap<(usize, usize), Gaps>,
     origin: Instant,
+    /// When the gauges were last set from a status snapshot.
+    refreshed: Option<Instant>,
 }
+
+/// The gauges follow the status at least this often (claims in peers' heartbeats
+/// change holders without an event here).
+const REFRESH: std::time::Duration = std::time::Duration::from_millis(500);
 
 impl Observer {
     pub fn new(config: &Config, local: usize, manager: &crate::resource::Manager) -> Observer {
@@ -47,6 +53,7 @@ impl Observer {
             hooks,
             gaps: HashMap::new(),
             origin: Instant::now(),
+            refreshed: None,
         }
     }
 
@@ -94,6 +101,14 @@ impl Observer {
         if self.serving && n > 0 {
             self.metrics.refused("bulk_queue_full", n);
         }
+    }
+
+    /// Whether the gauges are due for a refresh from the status (metrics served only).
+    pub fn refresh_due(&self, now: Instant) -> bool {
+        self.serving
+            && self
+                .refreshed
+                .is_none_or(|t| now.saturating_duration_since(t) >= REFRESH)
     }
 
     /// The core's events of one drain, then the status after them.
@@ -197,6 +212,7 @@ impl Observer {
         }
         if self.serving {
             self.metrics.status(status);
+            self.refreshed = Some(Instant::now());
         }
     }
 
