@@ -7,8 +7,9 @@
 //! One at a time and in order: the loop only queues ([`Hooks::push`] never waits);
 //! a task of its own starts each unit and waits for its start job (a `Type=oneshot`
 //! hook's job ends when the hook does), at most `[events] timeout`, then goes on with
-//! the next event. A hook that hangs therefore delays only the hooks queued after it,
-//! by at most the timeout, and never a failover. Failures are logged. When more
+//! the next event. A hook that hangs is stopped after the timeout (so that the next
+//! event of its name gets a hook of its own): it delays only the hooks queued after
+//! it, by about the timeout, and never a failover. Failures are logged. When more
 //! than [`QUEUE`] events wait, new ones are dropped (counted, logged).
 
 use std::future::Future;
@@ -22,6 +23,8 @@ use crate::systemd::manager::Systemd;
 /// Events waiting at most.
 pub const QUEUE: usize = 1024;
 pub const DIR: &str = "/run/hbd/events";
+/// Longest the stop of a hook that timed out may take.
+const STOP_LIMIT: Duration = Duration::from_secs(5);
 
 /// One event for the hook.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -43,7 +46,8 @@ impl Hooks {
         let (tx, rx) = mpsc::channel(QUEUE);
         let dir = PathBuf::from(DIR);
         tokio::spawn(async move {
-            drain(rx, timeout, None, move |hook, conn: Option<Systemd>| {
+            let limit = timeout + STOP_LIMIT + Duration::from_secs(1);
+            drain(rx, limit, None, move |hook, conn: Option<Systemd>| {
                 let unit = instance(&template, &hook.event);
                 let file = dir.join(format!("{}.env", hook.event));
                 async move {
@@ -94,6 +98,18 @@ async fn run_one(
             "{unit}: job {}, unit {}",
             out.result, out.active_state
         )),
+        Err(crate::systemd::manager::SystemdError::Timeout { .. }) => {
+            // Stopped, so that the next event of this name runs its own hook (a
+            // start of a unit still starting would only join the hung one).
+            let stopped = match c.stop_unit(unit, STOP_LIMIT).await {
+                Ok(_) => "stopped it".to_string(),
+                Err(e) => format!("stopping it failed: {e}"),
+            };
+            Err(format!(
+                "{unit} did not finish within {}s; {stopped}",
+                timeout.as_secs_f64()
+            ))
+        }
         Err(e) => Err(e.to_string()),
     }
 }
@@ -107,11 +123,12 @@ pub fn instance(template: &str, event: &str) -> String {
 }
 
 /// Run the hooks one after the other, in the order queued, each for at most
-/// `timeout` (and a little grace for the bus); `run` gets and hands back a state
-/// kept between hooks (the systemd connection), dropped when a hook timed out.
+/// `limit` (the hook's timeout, the stop of a hung one, and a little grace); `run`
+/// gets and hands back a state kept between hooks (the systemd connection), dropped
+/// when a hook overran the limit.
 pub async fn drain<S, F, Fut>(
     mut rx: mpsc::Receiver<Hook>,
-    timeout: Duration,
+    limit: Duration,
     mut state: Option<S>,
     mut run: F,
 ) where
@@ -120,12 +137,7 @@ pub async fn drain<S, F, Fut>(
 {
     while let Some(hook) = rx.recv().await {
         let event = hook.event.clone();
-        match tokio::time::timeout(
-            timeout + Duration::from_millis(500),
-            run(hook, state.take()),
-        )
-        .await
-        {
+        match tokio::time::timeout(limit, run(hook, state.take())).await {
             Ok((r, s)) => {
                 state = s;
                 match r {
@@ -135,7 +147,7 @@ pub async fn drain<S, F, Fut>(
             }
             Err(_) => tracing::warn!(
                 "event hook for {event} did not finish within {}s: going on with the next event",
-                timeout.as_secs_f64()
+                limit.as_secs_f64()
             ),
         }
     }
