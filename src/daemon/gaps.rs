@@ -375,6 +375,21 @@ mod tests {
             sentence(&s, 1000, 5000, 10_000),
             "worst gap 212 ms over 24 h (last hour: 212 ms); deadtime 10 s is 47× that: it could safely be 4 s (5× the worst gap, at least 4 keepalives)"
         );
+        // The README's examples.
+        let day = |worst, hour| GapSummary {
+            gaps: 86_000,
+            observed_ms: FULL_DAY.as_millis() as u64,
+            worst_hour_ms: Some(hour),
+            worst_day_ms: Some(worst),
+        };
+        assert_eq!(
+            sentence(&day(212, 205), 1000, 4000, 10_000),
+            "worst gap 212 ms over 24 h (last hour: 205 ms); deadtime 10 s is 47× that: it could safely be 4 s (5× the worst gap, at least 4 keepalives)"
+        );
+        assert_eq!(
+            sentence(&day(4200, 1100), 1000, 4000, 10_000),
+            "worst gap 4.2 s over 24 h (last hour: 1.1 s); it reaches warntime 4 s: THIN margin, expect late warnings; deadtime 10 s is 2× that"
+        );
         let thin = summary(100, Duration::from_secs(600), 700);
         assert_eq!(
             sentence(&thin, 200, 600, 1000),
