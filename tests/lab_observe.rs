@@ -318,10 +318,7 @@ fn metrics_hooks_and_journal_through_a_failover() {
         &format!("MESSAGE_ID={TAKEOVER_ID}"),
     ]);
     assert!(j.contains("group web is starting"), "{j}");
-    assert!(
-        j.contains("Subject: hbd: takeover of group web on n2"),
-        "{j}"
-    );
+    assert!(j.contains("Subject: takeover of group web on n2"), "{j}");
     eprintln!("journalctl -x MESSAGE_ID=takeover on n2:\n{j}");
 
     // The deadtime advice, per peer and link.
