@@ -32,7 +32,7 @@ if [ "$HBD_EVENT" = link-down ]; then exec sleep infinity; fi
 fn cluster() -> String {
     format!(
         "{CLUSTER}\n[[group.resource]]\nkind = \"unit\"\nunit = \"lab-slow.service\"\ntimeout = \"10s\"\n\n\
-         [metrics]\nlisten = \"127.0.0.1:9694\"\n\n[events]\nunit = \"lab-event@.service\"\ntimeout = \"1s\"\n"
+         [metrics]\nlisten = \"127.0.0.1:9694\"\n\n[events]\nunit = \"lab-event@.service\"\ntimeout = \"2s\"\n"
     )
 }
 
@@ -115,6 +115,37 @@ fn metrics_hooks_and_journal_through_a_failover() {
     ] {
         assert_eq!(value(&before, sample), want, "{sample} before:\n{before}");
     }
+    // As an attacker or a careless script would: a wrong method, a wrong path,
+    // garbage, and more idle connections than the endpoint serves at once.
+    let code = |args: &str| {
+        n2.sh_ok(&format!(
+            "curl -s -o /dev/null -w '%{{http_code}}' --max-time 3 {args}"
+        ))
+    };
+    assert_eq!(code(&format!("-X POST {METRICS}")), "405");
+    assert_eq!(code("http://127.0.0.1:9694/nope"), "404");
+    let garbage = n2.exec(&[
+        "bash",
+        "-c",
+        "exec 3<>/dev/tcp/127.0.0.1/9694; printf '\\001\\377GARBAGE\\r\\n\\r\\n' >&3; timeout 3 head -c 12 <&3",
+    ]);
+    assert!(
+        String::from_utf8_lossy(&garbage.stdout).starts_with("HTTP/1.1 400"),
+        "garbage: {garbage:?}"
+    );
+    let idle = n2.exec(&[
+        "bash",
+        "-c",
+        "for i in $(seq 32); do exec {fd}<>/dev/tcp/127.0.0.1/9694; done; sleep 0.5; \
+         curl -sf --max-time 1 -o /dev/null http://127.0.0.1:9694/metrics && echo during; \
+         sleep 2.5; curl -sf --max-time 2 -o /dev/null http://127.0.0.1:9694/metrics && echo after",
+    ]);
+    let idle = String::from_utf8_lossy(&idle.stdout).into_owned();
+    eprintln!("32 idle connections: scrapes answered {idle:?}");
+    assert!(
+        idle.contains("after"),
+        "idle connections kept the endpoint busy: {idle:?}"
+    );
     let received = value(
         &before,
         "hbd_heartbeats_received_total{peer=\"n1\",link=\"a\"}",

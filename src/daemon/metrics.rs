@@ -7,7 +7,8 @@
 //! The event loop only bumps atomics; a scrape encodes the registry in the server's
 //! task, so a scrape never waits for the loop (it answers during a takeover) and a
 //! slow scraper never holds the loop. At most [`MAX_CONNECTIONS`] scrapes at a time;
-//! each connection gets [`CONNECTION_LIMIT`].
+//! each connection gets [`HEADER_LIMIT`] to send its request and [`CONNECTION_LIMIT`]
+//! in all.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -29,6 +30,9 @@ use crate::cluster::{LocalGroupState, PeerState, Status};
 
 pub const MAX_CONNECTIONS: usize = 16;
 pub const CONNECTION_LIMIT: Duration = Duration::from_secs(10);
+/// A client that has not sent its request headers by then is dropped (idle
+/// connections must not hold the slots).
+pub const HEADER_LIMIT: Duration = Duration::from_secs(2);
 
 const STATES: [LocalGroupState; 6] = [
     LocalGroupState::Stopped,
@@ -466,6 +470,8 @@ pub fn serve(addr: SocketAddr, metrics: Metrics) -> Result<(), String> {
                     async move { Ok::<_, std::convert::Infallible>(answer(&req, &registry)) }
                 });
                 let conn = hyper::server::conn::http1::Builder::new()
+                    .timer(hyper_util::rt::TokioTimer::new())
+                    .header_read_timeout(HEADER_LIMIT)
                     .keep_alive(false)
                     .serve_connection(hyper_util::rt::TokioIo::new(stream), service);
                 let _ = tokio::time::timeout(CONNECTION_LIMIT, conn).await;
