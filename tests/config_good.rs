@@ -97,7 +97,10 @@ fn defaults_only_gets_documented_defaults() {
     // Absent sections stay absent from the canonical form, so the config digest of a
     // file without them is what it was before they existed.
     let canon = toml::to_string(&c).unwrap();
-    assert!(!canon.contains("metrics") && !canon.contains("events"), "{canon}");
+    assert!(
+        !canon.contains("metrics") && !canon.contains("events"),
+        "{canon}"
+    );
     match &c.links[0] {
         Link::UdpUnicast(u) => {
             assert_eq!(u.port, 694);

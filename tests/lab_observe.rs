@@ -162,6 +162,14 @@ fn metrics_hooks_and_journal_through_a_failover() {
         "{n1_text}"
     );
 
+    // A packet of garbage from n1's address is refused and counted by reason.
+    n1.exec_ok(&["bash", "-c", "echo junk > /dev/udp/10.99.0.2/694"]);
+    let refused = wait_until(Duration::from_secs(3), Duration::from_millis(100), || {
+        scrape(&n2)
+            .is_some_and(|t| value(&t, "hbd_refused_packets_total{reason=\"malformed\"}") >= 1.0)
+    });
+    assert!(refused.is_some(), "the garbage packet was not counted");
+
     // Scrape n2 all through the failover, from a thread of its own.
     let stop = Arc::new(AtomicBool::new(false));
     let scrapes = Arc::new(Mutex::new(Vec::<Option<String>>::new()));

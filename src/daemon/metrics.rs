@@ -427,7 +427,18 @@ pub fn reason_class(reason: Option<&str>) -> &'static str {
 pub fn reject_class(r: &crate::cluster::Reject) -> &'static str {
     use crate::cluster::Reject;
     match r {
-        Reject::Decode(_) => "decode",
+        Reject::Decode(d) => {
+            use crate::proto::wire::DecodeError as D;
+            match d {
+                D::TooShort(_) | D::TooLong(_) | D::BadMagic | D::Malformed(_) => "malformed",
+                D::BadVersion(_) => "bad_version",
+                D::OtherCluster(_) => "other_cluster",
+                D::UnknownKey(_) => "unknown_key",
+                D::BadMac => "bad_mac",
+                #[allow(unreachable_patterns)]
+                _ => "decode",
+            }
+        }
         Reject::UnknownNode(_) => "unknown_node",
         Reject::UnknownLink(_) => "unknown_link",
         Reject::Replay(_) => "replay",
@@ -435,6 +446,8 @@ pub fn reject_class(r: &crate::cluster::Reject) -> &'static str {
         Reject::Unconfirmed => "unconfirmed",
         Reject::Own => "own",
         Reject::DuplicateNode(_) => "duplicate_node",
+        #[allow(unreachable_patterns)]
+        _ => "other",
     }
 }
 
@@ -551,6 +564,25 @@ mod tests {
     }
 
     #[test]
+    fn refusals_are_labelled_by_cause() {
+        use crate::cluster::Reject;
+        use crate::proto::wire::DecodeError;
+        assert_eq!(
+            reject_class(&Reject::Decode(DecodeError::BadMac)),
+            "bad_mac"
+        );
+        assert_eq!(
+            reject_class(&Reject::Decode(DecodeError::OtherCluster(7))),
+            "other_cluster"
+        );
+        assert_eq!(
+            reject_class(&Reject::Decode(DecodeError::BadMagic)),
+            "malformed"
+        );
+        assert_eq!(reject_class(&Reject::Replay(3)), "replay");
+    }
+
+    #[test]
     fn the_text_names_every_family() {
         let m = Metrics::new("0.1.0", "n1", "lab");
         m.received
@@ -559,7 +591,7 @@ mod tests {
                 link: "a".into(),
             })
             .inc();
-        m.refused("decode", 3);
+        m.refused("bad_mac", 3);
         m.takeover
             .get_or_create(&GroupLabels {
                 group: "web".into(),
@@ -569,7 +601,7 @@ mod tests {
         for want in [
             "hbd_build_info{version=\"0.1.0\",node=\"n1\",cluster=\"lab\"} 1",
             "hbd_heartbeats_received_total{peer=\"n2\",link=\"a\"} 1",
-            "hbd_refused_packets_total{reason=\"decode\"} 3",
+            "hbd_refused_packets_total{reason=\"bad_mac\"} 3",
             "# TYPE hbd_group_takeover_duration_seconds histogram",
             "hbd_group_takeover_duration_seconds_bucket{group=\"web\",le=\"0.5\"} 1",
         ] {
