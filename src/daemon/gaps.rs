@@ -201,7 +201,7 @@ pub fn human(ms: u64) -> String {
 }
 
 /// The advice as one plain sentence, e.g. "worst gap 212 ms over 24 h; deadtime 10 s
-/// is 47× that: it could safely be 1.1 s".
+/// is 47× that, warntime 5 s 23×: deadtime could safely be 4 s (...)".
 pub fn sentence(s: &GapSummary, keepalive_ms: u64, warntime_ms: u64, deadtime_ms: u64) -> String {
     let over = if s.observed_ms >= FULL_DAY.as_millis() as u64 {
         "24 h".to_string()
@@ -227,7 +227,8 @@ pub fn sentence(s: &GapSummary, keepalive_ms: u64, warntime_ms: u64, deadtime_ms
             deadtime_ms / worst.max(1)
         ),
         Advice::CouldBeLower { factor, suggest_ms } => format!(
-            "{head}; deadtime {d} is {factor}× that: it could safely be {} (5× the worst gap, at least 4 keepalives)",
+            "{head}; deadtime {d} is {factor}× that, warntime {w} {}×: deadtime could safely be {} (5× the worst gap, at least 4 keepalives)",
+            warntime_ms / worst.max(1),
             human(suggest_ms)
         ),
         Advice::Ok { factor } => {
@@ -236,7 +237,10 @@ pub fn sentence(s: &GapSummary, keepalive_ms: u64, warntime_ms: u64, deadtime_ms
             } else {
                 ""
             };
-            format!("{head}; deadtime {d} is {factor}× that: ok{more}")
+            format!(
+                "{head}; deadtime {d} is {factor}× that, warntime {w} {}×: ok{more}",
+                warntime_ms / worst.max(1)
+            )
         }
     }
 }
@@ -373,7 +377,7 @@ mod tests {
         let s = summary(100, FULL_DAY, 212);
         assert_eq!(
             sentence(&s, 1000, 5000, 10_000),
-            "worst gap 212 ms over 24 h (last hour: 212 ms); deadtime 10 s is 47× that: it could safely be 4 s (5× the worst gap, at least 4 keepalives)"
+            "worst gap 212 ms over 24 h (last hour: 212 ms); deadtime 10 s is 47× that, warntime 5 s 23×: deadtime could safely be 4 s (5× the worst gap, at least 4 keepalives)"
         );
         // The README's examples.
         let day = |worst, hour| GapSummary {
@@ -384,7 +388,7 @@ mod tests {
         };
         assert_eq!(
             sentence(&day(212, 205), 1000, 4000, 10_000),
-            "worst gap 212 ms over 24 h (last hour: 205 ms); deadtime 10 s is 47× that: it could safely be 4 s (5× the worst gap, at least 4 keepalives)"
+            "worst gap 212 ms over 24 h (last hour: 205 ms); deadtime 10 s is 47× that, warntime 4 s 18×: deadtime could safely be 4 s (5× the worst gap, at least 4 keepalives)"
         );
         assert_eq!(
             sentence(&day(4200, 1100), 1000, 4000, 10_000),

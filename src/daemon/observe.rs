@@ -58,11 +58,33 @@ impl Observer {
     }
 
     /// `[metrics]`/`[events]` are read at start-up only.
-    pub fn reloaded(&self, old: &Config, new: &Config) {
+    /// Gap statistics are kept by node and link index, gauges by name: when the nodes,
+    /// links or groups change, both start afresh (counters keep their history).
+    pub fn reloaded(&mut self, old: &Config, new: &Config) {
         if old.metrics != new.metrics || old.events != new.events {
             tracing::warn!(
                 "SIGHUP: changes to [metrics] and [events] take effect when hbd restarts"
             );
+        }
+        let names = |c: &Config| {
+            (
+                c.nodes.iter().map(|n| n.name.clone()).collect::<Vec<_>>(),
+                c.links
+                    .iter()
+                    .map(|l| l.name().to_string())
+                    .collect::<Vec<_>>(),
+                c.groups.iter().map(|g| g.name.clone()).collect::<Vec<_>>(),
+            )
+        };
+        if names(old) != names(new) {
+            self.gaps.clear();
+            let m = &self.metrics;
+            m.peer_up.clear();
+            m.link_up.clear();
+            m.config_agrees.clear();
+            m.group_state.clear();
+            m.holder.clear();
+            self.refreshed = None;
         }
     }
 
