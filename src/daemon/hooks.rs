@@ -87,7 +87,11 @@ async fn run_one(
     timeout: Duration,
     conn: &mut Option<Systemd>,
 ) -> Result<(), String> {
-    write_env(file, &hook.env)?;
+    // Off the loop's thread (a file system write, however quick on /run).
+    let (f, env) = (file.to_path_buf(), hook.env.clone());
+    tokio::task::spawn_blocking(move || write_env(&f, &env))
+        .await
+        .map_err(|e| format!("cannot write {}: {e}", file.display()))??;
     if conn.is_none() {
         *conn = Some(Systemd::connect().await.map_err(|e| e.to_string())?);
     }
