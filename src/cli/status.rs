@@ -185,6 +185,18 @@ pub fn render(r: &Report, transitions: usize) -> String {
         }
     }
 
+    for g in &r.removed_groups {
+        let _ = if g.state == "blocked" {
+            writeln!(
+                o,
+                "  {}  removed from cluster.toml, BLOCKED here (its stop failed): clean it up, then `hbd unblock {}`",
+                g.name, g.name
+            )
+        } else {
+            writeln!(o, "  {}  removed from cluster.toml, stopping here", g.name)
+        };
+    }
+
     if !r.heartbeat_gaps.is_empty() {
         let _ = writeln!(o, "\nHeartbeat gaps seen by {} (deadtime advice):", r.node);
         let width = r
@@ -226,7 +238,9 @@ pub fn render(r: &Report, transitions: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::control::report::{GroupReport, LinkReport, NodeReport, ResourceReport};
+    use crate::control::report::{
+        GroupReport, LinkReport, NodeReport, RemovedGroupReport, ResourceReport,
+    };
 
     fn report() -> Report {
         let node = |name: &str, local: bool| NodeReport {
@@ -278,6 +292,10 @@ mod tests {
                 }],
             }],
             transitions: vec![],
+            removed_groups: vec![RemovedGroupReport {
+                name: "db".into(),
+                state: "blocked".into(),
+            }],
             heartbeat_gaps: vec![],
         }
     }
@@ -292,6 +310,7 @@ mod tests {
             "  web  blocked on alpha  since 2026-11-30T23:59:59Z  (preferred alpha)  STANDBY here  wanted by beta",
             "why: stop failed: busy",
             "unit nginx.service  failed",
+            "  db  removed from cluster.toml, BLOCKED here (its stop failed): clean it up, then `hbd unblock db`",
         ] {
             assert!(text.contains(want), "missing {want:?} in:\n{text}");
         }

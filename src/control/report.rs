@@ -31,10 +31,21 @@ pub struct Report {
     pub groups: Vec<GroupReport>,
     /// The last transitions of groups on this node, oldest first.
     pub transitions: Vec<TransitionReport>,
+    /// Groups a reload removed from cluster.toml while they ran on this node, still
+    /// claimed here until stopped (absent from older hbd's reports).
+    #[serde(default)]
+    pub removed_groups: Vec<RemovedGroupReport>,
     /// Heartbeat gaps per peer and link, with the deadtime advice (added in 0.1: absent
     /// from older daemons' reports).
     #[serde(default)]
     pub heartbeat_gaps: Vec<GapReport>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RemovedGroupReport {
+    pub name: String,
+    /// "stopping", or "blocked" when its stop failed (`hbd unblock NAME` after cleaning up).
+    pub state: String,
 }
 
 /// The gaps between one peer's heartbeats on one link, as observed by the
@@ -222,6 +233,14 @@ pub fn build(
         nodes,
         groups,
         transitions,
+        removed_groups: status
+            .removed
+            .iter()
+            .map(|r| RemovedGroupReport {
+                name: r.name.clone(),
+                state: if r.blocked { "blocked" } else { "stopping" }.into(),
+            })
+            .collect(),
         heartbeat_gaps: Vec::new(),
     }
 }

@@ -25,6 +25,10 @@ pub const IDS: &[(&str, &str)] = &[
     ("duplicate-peer", "ee47f366b4944828bc3286b769069f5d"),
     ("duplicate-local", "36074a2af6084c05810d124f3403977d"),
     ("send-failed", "f61441b32fac40f6b221c9d361abdd51"),
+    ("adopted", "b9023159c8b149ea99165ee72b464287"),
+    ("leftovers", "6dd7670dd1654fe99559fa857634b2c8"),
+    ("found-unknown", "c157de9e3dc04ff593734a33efb008f1"),
+    ("stalled", "68d3466f31c34ba192caa8adc79f08a3"),
 ];
 
 /// The catalog's kind of an event: a group starting here is a takeover.
@@ -52,6 +56,10 @@ pub fn kind(e: &Event) -> Option<&'static str> {
         Event::DuplicatePeer { .. } => "duplicate-peer",
         Event::DuplicateLocal { .. } => "duplicate-local",
         Event::SendFailed { .. } => "send-failed",
+        Event::Adopted { .. } => "adopted",
+        Event::Leftovers { .. } => "leftovers",
+        Event::FoundUnknown { .. } => "found-unknown",
+        Event::Stalled { .. } => "stalled",
         #[allow(unreachable_patterns)]
         _ => return None,
     })

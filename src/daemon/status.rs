@@ -132,6 +132,7 @@ mod tests {
             peers,
             groups,
             transitions: vec![],
+            removed: vec![],
         }
     }
 

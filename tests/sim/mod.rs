@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use hbd::cluster::{
     Action, Cluster, Command, CommandError, CommandOutcome, Event, Found, GroupEvent, GroupId,
-    LinkId, LocalGroupState, NodeId, Reject,
+    LinkId, LocalGroupState, NodeId, Reject, ReloadError, Reloaded,
 };
 use hbd::config::{self, Algorithm, Config, KeySet};
 use hbd::proto::wire::DecodeError;
@@ -77,7 +77,16 @@ pub struct SimNode {
 }
 
 pub struct Sim {
+    /// The config every node starts with (see `configs` for each node's own).
     pub config: Config,
+    /// Each node's cluster.toml (they differ after `with_configs` or `reload`).
+    pub configs: Vec<Config>,
+    /// Every group name any node has known, in order of appearance: the index of the
+    /// per-group truth (`up`, outcomes, counters), stable across reloads. Equal to the
+    /// config's group index for the starting config.
+    pub names: Vec<String>,
+    /// Removed groups being stopped: (done at, node, group).
+    retires: Vec<(Instant, usize, usize)>,
     pub t0: Instant,
     pub now: Instant,
     pub nodes: Vec<SimNode>,
@@ -86,7 +95,8 @@ pub struct Sim {
     pub latency: Duration,
     pub op_delay: Duration,
     in_flight: Vec<(Instant, usize, LinkId, Vec<u8>)>,
-    ops: Vec<(Instant, usize, GroupId, GroupEvent)>,
+    /// Group operations in flight: (done at, node, group by `names` index, result).
+    ops: Vec<(Instant, usize, usize, GroupEvent)>,
     next_incarnation: u64,
     /// Longest time two connected nodes both had a group's resources up.
     pub worst_overlap: Duration,
@@ -98,11 +108,30 @@ pub struct Sim {
 
 impl Sim {
     pub fn new(config: Config) -> Sim {
+        let n = config.nodes.len();
+        Sim::with_configs(vec![config; n])
+    }
+
+    /// Nodes each with its own cluster.toml (same nodes and links; timing, groups or
+    /// anything else may differ).
+    pub fn with_configs(configs: Vec<Config>) -> Sim {
+        let config = configs[0].clone();
+        let mut names: Vec<String> = Vec::new();
+        for c in &configs {
+            for g in &c.groups {
+                if !names.contains(&g.name) {
+                    names.push(g.name.clone());
+                }
+            }
+        }
         let now = Instant::now();
         let n = config.nodes.len();
         let nl = config.links.len();
-        let ng = config.groups.len();
+        let ng = names.len();
         let mut sim = Sim {
+            configs,
+            names,
+            retires: Vec::new(),
             t0: now,
             now,
             nodes: Vec::new(),
@@ -153,7 +182,7 @@ impl Sim {
         // Incarnations only grow, as the daemon's do (wall clock and a persisted floor).
         let inc = 1_000_000 + self.next_incarnation;
         self.next_incarnation += 1;
-        let mut c = Cluster::new(&self.config, NodeId(i), keys(), inc, self.now);
+        let mut c = Cluster::new(&self.configs[i], NodeId(i), keys(), inc, self.now);
         for (g, f) in found {
             c.found(GroupId(*g), f.clone());
         }
@@ -177,6 +206,7 @@ impl Sim {
         node.queued.clear();
         node.up.iter_mut().for_each(|u| *u = false);
         self.ops.retain(|(_, n, _, _)| *n != i);
+        self.retires.retain(|(_, n, _)| *n != i);
     }
 
     /// kill -9 of the daemon only: resources stay up.
@@ -185,6 +215,71 @@ impl Sim {
         node.core = None;
         node.queued.clear();
         self.ops.retain(|(_, n, _, _)| *n != i);
+        self.retires.retain(|(_, n, _)| *n != i);
+    }
+
+    /// The `names` index of node `i`'s group `g`, added when new.
+    fn uidx(&mut self, i: usize, g: GroupId) -> usize {
+        let name = &self.configs[i].groups[g.0].name;
+        match self.names.iter().position(|n| n == name) {
+            Some(u) => u,
+            None => {
+                self.names.push(name.clone());
+                for node in &mut self.nodes {
+                    node.up.push(false);
+                    node.start_outcome.push(VecDeque::new());
+                    node.stop_outcome.push(VecDeque::new());
+                    node.starts.push(0);
+                    node.restarts.push(0);
+                }
+                self.names.len() - 1
+            }
+        }
+    }
+
+    /// Node `i`'s current group id for the `names` index `u`, if it has the group.
+    pub fn core_group(&self, i: usize, u: usize) -> Option<GroupId> {
+        let name = self.names.get(u)?;
+        self.configs[i]
+            .groups
+            .iter()
+            .position(|g| &g.name == name)
+            .map(GroupId)
+    }
+
+    /// The `names` index of a group name.
+    pub fn group(&self, name: &str) -> usize {
+        self.names
+            .iter()
+            .position(|n| n == name)
+            .unwrap_or_else(|| panic!("no group {name} in the simulation"))
+    }
+
+    /// Reload node `i` with `config`, doing what the daemon does with the answer:
+    /// removed groups that ran here are stopped (then reported retired), changed ones
+    /// restarted in place, each after `op_delay`.
+    pub fn reload(&mut self, i: usize, config: Config) -> Result<Reloaded, ReloadError> {
+        let now = self.now;
+        let Some(c) = self.nodes[i].core.as_mut() else {
+            return Err(ReloadError::ShuttingDown);
+        };
+        let r = c.reload(now, &config, keys())?;
+        self.configs[i] = config;
+        for g in 0..self.configs[i].groups.len() {
+            self.uidx(i, GroupId(g));
+        }
+        for old in &r.release {
+            let u = self.group(&old.name);
+            self.retires.push((now + self.op_delay, i, u));
+        }
+        for (_, g, _) in &r.restart {
+            let u = self.uidx(i, *g);
+            self.nodes[i].restarts[u] += 1;
+            self.ops
+                .push((now + self.op_delay, i, u, GroupEvent::Restarted));
+        }
+        self.drain(i);
+        Ok(r)
     }
 
     pub fn freeze(&mut self, i: usize) {
@@ -276,10 +371,11 @@ impl Sim {
                     }
                 }
                 Action::StartGroup(g) => {
+                    let g = self.uidx(i, g);
                     let node = &mut self.nodes[i];
-                    node.up[g.0] = true;
-                    node.starts[g.0] += 1;
-                    match node.start_outcome[g.0].pop_front().unwrap_or(Outcome::Ok) {
+                    node.up[g] = true;
+                    node.starts[g] += 1;
+                    match node.start_outcome[g].pop_front().unwrap_or(Outcome::Ok) {
                         Outcome::Ok => {
                             self.ops
                                 .push((now + self.op_delay, i, g, GroupEvent::Started))
@@ -304,7 +400,8 @@ impl Sim {
                     }
                 }
                 Action::StopGroup(g) => {
-                    match self.nodes[i].stop_outcome[g.0]
+                    let g = self.uidx(i, g);
+                    match self.nodes[i].stop_outcome[g]
                         .pop_front()
                         .unwrap_or(Outcome::Ok)
                     {
@@ -324,7 +421,8 @@ impl Sim {
                     }
                 }
                 Action::RestartResources { group, .. } => {
-                    self.nodes[i].restarts[group.0] += 1;
+                    let group = self.uidx(i, group);
+                    self.nodes[i].restarts[group] += 1;
                     self.ops
                         .push((now + self.op_delay, i, group, GroupEvent::Restarted));
                 }
@@ -345,8 +443,9 @@ impl Sim {
     /// Feed a group result to node `i` now (for scripted runtime failures).
     pub fn group_event(&mut self, i: usize, g: usize, e: GroupEvent) {
         let now = self.now;
-        if let Some(c) = self.nodes[i].core.as_mut() {
-            c.handle_group_event(now, GroupId(g), e);
+        let g = self.core_group(i, g);
+        if let (Some(c), Some(g)) = (self.nodes[i].core.as_mut(), g) {
+            c.handle_group_event(now, g, e);
         }
         self.drain(i);
     }
@@ -367,6 +466,9 @@ impl Sim {
                 next = next.min(*t);
             }
             for (t, ..) in &self.ops {
+                next = next.min(*t);
+            }
+            for (t, ..) in &self.retires {
                 next = next.min(*t);
             }
             if next > end {
@@ -411,13 +513,34 @@ impl Sim {
                     continue;
                 }
                 if matches!(e, GroupEvent::Stopped) {
-                    self.nodes[i].up[g.0] = false;
+                    self.nodes[i].up[g] = false;
                 }
                 if matches!(e, GroupEvent::StartFailed { .. }) {
-                    self.nodes[i].up[g.0] = false;
+                    self.nodes[i].up[g] = false;
                 }
+                // Matched by name, as the daemon does: a reload may have moved it.
+                let cg = self.core_group(i, g);
+                if let (Some(c), Some(cg)) = (self.nodes[i].core.as_mut(), cg) {
+                    c.handle_group_event(now, cg, e);
+                }
+                self.drain(i);
+            }
+            let (due, rest): (Vec<_>, Vec<_>) = std::mem::take(&mut self.retires)
+                .into_iter()
+                .partition(|o| o.0 <= now);
+            self.retires = rest;
+            for (_, i, u) in due {
+                // Scripted like any stop: a failure leaves the resources up.
+                let result = match self.nodes[i].stop_outcome[u].pop_front() {
+                    Some(Outcome::Fail | Outcome::Blocked) => Err("scripted".to_string()),
+                    _ => {
+                        self.nodes[i].up[u] = false;
+                        Ok(())
+                    }
+                };
+                let name = self.names[u].clone();
                 if let Some(c) = self.nodes[i].core.as_mut() {
-                    c.handle_group_event(now, g, e);
+                    c.retired(now, &name, result);
                 }
                 self.drain(i);
             }
@@ -452,10 +575,13 @@ impl Sim {
 
     /// Whether node `i`'s daemon reports group `g` blocked (a stop failed there).
     pub fn blocked(&self, i: usize, g: usize) -> bool {
+        let Some(cg) = self.core_group(i, g) else {
+            return false;
+        };
         self.nodes[i]
             .core
             .as_ref()
-            .is_some_and(|c| c.status().groups[g].local == LocalGroupState::Blocked)
+            .is_some_and(|c| c.status().groups[cg.0].local == LocalGroupState::Blocked)
     }
 
     /// Track how long two connected nodes both have a group up. The one documented
@@ -464,7 +590,7 @@ impl Sim {
     /// third node starts it, until an operator (or fencing) resolves it.
     fn check_overlap(&mut self) {
         let n = self.nodes.len();
-        for g in 0..self.config.groups.len() {
+        for g in 0..self.names.len() {
             for a in 0..n {
                 for b in (a + 1)..n {
                     let key = (g, a, b);

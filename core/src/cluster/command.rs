@@ -236,6 +236,34 @@ impl Ops {
         }
     }
 
+    /// Rebuild the per-group tables in a reloaded config's order (`map[new]` is the
+    /// old index of the same group); `new_flags[peer]` are the claim flags the peer's
+    /// latest heartbeat gave the groups new here.
+    pub fn remap_groups(&mut self, map: &[Option<usize>], new_flags: &[Vec<(usize, u8)>]) {
+        use super::reload::remap;
+        self.admin = remap(&self.admin, map, || Admin::Normal);
+        self.pending = remap(&self.pending, map, || None);
+        self.reason = remap(&self.reason, map, || None);
+        self.state = remap(&self.state, map, || LocalGroupState::Stopped);
+        self.group_since = remap(&self.group_since, map, || None);
+        self.last_holder = remap(&self.last_holder, map, || None);
+        for (p, flags) in self.peer_flags.iter_mut().enumerate() {
+            *flags = remap(flags, map, || 0);
+            for &(g, f) in new_flags.get(p).map(Vec::as_slice).unwrap_or_default() {
+                flags[g] = f;
+            }
+        }
+        // History of removed groups goes with them; the rest follows its group.
+        let old_to_new = |o: usize| map.iter().position(|m| *m == Some(o));
+        self.transitions = std::mem::take(&mut self.transitions)
+            .into_iter()
+            .filter_map(|mut t| {
+                t.group = old_to_new(t.group)?;
+                Some(t)
+            })
+            .collect();
+    }
+
     /// Reason for the next transition of `g`.
     pub fn because(&mut self, g: usize, why: impl Into<String>) {
         if let Some(p) = self.pending.get_mut(g) {
@@ -393,6 +421,38 @@ impl Ops {
 }
 
 impl Cluster {
+    /// The operator's standing intent per group here (standby or takeover), by group
+    /// name, for the shell to keep across restarts of hbd. Groups in `normal` are left
+    /// out.
+    pub fn intents(&self) -> Vec<(String, Admin)> {
+        self.config
+            .groups
+            .iter()
+            .zip(&self.ops.admin)
+            .filter(|(_, a)| **a != Admin::Normal)
+            .map(|(g, a)| (g.name.clone(), *a))
+            .collect()
+    }
+
+    /// The intent per group index, cheap to compare on every turn of the loop.
+    pub fn admin(&self) -> &[Admin] {
+        &self.ops.admin
+    }
+
+    /// At start-up, before the first timeout: take back the intents kept by an earlier
+    /// run ([`Cluster::intents`]). Names no longer in cluster.toml are ignored and
+    /// returned, for the log.
+    pub fn restore_intents(&mut self, intents: &[(String, Admin)]) -> Vec<String> {
+        let mut unknown = Vec::new();
+        for (name, admin) in intents {
+            match self.config.groups.iter().position(|g| &g.name == name) {
+                Some(g) => self.ops.admin[g] = *admin,
+                None => unknown.push(name.clone()),
+            }
+        }
+        unknown
+    }
+
     /// Speak at most wire version `v` and refuse newer packets, as an older hbd does
     /// (for tests of mixed versions, and to pin a cluster during a staged upgrade).
     pub fn limit_wire_version(&mut self, v: u8) {
@@ -477,6 +537,12 @@ impl Cluster {
             return self.local.0;
         }
         self.wanting_peer(g).unwrap_or(preferred)
+    }
+
+    /// Whether an operator's takeover (here or on a live peer) ranks a node first for
+    /// `g`: every node sees the wish, so it ranks alike even across different files.
+    pub(super) fn has_wish(&self, g: usize) -> bool {
+        self.ops.admin[g] == Admin::Wanted || self.wanting_peer(g).is_some()
     }
 
     fn wanting_peer(&self, g: usize) -> Option<usize> {
@@ -746,6 +812,14 @@ impl Cluster {
     }
 
     fn unblock(&mut self, group: &str) -> Result<CommandOutcome, CommandError> {
+        if self.group_index(group).is_err() && self.unblock_retired(group) {
+            return Ok(CommandOutcome {
+                message: format!(
+                    "unblocked {group}: it is no longer in cluster.toml and is forgotten here"
+                ),
+                wait: Vec::new(),
+            });
+        }
         let g = self.group_index(group)?;
         if self.shutting_down {
             return Err(CommandError::ShuttingDown);

@@ -11,12 +11,15 @@
 mod command;
 mod membership;
 pub mod ownership;
+mod reload;
 pub mod restart;
 mod status;
 
 pub use command::{Admin, Command, CommandError, CommandOutcome, Until, Wait};
+pub use reload::Reloaded;
 pub use status::{
-    GroupStatus, LinkStatus, PeerStatus, Status, Transition, peer_state_name, state_name,
+    GroupStatus, LinkStatus, PeerStatus, RemovedStatus, Status, Transition, peer_state_name,
+    state_name,
 };
 
 use std::collections::VecDeque;
@@ -180,6 +183,8 @@ pub enum Timer {
     DuplicateLocal,
     /// This node is no longer passed over for the group.
     HoldDown(GroupId),
+    /// The wait for fresh heartbeats after a stall ends (see `Cluster::resync_until`).
+    Resync,
 }
 
 /// Why a reloaded configuration cannot be applied to the running core.
@@ -189,8 +194,37 @@ pub enum ReloadError {
     Nodes,
     #[error("the list of links changed: restart hbd to apply it")]
     Links,
-    #[error("the list of groups changed: restart hbd to apply it")]
-    Groups,
+    #[error("hbd is shutting down")]
+    ShuttingDown,
+    /// A group the reload removes or changes is between states here.
+    #[error(
+        "group {group} is {state} here and the new cluster.toml {change} it: reload again once it has settled"
+    )]
+    Busy {
+        group: String,
+        state: &'static str,
+        change: &'static str,
+    },
+    #[error(
+        "group {group} is blocked here and the new cluster.toml {change} it: clean it up, run `hbd unblock {group}`, then reload"
+    )]
+    Blocked { group: String, change: &'static str },
+    #[error(
+        "maintenance mode is on here and the new cluster.toml {change} group {group}, which runs here: run `hbd maintenance off` first"
+    )]
+    Maintenance { group: String, change: &'static str },
+    #[error(
+        "group {group}, no longer in cluster.toml, is still being released here: reload again once it is stopped"
+    )]
+    StillReleasing { group: String },
+    #[error(
+        "group {group} is back in cluster.toml while its earlier copy is still being released here: reload again once it is stopped"
+    )]
+    Returning { group: String },
+    #[error(
+        "the new cluster.toml and the groups still being released here need {groups} claims in a heartbeat (at most {max}): reload again once they are stopped"
+    )]
+    TooManyClaims { groups: usize, max: usize },
 }
 
 /// Things worth a log line; the daemon adds NODE/PEER/LINK/GROUP fields.
@@ -311,6 +345,12 @@ pub struct Cluster {
     started: Instant,
     /// Last time any input reached us, to notice that this process was frozen.
     last_input: Instant,
+    /// After a stall (SIGSTOP, a VM pause) the packets read first waited in the socket
+    /// through it: the claims they carry may be long stale (a peer's takeover attempt
+    /// that has since failed). Until this instant, two keepalives after the stall, no
+    /// group is yielded or started on a peer's claim: fresh heartbeats replace the
+    /// stale ones first.
+    resync_until: Option<Instant>,
     /// Pending deadlines (see [`Cluster::sync_timers`]).
     timers: Vec<(Timer, Instant)>,
     next_send: Instant,
@@ -326,6 +366,8 @@ pub struct Cluster {
     actions: VecDeque<Action>,
     /// Operator state and history (command.rs).
     ops: command::Ops,
+    /// Groups a reload removed while they ran here, claimed until stopped (reload.rs).
+    retiring: Vec<reload::Retiring>,
     /// The latest packet believed from a peer (for the shell's gap statistics).
     accepted: Option<Accepted>,
 }
@@ -393,6 +435,7 @@ impl Cluster {
             seq: 0,
             started: now,
             last_input: now,
+            resync_until: None,
             timers: Vec::new(),
             next_send: now,
             ready: false,
@@ -413,6 +456,7 @@ impl Cluster {
                 .collect(),
             actions: VecDeque::new(),
             ops: command::Ops::new(config.nodes.len(), nl, ng),
+            retiring: Vec::new(),
             accepted: None,
         };
         c.sync_timers();
@@ -427,6 +471,32 @@ impl Cluster {
             t.deadtime.get(),
             t.initdead.get(),
         )
+    }
+
+    /// Warntime and deadtime by which `peer`'s silence is judged: the longer of this
+    /// node's and the peer's own (announced in its heartbeats), so that two nodes whose
+    /// cluster.toml differ in timing judge each other alike and neither flaps the other
+    /// dead/up while it keeps its own pace.
+    fn peer_times(&self, peer: usize) -> (Duration, Duration) {
+        let (_, warntime, deadtime, _) = self.timing();
+        match self.peers.get(peer).and_then(|p| p.announced) {
+            Some(t) => (
+                warntime.max(Duration::from_millis(t.warntime_ms.into())),
+                deadtime.max(Duration::from_millis(t.deadtime_ms.into())),
+            ),
+            None => (warntime, deadtime),
+        }
+    }
+
+    /// This node's timing as its heartbeats announce it.
+    fn own_timing(&self) -> wire::SenderTiming {
+        let ms = |d: Duration| u32::try_from(d.as_millis()).unwrap_or(u32::MAX);
+        let (keepalive, warntime, deadtime, _) = self.timing();
+        wire::SenderTiming {
+            keepalive_ms: ms(keepalive),
+            warntime_ms: ms(warntime),
+            deadtime_ms: ms(deadtime),
+        }
     }
 
     fn event(&mut self, e: Event) {
@@ -503,6 +573,7 @@ impl Cluster {
                 }
             }
             self.event(Event::Stalled { gap });
+            self.resync_until = Some(now + keepalive * 2);
         }
         if now > self.last_input {
             self.last_input = now;
@@ -516,7 +587,7 @@ impl Cluster {
         bytes: &[u8],
     ) -> Result<(), Reject> {
         self.note_input(now);
-        let (msg, versions) = wire::decode_versions(bytes, &self.keys, self.cluster_id)?;
+        let (msg, versions, extras) = wire::decode_extras(bytes, &self.keys, self.cluster_id)?;
         if versions.packet > self.ops.max_wire {
             return Err(wire::DecodeError::BadVersion(versions.packet).into());
         }
@@ -599,6 +670,7 @@ impl Cluster {
             self.event(Event::PeerOnTime { peer: peer_id });
         }
         if heard.fresh {
+            self.peers[sender].announced = extras.timing;
             self.apply(peer_id, &msg);
         }
         self.check_ready(now);
@@ -649,6 +721,7 @@ impl Cluster {
         }
         let p = &mut self.peers[peer.0];
         p.leaving = msg.flags & wire::FLAG_LEAVING != 0;
+        p.last_claims = msg.claims.clone();
         for c in p.claims.iter_mut() {
             c.0 = ClaimState::None;
         }
@@ -670,12 +743,13 @@ impl Cluster {
 
     fn handle_timeout_inner(&mut self, now: Instant) {
         self.note_input(now);
-        let (keepalive, warntime, deadtime, initdead) = self.timing();
+        let (keepalive, _, local_deadtime, initdead) = self.timing();
         for i in 0..self.peers.len() {
             if i == self.local.0 {
                 continue;
             }
             let peer = NodeId(i);
+            let (warntime, deadtime) = self.peer_times(i);
             for li in 0..self.config.links.len() {
                 let l = &mut self.peers[i].links[li];
                 if l.up
@@ -728,6 +802,9 @@ impl Cluster {
                 l.failed_until = None;
             }
         }
+        if self.resync_until.is_some_and(|t| now >= t) {
+            self.resync_until = None;
+        }
         for g in 0..self.groups.len() {
             if self.groups[g].state == LocalGroupState::Failed
                 && self.groups[g].failed_until.is_none()
@@ -735,7 +812,7 @@ impl Cluster {
                 self.set_state(g, LocalGroupState::Stopped);
             }
         }
-        self.expire_twins(now, deadtime);
+        self.expire_twins(now, local_deadtime);
         self.check_ready(now);
         self.evaluate(now);
         if now >= self.next_send {
@@ -812,6 +889,7 @@ impl Cluster {
             return false;
         };
         let preferred = self.effective_preferred(g, preferred);
+        let wish = self.has_wish(g);
         let others: Vec<Other> = self
             .peers
             .iter()
@@ -827,10 +905,14 @@ impl Cluster {
                 }
                 let alive = p.alive() || (p.twin.is_some() && claim.holds());
                 Other {
-                    same_config: !p.digest_mismatch,
+                    same_config: !p.digest_mismatch || wish,
                     name_cmp: self.config.nodes[i]
                         .name
                         .cmp(&self.config.nodes[self.local.0].name),
+                    knows_group: p
+                        .last_claims
+                        .iter()
+                        .any(|c| c.group == self.config.groups[g].name),
                     node: NodeId(i),
                     alive,
                     // Two senders with one name: neither is asked to take a group.
@@ -874,8 +956,10 @@ impl Cluster {
             self.stop(g, false);
             return true;
         }
+        let resyncing = self.resync_until.is_some_and(|t| now < t);
         match local.state {
             LocalGroupState::Running => match ownership::decide_holder(&view) {
+                Decision::YieldTo(_) if resyncing => false,
                 Decision::YieldTo(peer) => {
                     self.ops.because(
                         g,
@@ -920,6 +1004,7 @@ impl Cluster {
                 }
             },
             LocalGroupState::Stopped if self.ready => match ownership::decide_idle(&view) {
+                Decision::Start if resyncing => false,
                 Decision::Start => {
                     self.ops.because(g, self.start_reason(g));
                     let l = &mut self.groups[g];
@@ -956,7 +1041,8 @@ impl Cluster {
                 LocalGroupState::Starting | LocalGroupState::Stopping
             )
         });
-        if busy {
+        // A group a reload removed is still being stopped: wait for it too.
+        if busy || self.retiring.iter().any(|r| !r.blocked) {
             return false;
         }
         if let Some(g) = (0..self.groups.len())
@@ -971,6 +1057,7 @@ impl Cluster {
             .groups
             .iter()
             .any(|l| l.state == LocalGroupState::Blocked)
+            || !self.retiring.is_empty()
         {
             // Resources may still be up here: do not tell peers we hold nothing. They
             // will take over only after deadtime, as if this node had died.
@@ -1116,53 +1203,18 @@ impl Cluster {
         })
     }
 
-    /// Apply a reloaded config. Timing, failover and keys may change; nodes, links and
-    /// groups (names and order) may not: the error says why and nothing changes.
+    /// Apply a reloaded config (reload.rs): timing, failover, keys, groups and their
+    /// resources may change; nodes and links (names and order) may not. A refusal
+    /// says why in one sentence and changes nothing.
     pub fn reload(
         &mut self,
         now: Instant,
         config: &Config,
         keys: KeySet,
-    ) -> Result<(), ReloadError> {
+    ) -> Result<Reloaded, ReloadError> {
         let r = self.reload_inner(now, config, keys);
         self.sync_timers();
         r
-    }
-
-    fn reload_inner(
-        &mut self,
-        _now: Instant,
-        config: &Config,
-        keys: KeySet,
-    ) -> Result<(), ReloadError> {
-        let names = |c: &Config| -> (Vec<String>, Vec<String>, Vec<String>) {
-            (
-                c.nodes
-                    .iter()
-                    .map(|n| n.name.to_ascii_lowercase())
-                    .collect(),
-                c.links
-                    .iter()
-                    .map(|l| format!("{} {}", l.kind(), l.name()))
-                    .collect(),
-                c.groups.iter().map(|g| g.name.clone()).collect(),
-            )
-        };
-        let (old, new) = (names(&self.config), names(config));
-        if old.0 != new.0 {
-            return Err(ReloadError::Nodes);
-        }
-        if old.1 != new.1 {
-            return Err(ReloadError::Links);
-        }
-        if old.2 != new.2 {
-            return Err(ReloadError::Groups);
-        }
-        self.config = config.clone();
-        self.keys = keys;
-        self.cluster_id = config.cluster_id();
-        self.digest = config.digest();
-        Ok(())
     }
 
     /// When `handle_timeout` should next be called: the earliest entry of the timer
@@ -1185,7 +1237,7 @@ impl Cluster {
         if self.exited {
             return;
         }
-        let (_, warntime, deadtime, initdead) = self.timing();
+        let (_, _, deadtime, initdead) = self.timing();
         let mut t: Vec<(Timer, Instant)> = vec![(Timer::Heartbeat, self.next_send)];
         let initdead_at = self.started + initdead;
         let mut initdead_pending = !self.ready;
@@ -1194,6 +1246,7 @@ impl Cluster {
                 continue;
             }
             let peer = NodeId(i);
+            let (warntime, peer_deadtime) = self.peer_times(i);
             match p.state {
                 PeerState::Unknown => initdead_pending = true,
                 PeerState::Up | PeerState::Late => {
@@ -1201,14 +1254,14 @@ impl Cluster {
                         if !p.warned_late {
                             t.push((Timer::PeerLate(peer), h + warntime));
                         }
-                        t.push((Timer::PeerDead(peer), h + deadtime));
+                        t.push((Timer::PeerDead(peer), h + peer_deadtime));
                     }
                 }
                 PeerState::Dead | PeerState::Left => {}
             }
             for (li, l) in p.links.iter().enumerate() {
                 if let (true, Some(h)) = (l.up, l.last_heard) {
-                    t.push((Timer::LinkDown(peer, LinkId(li)), h + deadtime));
+                    t.push((Timer::LinkDown(peer, LinkId(li)), h + peer_deadtime));
                 }
             }
             if let Some(w) = &p.twin {
@@ -1228,6 +1281,9 @@ impl Cluster {
             if let Some(until) = l.failed_until {
                 t.push((Timer::HoldDown(GroupId(g)), until));
             }
+        }
+        if let Some(until) = self.resync_until {
+            t.push((Timer::Resync, until));
         }
         self.timers = t;
     }
@@ -1300,6 +1356,7 @@ impl Cluster {
                     self.ops.claim_flags(g)
                 },
             })
+            .chain(self.retiring.iter().map(|r| r.claim()))
             .collect();
         let msg = Message {
             kind,
@@ -1320,7 +1377,10 @@ impl Cluster {
         // Validation refuses configs whose heartbeat cannot be encoded; should one fail
         // anyway (a key that vanished on reload), say so every time: peers are about to
         // declare this node dead while it may still hold groups.
-        match wire::encode_as(&msg, &self.keys, self.wire_version()) {
+        let extras = wire::Extras {
+            timing: Some(self.own_timing()),
+        };
+        match wire::encode_extras(&msg, &self.keys, self.wire_version(), &extras) {
             Ok(bytes) => self.actions.push_back(Action::Send(bytes)),
             Err(e) => self.event(Event::SendFailed {
                 reason: e.to_string(),

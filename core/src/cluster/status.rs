@@ -30,6 +30,17 @@ pub struct Status {
     pub groups: Vec<GroupStatus>,
     /// Last transitions of groups on this node, oldest first.
     pub transitions: Vec<Transition>,
+    /// Groups a reload removed while they ran here, still claimed until stopped.
+    #[serde(default)]
+    pub removed: Vec<RemovedStatus>,
+}
+
+/// A group no longer in cluster.toml that this node still claims (see reload.rs).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RemovedStatus {
+    pub name: String,
+    /// Its stop failed: resources may still be up here (`hbd unblock NAME`).
+    pub blocked: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -238,6 +249,11 @@ impl Cluster {
             peers,
             groups,
             transitions,
+            removed: self
+                .retiring()
+                .into_iter()
+                .map(|(name, blocked)| RemovedStatus { name, blocked })
+                .collect(),
         }
     }
 }

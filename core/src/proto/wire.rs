@@ -18,7 +18,8 @@
 //!     ack count (0..=31), then per ack: an incarnation the sender hears (8 bytes)
 //!     version 2 only: the sender's version range (min, max: 2 bytes), then optional
 //!       fields: count, then per field type (1 byte), len (1 byte), value; unknown
-//!       types are skipped
+//!       types are skipped. Types 16-31 belong to operation (see [`FIELD_TIMING`]):
+//!       16 timing: the sender's keepalive, warntime and deadtime in ms (3 x u32)
 //! end MAC over everything before it (32 bytes HMAC-SHA256 or 20 HMAC-SHA1)
 //! ```
 //!
@@ -57,6 +58,14 @@ pub const CLAIM_STANDBY: u8 = 0x10;
 pub const CLAIM_WANTED: u8 = 0x20;
 /// Bytes version 2 adds after the acks: the version range and an empty field list.
 const V2_TRAILER: usize = 3;
+/// Optional field (version 2): the sender's own timing, so that a peer whose
+/// cluster.toml says otherwise (a rolling change, a mistake) judges the sender's
+/// silence by the longer of both and neither flaps the other dead/up. Value: keepalive,
+/// warntime, deadtime, each in milliseconds (u32, saturating). A field of this type
+/// with another length is skipped like an unknown one.
+pub const FIELD_TIMING: u8 = 16;
+/// Bytes the timing field takes: type, length, value.
+const TIMING_FIELD: usize = 2 + 12;
 /// Longest name (node or group) on the wire.
 pub const MAX_NAME: usize = 63;
 /// Most group claims in one message.
@@ -159,6 +168,22 @@ pub struct Message {
     pub acks: Vec<u64>,
 }
 
+/// A sender's timing as it announces it ([`FIELD_TIMING`]), in milliseconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SenderTiming {
+    pub keepalive_ms: u32,
+    pub warntime_ms: u32,
+    pub deadtime_ms: u32,
+}
+
+/// The optional fields of a version 2 packet that this version knows (the rest are
+/// skipped), kept apart from [`Message`] so that older code building messages is
+/// unchanged.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Extras {
+    pub timing: Option<SenderTiming>,
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum EncodeError {
     #[error("name \"{0}\" is too long for the wire (at most 63 bytes)")]
@@ -186,7 +211,16 @@ pub fn heartbeat_len(
     acks: usize,
 ) -> usize {
     let claims: usize = group_name_lens.into_iter().map(|l| 1 + l + 1 + 8).sum();
-    HEADER + 1 + sender_len + 1 + claims + 1 + 8 * acks + V2_TRAILER + auth::mac_len(algorithm)
+    HEADER
+        + 1
+        + sender_len
+        + 1
+        + claims
+        + 1
+        + 8 * acks
+        + V2_TRAILER
+        + TIMING_FIELD
+        + auth::mac_len(algorithm)
 }
 
 fn put_name(out: &mut Vec<u8>, name: &str) -> Result<(), EncodeError> {
@@ -207,6 +241,16 @@ pub fn encode(msg: &Message, keys: &KeySet) -> Result<Vec<u8>, EncodeError> {
 /// Encode in `version` (clamped to the supported range); version 1 drops the claim
 /// flags and the version range.
 pub fn encode_as(msg: &Message, keys: &KeySet, version: u8) -> Result<Vec<u8>, EncodeError> {
+    encode_extras(msg, keys, version, &Extras::default())
+}
+
+/// Encode in `version` with optional fields (version 2 only; version 1 drops them).
+pub fn encode_extras(
+    msg: &Message,
+    keys: &KeySet,
+    version: u8,
+    extras: &Extras,
+) -> Result<Vec<u8>, EncodeError> {
     let version = version.clamp(MIN_VERSION, VERSION);
     let key = keys.get(msg.key_id).ok_or(EncodeError::NoKey(msg.key_id))?;
     let mut out = Vec::with_capacity(128);
@@ -241,8 +285,19 @@ pub fn encode_as(msg: &Message, keys: &KeySet, version: u8) -> Result<Vec<u8>, E
         out.extend_from_slice(&a.to_be_bytes());
     }
     if version >= 2 {
-        // Version range, then no optional fields (yet).
-        out.extend_from_slice(&[MIN_VERSION, VERSION, 0]);
+        // Version range, then the optional fields.
+        out.extend_from_slice(&[MIN_VERSION, VERSION]);
+        let mut fields = 0u8;
+        let count_at = out.len();
+        out.push(0);
+        if let Some(t) = extras.timing {
+            out.extend_from_slice(&[FIELD_TIMING, 12]);
+            for v in [t.keepalive_ms, t.warntime_ms, t.deadtime_ms] {
+                out.extend_from_slice(&v.to_be_bytes());
+            }
+            fields += 1;
+        }
+        out[count_at] = fields;
     }
     let tag = auth::sign(keys.algorithm, key, &out)?;
     out.extend_from_slice(&tag);
@@ -342,6 +397,15 @@ pub fn decode_versions(
     keys: &KeySet,
     cluster_id: u32,
 ) -> Result<(Message, Versions), DecodeError> {
+    decode_extras(bytes, keys, cluster_id).map(|(m, v, _)| (m, v))
+}
+
+/// Decode and authenticate, also returning the versions and the known optional fields.
+pub fn decode_extras(
+    bytes: &[u8],
+    keys: &KeySet,
+    cluster_id: u32,
+) -> Result<(Message, Versions, Extras), DecodeError> {
     let mac_len = auth::mac_len(keys.algorithm);
     precheck(bytes, mac_len, cluster_id)?;
     let version = bytes[4];
@@ -396,17 +460,28 @@ pub fn decode_versions(
         packet: version,
         max: version,
     };
+    let mut extras = Extras::default();
     if version >= 2 {
         let (min, max) = (r.u8()?, r.u8()?);
         if min > max || min > version || max < version {
             return Err(DecodeError::Malformed("bad version range"));
         }
         versions.max = max;
-        // Optional fields: none is known yet; each is skipped whole.
+        // Optional fields: the known ones are read, the others skipped whole.
         for _ in 0..r.u8()? {
-            let _kind = r.u8()?;
+            let kind = r.u8()?;
             let len = r.u8()? as usize;
-            r.take(len)?;
+            let value = r.take(len)?;
+            if kind == FIELD_TIMING && len == 12 {
+                let ms = |i: usize| {
+                    u32::from_be_bytes([value[i], value[i + 1], value[i + 2], value[i + 3]])
+                };
+                extras.timing = Some(SenderTiming {
+                    keepalive_ms: ms(0),
+                    warntime_ms: ms(4),
+                    deadtime_ms: ms(8),
+                });
+            }
         }
     }
     if r.pos != body.len() {
@@ -424,7 +499,7 @@ pub fn decode_versions(
         claims,
         acks,
     };
-    Ok((msg, versions))
+    Ok((msg, versions, extras))
 }
 
 #[cfg(test)]
@@ -474,7 +549,14 @@ mod tests {
                     flags: 0,
                 })
                 .collect();
-            let bytes = encode(&m, &k).unwrap();
+            let extras = Extras {
+                timing: Some(SenderTiming {
+                    keepalive_ms: 1,
+                    warntime_ms: 2,
+                    deadtime_ms: 3,
+                }),
+            };
+            let bytes = encode_extras(&m, &k, VERSION, &extras).unwrap();
             let lens = m.claims.iter().map(|c| c.group.len());
             assert_eq!(
                 heartbeat_len(alg, m.sender.len(), lens, m.acks.len()),
@@ -572,5 +654,41 @@ mod tests {
             decode(&bad, &k, 0xdead_beef),
             Err(DecodeError::Malformed("bad version range"))
         );
+    }
+
+    #[test]
+    fn the_timing_field_round_trips_and_older_forms_lack_it() {
+        let k = keys(Algorithm::HmacSha256);
+        let timing = SenderTiming {
+            keepalive_ms: 1000,
+            warntime_ms: 3000,
+            deadtime_ms: u32::MAX,
+        };
+        let extras = Extras {
+            timing: Some(timing),
+        };
+        let v2 = encode_extras(&msg(), &k, 2, &extras).unwrap();
+        let (m, v, e) = decode_extras(&v2, &k, 0xdead_beef).unwrap();
+        assert_eq!((m, v.max, e), (msg(), 2, extras.clone()));
+        // Version 1 cannot carry it; a version 2 packet without it has none.
+        let v1 = encode_extras(&msg(), &k, 1, &extras).unwrap();
+        assert_eq!(
+            decode_extras(&v1, &k, 0xdead_beef).unwrap().2,
+            Extras::default()
+        );
+        let plain = encode(&msg(), &k).unwrap();
+        assert_eq!(
+            decode_extras(&plain, &k, 0xdead_beef).unwrap().2.timing,
+            None
+        );
+        // A timing field of another length is skipped, not refused.
+        let mac = auth::mac_len(k.algorithm);
+        let mut body = plain[..plain.len() - mac].to_vec();
+        *body.last_mut().unwrap() = 1;
+        body.extend_from_slice(&[FIELD_TIMING, 4, 0, 0, 0, 9]);
+        let tag = auth::sign(k.algorithm, k.get(1).unwrap(), &body).unwrap();
+        body.extend_from_slice(&tag);
+        let (m, _, e) = decode_extras(&body, &k, 0xdead_beef).unwrap();
+        assert_eq!((m, e.timing), (msg(), None));
     }
 }
