@@ -17,11 +17,16 @@
 //! `Instant::now()` is read here and only here, and passed to the core.
 
 mod fence;
+mod gaps;
+mod hooks;
 mod incarnation;
 mod intent;
+mod journal;
 mod links;
 mod logging;
+mod metrics;
 mod node;
+mod observe;
 mod ratelimit;
 mod status;
 mod timer;
@@ -164,6 +169,8 @@ struct Daemon {
     intent_tx: tokio::sync::watch::Sender<Vec<(String, crate::cluster::Admin)>>,
     /// Fences under way.
     fencer: fence::Fencer,
+    /// Metrics, heartbeat gaps, event hooks (observe.rs).
+    observe: observe::Observer,
 }
 
 struct Signals {
@@ -273,7 +280,9 @@ impl Daemon {
 
         let (results_tx, results) = mpsc::unbounded_channel();
         let (side_tx, side) = mpsc::unbounded_channel();
+        let observe = observe::Observer::new(&config, local, &manager);
         Ok(Daemon {
+            observe,
             config_path,
             config,
             local,
@@ -396,6 +405,9 @@ impl Daemon {
                         if let Source::Udp(a) = datagram.from {
                             self.prefilter.learn(a.ip());
                         }
+                        if let Some(a) = self.cluster.take_accepted() {
+                            self.observe.packet(Instant::now(), a, &self.config);
+                        }
                     }
                     Err(reject) => self.log_reject(link, datagram.from, reject),
                 }
@@ -422,6 +434,7 @@ impl Daemon {
     fn drain_actions(&mut self) -> bool {
         let mut exit = false;
         let mut changed = false;
+        let mut events = Vec::new();
         while let Some(action) = self.cluster.poll_action() {
             match action {
                 Action::Send(bytes) => self.links.send(&bytes),
@@ -433,7 +446,15 @@ impl Daemon {
                         self.ready = true;
                         self.notifier.ready();
                     }
-                    self.log_event(&event);
+                    {
+                        // The catalog's MESSAGE_ID (units/hbd.catalog), as a field of
+                        // the journal record.
+                        let _id = journal::message_id(&event)
+                            .filter(|_| logging::journal_active())
+                            .map(|id| tracing::info_span!("event", MESSAGE_ID = id).entered());
+                        self.log_event(&event);
+                    }
+                    events.push(event);
                     changed = true;
                 }
                 Action::Exit => exit = true,
@@ -453,6 +474,10 @@ impl Daemon {
         if changed {
             self.update_status();
         }
+        if !events.is_empty() || self.observe.refresh_due(Instant::now()) {
+            let status = self.cluster.status();
+            self.observe.events(&events, &status, &self.config);
+        }
         exit
     }
 
@@ -465,8 +490,10 @@ impl Daemon {
             return;
         };
         tracing::debug!(GROUP = %name, "{} group {name}", if start { "starting" } else { "stopping" });
+        let timing = self.observe.group_op(&name, start);
         tokio::spawn(
             async move {
+                let t0 = Instant::now();
                 let event = if start {
                     match manager.start(&cfg, group.0).await {
                         Ok(()) => GroupEvent::Started,
@@ -486,6 +513,9 @@ impl Daemon {
                         },
                     }
                 };
+                if let Some(h) = timing {
+                    h.observe(t0.elapsed().as_secs_f64());
+                }
                 let _ = results.send((cfg.name, event));
             }
             .in_current_span(),
@@ -718,6 +748,7 @@ impl Daemon {
             .reload(Instant::now(), &new, keys)
             .map_err(|e| e.to_string())?;
         let changed = changed_links(&self.config, &new);
+        self.observe.reloaded(&self.config, &new);
         let new = Arc::new(new);
         self.manager.set_config(new.clone());
         self.prefilter.update(&new);
@@ -764,8 +795,12 @@ impl Daemon {
     async fn on_control(&mut self, req: control::Request) {
         match req {
             control::Request::Status { reply } => {
+                let now = Instant::now();
+                let status = self.cluster.status_at(now);
+                let gaps = self.observe.gap_report(now, &self.config, &status);
                 let _ = reply.send(control::Snapshot {
-                    status: self.cluster.status_at(Instant::now()),
+                    gaps,
+                    status,
                     cluster: self.config.cluster.name.clone(),
                     taken: std::time::SystemTime::now(),
                 });
@@ -832,6 +867,7 @@ impl Daemon {
         if reject == Reject::Own {
             return;
         }
+        self.observe.refused(&reject);
         if reject == Reject::Unconfirmed {
             // Every peer restart starts so, and replays of recorded packets end so:
             // neither changes anything.
@@ -864,10 +900,12 @@ impl Daemon {
     /// source address with the count of packets not reported.
     fn flush_rejects(&mut self) {
         let mut flush = self.rejects.flush(Instant::now());
-        flush.unlisted += self
+        let dropped = self
             .prefilter
             .dropped
             .swap(0, std::sync::atomic::Ordering::Relaxed);
+        self.observe.prefiltered(dropped);
+        flush.unlisted += dropped;
         for (from, n) in flush.sources {
             let from = source_address(&from);
             tracing::warn!(SOURCE = %from, "{n} more refused packet(s) from {from} in the last minute");

@@ -91,6 +91,16 @@ fn defaults_only_gets_documented_defaults() {
     assert_eq!(c.auth.algorithm.to_string(), "hmac-sha256");
     assert!(!c.failover.auto_failback);
     assert_eq!(c.failover.hold_down, s(30));
+    assert_eq!(c.metrics.listen, None);
+    assert_eq!(c.events.unit, None);
+    assert_eq!(c.events.timeout, s(30));
+    // Absent sections stay absent from the canonical form, so the config digest of a
+    // file without them is what it was before they existed.
+    let canon = toml::to_string(&c).unwrap();
+    assert!(
+        !canon.contains("metrics") && !canon.contains("events"),
+        "{canon}"
+    );
     match &c.links[0] {
         Link::UdpUnicast(u) => {
             assert_eq!(u.port, 694);
@@ -121,6 +131,9 @@ fn full_config_reads_every_key() {
     assert_eq!(c.auth.key_id, 7);
     assert!(c.failover.auto_failback);
     assert_eq!(c.failover.hold_down, HumanDuration::from_secs(150));
+    assert_eq!(c.metrics.listen, Some("127.0.0.1:9694".parse().unwrap()));
+    assert_eq!(c.events.unit.as_deref(), Some("hbd-event@.service"));
+    assert_eq!(c.events.timeout, HumanDuration::from_secs(10));
     let kinds: Vec<&str> = c.links.iter().map(Link::kind).collect();
     assert_eq!(
         kinds,

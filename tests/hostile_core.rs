@@ -350,3 +350,23 @@ fn nodes_with_different_configs_agree_on_one_holder() {
         assert!(running(&a, 1), "db, only in n0's config, runs on n0");
     }
 }
+
+/// What the shell's heartbeat statistics read (`take_accepted`): the sender, link and
+/// sequence of a packet the core believed, once; nothing for a refused one.
+#[test]
+fn take_accepted_names_believed_packets_only() {
+    let (_c, now, mut a, mut b) = talking_pair(&[("web", 0)], 500);
+    let _ = b.core.take_accepted();
+    a.core.handle_timeout(now + Duration::from_millis(100));
+    a.drain();
+    let p = a.take_sent().pop().expect("a heartbeat");
+    assert_eq!(b.receive(now, &p), Ok(()));
+    let got = b.core.take_accepted().expect("the packet just believed");
+    assert_eq!(got.peer, hbd::cluster::NodeId(0));
+    assert_eq!(got.link, L0);
+    assert!(got.seq > 0);
+    assert_eq!(b.core.take_accepted(), None, "taken once");
+    // A replay is refused and names nothing.
+    assert!(matches!(b.receive(now, &p), Err(Reject::Replay(_))));
+    assert_eq!(b.core.take_accepted(), None);
+}

@@ -149,6 +149,13 @@ fn the_package_installs_imports_heartbeat_fails_over_and_removes_cleanly() {
         n.exec_ok(&["test", "-f", "/usr/share/hbd/cluster.schema.json"]);
         n.exec_ok(&["test", "-f", "/usr/share/doc/hbd/examples/cluster.toml"]);
         n.exec_ok(&["test", "-f", "/usr/share/bash-completion/completions/hbd"]);
+        // The journal catalog is indexed (systemd's trigger on /usr/lib/systemd/catalog):
+        // `journalctl -x` explains hbd's records.
+        let catalog = n.exec_ok(&["journalctl", "--list-catalog"]);
+        assert!(
+            catalog.contains("debffe5fc3214251b4619f03a685680a hbd: takeover of group"),
+            "hbd's catalog is not indexed: {catalog}"
+        );
     }
     // The host's package database and /usr did not see any of it.
     assert_eq!(

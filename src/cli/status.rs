@@ -227,6 +227,24 @@ pub fn render(r: &Report, transitions: usize) -> String {
         };
     }
 
+    if !r.heartbeat_gaps.is_empty() {
+        let _ = writeln!(o, "\nHeartbeat gaps seen by {} (deadtime advice):", r.node);
+        let width = r
+            .heartbeat_gaps
+            .iter()
+            .map(|g| g.peer.len() + 1 + g.link.len())
+            .max()
+            .unwrap_or(0);
+        for g in &r.heartbeat_gaps {
+            let _ = writeln!(
+                o,
+                "  {:width$}  {}",
+                format!("{} {}", g.peer, g.link),
+                g.advice
+            );
+        }
+    }
+
     if transitions > 0 && !r.transitions.is_empty() {
         let _ = writeln!(o, "\nLast transitions on {}:", r.node);
         let skip = r.transitions.len().saturating_sub(transitions);
@@ -310,6 +328,7 @@ mod tests {
                 name: "db".into(),
                 state: "blocked".into(),
             }],
+            heartbeat_gaps: vec![],
         }
     }
 

@@ -63,6 +63,8 @@ pub enum Request {
 #[derive(Debug, Clone)]
 pub struct Snapshot {
     pub status: Status,
+    /// Heartbeat gaps per peer and link, with the deadtime advice.
+    pub gaps: Vec<report::GapReport>,
     pub cluster: String,
     pub taken: SystemTime,
 }

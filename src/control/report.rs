@@ -35,6 +35,10 @@ pub struct Report {
     /// claimed here until stopped (absent from older hbd's reports).
     #[serde(default)]
     pub removed_groups: Vec<RemovedGroupReport>,
+    /// Heartbeat gaps per peer and link, with the deadtime advice (added in 0.1: absent
+    /// from older daemons' reports).
+    #[serde(default)]
+    pub heartbeat_gaps: Vec<GapReport>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -42,6 +46,23 @@ pub struct RemovedGroupReport {
     pub name: String,
     /// "stopping", or "blocked" when its stop failed (`hbd unblock NAME` after cleaning up).
     pub state: String,
+}
+
+/// The gaps between one peer's heartbeats on one link, as observed by the
+/// answering node, and what they say about deadtime.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GapReport {
+    pub peer: String,
+    pub link: String,
+    /// Gaps measured (heartbeats heard after one before).
+    pub gaps: u64,
+    /// How long the link has been observed.
+    pub observed_ms: u64,
+    /// The worst gap over the last hour and the last 24 hours.
+    pub worst_hour_ms: Option<u64>,
+    pub worst_day_ms: Option<u64>,
+    /// The advice in one sentence (rule: README, "Deadtime advice").
+    pub advice: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -258,6 +279,7 @@ pub fn build(
                 state: if r.blocked { "blocked" } else { "stopping" }.into(),
             })
             .collect(),
+        heartbeat_gaps: Vec::new(),
     }
 }
 

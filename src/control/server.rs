@@ -129,7 +129,8 @@ impl Control {
         };
         // Resource states are a courtesy: a hung systemd must not hang status.
         let _ = tokio::time::timeout(RESOURCES_TIMEOUT, ask).await;
-        let r = report::build(&snap.cluster, &snap.status, snap.taken, resources);
+        let mut r = report::build(&snap.cluster, &snap.status, snap.taken, resources);
+        r.heartbeat_gaps = snap.gaps;
         serde_json::to_string(&r).map_err(|e| ControlError::Unavailable(e.to_string()))
     }
 

@@ -14,6 +14,13 @@ use tracing_subscriber::EnvFilter;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 
+static JOURNAL: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Whether records go to the journal natively (fields such as MESSAGE_ID apply).
+pub fn journal_active() -> bool {
+    JOURNAL.load(std::sync::atomic::Ordering::Relaxed)
+}
+
 /// Install the global subscriber (once; later calls do nothing).
 pub fn init() {
     let filter = || EnvFilter::try_from_env("HBD_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
@@ -22,10 +29,14 @@ pub fn init() {
             let layer = layer
                 .with_field_prefix(None)
                 .with_syslog_identifier("hbd".into());
-            let _ = tracing_subscriber::registry()
+            if tracing_subscriber::registry()
                 .with(filter())
                 .with(layer)
-                .try_init();
+                .try_init()
+                .is_ok()
+            {
+                JOURNAL.store(true, std::sync::atomic::Ordering::Relaxed);
+            }
             return;
         }
     }

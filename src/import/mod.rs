@@ -497,6 +497,8 @@ pub fn import(dir: &Path, opts: &Options, host: &dyn Host) -> Result<Imported, I
             key_id: key.id,
         },
         failover,
+        metrics: Default::default(),
+        events: Default::default(),
         links,
         nodes,
         groups,

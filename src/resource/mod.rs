@@ -21,6 +21,7 @@ pub mod unit;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use futures::future::BoxFuture;
 use tokio::sync::mpsc::UnboundedSender;
@@ -72,6 +73,52 @@ pub struct Failure {
     /// Index of the resource (in the group) found down.
     pub resource: usize,
     pub reason: String,
+}
+
+/// Told of every resource start and stop (the daemon's metrics).
+pub trait Observe: Send + Sync {
+    fn resource_done(&self, group: &str, resource: &str, start: bool, took: Duration, ok: bool);
+}
+
+/// A resource whose starts and stops are timed and told to an [`Observe`].
+struct Timed {
+    inner: Box<dyn Resource>,
+    group: String,
+    observer: Arc<dyn Observe>,
+}
+
+impl Timed {
+    async fn timed(&self, start: bool) -> Result<(), String> {
+        let t0 = std::time::Instant::now();
+        let r = if start {
+            self.inner.start().await
+        } else {
+            self.inner.stop().await
+        };
+        self.observer.resource_done(
+            &self.group,
+            &self.inner.name(),
+            start,
+            t0.elapsed(),
+            r.is_ok(),
+        );
+        r
+    }
+}
+
+impl Resource for Timed {
+    fn name(&self) -> String {
+        self.inner.name()
+    }
+    fn start(&self) -> BoxFuture<'_, Result<(), String>> {
+        Box::pin(self.timed(true))
+    }
+    fn stop(&self) -> BoxFuture<'_, Result<(), String>> {
+        Box::pin(self.timed(false))
+    }
+    fn is_active(&self) -> BoxFuture<'_, Result<bool, String>> {
+        self.inner.is_active()
+    }
 }
 
 /// A virtual IP as a group member.
@@ -133,9 +180,15 @@ pub struct Manager {
     nl: rtnetlink::Handle,
     state: Arc<Mutex<State>>,
     prepared: unit::Prepared,
+    observer: Arc<std::sync::OnceLock<Arc<dyn Observe>>>,
 }
 
 impl Manager {
+    /// Time every resource start and stop from now on and tell `observer` (once).
+    pub fn set_observer(&self, observer: Arc<dyn Observe>) {
+        let _ = self.observer.set(observer);
+    }
+
     /// Open the netlink connection (must run inside a Tokio runtime). systemd is
     /// reached on first use, so a node whose groups hold only IPs needs no bus.
     pub async fn connect(
@@ -152,6 +205,7 @@ impl Manager {
             nl,
             state: Arc::new(Mutex::new(State::default())),
             prepared: unit::Prepared::default(),
+            observer: Arc::default(),
         };
         // The announcement socket, opened before any takeover needs it.
         if let Err(e) = arp::Announcer::get() {
@@ -270,6 +324,18 @@ impl Manager {
                     }));
                 }
             }
+        }
+        if let Some(observer) = self.observer.get() {
+            resources = resources
+                .into_iter()
+                .map(|inner| -> Box<dyn Resource> {
+                    Box::new(Timed {
+                        inner,
+                        group: g.name.clone(),
+                        observer: observer.clone(),
+                    })
+                })
+                .collect();
         }
         let lock = self
             .state()

@@ -24,6 +24,9 @@ declare -A need=(
     [deb-systemd-helper]=init-system-helpers
     # lab_heartbeat_wire: a real Heartbeat 3.0.6 peer (tests/lab/hbwire/capture.sh too)
     [cl_status]=heartbeat
+    # lab_observe: `promtool check metrics` on the metrics endpoint's output. Debian
+    # ships promtool only with the server (about 95 MB installed); nothing lighter has it.
+    [promtool]=prometheus
 )
 missing=()
 for cmd in "${!need[@]}"; do

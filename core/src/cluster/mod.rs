@@ -400,6 +400,16 @@ pub struct Cluster {
     retiring: Vec<reload::Retiring>,
     /// Fencing of peers (fence.rs).
     fence: fence::Fencing,
+    /// The latest packet believed from a peer (for the shell's gap statistics).
+    accepted: Option<Accepted>,
+}
+
+/// A packet believed from a peer: who sent it, on which link, its sequence number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Accepted {
+    pub peer: NodeId,
+    pub link: LinkId,
+    pub seq: u64,
 }
 
 /// This node's own state for one group.
@@ -485,6 +495,7 @@ impl Cluster {
             ops: command::Ops::new(config.nodes.len(), nl, ng),
             retiring: Vec::new(),
             fence: fence::Fencing::new(config.nodes.len(), ng),
+            accepted: None,
         };
         c.sync_timers();
         c
@@ -650,6 +661,13 @@ impl Cluster {
             self.send_heartbeat();
         }
         let heard = verdict?;
+        if !heard.twin {
+            self.accepted = Some(Accepted {
+                peer: peer_id,
+                link,
+                seq: msg.seq,
+            });
+        }
         if heard.twin {
             let p = &mut self.peers[sender];
             let first = p.twin.is_none();
@@ -1363,6 +1381,12 @@ impl Cluster {
         let r = self.handle_command_inner(now, cmd);
         self.sync_timers();
         r
+    }
+
+    /// The latest packet believed from a peer, taken (once) by the caller: after
+    /// `handle_packet` returned `Ok`, the packet it just took.
+    pub fn take_accepted(&mut self) -> Option<Accepted> {
+        self.accepted.take()
     }
 
     pub fn poll_action(&mut self) -> Option<Action> {

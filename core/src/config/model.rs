@@ -32,6 +32,12 @@ pub struct Config {
     pub auth: Auth,
     #[serde(default)]
     pub failover: Failover,
+    /// Prometheus metrics endpoint; off unless `listen` is set.
+    #[serde(default, skip_serializing_if = "Metrics::is_default")]
+    pub metrics: Metrics,
+    /// A systemd unit started on every peer and group transition.
+    #[serde(default, skip_serializing_if = "Events::is_default")]
+    pub events: Events,
     /// Heartbeat links; all are used at once, a peer is alive while any link hears it.
     #[serde(rename = "link", default)]
     pub links: Vec<Link>,
@@ -183,6 +189,56 @@ impl Default for Failover {
             hold_down: default_hold_down(),
             fence_timeout: default_fence_timeout(),
         }
+    }
+}
+
+/// The metrics endpoint (`[metrics]`).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Metrics {
+    /// Address and port to serve Prometheus metrics on (HTTP, `/metrics`), e.g.
+    /// `"127.0.0.1:9694"`; no endpoint when absent. There is no authentication: keep it
+    /// on loopback or a management network.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Option<String>")]
+    pub listen: Option<std::net::SocketAddr>,
+}
+
+impl Metrics {
+    pub fn is_default(&self) -> bool {
+        *self == Metrics::default()
+    }
+}
+
+/// Event hooks (`[events]`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Events {
+    /// A systemd template unit, e.g. `"hbd-event@.service"`, started once per peer and
+    /// group transition with the event's name as instance, one at a time, in order.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unit: Option<String>,
+    /// Longest hbd waits for one hook before going on with the next event.
+    #[serde(default = "default_event_timeout")]
+    pub timeout: HumanDuration,
+}
+
+fn default_event_timeout() -> HumanDuration {
+    HumanDuration::from_secs(30)
+}
+
+impl Default for Events {
+    fn default() -> Self {
+        Events {
+            unit: None,
+            timeout: default_event_timeout(),
+        }
+    }
+}
+
+impl Events {
+    pub fn is_default(&self) -> bool {
+        *self == Events::default()
     }
 }
 

@@ -15,13 +15,14 @@ use toml::de::{DeTable, DeValue, ValueDeserializer};
 
 use super::diagnostic::{Diagnostic, Position, hint_for_serde_message};
 use super::model::{
-    Auth, BroadcastLink, ClusterSection, Failover, Fence, Group, IpResource, Link, MountResource,
-    MulticastLink, Node, Resource, ScriptResource, SerialLink, Timing, UnicastLink, UnitResource,
+    Auth, BroadcastLink, ClusterSection, Events, Failover, Fence, Group, IpResource, Link, Metrics,
+    MountResource, MulticastLink, Node, Resource, ScriptResource, SerialLink, Timing, UnicastLink,
+    UnitResource,
 };
 
 /// Top-level keys of cluster.toml, in the order serde lists them.
 const TOP: &[&str] = &[
-    "cluster", "timing", "auth", "failover", "link", "node", "group",
+    "cluster", "timing", "auth", "failover", "metrics", "events", "link", "node", "group",
 ];
 
 /// At most this many errors are reported for one item (a table of garbage
@@ -47,6 +48,8 @@ pub fn errors(text: &str, root: &Spanned<DeTable<'_>>) -> Vec<Diagnostic> {
             "timing" => w.item::<Timing>("timing", v),
             "auth" => w.item::<Auth>("auth", v),
             "failover" => w.item::<Failover>("failover", v),
+            "metrics" => w.item::<Metrics>("metrics", v),
+            "events" => w.item::<Events>("events", v),
             "link" => w.array::<Link>("link", v, Walk::link),
             "node" => w.array::<Node>("node", v, Walk::node),
             "group" => w.groups(v),

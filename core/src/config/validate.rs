@@ -24,8 +24,53 @@ pub fn validate(c: &Config) -> Vec<Diagnostic> {
     nodes(c, &mut out);
     groups(c, &mut out);
     fencing(c, &mut out);
+    observability(c, &mut out);
     heartbeat_fits(c, &mut out);
     out
+}
+
+/// `[metrics]` and `[events]`.
+fn observability(c: &Config, out: &mut Vec<Diagnostic>) {
+    if let Some(a) = c.metrics.listen {
+        if a.port() == 0 {
+            out.push(
+                Diagnostic::error("metrics.listen", format!("metrics.listen {a} has port 0"))
+                    .with_help("name a port, e.g. \"127.0.0.1:9694\""),
+            );
+        } else if !a.ip().is_loopback() {
+            out.push(Diagnostic::warning(
+                "metrics.listen",
+                format!(
+                    "metrics.listen {a} is not a loopback address: anyone who reaches it reads the cluster's state (the endpoint has no authentication)"
+                ),
+            ));
+        }
+    }
+    if let Some(u) = &c.events.unit {
+        let ok_chars = |s: &str| {
+            !s.is_empty()
+                && s.chars().all(|ch| {
+                    ch.is_ascii_alphanumeric() || matches!(ch, ':' | '_' | '.' | '-' | '\\')
+                })
+        };
+        let prefix = u.strip_suffix("@.service");
+        if !prefix.is_some_and(ok_chars) || u.len() > 200 {
+            out.push(
+                Diagnostic::error(
+                    "events.unit",
+                    format!("events.unit \"{u}\" is not a systemd template service name"),
+                )
+                .with_help("name a template unit such as \"hbd-event@.service\": the event name becomes its instance"),
+            );
+        }
+    }
+    let t = c.events.timeout.as_millis();
+    if !(100..=3_600_000).contains(&t) {
+        out.push(Diagnostic::error(
+            "events.timeout",
+            format!("events.timeout {} is outside 100ms..1h", c.events.timeout),
+        ));
+    }
 }
 
 /// Longest fence timeout accepted: a takeover waits for it.
