@@ -29,6 +29,9 @@ pub const IDS: &[(&str, &str)] = &[
     ("leftovers", "6dd7670dd1654fe99559fa857634b2c8"),
     ("found-unknown", "c157de9e3dc04ff593734a33efb008f1"),
     ("stalled", "68d3466f31c34ba192caa8adc79f08a3"),
+    ("fence-started", "feeb4af9ef8b436e9935d5cec82da3e9"),
+    ("fenced", "2a2cb50e8bec40908ad4e5c8e43ee62d"),
+    ("fence-failed", "7031b8486fca4f2ea6782d9f8407e9c5"),
 ];
 
 /// The catalog's kind of an event: a group starting here is a takeover.
@@ -60,6 +63,9 @@ pub fn kind(e: &Event) -> Option<&'static str> {
         Event::Leftovers { .. } => "leftovers",
         Event::FoundUnknown { .. } => "found-unknown",
         Event::Stalled { .. } => "stalled",
+        Event::FenceStarted { .. } => "fence-started",
+        Event::Fenced { .. } => "fenced",
+        Event::FenceFailed { .. } => "fence-failed",
         #[allow(unreachable_patterns)]
         _ => return None,
     })

@@ -226,6 +226,18 @@ impl Observer {
                     }
                     Some(format!("group-{}", state_name(state)))
                 }
+                Event::FenceStarted { peer, reason } | Event::FenceFailed { peer, reason, .. } => {
+                    env.push(("HBD_PEER".into(), peer_name(peer.0).into()));
+                    env.push(("HBD_REASON".into(), reason.clone()));
+                    super::journal::kind(e).map(String::from)
+                }
+                Event::Fenced { peer, by_ack } => {
+                    env.push(("HBD_PEER".into(), peer_name(peer.0).into()));
+                    if *by_ack {
+                        env.push(("HBD_REASON".into(), "confirmed by hbd fence-ack".into()));
+                    }
+                    super::journal::kind(e).map(String::from)
+                }
                 _ => None,
             };
             if let (Some(hooks), Some(event)) = (self.hooks.as_mut(), event) {
