@@ -381,6 +381,7 @@ pub fn packet(data: &[u8]) {
                     sender,
                     claims,
                     acks,
+                    ping: (c.u8() % 8 == 0).then(|| c.u8() % 3),
                 };
                 if let Ok(bytes) = wire::encode(&msg, &keys) {
                     let _ = core.handle_packet(now, link, &bytes);

@@ -388,6 +388,7 @@ impl Daemon {
                 Action::StartGroup(g) => self.spawn_group_op(g, true),
                 Action::StopGroup(g) => self.spawn_group_op(g, false),
                 Action::RestartResources { group, from } => self.spawn_restart(group, from),
+                Action::Announce(group) => self.spawn_announce(group),
                 Action::Event(event) => {
                     if event == Event::Ready && !self.ready {
                         self.ready = true;
@@ -432,6 +433,22 @@ impl Daemon {
                     }
                 };
                 let _ = results.send((group, event));
+            }
+            .in_current_span(),
+        );
+    }
+
+    /// Re-announce the group's addresses, off the loop (after a healed split brain).
+    fn spawn_announce(&self, group: GroupId) {
+        let manager = self.manager.clone();
+        let name = self.group_name(group).to_string();
+        tokio::spawn(
+            async move {
+                match manager.announce_group(group.0).await {
+                    Ok(done) if done.is_empty() => {}
+                    Ok(done) => tracing::info!(GROUP = %name, "group {name}: announced {} again", done.join(", ")),
+                    Err(e) => tracing::warn!(GROUP = %name, "group {name}: cannot announce its addresses again: {e}"),
+                }
             }
             .in_current_span(),
         );
@@ -889,6 +906,25 @@ impl Daemon {
             }
             Event::DuplicateLocal { gone: true, .. } => {
                 tracing::warn!("the other daemon claiming to be this node is silent now")
+            }
+            Event::PingCount {
+                reached,
+                configured,
+            } => {
+                if *reached == 0 {
+                    tracing::warn!("this node reaches no ping node (0 of {configured}): it starts no group and stops its own")
+                } else {
+                    tracing::info!("this node reaches {reached} of {configured} ping nodes")
+                }
+            }
+            Event::SplitBrain {
+                group,
+                peer: p,
+                view,
+                ..
+            } => {
+                let (g, p) = (self.group_name(*group), peer(p));
+                tracing::warn!(GROUP = %g, PEER = %p, "group {g}: {view}")
             }
             Event::SendFailed { reason } => tracing::error!(
                 "cannot send a heartbeat: {reason}; peers will declare this node dead"

@@ -701,6 +701,7 @@ fn foreign_packets(cluster_id: u32, victim: &str) -> Vec<Vec<u8>> {
         sender: sender.to_string(),
         claims: vec![],
         acks: vec![],
+        ping: None,
     };
     let junk = |len: usize| {
         let mut j = vec![0u8; len];

@@ -1237,6 +1237,7 @@ fn failover(cf: &HaCf, report: &mut Report, comments: &mut Comments) -> Failover
     Failover {
         auto_failback,
         hold_down: HumanDuration::from_secs(30),
+        ..Failover::default()
     }
 }
 

@@ -65,6 +65,8 @@ pub struct Peer {
     /// With auto_failback: when the peer will have been up for the hold-down (until
     /// the timer that reaches it consumes it).
     pub failback_at: Option<Instant>,
+    /// How many ping nodes the peer reaches, from its latest heartbeat.
+    pub ping: Option<u8>,
 }
 
 /// What accepting a packet changed.
@@ -99,6 +101,7 @@ impl Peer {
             leaving: false,
             digest_mismatch: false,
             failback_at: None,
+            ping: None,
         }
     }
 

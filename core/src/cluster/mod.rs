@@ -9,6 +9,7 @@
 //! hours of simulated time in milliseconds.
 
 mod command;
+mod defence;
 mod membership;
 pub mod ownership;
 pub mod restart;
@@ -16,7 +17,7 @@ mod status;
 
 pub use command::{Admin, Command, CommandError, CommandOutcome, Until, Wait};
 pub use status::{
-    GroupStatus, LinkStatus, PeerStatus, Status, Transition, peer_state_name, state_name,
+    GroupStatus, LinkStatus, PeerStatus, Quorum, Status, Transition, peer_state_name, state_name,
 };
 
 use std::collections::VecDeque;
@@ -50,6 +51,10 @@ pub enum Action {
     /// Restart resources `from..` of a running group in place (stop them last to
     /// first, start them first to last); report `Restarted` or `RestartFailed`.
     RestartResources { group: GroupId, from: usize },
+    /// Re-announce every address of the running group at once (gratuitous ARP,
+    /// unsolicited NA), as after a takeover: a split brain has healed and this node
+    /// keeps the group, but switches and clients may have learnt the other side's MAC.
+    Announce(GroupId),
     /// Something to log and reflect in the status line.
     Event(Event),
     /// A requested shutdown has completed: every group is released.
@@ -180,6 +185,8 @@ pub enum Timer {
     DuplicateLocal,
     /// This node is no longer passed over for the group.
     HoldDown(GroupId),
+    /// A drop in this node's ping count has lasted `ping_dampen`: it counts.
+    PingDampen,
 }
 
 /// Why a reloaded configuration cannot be applied to the running core.
@@ -295,6 +302,22 @@ pub enum Event {
     SendFailed {
         reason: String,
     },
+    /// The number of ping nodes this node reaches changed (after dampening, for a drop).
+    PingCount {
+        reached: u8,
+        configured: usize,
+    },
+    /// Two holders of `group` met (a healed partition): exactly one keeps it by the
+    /// ownership rule. `view` says what each side held and who keeps it; `kept` whether
+    /// this node does (it then re-announces the group's addresses).
+    SplitBrain {
+        group: GroupId,
+        peer: NodeId,
+        local_generation: u64,
+        peer_generation: u64,
+        kept: bool,
+        view: String,
+    },
 }
 
 /// The membership and ownership state machine of one node. `Clone` and `Debug` let
@@ -326,6 +349,8 @@ pub struct Cluster {
     actions: VecDeque<Action>,
     /// Operator state and history (command.rs).
     ops: command::Ops,
+    /// This node's ping count (defence.rs).
+    ping: defence::Ping,
 }
 
 /// This node's own state for one group.
@@ -344,6 +369,8 @@ struct Local {
     restarts: restart::RestartBudget,
     /// An in-place restart is under way.
     restarting: bool,
+    /// Kept after a split brain with this peer: announce again once it has released.
+    announce_after: Option<NodeId>,
 }
 
 impl Local {
@@ -399,10 +426,12 @@ impl Cluster {
                     conflict_reported: None,
                     restarts: restart::RestartBudget::default(),
                     restarting: false,
+                    announce_after: None,
                 })
                 .collect(),
             actions: VecDeque::new(),
             ops: command::Ops::new(config.nodes.len(), nl, ng),
+            ping: defence::Ping::default(),
         };
         c.sync_timers();
         c
@@ -631,6 +660,7 @@ impl Cluster {
         }
         let p = &mut self.peers[peer.0];
         p.leaving = msg.flags & wire::FLAG_LEAVING != 0;
+        p.ping = msg.ping;
         for c in p.claims.iter_mut() {
             c.0 = ClaimState::None;
         }
@@ -719,6 +749,7 @@ impl Cluster {
         }
         self.expire_twins(now, deadtime);
         self.check_ready(now);
+        self.ping_timeout(now);
         self.evaluate(now);
         if now >= self.next_send {
             self.send_heartbeat();
@@ -820,13 +851,15 @@ impl Cluster {
                         && !p.leaving
                         && claim != ClaimState::Failed
                         && p.twin.is_none()
-                        && !self.ops.peer_ineligible(i, g),
+                        && !self.ops.peer_ineligible(i, g)
+                        && self.ping_eligible(i),
                     claim: if alive { claim } else { ClaimState::None },
                     generation,
                     up_since: p.up_since,
                 }
             })
             .collect();
+        self.announce_after_release(g);
         let twin = self.twin_alive(now);
         let local = &self.groups[g];
         let view = View {
@@ -839,13 +872,21 @@ impl Cluster {
             local_eligible: !self.shutting_down
                 && local.state == LocalGroupState::Stopped
                 && twin.is_none()
-                && self.ops.admin[g] != Admin::Standby,
+                && self.ops.admin[g] != Admin::Standby
+                && self.defences_allow_start(),
             local_generation: local.generation,
             others: &others,
         };
         if local.state == LocalGroupState::Running && twin.is_some_and(|t| t < self.incarnation) {
             // Another daemon with our name started before us and is live: it keeps
             // the groups, we release ours.
+            self.stop(g, false);
+            return true;
+        }
+        if local.state == LocalGroupState::Running
+            && let Some(why) = self.defence_release(&others)
+        {
+            self.ops.because(g, why);
             self.stop(g, false);
             return true;
         }
@@ -871,6 +912,9 @@ impl Cluster {
                         peer,
                         release: true,
                     });
+                    if self.peers[peer.0].claims[g].0 != ClaimState::Blocked {
+                        self.split_brain(g, peer, peer);
+                    }
                     self.stop(g, false);
                     true
                 }
@@ -896,6 +940,7 @@ impl Cluster {
                                 peer,
                                 release: false,
                             });
+                            self.split_brain(g, peer, self.local);
                         }
                     }
                     false
@@ -1211,6 +1256,9 @@ impl Cluster {
                 t.push((Timer::HoldDown(GroupId(g)), until));
             }
         }
+        if let Some(at) = self.ping_deadline() {
+            t.push((Timer::PingDampen, at));
+        }
         self.timers = t;
     }
 
@@ -1292,6 +1340,11 @@ impl Cluster {
             sender: self.config.nodes[self.local.0].name.clone(),
             claims,
             acks: self.acks(),
+            ping: if kind == Kind::Heartbeat && !self.config.failover.ping.is_empty() {
+                self.ping.effective
+            } else {
+                None
+            },
         };
         // Validation refuses configs whose heartbeat cannot be encoded; should one fail
         // anyway (a key that vanished on reload), say so every time: peers are about to

@@ -30,6 +30,23 @@ pub struct Status {
     pub groups: Vec<GroupStatus>,
     /// Last transitions of groups on this node, oldest first.
     pub transitions: Vec<Transition>,
+    /// Ping nodes configured (`[failover] ping`); 0 when none.
+    #[serde(default)]
+    pub ping_configured: usize,
+    /// How many of them this node reaches (dampened), once measured.
+    #[serde(default)]
+    pub ping_reached: Option<u8>,
+    /// With three or more nodes: the nodes this node hears (itself included), of the
+    /// configured ones, and whether that is a majority.
+    #[serde(default)]
+    pub quorum: Option<Quorum>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Quorum {
+    pub heard: usize,
+    pub nodes: usize,
+    pub quorate: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -48,6 +65,9 @@ pub struct PeerStatus {
     pub maintenance: bool,
     /// Highest wire version the peer speaks, once heard.
     pub version: Option<u8>,
+    /// How many ping nodes the peer reaches, as its latest heartbeat says (live peers).
+    #[serde(default)]
+    pub ping_reached: Option<u8>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -162,6 +182,7 @@ impl Cluster {
                 config_differs: p.digest_mismatch,
                 maintenance: p.alive() && self.ops.peer_maintenance[i],
                 version: self.ops.peer_version[i].map(|(_, v)| v),
+                ping_reached: self.ping_of(i),
             })
             .collect();
         let groups = self
@@ -238,6 +259,16 @@ impl Cluster {
             peers,
             groups,
             transitions,
+            ping_configured: self.config.failover.ping.len(),
+            ping_reached: self.ping_of(local),
+            quorum: (self.config.nodes.len() >= 3).then(|| {
+                let (heard, nodes) = self.quorum();
+                Quorum {
+                    heard,
+                    nodes,
+                    quorate: self.quorate(),
+                }
+            }),
         }
     }
 }

@@ -18,7 +18,9 @@
 //!     ack count (0..=31), then per ack: an incarnation the sender hears (8 bytes)
 //!     version 2 only: the sender's version range (min, max: 2 bytes), then optional
 //!       fields: count, then per field type (1 byte), len (1 byte), value; unknown
-//!       types are skipped
+//!       types are skipped. Known types:
+//!         1 ping count (len 1): how many of its ping nodes the sender reaches, sent
+//!           only when it has ping nodes configured (`[failover] ping`)
 //! end MAC over everything before it (32 bytes HMAC-SHA256 or 20 HMAC-SHA1)
 //! ```
 //!
@@ -57,6 +59,11 @@ pub const CLAIM_STANDBY: u8 = 0x10;
 pub const CLAIM_WANTED: u8 = 0x20;
 /// Bytes version 2 adds after the acks: the version range and an empty field list.
 const V2_TRAILER: usize = 3;
+/// Optional field type: the number of ping nodes the sender reaches (one byte).
+pub const FIELD_PING: u8 = 1;
+/// Bytes the ping count adds to a version 2 heartbeat (type, len, value); config
+/// validation adds it to [`heartbeat_len`] when ping nodes are configured.
+pub const PING_FIELD_LEN: usize = 3;
 /// Longest name (node or group) on the wire.
 pub const MAX_NAME: usize = 63;
 /// Most group claims in one message.
@@ -157,6 +164,9 @@ pub struct Message {
     pub claims: Vec<Claim>,
     /// Incarnations of the nodes the sender hears (see the module comment).
     pub acks: Vec<u64>,
+    /// How many ping nodes the sender reaches (optional field [`FIELD_PING`], version
+    /// 2 only); `None` when it has none configured or speaks version 1.
+    pub ping: Option<u8>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -241,8 +251,12 @@ pub fn encode_as(msg: &Message, keys: &KeySet, version: u8) -> Result<Vec<u8>, E
         out.extend_from_slice(&a.to_be_bytes());
     }
     if version >= 2 {
-        // Version range, then no optional fields (yet).
-        out.extend_from_slice(&[MIN_VERSION, VERSION, 0]);
+        // Version range, then the optional fields.
+        out.extend_from_slice(&[MIN_VERSION, VERSION]);
+        match msg.ping {
+            Some(n) => out.extend_from_slice(&[1, FIELD_PING, 1, n]),
+            None => out.push(0),
+        }
     }
     let tag = auth::sign(keys.algorithm, key, &out)?;
     out.extend_from_slice(&tag);
@@ -396,17 +410,22 @@ pub fn decode_versions(
         packet: version,
         max: version,
     };
+    let mut ping = None;
     if version >= 2 {
         let (min, max) = (r.u8()?, r.u8()?);
         if min > max || min > version || max < version {
             return Err(DecodeError::Malformed("bad version range"));
         }
         versions.max = max;
-        // Optional fields: none is known yet; each is skipped whole.
+        // Optional fields: unknown types (and known ones of another length, from a
+        // later version) are skipped whole.
         for _ in 0..r.u8()? {
-            let _kind = r.u8()?;
+            let kind = r.u8()?;
             let len = r.u8()? as usize;
-            r.take(len)?;
+            let value = r.take(len)?;
+            if kind == FIELD_PING && len == 1 {
+                ping = Some(value[0]);
+            }
         }
     }
     if r.pos != body.len() {
@@ -423,6 +442,7 @@ pub fn decode_versions(
         sender,
         claims,
         acks,
+        ping,
     };
     Ok((msg, versions))
 }
@@ -457,6 +477,7 @@ mod tests {
                 flags: CLAIM_WANTED,
             }],
             acks: vec![7, u64::MAX],
+            ping: None,
         }
     }
 
@@ -481,6 +502,27 @@ mod tests {
                 bytes.len()
             );
         }
+    }
+
+    #[test]
+    fn ping_count_travels_in_version_2_only_and_adds_its_field_len() {
+        let k = keys(Algorithm::HmacSha256);
+        let mut m = msg();
+        m.ping = Some(3);
+        let bytes = encode(&m, &k).unwrap();
+        assert_eq!(bytes.len(), encode(&msg(), &k).unwrap().len() + PING_FIELD_LEN);
+        assert_eq!(decode(&bytes, &k, 0xdead_beef).unwrap().ping, Some(3));
+        let v1 = encode_as(&m, &k, 1).unwrap();
+        assert_eq!(decode(&v1, &k, 0xdead_beef).unwrap().ping, None);
+        // A ping field of another length (a later version's) is skipped, not misread.
+        let mac = auth::mac_len(k.algorithm);
+        let mut body = bytes[..bytes.len() - mac].to_vec();
+        let n = body.len();
+        body.truncate(n - 3);
+        body.extend_from_slice(&[FIELD_PING, 2, 9, 9]);
+        let tag = auth::sign(k.algorithm, k.get(1).unwrap(), &body).unwrap();
+        body.extend_from_slice(&tag);
+        assert_eq!(decode(&body, &k, 0xdead_beef).unwrap().ping, None);
     }
 
     #[test]
