@@ -20,6 +20,7 @@ mod incarnation;
 mod links;
 mod logging;
 mod node;
+mod ping;
 mod ratelimit;
 mod status;
 mod timer;
@@ -101,6 +102,19 @@ pub fn run(options: Options) -> Result<()> {
     )
 }
 
+/// Start the ping node rounds, if any ping node is configured.
+fn spawn_ping(
+    config: &Config,
+    tx: &mpsc::UnboundedSender<usize>,
+) -> Option<tokio::task::JoinHandle<()>> {
+    let addrs = config.failover.ping.clone();
+    if addrs.is_empty() {
+        return None;
+    }
+    let interval = config.timing.keepalive.get();
+    Some(tokio::spawn(ping::run(addrs, interval, tx.clone()).in_current_span()))
+}
+
 /// Load cluster.toml and find which of its nodes we are.
 fn identify(options: &Options) -> Result<(Arc<Config>, usize)> {
     let loaded = config::load(&options.config_path)?;
@@ -151,6 +165,10 @@ struct Daemon {
     maintenance: bool,
     /// Control API reload calls waiting for the reload under way.
     reload_replies: Vec<tokio::sync::oneshot::Sender<Result<String, String>>>,
+    /// Ping node rounds (daemon/ping.rs): counts in, the task that sends them.
+    ping_tx: mpsc::UnboundedSender<usize>,
+    ping_rx: mpsc::UnboundedReceiver<usize>,
+    ping_task: Option<tokio::task::JoinHandle<()>>,
 }
 
 struct Signals {
@@ -242,6 +260,8 @@ impl Daemon {
 
         let (results_tx, results) = mpsc::unbounded_channel();
         let (side_tx, side) = mpsc::unbounded_channel();
+        let (ping_tx, ping_rx) = mpsc::unbounded_channel();
+        let ping_task = spawn_ping(&config, &ping_tx);
         Ok(Daemon {
             config_path,
             config,
@@ -268,6 +288,9 @@ impl Daemon {
             control: None,
             maintenance: false,
             reload_replies: Vec::new(),
+            ping_tx,
+            ping_rx,
+            ping_task,
         })
     }
 
@@ -317,6 +340,7 @@ impl Daemon {
                     self.log_group_result(group, &event);
                     self.cluster.handle_group_event(Instant::now(), group, event);
                 }
+                Some(n) = self.ping_rx.recv() => self.cluster.ping_count(Instant::now(), n),
                 Some(f) = self.failures.recv() => {
                     self.cluster.handle_group_event(
                         Instant::now(),
@@ -615,7 +639,15 @@ impl Daemon {
             .reload(Instant::now(), &new, keys)
             .map_err(|e| e.to_string())?;
         let changed = changed_links(&self.config, &new);
+        let ping_changed = new.failover.ping != self.config.failover.ping
+            || new.timing.keepalive != self.config.timing.keepalive;
         let new = Arc::new(new);
+        if ping_changed {
+            if let Some(t) = self.ping_task.take() {
+                t.abort();
+            }
+            self.ping_task = spawn_ping(&new, &self.ping_tx);
+        }
         self.manager.set_config(new.clone());
         self.prefilter.update(&new);
         self.config = new;

@@ -117,6 +117,7 @@ mod tests {
             config_differs: false,
             maintenance: false,
             version: None,
+            ping_reached: None,
         }
     }
 
@@ -132,6 +133,9 @@ mod tests {
             peers,
             groups,
             transitions: vec![],
+            ping_configured: 0,
+            ping_reached: None,
+            quorum: None,
         }
     }
 
