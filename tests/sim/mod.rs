@@ -74,6 +74,10 @@ pub struct SimNode {
     pub starts: Vec<u32>,
     /// In-place restarts asked for, per group.
     pub restarts: Vec<u32>,
+    /// Re-announcements of each group's addresses asked for (Action::Announce).
+    pub announces: Vec<u32>,
+    /// Ping nodes this node reaches, reported every keepalive while set.
+    pub ping: Option<usize>,
 }
 
 pub struct Sim {
@@ -94,6 +98,8 @@ pub struct Sim {
     pub log: bool,
     /// Packets refused for their protocol version (mixed-version tests).
     pub version_rejects: u32,
+    /// Next round of ping reports (nodes with `ping` set).
+    next_ping: Instant,
 }
 
 impl Sim {
@@ -116,6 +122,7 @@ impl Sim {
             overlap_since: BTreeMap::new(),
             log: std::env::var_os("SIM_LOG").is_some(),
             version_rejects: 0,
+            next_ping: now,
             config,
         };
         for _ in 0..n {
@@ -130,6 +137,8 @@ impl Sim {
                 stop_outcome: vec![VecDeque::new(); ng],
                 starts: vec![0; ng],
                 restarts: vec![0; ng],
+                announces: vec![0; ng],
+                ping: None,
             });
         }
         for i in 0..n {
@@ -328,6 +337,7 @@ impl Sim {
                     self.ops
                         .push((now + self.op_delay, i, group, GroupEvent::Restarted));
                 }
+                Action::Announce(g) => self.nodes[i].announces[g.0] += 1,
                 Action::Event(e) => {
                     if self.log {
                         eprintln!("{:>9.3}s n{i}: {e:?}", (now - self.t0).as_secs_f64());
@@ -368,6 +378,10 @@ impl Sim {
             }
             for (t, ..) in &self.ops {
                 next = next.min(*t);
+            }
+            let pinging = self.nodes.iter().any(|n| n.ping.is_some());
+            if pinging {
+                next = next.min(self.next_ping);
             }
             if next > end {
                 break;
@@ -420,6 +434,22 @@ impl Sim {
                     c.handle_group_event(now, g, e);
                 }
                 self.drain(i);
+            }
+            // Ping rounds: one report per keepalive from every live node that pings.
+            if pinging && self.next_ping <= now {
+                self.next_ping = now + self.config.timing.keepalive.get();
+                for i in 0..self.nodes.len() {
+                    let Some(n) = self.nodes[i].ping else {
+                        continue;
+                    };
+                    if self.nodes[i].frozen {
+                        continue;
+                    }
+                    if let Some(c) = self.nodes[i].core.as_mut() {
+                        c.ping_count(now, n);
+                    }
+                    self.drain(i);
+                }
             }
             // Timers.
             for i in 0..self.nodes.len() {

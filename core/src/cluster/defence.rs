@@ -120,14 +120,16 @@ impl Cluster {
         (0..self.peers.len()).filter_map(|i| self.ping_of(i)).max()
     }
 
-    /// Whether node `i` may take a group as far as ping nodes go. A peer that
-    /// advertises no count (an older hbd) is not judged.
+    /// Whether node `i` may take a group as far as ping nodes go. A count not known
+    /// yet (this node's before the first round; a peer with this configuration that
+    /// has not measured yet) says no; a peer running another configuration that
+    /// advertises none is not judged.
     pub(super) fn ping_eligible(&self, i: usize) -> bool {
         if !self.ping_on() {
             return true;
         }
         match self.ping_of(i) {
-            None => i != self.local.0,
+            None => i != self.local.0 && self.peers[i].digest_mismatch,
             Some(c) => c > 0 && self.best_ping().is_none_or(|b| c >= b),
         }
     }

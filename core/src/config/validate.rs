@@ -72,7 +72,7 @@ fn failover(c: &Config, out: &mut Vec<Diagnostic>) {
             Diagnostic::error(
                 "failover.ping_dampen",
                 format!(
-                    "ping_dampen {} must be at least two keepalives ({}): one lost echo would move groups",
+                    "ping_dampen {} must be at least twice keepalive {}: one lost echo would move groups",
                     f.ping_dampen, c.timing.keepalive
                 ),
             )
