@@ -939,6 +939,20 @@ impl Daemon {
             Event::DuplicateLocal { gone: true, .. } => {
                 tracing::warn!("the other daemon claiming to be this node is silent now")
             }
+            Event::Quorum {
+                quorate: false,
+                heard,
+                nodes,
+            } => {
+                let what = match self.config.failover.no_quorum {
+                    crate::config::NoQuorum::Stop => "its groups stop and none starts",
+                    crate::config::NoQuorum::Freeze => "what runs here keeps running, nothing starts (no_quorum = \"freeze\")",
+                };
+                tracing::error!("no quorum: this node hears {heard} of {nodes} nodes (itself included), no majority: {what}")
+            }
+            Event::Quorum { heard, nodes, .. } => {
+                tracing::info!("quorum: this node hears {heard} of {nodes} nodes (itself included)")
+            }
             Event::PingCount {
                 reached,
                 configured,

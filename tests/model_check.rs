@@ -382,7 +382,7 @@ impl HbdModel {
                     kind: OpKind::Restart,
                     due,
                 }),
-                Action::Event(_) => {}
+                Action::Event(_) | Action::Announce(_) => {}
                 Action::Exit => {
                     let node = &mut s.nodes[i];
                     node.core = None;

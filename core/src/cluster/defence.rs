@@ -148,6 +148,23 @@ impl Cluster {
         n < 3 || 2 * heard > n
     }
 
+    /// Report a change of quorum (once ready: before, no peer is known yet).
+    pub(super) fn note_quorum(&mut self) {
+        if !self.ready {
+            return;
+        }
+        let q = self.quorate();
+        if q != self.was_quorate {
+            self.was_quorate = q;
+            let (heard, nodes) = self.quorum();
+            self.event(Event::Quorum {
+                quorate: q,
+                heard,
+                nodes,
+            });
+        }
+    }
+
     /// May this node start a group, as far as the defences go?
     pub(super) fn defences_allow_start(&self) -> bool {
         self.quorate() && self.ping_eligible(self.local.0)

@@ -302,6 +302,13 @@ pub enum Event {
     SendFailed {
         reason: String,
     },
+    /// With three or more nodes: this node lost (`quorate: false`) or regained quorum,
+    /// hearing `heard` of `nodes` nodes (itself included).
+    Quorum {
+        quorate: bool,
+        heard: usize,
+        nodes: usize,
+    },
     /// The number of ping nodes this node reaches changed (after dampening, for a drop).
     PingCount {
         reached: u8,
@@ -351,6 +358,8 @@ pub struct Cluster {
     ops: command::Ops,
     /// This node's ping count (defence.rs).
     ping: defence::Ping,
+    /// Whether this node had quorum when last evaluated (defence.rs).
+    was_quorate: bool,
 }
 
 /// This node's own state for one group.
@@ -432,6 +441,7 @@ impl Cluster {
             actions: VecDeque::new(),
             ops: command::Ops::new(config.nodes.len(), nl, ng),
             ping: defence::Ping::default(),
+            was_quorate: true,
         };
         c.sync_timers();
         c
@@ -808,6 +818,7 @@ impl Cluster {
         if self.exited || self.ops.maintenance {
             return;
         }
+        self.note_quorum();
         let mut changed = false;
         for g in 0..self.groups.len() {
             changed |= self.evaluate_group(now, g);

@@ -82,6 +82,15 @@ fn failover(c: &Config, out: &mut Vec<Diagnostic>) {
             )),
         );
     }
+    if !f.ping.is_empty() && dampen >= c.timing.deadtime.as_millis() && dampen >= 2 * ka {
+        out.push(Diagnostic::warning(
+            "failover.ping_dampen",
+            format!(
+                "ping_dampen {} is not shorter than deadtime {}: a holder cut off from its peers and the ping nodes keeps its groups for ping_dampen, while its peers take them over after deadtime, so both run them meanwhile",
+                f.ping_dampen, c.timing.deadtime
+            ),
+        ));
+    }
     if f.no_quorum != NoQuorum::Stop && c.nodes.len() < 3 {
         out.push(Diagnostic::warning(
             "failover.no_quorum",
