@@ -112,7 +112,9 @@ fn spawn_ping(
         return None;
     }
     let interval = config.timing.keepalive.get();
-    Some(tokio::spawn(ping::run(addrs, interval, tx.clone()).in_current_span()))
+    Some(tokio::spawn(
+        ping::run(addrs, interval, tx.clone()).in_current_span(),
+    ))
 }
 
 /// Load cluster.toml and find which of its nodes we are.
@@ -946,9 +948,13 @@ impl Daemon {
             } => {
                 let what = match self.config.failover.no_quorum {
                     crate::config::NoQuorum::Stop => "its groups stop and none starts",
-                    crate::config::NoQuorum::Freeze => "what runs here keeps running, nothing starts (no_quorum = \"freeze\")",
+                    crate::config::NoQuorum::Freeze => {
+                        "what runs here keeps running, nothing starts (no_quorum = \"freeze\")"
+                    }
                 };
-                tracing::error!("no quorum: this node hears {heard} of {nodes} nodes (itself included), no majority: {what}")
+                tracing::error!(
+                    "no quorum: this node hears {heard} of {nodes} nodes (itself included), no majority: {what}"
+                )
             }
             Event::Quorum { heard, nodes, .. } => {
                 tracing::info!("quorum: this node hears {heard} of {nodes} nodes (itself included)")
@@ -958,7 +964,9 @@ impl Daemon {
                 configured,
             } => {
                 if *reached == 0 {
-                    tracing::warn!("this node reaches no ping node (0 of {configured}): it starts no group and stops its own")
+                    tracing::warn!(
+                        "this node reaches no ping node (0 of {configured}): it starts no group and stops its own"
+                    )
                 } else {
                     tracing::info!("this node reaches {reached} of {configured} ping nodes")
                 }

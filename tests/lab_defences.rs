@@ -137,7 +137,16 @@ fn two_nodes_without_tie_breaker_run_both_then_heal_to_one_and_reannounce() {
     std::thread::sleep(Duration::from_millis(1500));
     let (m1, m2) = (mac(&n1), mac(&n2));
     lab.client(&[
-        "ip", "neigh", "replace", "10.99.0.100", "lladdr", &m1, "dev", "eth0", "nud", "stale",
+        "ip",
+        "neigh",
+        "replace",
+        "10.99.0.100",
+        "lladdr",
+        &m1,
+        "dev",
+        "eth0",
+        "nud",
+        "stale",
     ]);
     // Past the neighbour table's locktime (1 s), so an update is not refused for age.
     std::thread::sleep(Duration::from_millis(1100));

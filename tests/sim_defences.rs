@@ -95,7 +95,11 @@ fn no_ping_report_yet_means_no_start() {
     assert!(s.owners(0).is_empty(), "nobody knows whether it is cut off");
     s.nodes[1].ping = Some(1);
     s.run_for(MS(500));
-    assert_eq!(s.owners(0), vec![1], "the node that reaches a ping node takes it");
+    assert_eq!(
+        s.owners(0),
+        vec![1],
+        "the node that reaches a ping node takes it"
+    );
 }
 
 #[test]

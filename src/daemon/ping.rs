@@ -172,10 +172,7 @@ pub async fn run(addrs: Vec<IpAddr>, interval: Duration, tx: mpsc::UnboundedSend
     }
 }
 
-async fn recv<'a>(
-    s: &Option<Sock>,
-    buf: &'a mut [u8],
-) -> std::io::Result<(&'a [u8], IpAddr)> {
+async fn recv<'a>(s: &Option<Sock>, buf: &'a mut [u8]) -> std::io::Result<(&'a [u8], IpAddr)> {
     match s {
         Some(s) => {
             let (n, from) = s.socket.recv_from(buf).await?;

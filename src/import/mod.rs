@@ -353,7 +353,14 @@ pub fn import(dir: &Path, opts: &Options, host: &dyn Host) -> Result<Imported, I
     // Everything else ha.cf says, so its errors come before haresources'.
     let timing = timing(&cf, &mut report, &mut comments)?;
     let mut failover = failover(&cf, &mut report, &mut comments);
-    ping_nodes(&cf, host, &timing, &mut failover, &mut report, &mut comments);
+    ping_nodes(
+        &cf,
+        host,
+        &timing,
+        &mut failover,
+        &mut report,
+        &mut comments,
+    );
     let (links, addresses, link_lines) = links(&cf, opts, host, &mut report, &mut comments)?;
 
     // Resource groups.
@@ -1289,12 +1296,19 @@ fn ping_nodes(
                 format!("{what} — {a} is not one remote host (loopback, unspecified or multicast): it tells nothing about the network"),
             );
         } else if failover.ping.contains(&a) {
-            report.warning(F, t.line, format!("{what} is listed twice; the repeat is ignored"));
+            report.warning(
+                F,
+                t.line,
+                format!("{what} is listed twice; the repeat is ignored"),
+            );
         } else if failover.ping.len() >= crate::config::MAX_PING {
             report.dropped(
                 F,
                 t.line,
-                format!("{what} — hbd takes at most {} ping nodes", crate::config::MAX_PING),
+                format!(
+                    "{what} — hbd takes at most {} ping nodes",
+                    crate::config::MAX_PING
+                ),
             );
         } else {
             failover.ping.push(a);
@@ -1374,7 +1388,14 @@ fn ping_nodes(
         ms
     };
     failover.ping_dampen = HumanDuration::from_millis(ms);
-    comments.ping = format!("ha.cf:{}", lines.iter().map(|l| l.to_string()).collect::<Vec<_>>().join(","));
+    comments.ping = format!(
+        "ha.cf:{}",
+        lines
+            .iter()
+            .map(|l| l.to_string())
+            .collect::<Vec<_>>()
+            .join(",")
+    );
     comments.ping_dampen = comment;
 }
 

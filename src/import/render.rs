@@ -98,7 +98,12 @@ pub fn render(cfg: &Config, cm: &Comments) -> String {
         &cm.failback,
     );
     if !cfg.failover.ping.is_empty() {
-        let list: Vec<String> = cfg.failover.ping.iter().map(|a| q(&a.to_string())).collect();
+        let list: Vec<String> = cfg
+            .failover
+            .ping
+            .iter()
+            .map(|a| q(&a.to_string()))
+            .collect();
         kv(&mut o, "ping", format!("[{}]", list.join(", ")), &cm.ping);
         kv(
             &mut o,

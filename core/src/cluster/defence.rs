@@ -136,9 +136,10 @@ impl Cluster {
 
     /// Nodes heard (this one included) and configured.
     pub(super) fn quorum(&self) -> (usize, usize) {
-        let heard = 1 + (0..self.peers.len())
-            .filter(|&i| i != self.local.0 && self.peers[i].alive())
-            .count();
+        let heard = 1
+            + (0..self.peers.len())
+                .filter(|&i| i != self.local.0 && self.peers[i].alive())
+                .count();
         (heard, self.config.nodes.len())
     }
 
@@ -189,9 +190,9 @@ impl Cluster {
         if mine == 0 {
             return Some(format!("no ping node reachable (0 of {k})"));
         }
-        let better = others.iter().find(|o| {
-            o.alive && o.eligible && self.ping_of(o.node.0).is_some_and(|c| c > mine)
-        })?;
+        let better = others
+            .iter()
+            .find(|o| o.alive && o.eligible && self.ping_of(o.node.0).is_some_and(|c| c > mine))?;
         Some(format!(
             "handed over to {}: it reaches {} of {k} ping nodes, this node {mine}",
             self.config.nodes[better.node.0].name,

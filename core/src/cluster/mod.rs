@@ -1196,6 +1196,10 @@ impl Cluster {
         if old.2 != new.2 {
             return Err(ReloadError::Groups);
         }
+        if config.failover.ping != self.config.failover.ping {
+            // Counted against another list: unknown until the next round.
+            self.ping = defence::Ping::default();
+        }
         self.config = config.clone();
         self.keys = keys;
         self.cluster_id = config.cluster_id();

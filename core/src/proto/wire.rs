@@ -510,7 +510,10 @@ mod tests {
         let mut m = msg();
         m.ping = Some(3);
         let bytes = encode(&m, &k).unwrap();
-        assert_eq!(bytes.len(), encode(&msg(), &k).unwrap().len() + PING_FIELD_LEN);
+        assert_eq!(
+            bytes.len(),
+            encode(&msg(), &k).unwrap().len() + PING_FIELD_LEN
+        );
         assert_eq!(decode(&bytes, &k, 0xdead_beef).unwrap().ping, Some(3));
         let v1 = encode_as(&m, &k, 1).unwrap();
         assert_eq!(decode(&v1, &k, 0xdead_beef).unwrap().ping, None);
