@@ -200,14 +200,15 @@ fn two_nodes_without_tie_breaker_run_both_then_heal_to_one_and_reannounce() {
     });
     assert_group_down(&n1);
     assert_group_up(&n2);
-    for (n, kept) in [(&n1, false), (&n2, true)] {
-        let j = n.journal("hbd.service");
-        assert!(
-            j.contains("split brain healed") && j.contains("n2 keeps it"),
-            "{} (kept {kept}): {j}",
-            n.name()
-        );
-    }
+    // The side that yields always records it with both views; the keeper does too
+    // unless the heal reached it last and n1 was done releasing by then (README).
+    let j = n1.journal("hbd.service");
+    assert!(
+        j.contains(
+            "split brain healed: n1 held it with generation 1, n2 with generation 2; n2 keeps it"
+        ),
+        "n1: {j}"
+    );
     assert!(
         n2.journal("hbd.service").contains("announced 10.99.0.100"),
         "{}",

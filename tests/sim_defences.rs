@@ -201,3 +201,32 @@ fn healed_split_brain_keeps_one_records_both_views_and_reannounces() {
         );
     }
 }
+
+#[test]
+fn keeper_reannounces_even_when_the_other_side_heard_first_and_is_already_stopping() {
+    let mut s = Sim::new(config(2, 1, &[("web", 0)], ""));
+    s.run_for(MS(500));
+    s.partition(&[0], &[1]);
+    s.run_for(Duration::from_secs(2));
+    assert_eq!(s.owners(0), vec![0, 1]);
+    // n0 hears n1 first, yields and is stopping before n1 hears anything of it.
+    s.cut[0][1][0] = false;
+    s.run_until(MS(500), |s| {
+        s.nodes[0]
+            .core
+            .as_ref()
+            .is_some_and(|c| c.status().groups[0].local != hbd::cluster::LocalGroupState::Running)
+    })
+    .expect("n0 yields");
+    s.cut[0][0][1] = false;
+    s.run_for(MS(500));
+    assert_eq!(s.owners(0), vec![1]);
+    // The keeper never saw n0 hold it (n0 was done before n1 heard it): the loser
+    // records the split brain, and the keeper re-announces for the returning peer.
+    assert!(
+        s.events(0)
+            .any(|e| matches!(e, Event::SplitBrain { kept: false, .. })),
+        "the loser records the split brain"
+    );
+    assert_eq!(s.nodes[1].announces[0], 1, "the keeper re-announces");
+}

@@ -230,6 +230,20 @@ impl Cluster {
         }
     }
 
+    /// A peer came up (or back after a partition) while this node runs groups: it may
+    /// have run them meanwhile and already released them (it heard this node first),
+    /// leaving no conflict to see here, while neighbours still point at its MAC. So
+    /// every running group's addresses are announced again, except those a conflict
+    /// just announced.
+    pub(super) fn announce_to_returning_peer(&mut self) {
+        for g in 0..self.groups.len() {
+            let l = &self.groups[g];
+            if l.state == super::LocalGroupState::Running && l.announce_after.is_none() {
+                self.actions.push_back(Action::Announce(GroupId(g)));
+            }
+        }
+    }
+
     /// The keeper of a healed split brain announces again once the other side has
     /// released the group (its addresses are gone there, so nothing answers for
     /// them but this node).

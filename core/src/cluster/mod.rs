@@ -624,6 +624,9 @@ impl Cluster {
         }
         self.check_ready(now);
         self.evaluate(now);
+        if heard.peer_up {
+            self.announce_to_returning_peer();
+        }
         Ok(())
     }
 
@@ -939,8 +942,15 @@ impl Cluster {
                 }
                 Decision::Keep | Decision::Start | Decision::FailBack(_) => {
                     // Report a conflict we win once, so the log explains the peer's release.
+                    // A peer already stopping its copy counts: it heard us first and
+                    // yielded (nobody starts a group while another stops it), and this
+                    // node must still re-announce the group's addresses.
                     let rival = others.iter().find(|o| {
-                        o.alive && matches!(o.claim, ClaimState::Running | ClaimState::Starting)
+                        o.alive
+                            && matches!(
+                                o.claim,
+                                ClaimState::Running | ClaimState::Starting | ClaimState::Stopping
+                            )
                     });
                     let rival = rival.map(|o| o.node);
                     if rival != self.groups[g].conflict_reported {
