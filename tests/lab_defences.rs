@@ -20,6 +20,29 @@ use lab::web::*;
 use lab::{Lab, Node, wait_until};
 
 const KEEPALIVE: Duration = Duration::from_millis(200);
+const HBD: &str = env!("CARGO_BIN_EXE_hbd");
+const POLICY: &str = include_str!("../units/org.hbd.Control1.conf");
+
+/// `hbd status --json` on `n`.
+fn status(n: &Node) -> serde_json::Value {
+    let out = n.exec_ok(&[HBD, "status", "--json"]);
+    serde_json::from_str(&out).expect("status --json is JSON")
+}
+
+/// Each node's `ping_reached` as `n` reports it.
+fn ping_counts(n: &Node) -> Vec<(String, Option<u64>)> {
+    status(n)["nodes"]
+        .as_array()
+        .expect("nodes")
+        .iter()
+        .map(|x| {
+            (
+                x["name"].as_str().unwrap_or("?").to_string(),
+                x["ping_reached"].as_u64(),
+            )
+        })
+        .collect()
+}
 
 fn holders(lab: &Lab) -> Vec<String> {
     lab.nodes()
@@ -67,8 +90,17 @@ fn cut_off_holder_without_the_ping_node_yields_and_only_the_other_side_holds() {
             "hold_down = \"2s\"",
             "hold_down = \"2s\"\nping = [\"10.98.0.254\"]\nping_dampen = \"400ms\"",
         );
-    let lab = web_lab("png", &cluster, |_| {});
+    let lab = web_lab("png", &cluster, |n| {
+        n.write_file("/etc/dbus-1/system.d/org.hbd.Control1.conf", POLICY, 0o644);
+        n.exec_ok(&["systemctl", "reload", "dbus.service"]);
+    });
     let (n1, n2) = (lab.node("n1"), lab.node("n2"));
+    // Status shows every node's count.
+    let both = vec![("n1".to_string(), Some(1)), ("n2".to_string(), Some(1))];
+    assert_eq!(ping_counts(&n1), both);
+    assert_eq!(status(&n1)["ping_nodes"], 1);
+    let text = n1.exec_ok(&[HBD, "status"]);
+    assert!(text.contains("ping 1/1"), "{text}");
     assert!(
         n1.journal("hbd.service")
             .contains("this node reaches 1 of 1 ping nodes"),
@@ -98,6 +130,11 @@ fn cut_off_holder_without_the_ping_node_yields_and_only_the_other_side_holds() {
     assert_group_down(&n1);
     let j = n1.journal("hbd.service");
     assert!(j.contains("reaches no ping node"), "{j}");
+    assert_eq!(
+        ping_counts(&n1),
+        vec![("n1".to_string(), Some(0)), ("n2".to_string(), None)],
+        "n1 reaches none; n2 is dead to it"
+    );
     // Still cut off: n1 stays down however long it lasts.
     std::thread::sleep(Duration::from_secs(2));
     assert_eq!(holders(&lab), ["n2"]);
