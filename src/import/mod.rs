@@ -1377,7 +1377,21 @@ fn ping_nodes(
             "not in ha.cf: hbd's default".to_string(),
         ),
     };
-    let ms = if ms < floor {
+    let dead = timing.deadtime.as_millis();
+    let ceiling = (dead / 2).max(floor);
+    let ms = if ms >= dead {
+        report.changed(
+            F,
+            cf.deadping.as_ref().map_or(lines[0], |d| d.0.line),
+            format!(
+                "ping_dampen lowered to {} (half of deadtime {}): a longer one would let a holder cut off from its peers and the ping nodes keep its groups after its peer took them over",
+                HumanDuration::from_millis(ceiling),
+                timing.deadtime
+            ),
+        );
+        comments.ping_dampen = format!("{comment}, lowered below deadtime");
+        ceiling
+    } else if ms < floor {
         report.changed(
             F,
             cf.deadping.as_ref().map_or(lines[0], |d| d.0.line),
@@ -1388,6 +1402,9 @@ fn ping_nodes(
         ms
     };
     failover.ping_dampen = HumanDuration::from_millis(ms);
+    if comments.ping_dampen.is_empty() {
+        comments.ping_dampen = comment;
+    }
     comments.ping = format!(
         "ha.cf:{}",
         lines
@@ -1396,7 +1413,6 @@ fn ping_nodes(
             .collect::<Vec<_>>()
             .join(",")
     );
-    comments.ping_dampen = comment;
 }
 
 type Addresses = BTreeMap<String, BTreeMap<String, IpAddr>>;
