@@ -132,7 +132,13 @@ pub async fn run(addrs: Vec<IpAddr>, interval: Duration, tx: mpsc::UnboundedSend
         }
     }
     let id = (std::process::id() & 0xffff) as u16;
-    let token = u64::from(std::process::id()) << 32 | u64::from(id) << 16 | 0x4842;
+    // A secret in every echo: a reply forged by someone who sees no request (to make a
+    // cut-off node believe it reaches its ping nodes) must guess it.
+    let mut secret = [0u8; 8];
+    let token = match getrandom::fill(&mut secret) {
+        Ok(()) => u64::from_be_bytes(secret),
+        Err(_) => u64::from(std::process::id()) << 32 | u64::from(id) << 16 | 0x4842,
+    };
     let mut seq: u16 = 0;
     let mut round = Instant::now();
     let (mut buf, mut buf6) = ([0u8; 1500], [0u8; 1500]);

@@ -673,7 +673,10 @@ impl Cluster {
         }
         let p = &mut self.peers[peer.0];
         p.leaving = msg.flags & wire::FLAG_LEAVING != 0;
-        p.ping = msg.ping;
+        // At most the configured count: a count above it is not believed beyond it.
+        p.ping = msg
+            .ping
+            .map(|n| n.min(u8::try_from(self.config.failover.ping.len()).unwrap_or(u8::MAX)));
         for c in p.claims.iter_mut() {
             c.0 = ClaimState::None;
         }
