@@ -381,7 +381,6 @@ pub fn packet(data: &[u8]) {
                     sender,
                     claims,
                     acks,
-                    ping: (c.u8() % 8 == 0).then(|| c.u8() % 3),
                 };
                 if let Ok(bytes) = wire::encode(&msg, &keys) {
                     let _ = core.handle_packet(now, link, &bytes);
@@ -504,4 +503,41 @@ pub fn packet(data: &[u8]) {
         let _ = core.status();
     }
     let _ = core.status().summary_line();
+}
+
+/// `heartbeat`: arbitrary bytes as a Heartbeat 3.0.6 datagram (hbd::proto::heartbeat).
+/// What decodes must re-encode to the same bytes (the codec's promise); checking its
+/// signature and feeding it to a status speaker must not panic.
+pub fn heartbeat(data: &[u8]) {
+    use hbd::proto::heartbeat::speaker::{Identity, Speaker};
+    use hbd::proto::heartbeat::{self, Keyring, Method};
+    // The key of tests/data/heartbeat-wire/sha1-*, so captured packets verify.
+    let keys = Keyring::new(
+        1,
+        vec![
+            (1, Method::Sha1(b"hbwire-lab-sha1-key".to_vec())),
+            (2, Method::Crc),
+        ],
+    )
+    .expect("keyring");
+    if let Ok(p) = heartbeat::decode(data) {
+        assert_eq!(
+            heartbeat::encode(&p).expect("re-encode").as_slice(),
+            data,
+            "re-encoding differs"
+        );
+        let _ = keys.verify(&p);
+        let _ = keys.verify_field(&p.message);
+    }
+    let id = Identity {
+        node: "n2".into(),
+        uuid: [2; 16],
+        generation: 1,
+        deadtime_ms: 2000,
+        ttl: 3,
+        nodes: vec!["n1".into(), "n2".into()],
+    };
+    let mut sp = Speaker::new(id, keys);
+    let _ = sp.receive(data, 1, "0.00 0.00 0.00 1/1 1");
+    let _ = sp.receive(data, 1, "0.00 0.00 0.00 1/1 1");
 }

@@ -16,7 +16,9 @@
 //!
 //! `Instant::now()` is read here and only here, and passed to the core.
 
+mod fence;
 mod incarnation;
+mod intent;
 mod links;
 mod logging;
 mod node;
@@ -67,6 +69,10 @@ enum Side {
     Reloaded(u64, Box<ReloadRead>),
     /// What systemd said about our SIGTERM: part of a restart?
     StopKind(bool),
+    /// A group a reload removed was stopped here (or its stop failed).
+    Retired(String, Result<(), String>),
+    /// A fence finished (daemon/fence.rs).
+    Fenced(fence::Done),
 }
 
 /// What `hbd run` was asked to do.
@@ -148,8 +154,10 @@ struct Daemon {
     incoming: mpsc::Receiver<Incoming>,
     /// Packets from unknown addresses and refusal reports: served after `incoming`.
     bulk: mpsc::Receiver<Incoming>,
-    results_tx: mpsc::UnboundedSender<(GroupId, GroupEvent)>,
-    results: mpsc::UnboundedReceiver<(GroupId, GroupEvent)>,
+    /// Results of group operations, by group name: a reload may move a group's index
+    /// while its operation runs.
+    results_tx: mpsc::UnboundedSender<(String, GroupEvent)>,
+    results: mpsc::UnboundedReceiver<(String, GroupEvent)>,
     failures: mpsc::UnboundedReceiver<Failure>,
     signals: Signals,
     side_tx: mpsc::UnboundedSender<Side>,
@@ -171,6 +179,11 @@ struct Daemon {
     ping_tx: mpsc::UnboundedSender<usize>,
     ping_rx: mpsc::UnboundedReceiver<usize>,
     ping_task: Option<tokio::task::JoinHandle<()>>,
+    /// The operator's standby/takeover intents as last handed to the writer (intent.rs).
+    saved_admin: Vec<crate::cluster::Admin>,
+    intent_tx: tokio::sync::watch::Sender<Vec<(String, crate::cluster::Admin)>>,
+    /// Fences under way.
+    fencer: fence::Fencer,
 }
 
 struct Signals {
@@ -252,6 +265,24 @@ impl Daemon {
         for (g, f) in found.into_iter().enumerate() {
             cluster.found(GroupId(g), f);
         }
+        // Standby and takeover given before this start stand (intent.rs).
+        let state_dir = incarnation::state_dir();
+        let (intents, warnings) = intent::load(&state_dir);
+        for w in warnings {
+            tracing::warn!("{w}");
+        }
+        for name in cluster.restore_intents(&intents) {
+            tracing::warn!(GROUP = %name, "a standby or takeover of group {name} was kept from the last run, but no group has that name any more: dropped");
+        }
+        for (name, admin) in cluster.intents() {
+            let what = match admin {
+                crate::cluster::Admin::Standby => "standby",
+                _ => "takeover",
+            };
+            tracing::info!(GROUP = %name, "{what} of group {name} stands from before this start (`hbd takeover` or `hbd standby` changes it)");
+        }
+        let saved_admin = cluster.admin().to_vec();
+        let intent_tx = intent::writer(state_dir);
         tracing::info!(
             "hbd {} starting as node {node_name} of cluster {} ({} of {} links open)",
             env!("CARGO_PKG_VERSION"),
@@ -293,6 +324,9 @@ impl Daemon {
             ping_tx,
             ping_rx,
             ping_task,
+            saved_admin,
+            intent_tx,
+            fencer: fence::Fencer::default(),
         })
     }
 
@@ -333,22 +367,27 @@ impl Daemon {
                 }
                 _ = tick(&mut watchdog) => self.notifier.watchdog(),
                 Some(msg) = self.incoming.recv() => self.on_incoming(msg),
-                Some((group, event)) = self.results.recv() => {
+                Some((name, event)) = self.results.recv() => {
                     if self.maintenance && event == GroupEvent::Started {
                         // Started during maintenance: not watched until it ends.
                         let m = self.manager.clone();
-                        tokio::spawn(async move { m.unmonitor(group.0).await });
+                        let name = name.clone();
+                        tokio::spawn(async move { m.unmonitor_named(&name).await });
                     }
-                    self.log_group_result(group, &event);
-                    self.cluster.handle_group_event(Instant::now(), group, event);
+                    if let Some(group) = self.group_id(&name) {
+                        self.log_group_result(group, &event);
+                        self.cluster.handle_group_event(Instant::now(), group, event);
+                    }
                 }
                 Some(n) = self.ping_rx.recv() => self.cluster.ping_count(Instant::now(), n),
                 Some(f) = self.failures.recv() => {
-                    self.cluster.handle_group_event(
-                        Instant::now(),
-                        GroupId(f.group),
-                        GroupEvent::ResourceDown { resource: f.resource, reason: f.reason },
-                    );
+                    if let Some(group) = self.group_id(&f.name) {
+                        self.cluster.handle_group_event(
+                            Instant::now(),
+                            group,
+                            GroupEvent::ResourceDown { resource: f.resource, reason: f.reason },
+                        );
+                    }
                 }
                 Some(req) = next_request(&mut self.control) => self.on_control(req).await,
                 _ = retry.tick() => self.links.retry(&self.config, self.local),
@@ -357,6 +396,7 @@ impl Daemon {
                 Some(msg) = self.bulk.recv() => self.on_incoming(msg),
             }
             exit = self.drain_actions();
+            self.keep_intents();
         }
 
         tracing::info!("every group is released: exiting");
@@ -424,6 +464,17 @@ impl Daemon {
                     changed = true;
                 }
                 Action::Exit => exit = true,
+                Action::FenceNode { node, attempt } => {
+                    let done = self.side_tx.clone();
+                    let (tx, mut rx) = mpsc::unbounded_channel();
+                    self.fencer.start(&self.config, node, attempt, tx);
+                    tokio::spawn(async move {
+                        if let Some(d) = rx.recv().await {
+                            let _ = done.send(Side::Fenced(d));
+                        }
+                    });
+                }
+                Action::CancelFence { node, attempt } => self.fencer.cancel(node, attempt),
             }
         }
         if changed {
@@ -436,11 +487,15 @@ impl Daemon {
         let manager = self.manager.clone();
         let results = self.results_tx.clone();
         let name = self.group_name(group).to_string();
+        // The group as configured now: a reload while the task runs changes nothing.
+        let Some(cfg) = self.config.groups.get(group.0).cloned() else {
+            return;
+        };
         tracing::debug!(GROUP = %name, "{} group {name}", if start { "starting" } else { "stopping" });
         tokio::spawn(
             async move {
                 let event = if start {
-                    match manager.start_group(group.0).await {
+                    match manager.start(&cfg, group.0).await {
                         Ok(()) => GroupEvent::Started,
                         // The rollback could not stop everything: blocked here.
                         Err(e) if e.is_blocked() => GroupEvent::StopFailed {
@@ -451,14 +506,14 @@ impl Daemon {
                         },
                     }
                 } else {
-                    match manager.stop_group(group.0).await {
+                    match manager.stop(&cfg, group.0).await {
                         Ok(()) => GroupEvent::Stopped,
                         Err(e) => GroupEvent::StopFailed {
                             reason: e.to_string(),
                         },
                     }
                 };
-                let _ = results.send((group, event));
+                let _ = results.send((cfg.name, event));
             }
             .in_current_span(),
         );
@@ -483,15 +538,56 @@ impl Daemon {
     fn spawn_restart(&self, group: GroupId, from: usize) {
         let manager = self.manager.clone();
         let results = self.results_tx.clone();
+        let Some(cfg) = self.config.groups.get(group.0).cloned() else {
+            return;
+        };
         tokio::spawn(
             async move {
-                let event = match manager.restart_in_place(group.0, from).await {
+                let event = match manager.restart_from(&cfg, group.0, from).await {
                     Ok(()) => GroupEvent::Restarted,
                     Err(e) => GroupEvent::RestartFailed {
                         reason: e.to_string(),
                     },
                 };
-                let _ = results.send((group, event));
+                let _ = results.send((cfg.name, event));
+            }
+            .in_current_span(),
+        );
+    }
+
+    /// A reload changed the resources of a group running here: the old ones from
+    /// `from` are stopped, the new ones started (reported as an in-place restart).
+    fn spawn_replace(&self, old: config::Group, group: GroupId, from: usize) {
+        let manager = self.manager.clone();
+        let results = self.results_tx.clone();
+        let Some(new) = self.config.groups.get(group.0).cloned() else {
+            return;
+        };
+        tokio::spawn(
+            async move {
+                let event = match manager.replace_from(&old, &new, group.0, from).await {
+                    Ok(()) => GroupEvent::Restarted,
+                    Err(e) => GroupEvent::RestartFailed {
+                        reason: e.to_string(),
+                    },
+                };
+                let _ = results.send((new.name, event));
+            }
+            .in_current_span(),
+        );
+    }
+
+    /// A reload removed a group running here: stop it with its old configuration.
+    fn spawn_retire(&self, old: config::Group) {
+        let manager = self.manager.clone();
+        let side = self.side_tx.clone();
+        tokio::spawn(
+            async move {
+                let r = manager
+                    .stop(&old, usize::MAX)
+                    .await
+                    .map_err(|e| e.to_string());
+                let _ = side.send(Side::Retired(old.name, r));
             }
             .in_current_span(),
         );
@@ -546,6 +642,24 @@ impl Daemon {
                     .handle_command(Instant::now(), Command::Stop { restart });
                 self.update_status();
             }
+            Side::Retired(name, result) => {
+                match &result {
+                    Ok(()) => {
+                        tracing::info!(GROUP = %name, "group {name}, removed from cluster.toml, is stopped here and forgotten")
+                    }
+                    Err(e) => {
+                        tracing::error!(GROUP = %name, "group {name}, removed from cluster.toml, failed to stop: {e}; it stays blocked here until `hbd unblock {name}`")
+                    }
+                }
+                self.cluster.retired(Instant::now(), &name, result);
+                self.update_status();
+            }
+            Side::Fenced((node, attempt, result)) => {
+                self.fencer.finished(node, attempt);
+                self.cluster
+                    .handle_fence_result(Instant::now(), node, attempt, result);
+                self.update_status();
+            }
             Side::Reloaded(generation, read) => {
                 if self.reloading.map(|r| r.0) != Some(generation) {
                     return; // Too late: already reported as timed out.
@@ -557,12 +671,12 @@ impl Daemon {
                     }
                     self.apply_reload(loaded.config, keys)
                 }) {
-                    Ok(changed) => {
+                    Ok((changed, summary)) => {
                         if !changed.is_empty() {
                             self.links.reopen(&self.config, self.local, &changed).await;
                         }
-                        tracing::info!("SIGHUP: configuration reloaded");
-                        self.answer_reload(Ok("configuration reloaded".into()));
+                        tracing::info!("SIGHUP: configuration reloaded{summary}");
+                        self.answer_reload(Ok(format!("configuration reloaded{summary}")));
                     }
                     Err(e) => {
                         tracing::error!(
@@ -628,8 +742,13 @@ impl Daemon {
         }
     }
 
-    /// Apply the new config; returns the links to reopen.
-    fn apply_reload(&mut self, new: Config, keys: config::KeySet) -> Result<Vec<usize>, String> {
+    /// Apply the new config; returns the links to reopen and what changed in the
+    /// groups (a clause for the log and the answer, empty when nothing did).
+    fn apply_reload(
+        &mut self,
+        new: Config,
+        keys: config::KeySet,
+    ) -> Result<(Vec<usize>, String), String> {
         // Our own name must still be there, at the same place.
         let me = &self.config.nodes[self.local].name;
         if new.nodes.get(self.local).map(|n| &n.name) != Some(me) {
@@ -637,7 +756,8 @@ impl Daemon {
                 "node \"{me}\" is no longer at its place in the node list"
             ));
         }
-        self.cluster
+        let reloaded = self
+            .cluster
             .reload(Instant::now(), &new, keys)
             .map_err(|e| e.to_string())?;
         let changed = changed_links(&self.config, &new);
@@ -653,7 +773,34 @@ impl Daemon {
         self.manager.set_config(new.clone());
         self.prefilter.update(&new);
         self.config = new;
-        Ok(changed)
+        // The core's config and ours are the new one from here on: the ids in its
+        // next actions are the new ones. Intents are kept by name: write them again.
+        self.saved_admin.clear();
+        for old in &reloaded.release {
+            self.spawn_retire(old.clone());
+        }
+        for (old, group, from) in &reloaded.restart {
+            self.spawn_replace(old.clone(), *group, *from);
+        }
+        Ok((changed, reload_summary(&reloaded)))
+    }
+
+    /// Hand the operator's intents to the writer when they changed (a command, a
+    /// failure ending a takeover wish, a newer takeover elsewhere, a reload).
+    fn keep_intents(&mut self) {
+        if self.cluster.admin() != self.saved_admin.as_slice() {
+            self.saved_admin = self.cluster.admin().to_vec();
+            let _ = self.intent_tx.send(self.cluster.intents());
+        }
+    }
+
+    /// The current id of the group of this name.
+    fn group_id(&self, name: &str) -> Option<GroupId> {
+        let id = self.config.groups.iter().position(|g| g.name == name);
+        if id.is_none() {
+            tracing::debug!(GROUP = %name, "result for group {name}, no longer configured: ignored");
+        }
+        id.map(GroupId)
     }
 
     fn update_status(&mut self) {
@@ -705,26 +852,27 @@ impl Daemon {
     /// and resumes for the groups running here when it ends.
     fn set_maintenance(&mut self, on: bool) {
         self.maintenance = on;
-        let running: Vec<usize> = self
+        // Configurations taken now: a reload while the task runs moves nothing.
+        let running: Vec<(usize, config::Group)> = self
             .cluster
             .status()
             .groups
             .iter()
             .enumerate()
             .filter(|(_, g)| g.local == crate::cluster::LocalGroupState::Running)
-            .map(|(i, _)| i)
+            .filter_map(|(i, _)| Some((i, self.config.groups.get(i)?.clone())))
             .collect();
         let manager = self.manager.clone();
-        let groups = self.config.groups.len();
+        let names: Vec<String> = self.config.groups.iter().map(|g| g.name.clone()).collect();
         tokio::spawn(async move {
             if on {
-                for g in 0..groups {
-                    manager.unmonitor(g).await;
+                for name in &names {
+                    manager.unmonitor_named(name).await;
                 }
             } else {
-                for g in running {
-                    if let Err(e) = manager.resume_monitor(g) {
-                        tracing::error!("cannot watch group index {g} again: {e}");
+                for (i, g) in running {
+                    if let Err(e) = manager.resume_monitor_of(&g, i) {
+                        tracing::error!(GROUP = %g.name, "cannot watch group {} again: {e}", g.name);
                     }
                 }
             }
@@ -983,6 +1131,26 @@ impl Daemon {
             Event::SendFailed { reason } => tracing::error!(
                 "cannot send a heartbeat: {reason}; peers will declare this node dead"
             ),
+            Event::FenceStarted { peer: p, reason } => {
+                let p = peer(p);
+                tracing::warn!(PEER = %p, "fencing {p} ({reason}) before taking over its groups")
+            }
+            Event::Fenced { peer: p, by_ack } => {
+                let p = peer(p);
+                if *by_ack {
+                    tracing::warn!(PEER = %p, "{p} confirmed off by the operator (hbd fence-ack): its groups may be taken over")
+                } else {
+                    tracing::warn!(PEER = %p, "{p} fenced: its groups may be taken over")
+                }
+            }
+            Event::FenceFailed {
+                peer: p,
+                reason,
+                retry_in,
+            } => {
+                let p = peer(p);
+                tracing::error!(PEER = %p, "fencing {p} failed: {reason}; its groups stay stopped; trying again in {}s, or run `hbd fence-ack {p}` once it is off", retry_in.as_secs())
+            }
         }
     }
 
@@ -1000,6 +1168,40 @@ impl Daemon {
 
     fn group_name(&self, g: GroupId) -> &str {
         self.config.groups.get(g.0).map_or("?", |g| g.name.as_str())
+    }
+}
+
+/// What a reload did to the groups, as a clause after "configuration reloaded".
+fn reload_summary(r: &crate::cluster::Reloaded) -> String {
+    let mut parts = Vec::new();
+    if !r.added.is_empty() {
+        parts.push(format!("added {}", r.added.join(", ")));
+    }
+    if !r.removed.is_empty() {
+        let here: Vec<&str> = r.release.iter().map(|g| g.name.as_str()).collect();
+        let mut p = format!("removed {}", r.removed.join(", "));
+        if !here.is_empty() {
+            p += &format!(" (stopping {} here)", here.join(", "));
+        }
+        parts.push(p);
+    }
+    if !r.restart.is_empty() {
+        let names: Vec<&str> = r.restart.iter().map(|(g, _, _)| g.name.as_str()).collect();
+        parts.push(format!(
+            "restarting {} in place (resources changed)",
+            names.join(", ")
+        ));
+    }
+    if !r.changed.is_empty() {
+        parts.push(format!(
+            "new resources for {} from its next start",
+            r.changed.join(", ")
+        ));
+    }
+    if parts.is_empty() {
+        String::new()
+    } else {
+        format!(": {}", parts.join("; "))
     }
 }
 

@@ -185,3 +185,24 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn fencing_reads_unit_command_and_timeouts() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let c = load(&root.join("tests/config/good/fencing.toml"));
+    assert_eq!(
+        c.nodes[0].fence.as_ref().and_then(|f| f.unit.as_deref()),
+        Some("fence-ipmi@alpha.service")
+    );
+    assert_eq!(
+        c.nodes[1].fence.as_ref().unwrap().command[0],
+        "/usr/sbin/fence_ipmilan"
+    );
+    assert_eq!(c.fence_timeout(0), Duration::from_secs(45));
+    assert_eq!(c.fence_timeout(1), Duration::from_secs(90));
+    // The default is left out of the canonical form: configs without fencing keep
+    // the digest they had before fencing existed.
+    let plain = load(&root.join("tests/config/good/minimal.toml"));
+    assert_eq!(plain.failover.fence_timeout, HumanDuration::from_secs(60));
+    assert!(!toml::to_string(&plain).unwrap().contains("fence"));
+}

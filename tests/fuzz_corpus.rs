@@ -130,3 +130,14 @@ fn import_corpus_replays() {
 fn packet_corpus_replays() {
     replay("packet", bodies::packet, Vec::new());
 }
+
+/// Seeded with the real Heartbeat packets of tests/data/heartbeat-wire/ as well.
+#[test]
+fn heartbeat_corpus_replays() {
+    let captured = files_in(&root().join("tests/data/heartbeat-wire"))
+        .into_iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "bin"))
+        .map(|p| (p.display().to_string(), read(&p)))
+        .collect();
+    replay("heartbeat", bodies::heartbeat, captured);
+}

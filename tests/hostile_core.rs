@@ -54,6 +54,8 @@ impl Node {
                     | Action::StopGroup(_)
                     | Action::RestartResources { .. }
                     | Action::Announce(_)
+                    | Action::FenceNode { .. }
+                    | Action::CancelFence { .. }
                     | Action::Exit => {}
                 }
             }

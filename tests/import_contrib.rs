@@ -414,3 +414,76 @@ proptest::proptest! {
         }
     }
 }
+
+/// Import an ha.cf (with a one-line haresources and an sha1 authkeys) from a temporary tree.
+fn import_hacf(hacf: &str) -> import::Imported {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    fs::write(tmp.path().join("ha.cf"), hacf).expect("ha.cf");
+    fs::write(tmp.path().join("haresources"), "a 10.0.0.5 nginx\n").expect("haresources");
+    fs::write(
+        tmp.path().join("authkeys"),
+        "auth 1\n1 sha1 a-long-enough-secret\n",
+    )
+    .expect("authkeys");
+    import::import(
+        tmp.path(),
+        &opts(),
+        &SimHost::new("workstation").with_mode(0o600),
+    )
+    .expect("import")
+}
+
+#[test]
+fn stonith_devices_map_to_fencing_where_it_is_clean() {
+    // Attached to a: it fences b, the only node a takes over from.
+    let got = import_hacf("bcast eth0\nnode a b\nstonith_host a rps10 /dev/ttyS1 b 0\n");
+    let fence = |g: &import::Imported, i: usize| g.config.nodes[i].fence.clone();
+    assert_eq!(fence(&got, 0), None);
+    assert_eq!(
+        fence(&got, 1).unwrap().command,
+        [
+            "/usr/sbin/stonith",
+            "-t",
+            "rps10",
+            "-p",
+            "/dev/ttyS1 b 0",
+            "-T",
+            "reset",
+            "b"
+        ]
+    );
+    assert!(
+        got.report
+            .render()
+            .contains("ha.cf:3: mapped: stonith_host a rps10 → [[node]] fence")
+    );
+    // One device for the whole cluster, from a file: every node.
+    let got =
+        import_hacf("bcast eth0\nnode a b c\nstonith baytech /etc/ha.d/conf/stonith.baytech\n");
+    for i in 0..3 {
+        let c = fence(&got, i).unwrap().command;
+        assert_eq!(c[3..5], ["-F", "/etc/ha.d/conf/stonith.baytech"]);
+    }
+    // Attached to one node of three: hbd may fence from another, so it is not mapped.
+    let got = import_hacf("bcast eth0\nnode a b c\nstonith_host a rps10 /dev/ttyS1 b 0\n");
+    assert!(got.config.nodes.iter().all(|n| n.fence.is_none()));
+    let r = got.report.render();
+    assert!(r.contains("ha.cf:3: dropped: stonith_host a rps10 — the device is usable from a only, but in a cluster of 3 nodes"), "{r}");
+    // Attached to a host that is no node.
+    let got = import_hacf("bcast eth0\nnode a b\nstonith_host zz rps10 /dev/ttyS1 b 0\n");
+    assert!(
+        got.report
+            .render()
+            .contains("zz is not a node of this cluster")
+    );
+    // Incomplete: an error with its line.
+    let tmp = tempfile::tempdir().expect("tempdir");
+    fs::write(
+        tmp.path().join("ha.cf"),
+        "bcast eth0\nnode a b\nstonith_host a\n",
+    )
+    .unwrap();
+    fs::write(tmp.path().join("haresources"), "a 10.0.0.5\n").unwrap();
+    let e = import::import(tmp.path(), &opts(), &SimHost::new("w")).unwrap_err();
+    assert!(e.to_string().contains("ha.cf:3"), "{e}");
+}

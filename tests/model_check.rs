@@ -382,7 +382,11 @@ impl HbdModel {
                     kind: OpKind::Restart,
                     due,
                 }),
-                Action::Event(_) | Action::Announce(_) => {}
+                // The model's configs configure no fencing.
+                Action::Event(_)
+                | Action::Announce(_)
+                | Action::FenceNode { .. }
+                | Action::CancelFence { .. } => {}
                 Action::Exit => {
                     let node = &mut s.nodes[i];
                     node.core = None;

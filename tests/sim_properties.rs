@@ -161,6 +161,25 @@ fn fault_or_ping() -> impl Strategy<Value = Fault> {
     ]
 }
 
+/// `sim3` with every node fenced (a fence powers the node off, as in the sim).
+fn sim3_fenced() -> Sim {
+    let mut c = config(
+        3,
+        2,
+        &[("web", 0), ("db", 1)],
+        "[failover]\nhold_down = \"3s\"\nfence_timeout = \"2s\"\n",
+    );
+    for (i, n) in c.nodes.iter_mut().enumerate() {
+        n.fence = Some(hbd::config::Fence {
+            unit: Some(format!("fence-sim@n{i}.service")),
+            command: Vec::new(),
+            timeout: None,
+            delay: None,
+        });
+    }
+    Sim::new(c)
+}
+
 /// CI runs a fixed set of cases: a fixed seed (and the persisted regressions, which
 /// proptest replays first), so the suite gives the same verdict on every run. The hunt
 /// for fresh cases is a separate command (tests/hunt.sh): `HBD_FRESH_CASES=1` draws a
@@ -199,6 +218,20 @@ proptest! {
     #[test]
     fn connected_nodes_never_share_a_group_with_ping_nodes(faults in proptest::collection::vec(fault_or_ping(), 1..30)) {
         let mut s = sim3_ping();
+        s.run_for(Duration::from_millis(500));
+        for f in &faults {
+            apply(&mut s, f);
+        }
+        prop_assert!(s.worst_overlap <= OVERLAP_BOUND, "overlap {:?}", s.worst_overlap);
+        settle_and_check(&mut s);
+        prop_assert!(s.worst_overlap <= OVERLAP_BOUND, "overlap {:?}", s.worst_overlap);
+    }
+
+    /// The same faults with fencing: a fence powers its target off, so failed stops
+    /// are resolved by fencing rather than left blocked, and the bound still holds.
+    #[test]
+    fn connected_nodes_never_share_a_group_with_fencing(faults in proptest::collection::vec(fault(), 1..40)) {
+        let mut s = sim3_fenced();
         s.run_for(Duration::from_millis(500));
         for f in &faults {
             apply(&mut s, f);
@@ -368,6 +401,38 @@ fn two_blocked_holders_stay_blocked_and_no_third_node_starts() {
             hbd::cluster::Event::Conflict { group, release: true, .. } if group.0 == 0
         )),
         "n1 reports the conflict it yielded"
+    );
+    settle_and_check(&mut s);
+}
+
+/// The same faults as above with fencing configured: the node that keeps running the
+/// group fences the blocked one instead of yielding to it, and the group ends on
+/// exactly one node ("How hbd decides", Failures).
+#[test]
+fn two_blocked_holders_do_not_happen_with_fencing() {
+    let mut s = sim3_fenced();
+    s.run_for(Duration::from_millis(500));
+    for f in [
+        Fault::Freeze(0),
+        Fault::FailNextStop(1, 0),
+        Fault::FailNextStop(0, 0),
+        Fault::Wait(853),
+        Fault::Thaw(0),
+        Fault::FailNextStart(0, 0),
+    ] {
+        apply(&mut s, &f);
+    }
+    s.run_for(Duration::from_secs(30));
+    assert!(!(s.blocked(0, 0) && s.blocked(1, 0)), "not both blocked");
+    assert_eq!(s.owners(0).len(), 1, "one copy: {:?}", s.owners(0));
+    assert!(
+        (0..3).any(|n| !s.nodes[n].fences.is_empty()),
+        "a fence resolved it"
+    );
+    assert!(
+        s.worst_overlap <= OVERLAP_BOUND,
+        "overlap {:?}",
+        s.worst_overlap
     );
     settle_and_check(&mut s);
 }

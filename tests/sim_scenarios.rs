@@ -116,6 +116,38 @@ fn frozen_owner_is_replaced_and_yields_when_thawed() {
     );
 }
 
+/// Found by tests/lab_chaos.rs: the frozen owner's socket holds the survivor's heartbeats
+/// from while it tried to take over (Starting, a higher generation), although that start
+/// failed (the frozen node's kernel still answers ARP for the VIP) and the survivor has
+/// since given up. Read on thaw, those stale claims must not make the owner stop a group
+/// that nobody else runs: fresh heartbeats are waited for first.
+#[test]
+fn a_thawed_owner_does_not_yield_to_a_takeover_that_failed_meanwhile() {
+    let mut s = settled_two();
+    // Every start on n2 fails, as its VIP probe finds the frozen owner's address.
+    for _ in 0..10 {
+        s.nodes[1].start_outcome[0].push_back(Outcome::Fail);
+    }
+    s.freeze(0);
+    s.run_for(Duration::from_secs(3));
+    assert!(s.nodes[1].starts[0] >= 1, "the survivor tried to take over");
+    assert!(!s.nodes[1].up[0], "and failed");
+    assert!(
+        !s.nodes[0].queued.is_empty(),
+        "stale heartbeats wait for the frozen node"
+    );
+    s.thaw(0);
+    s.run_for(Duration::from_secs(2));
+    assert_eq!(s.owner(0), 0, "the thawed owner keeps the group");
+    assert!(
+        !s.events(0)
+            .any(|e| matches!(e, Event::Conflict { release: true, .. })),
+        "the owner released the group to a stale claim: {:?}",
+        s.events(0).collect::<Vec<_>>()
+    );
+    assert_eq!(s.nodes[0].starts[0], 1, "never stopped and started again");
+}
+
 #[test]
 fn partition_heal_leaves_exactly_one_owner() {
     let mut s = settled_two();

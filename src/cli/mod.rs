@@ -2,6 +2,7 @@
 
 mod check;
 mod control;
+mod fence_ack;
 mod generate;
 mod import;
 mod keygen;
@@ -64,6 +65,8 @@ pub enum Command {
     Maintenance(maintenance::Args),
     /// Clear a group left blocked or failed here, after cleaning it up by hand.
     Unblock(unblock::Args),
+    /// Confirm by hand that NODE is off (powered down, fenced): a takeover waiting for its fence proceeds.
+    FenceAck(fence_ack::Args),
     /// Make the running hbd reread cluster.toml and the key file.
     Reload,
     /// Write man pages or shell completions into a directory (for packaging).
@@ -115,6 +118,7 @@ fn config_given_in_vain(cli: &Cli, matches: &clap::ArgMatches) -> Option<Error> 
         Command::Takeover(_) => ("takeover", ASKS),
         Command::Maintenance(_) => ("maintenance", ASKS),
         Command::Unblock(_) => ("unblock", ASKS),
+        Command::FenceAck(_) => ("fence-ack", ASKS),
         Command::Reload => ("reload", ASKS),
         _ => return None,
     };
@@ -135,6 +139,7 @@ fn dispatch(cli: Cli) -> crate::error::Result<()> {
         Command::Takeover(a) => takeover::run(&cli.socket, a),
         Command::Maintenance(a) => maintenance::run(&cli.socket, a),
         Command::Unblock(a) => unblock::run(&cli.socket, a),
+        Command::FenceAck(a) => fence_ack::run(&cli.socket, a),
         Command::Reload => reload::run(&cli.socket),
         Command::Generate(a) => generate::run(a),
     }

@@ -160,6 +160,33 @@ pub fn render(r: &Report, transitions: usize) -> String {
                 short(&r.config_digest)
             );
         }
+        if let Some(f) = &n.fence {
+            let why = f
+                .why
+                .as_deref()
+                .map(|w| format!(" ({w})"))
+                .unwrap_or_default();
+            let _ = match f.state.as_str() {
+                "pending" => write!(
+                    line,
+                    "  FENCING{why} since {}",
+                    when(r, f.attempt_since.as_deref().unwrap_or(&f.since))
+                ),
+                "failed" => write!(
+                    line,
+                    "  FENCE FAILED{why}: {}; retry at {}",
+                    f.reason.as_deref().unwrap_or("?"),
+                    f.retry_at.as_deref().map_or("?".into(), |t| when(r, t))
+                ),
+                "owed" => write!(line, "  fence owed{why}"),
+                _ => write!(
+                    line,
+                    "  fenced {}{}",
+                    when(r, &f.since),
+                    if f.by_ack { " (fence-ack)" } else { "" }
+                ),
+            };
+        }
         let _ = writeln!(o, "{}", line.trim_end());
     }
 
@@ -191,6 +218,9 @@ pub fn render(r: &Report, transitions: usize) -> String {
         if !g.failed_on.is_empty() {
             let _ = write!(line, "  failed on {}", g.failed_on.join(", "));
         }
+        if let Some(n) = &g.fence_wait {
+            let _ = write!(line, "  waiting for the fence of {n}");
+        }
         let _ = writeln!(o, "{line}");
         if let Some(why) = &g.reason {
             let _ = writeln!(o, "  {:width$}    why: {why}", "");
@@ -205,6 +235,18 @@ pub fn render(r: &Report, transitions: usize) -> String {
             let name = format!("{} {}", res.kind, res.name);
             let _ = writeln!(o, "  {:width$}    {name:rw$}  {}", "", res.state);
         }
+    }
+
+    for g in &r.removed_groups {
+        let _ = if g.state == "blocked" {
+            writeln!(
+                o,
+                "  {}  removed from cluster.toml, BLOCKED here (its stop failed): clean it up, then `hbd unblock {}`",
+                g.name, g.name
+            )
+        } else {
+            writeln!(o, "  {}  removed from cluster.toml, stopping here", g.name)
+        };
     }
 
     if transitions > 0 && !r.transitions.is_empty() {
@@ -230,7 +272,9 @@ pub fn render(r: &Report, transitions: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::control::report::{GroupReport, LinkReport, NodeReport, ResourceReport};
+    use crate::control::report::{
+        GroupReport, LinkReport, NodeReport, RemovedGroupReport, ResourceReport,
+    };
 
     fn report() -> Report {
         let node = |name: &str, local: bool| NodeReport {
@@ -253,6 +297,7 @@ mod tests {
                     last_heard: None,
                 }]
             },
+            fence: None,
         };
         Report {
             format: 1,
@@ -281,10 +326,15 @@ mod tests {
                     name: "nginx.service".into(),
                     state: "failed".into(),
                 }],
+                fence_wait: None,
             }],
             transitions: vec![],
             ping_nodes: 2,
             quorum: None,
+            removed_groups: vec![RemovedGroupReport {
+                name: "db".into(),
+                state: "blocked".into(),
+            }],
         }
     }
 
@@ -298,6 +348,7 @@ mod tests {
             "  web  blocked on alpha  since 2026-11-30T23:59:59Z  (preferred alpha)  STANDBY here  wanted by beta",
             "why: stop failed: busy",
             "unit nginx.service  failed",
+            "  db  removed from cluster.toml, BLOCKED here (its stop failed): clean it up, then `hbd unblock db`",
         ] {
             assert!(text.contains(want), "missing {want:?} in:\n{text}");
         }

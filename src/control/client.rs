@@ -21,6 +21,7 @@ pub trait Control {
     fn takeover(&self, group: &str, force: bool) -> zbus::Result<String>;
     fn maintenance(&self, on: bool) -> zbus::Result<String>;
     fn unblock(&self, group: &str) -> zbus::Result<String>;
+    fn fence_ack(&self, node: &str) -> zbus::Result<String>;
     fn reload(&self) -> zbus::Result<String>;
 }
 
@@ -110,6 +111,10 @@ impl Client {
 
     pub async fn unblock(&self, group: &str) -> Result<Reply, Error> {
         reply(call(self.proxy.unblock(group)).await?)
+    }
+
+    pub async fn fence_ack(&self, node: &str) -> Result<Reply, Error> {
+        reply(call(self.proxy.fence_ack(node)).await?)
     }
 
     pub async fn reload(&self) -> Result<Reply, Error> {

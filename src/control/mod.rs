@@ -10,6 +10,7 @@
 //! Takeover(s group, b force) -> s
 //! Maintenance(b on) -> s
 //! Unblock(s group) -> s
+//! FenceAck(s node) -> s              the operator confirms NODE is off
 //! Reload() -> s
 //! signal StateChanged(s summary)    on every state change (the STATUS= line)
 //! ```

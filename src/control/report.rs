@@ -38,6 +38,10 @@ pub struct Report {
     /// the configured ones, and whether that is a majority. Null for two nodes.
     #[serde(default)]
     pub quorum: Option<QuorumReport>,
+    /// Groups a reload removed from cluster.toml while they ran on this node, still
+    /// claimed here until stopped (absent from older hbd's reports).
+    #[serde(default)]
+    pub removed_groups: Vec<RemovedGroupReport>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -45,6 +49,13 @@ pub struct QuorumReport {
     pub heard: usize,
     pub nodes: usize,
     pub quorate: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RemovedGroupReport {
+    pub name: String,
+    /// "stopping", or "blocked" when its stop failed (`hbd unblock NAME` after cleaning up).
+    pub state: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -69,6 +80,28 @@ pub struct NodeReport {
     /// live peer advertises); null when unknown or none are configured.
     #[serde(default)]
     pub ping_reached: Option<u8>,
+    /// Fencing of this node as the answering node sees it; null when none is owed
+    /// or done.
+    #[serde(default)]
+    pub fence: Option<FenceReport>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FenceReport {
+    /// "owed" (dead or blocked, not fenced yet), "pending" (under way), "failed"
+    /// (last attempt failed or timed out) or "fenced" (off).
+    pub state: String,
+    /// Why it is owed a fence: "dead", or "stop of GROUP failed there".
+    pub why: Option<String>,
+    /// Since when it is owed one (or, fenced: when it was fenced).
+    pub since: String,
+    /// Pending: when this attempt started.
+    pub attempt_since: Option<String>,
+    /// Failed: why, and when the next attempt is due.
+    pub reason: Option<String>,
+    pub retry_at: Option<String>,
+    /// Fenced by the operator's word (`hbd fence-ack`) rather than by the fence.
+    pub by_ack: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -101,6 +134,9 @@ pub struct GroupReport {
     pub since: Option<String>,
     /// Each resource's state on the answering node.
     pub resources: Vec<ResourceReport>,
+    /// A node whose fence holds back the start of the group here.
+    #[serde(default)]
+    pub fence_wait: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -140,6 +176,7 @@ pub fn build(
         wire_version: Some(status.wire_version),
         links: Vec::new(),
         ping_reached: status.ping_reached,
+        fence: None,
     }];
     nodes.extend(status.peers.iter().map(|p| {
         NodeReport {
@@ -162,6 +199,17 @@ pub fn build(
                     last_heard: at(l.last_heard_ms),
                 })
                 .collect(),
+            fence: p.fence.as_ref().map(|f| FenceReport {
+                state: f.state.clone(),
+                why: f.why.clone(),
+                since: rfc3339(taken - Duration::from_millis(f.since_ms)),
+                attempt_since: at(f.attempt_ms),
+                reason: f.reason.clone(),
+                retry_at: f
+                    .retry_in_ms
+                    .map(|ms| rfc3339(taken + Duration::from_millis(ms))),
+                by_ack: f.by_ack,
+            }),
         }
     }));
     let mut resources = resources.into_iter();
@@ -194,6 +242,7 @@ pub fn build(
                     state: r.state,
                 })
                 .collect(),
+            fence_wait: g.fence_wait.clone(),
         })
         .collect();
     let transitions = status
@@ -227,6 +276,14 @@ pub fn build(
             nodes: q.nodes,
             quorate: q.quorate,
         }),
+        removed_groups: status
+            .removed
+            .iter()
+            .map(|r| RemovedGroupReport {
+                name: r.name.clone(),
+                state: if r.blocked { "blocked" } else { "stopping" }.into(),
+            })
+            .collect(),
     }
 }
 

@@ -118,8 +118,13 @@ impl Control {
         let snap = self.ask(|reply| Request::Status { reply }).await?;
         let mut resources = Vec::new();
         let ask = async {
-            for g in 0..snap.status.groups.len() {
-                resources.push(self.manager.resource_states(g).await.unwrap_or_default());
+            // By name: a reload may have moved the groups since the snapshot.
+            for g in &snap.status.groups {
+                let states = match self.manager.group_named(&g.name) {
+                    Some((i, cfg)) => self.manager.resource_states_of(&cfg, i).await,
+                    None => Ok(Vec::new()),
+                };
+                resources.push(states.unwrap_or_default());
             }
         };
         // Resource states are a courtesy: a hung systemd must not hang status.
@@ -172,6 +177,17 @@ impl Control {
         group: String,
     ) -> Result<String, ControlError> {
         self.command(&header, conn, Command::Unblock { group })
+            .await
+    }
+
+    /// The operator confirms NODE is off: a takeover waiting for its fence proceeds.
+    async fn fence_ack(
+        &self,
+        #[zbus(header)] header: Header<'_>,
+        #[zbus(connection)] conn: &Connection,
+        node: String,
+    ) -> Result<String, ControlError> {
+        self.command(&header, conn, Command::FenceAck { node })
             .await
     }
 

@@ -102,6 +102,7 @@ mod tests {
             failed_on: vec![],
             reason: None,
             since_ms: None,
+            fence_wait: None,
         }
     }
 
@@ -118,6 +119,7 @@ mod tests {
             maintenance: false,
             version: None,
             ping_reached: None,
+            fence: None,
         }
     }
 
@@ -136,6 +138,7 @@ mod tests {
             ping_configured: 0,
             ping_reached: None,
             quorum: None,
+            removed: vec![],
         }
     }
 

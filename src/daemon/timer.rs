@@ -137,9 +137,16 @@ mod tests {
         tokio::time::sleep(Duration::from_millis(2)).await;
         d.wait(Some(past)).await;
         // Cancelled waits keep the timer armed; a later deadline replaces it.
-        let near = Instant::now() + Duration::from_millis(5);
-        let r = tokio::time::timeout(Duration::from_millis(1), d.wait(Some(near))).await;
-        assert!(r.is_err(), "fired 4 ms early");
+        // (What is asserted is "never early": a loaded machine may deschedule this test
+        // past the deadline before the short wait is even polled.)
+        let near = Instant::now() + Duration::from_millis(200);
+        let r = tokio::time::timeout(Duration::from_millis(10), d.wait(Some(near))).await;
+        if r.is_ok() {
+            assert!(
+                Instant::now() >= near,
+                "a cancelled wait fired before the deadline"
+            );
+        }
         d.wait(Some(near)).await;
         assert!(Instant::now() >= near);
         // No deadline: never fires.

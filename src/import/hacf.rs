@@ -101,6 +101,8 @@ pub struct HaCf {
     /// `deadping`: how long Heartbeat waited before calling a ping node dead, and
     /// the line as written.
     pub deadping: Option<(Timed, String)>,
+    /// `stonith` and `stonith_host` lines, in file order (mapped to fencing in mod.rs).
+    pub stonith: Vec<Stonith>,
 }
 
 /// One ping node of ha.cf.
@@ -110,6 +112,24 @@ pub struct PingTarget {
     pub line: usize,
     /// The `ping_group` it belongs to, if any.
     pub group: Option<String>,
+}
+
+/// A STONITH device of ha.cf: `stonith_host HOSTFROM TYPE PARAMS...` (the device is
+/// usable from HOSTFROM, `*` = any node) or `stonith TYPE CONFIGFILE` (one device for
+/// the whole cluster, its parameters in a file).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stonith {
+    pub line: usize,
+    /// The node the device is attached to; None: every node.
+    pub from: Option<String>,
+    pub kind: String,
+    pub params: StonithParams,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StonithParams {
+    Inline(Vec<String>),
+    File(String),
 }
 
 /// What a directive that carries over becomes in cluster.toml.
@@ -494,11 +514,24 @@ pub fn parse(bytes: &[u8], file: &str, report: &mut Report) -> Result<HaCf, Impo
                 n,
                 format!("{shown} — not needed: hbd has no client API of Heartbeat's kind to authorise (it is driven by systemd and its config file, as root)"),
             ),
-            "stonith" | "stonith_host" => report.dropped(
-                file,
-                n,
-                format!("{dir} — not supported yet: hbd does not fence nodes (no STONITH), so a node that hangs keeps its resources until it is reset; give the nodes two independent links"),
-            ),
+            "stonith" => {
+                need(2, "stonith TYPE CONFIGFILE")?;
+                cf.stonith.push(Stonith {
+                    line: n,
+                    from: None,
+                    kind: args[0].to_string(),
+                    params: StonithParams::File(args[1].to_string()),
+                });
+            }
+            "stonith_host" => {
+                need(2, "stonith_host HOSTFROM TYPE PARAMS...")?;
+                cf.stonith.push(Stonith {
+                    line: n,
+                    from: (args[0] != "*").then(|| args[0].to_ascii_lowercase()),
+                    kind: args[1].to_string(),
+                    params: StonithParams::Inline(args[2..].iter().map(|a| a.to_string()).collect()),
+                });
+            }
             "crm" | "pacemaker" => {
                 let v = args.first().map(|s| s.to_ascii_lowercase()).unwrap_or_default();
                 if matches!(v.as_str(), "off" | "no" | "false" | "n" | "0") {

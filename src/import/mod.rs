@@ -450,14 +450,16 @@ pub fn import(dir: &Path, opts: &Options, host: &dyn Host) -> Result<Imported, I
     // Key.
     let key = import_key(host, dir, &mut report, &mut comments)?;
 
-    let nodes = cf
+    let mut nodes: Vec<Node> = cf
         .nodes
         .iter()
         .map(|(n, _)| Node {
             name: n.clone(),
             address: addresses.get(n).cloned().unwrap_or_default(),
+            fence: None,
         })
         .collect();
+    fencing(&cf, &mut nodes, &mut report, &mut comments);
 
     let cluster_name = match &cf.cluster {
         Some((c, line)) if !sanitize(c).is_empty() => {
@@ -1246,6 +1248,114 @@ fn failover(cf: &HaCf, report: &mut Report, comments: &mut Comments) -> Failover
         auto_failback,
         hold_down: HumanDuration::from_secs(30),
         ..Failover::default()
+    }
+}
+
+/// Heartbeat's STONITH devices as hbd fencing: each node a device can reach gets
+/// `fence = { command = ["/usr/sbin/stonith", "-t", TYPE, ..., "-T", "reset", NODE] }`
+/// (cluster-glue's `stonith` tool runs Heartbeat's very plugins; reset is what
+/// Heartbeat did). A device usable from any node (`*`, or `stonith`) fences every
+/// node; one attached to HOSTFROM fences the other node of a two-node cluster (the
+/// only node hbd would ever ask to fence it is HOSTFROM). The first device that
+/// covers a node wins; everything else is reported with its line.
+fn fencing(cf: &HaCf, nodes: &mut [Node], report: &mut Report, comments: &mut Comments) {
+    use hacf::StonithParams;
+    const F: &str = hacf::FILE;
+    let names: Vec<String> = nodes.iter().map(|n| n.name.clone()).collect();
+    for s in &cf.stonith {
+        let dir = match (&s.params, &s.from) {
+            (StonithParams::File(f), _) => format!("stonith {} {f}", s.kind),
+            (StonithParams::Inline(_), from) => {
+                format!("stonith_host {} {}", from.as_deref().unwrap_or("*"), s.kind)
+            }
+        };
+        let targets: Vec<usize> = match &s.from {
+            None => (0..nodes.len()).collect(),
+            Some(from) if !names.contains(from) => {
+                report.dropped(
+                    F,
+                    s.line,
+                    format!("{dir} — {from} is not a node of this cluster, so no node can use the device"),
+                );
+                continue;
+            }
+            Some(from) if nodes.len() != 2 => {
+                report.dropped(
+                    F,
+                    s.line,
+                    format!(
+                        "{dir} — the device is usable from {from} only, but in a cluster of {} nodes hbd fences from whichever node takes the group: give each node a fence every other node can run (see the README's fencing section)",
+                        nodes.len()
+                    ),
+                );
+                continue;
+            }
+            Some(from) => (0..nodes.len()).filter(|&i| names[i] != *from).collect(),
+        };
+        let mut mapped = Vec::new();
+        for i in targets {
+            let node = names[i].clone();
+            if nodes[i].fence.is_some() {
+                report.note(
+                    F,
+                    s.line,
+                    format!("{dir} — {node} already has a fence from an earlier line; hbd runs one fence per node, so this device is not used for it"),
+                );
+                continue;
+            }
+            let mut command = vec![
+                "/usr/sbin/stonith".to_string(),
+                "-t".to_string(),
+                s.kind.clone(),
+            ];
+            match &s.params {
+                StonithParams::Inline(p) => {
+                    command.push("-p".into());
+                    command.push(p.join(" "));
+                }
+                StonithParams::File(f) => {
+                    command.push("-F".into());
+                    command.push(f.clone());
+                }
+            }
+            command.extend(["-T".to_string(), "reset".to_string(), node.clone()]);
+            nodes[i].fence = Some(crate::config::Fence {
+                unit: None,
+                command,
+                timeout: None,
+                delay: None,
+            });
+            comments
+                .fences
+                .insert(node.clone(), format!("{F}:{}: {dir}", s.line));
+            mapped.push(node);
+        }
+        if mapped.is_empty() {
+            continue;
+        }
+        report.mapped(
+            F,
+            s.line,
+            format!(
+                "{dir} → [[node]] fence = {{ command = [\"/usr/sbin/stonith\", \"-t\", \"{}\", ..., \"-T\", \"reset\", NODE] }} for {}: a takeover from a dead node (or a node whose stop failed) waits for it",
+                s.kind,
+                mapped.join(", ")
+            ),
+        );
+        if matches!(s.params, StonithParams::Inline(ref p) if !p.is_empty()) {
+            report.warning(
+                F,
+                s.line,
+                "the device's parameters (often a password) are now in cluster.toml and on the fence's command line: keep cluster.toml mode 0600, or move them to a file and use `-F FILE` in the command",
+            );
+        }
+    }
+    if nodes.iter().any(|n| n.fence.is_some()) {
+        report.note(
+            F,
+            0,
+            "fencing runs cluster-glue's `stonith` tool (Debian package cluster-glue) on the node that takes over: install it on every node and try it once by hand (`stonith -t TYPE ... -S`)",
+        );
     }
 }
 

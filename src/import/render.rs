@@ -21,6 +21,8 @@ pub struct Comments {
     pub links: Vec<String>,
     /// One per group, in order.
     pub groups: Vec<String>,
+    /// Per node (by name): where its fence came from.
+    pub fences: std::collections::BTreeMap<String, String>,
 }
 
 /// A TOML basic string.
@@ -151,6 +153,21 @@ pub fn render(cfg: &Config, cm: &Comments) -> String {
         kv(&mut o, "name", q(&n.name), "");
         for (link, addr) in &n.address {
             kv(&mut o, &format!("address.{link}"), q(&addr.to_string()), "");
+        }
+        if let Some(f) = &n.fence {
+            let mut parts = Vec::new();
+            if let Some(u) = &f.unit {
+                parts.push(format!("unit = {}", q(u)));
+            }
+            if !f.command.is_empty() {
+                let args: Vec<String> = f.command.iter().map(|a| q(a)).collect();
+                parts.push(format!("command = [{}]", args.join(", ")));
+            }
+            if let Some(t) = f.timeout {
+                parts.push(format!("timeout = {}", q(&t.to_string())));
+            }
+            let cmt = cm.fences.get(&n.name).map(String::as_str).unwrap_or("");
+            kv(&mut o, "fence", format!("{{ {} }}", parts.join(", ")), cmt);
         }
         o.push('\n');
     }

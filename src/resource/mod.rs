@@ -26,7 +26,7 @@ use futures::future::BoxFuture;
 use tokio::sync::mpsc::UnboundedSender;
 use tracing::Instrument;
 
-use crate::config::{Config, IpResource, Resource as ResourceConfig};
+use crate::config::{Config, Group, IpResource, Resource as ResourceConfig};
 use group::{GroupError, Resource};
 use mount::MountRes;
 use script::ScriptRes;
@@ -65,7 +65,10 @@ impl From<GroupError> for ResourceError {
 /// A group that failed at runtime and should move to another node.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Failure {
+    /// The group's index when its monitor started (a reload may have moved it since:
+    /// the daemon goes by `name`).
     pub group: usize,
+    pub name: String,
     /// Index of the resource (in the group) found down.
     pub resource: usize,
     pub reason: String,
@@ -117,8 +120,8 @@ impl Resource for IpRes {
 struct State {
     /// Per group name: serializes start, stop and in-place restarts.
     locks: HashMap<String, Arc<tokio::sync::Mutex<()>>>,
-    /// Per group index: the running monitor.
-    monitors: HashMap<usize, tokio::task::JoinHandle<()>>,
+    /// Per group name (indexes move on reload): the running monitor.
+    monitors: HashMap<String, tokio::task::JoinHandle<()>>,
 }
 
 /// Handle on the resource layer; cheap to clone into tasks.
@@ -208,11 +211,26 @@ impl Manager {
         }
     }
 
+    /// The group at `index` in the configuration in use now.
+    pub fn group(&self, index: usize) -> Result<Group, ResourceError> {
+        self.config()
+            .groups
+            .get(index)
+            .cloned()
+            .ok_or(ResourceError::NoSuchGroup(index))
+    }
+
     fn build(&self, cfg: &Config, group: usize) -> Result<Plan, ResourceError> {
         let g = cfg
             .groups
             .get(group)
             .ok_or(ResourceError::NoSuchGroup(group))?;
+        self.build_group(g, group)
+    }
+
+    /// The plan of a group given by its configuration (which may be an older one, to
+    /// stop what a reload removed or changed); `index` only labels its failures.
+    fn build_group(&self, g: &Group, index: usize) -> Result<Plan, ResourceError> {
         let mut resources: Vec<Box<dyn Resource>> = Vec::new();
         let mut watches = Vec::new();
         for r in &g.resources {
@@ -260,6 +278,7 @@ impl Manager {
             .or_default()
             .clone();
         Ok(Plan {
+            index,
             name: g.name.clone(),
             resources: Arc::new(resources),
             watches,
@@ -270,20 +289,32 @@ impl Manager {
     /// Stop watching a group (before it is stopped or restarted), and wait until the
     /// watcher is gone.
     pub async fn unmonitor(&self, group: usize) {
-        let h = self.state().monitors.remove(&group);
+        if let Ok(g) = self.group(group) {
+            self.unmonitor_named(&g.name).await;
+        }
+    }
+
+    /// Stop watching the group of this name, and wait until the watcher is gone.
+    pub async fn unmonitor_named(&self, name: &str) {
+        let h = self.state().monitors.remove(name);
         if let Some(h) = h {
             h.abort();
             let _ = h.await;
         }
     }
 
-    fn monitor(&self, group: usize, plan: Plan) {
+    fn monitor(&self, _group: usize, plan: Plan) {
         let mut st = self.state();
-        if st.monitors.get(&group).is_some_and(|h| !h.is_finished()) {
+        if st
+            .monitors
+            .get(&plan.name)
+            .is_some_and(|h| !h.is_finished())
+        {
             return;
         }
+        let name = plan.name.clone();
         let task = monitor::Plan {
-            group,
+            group: plan.index,
             name: plan.name,
             resources: plan.resources,
             watches: plan.watches,
@@ -291,23 +322,31 @@ impl Manager {
             lock: plan.lock,
             failures: self.failures.clone(),
         };
-        st.monitors.insert(group, tokio::spawn(monitor::run(task)));
+        st.monitors.insert(name, tokio::spawn(monitor::run(task)));
     }
 
     /// Whether a monitor is watching the group.
     pub fn is_monitored(&self, group: usize) -> bool {
+        let Ok(g) = self.group(group) else {
+            return false;
+        };
         self.state()
             .monitors
-            .get(&group)
+            .get(&g.name)
             .is_some_and(|h| !h.is_finished())
     }
 
     /// Start the group's resources first to last; on failure stop the started ones
     /// last to first and return the first error. On success the group is monitored.
     pub async fn start_group(&self, group: usize) -> Result<(), ResourceError> {
-        let cfg = self.config();
-        let plan = self.build(&cfg, group)?;
-        self.unmonitor(group).await;
+        let g = self.group(group)?;
+        self.start(&g, group).await
+    }
+
+    /// [`Manager::start_group`] of a group given by its configuration.
+    pub async fn start(&self, g: &Group, group: usize) -> Result<(), ResourceError> {
+        let plan = self.build_group(g, group)?;
+        self.unmonitor_named(&g.name).await;
         {
             let _g = plan.lock.lock().await;
             let t0 = std::time::Instant::now();
@@ -322,8 +361,18 @@ impl Manager {
     /// start them first to last, under the group's lock (so its monitor looks again
     /// only once they are back). The core decides when (its restart budget).
     pub async fn restart_in_place(&self, group: usize, from: usize) -> Result<(), ResourceError> {
-        let cfg = self.config();
-        let plan = self.build(&cfg, group)?;
+        let g = self.group(group)?;
+        self.restart_from(&g, group, from).await
+    }
+
+    /// [`Manager::restart_in_place`] of a group given by its configuration.
+    pub async fn restart_from(
+        &self,
+        g: &Group,
+        group: usize,
+        from: usize,
+    ) -> Result<(), ResourceError> {
+        let plan = self.build_group(g, group)?;
         let _g = plan.lock.lock().await;
         let t0 = std::time::Instant::now();
         group::stop_down_to(plan.resources.as_slice(), from).await?;
@@ -339,9 +388,45 @@ impl Manager {
     /// Stop the group's resources last to first (monitoring ends first, so the stop is
     /// never taken for a failure). A failed stop leaves the group blocked here.
     pub async fn stop_group(&self, group: usize) -> Result<(), ResourceError> {
-        let cfg = self.config();
-        let plan = self.build(&cfg, group)?;
-        self.unmonitor(group).await;
+        let g = self.group(group)?;
+        self.stop(&g, group).await
+    }
+
+    /// A group whose resources a reload changed while it ran: stop the old resources
+    /// `from..` last to first, start the new ones `from..` first to last, under the
+    /// group's lock and with its monitor off meanwhile (watching the new ones after).
+    pub async fn replace_from(
+        &self,
+        old: &Group,
+        new: &Group,
+        group: usize,
+        from: usize,
+    ) -> Result<(), ResourceError> {
+        let before = self.build_group(old, group)?;
+        let after = self.build_group(new, group)?;
+        self.unmonitor_named(&new.name).await;
+        {
+            let _g = after.lock.lock().await;
+            let t0 = std::time::Instant::now();
+            group::stop_down_to(before.resources.as_slice(), from).await?;
+            group::start_from(after.resources.as_slice(), from).await?;
+            tracing::info!(
+                "group {}: changed resources restarted in place ({:?})",
+                after.name,
+                t0.elapsed()
+            );
+        }
+        if !after.resources.is_empty() {
+            self.monitor(group, after);
+        }
+        Ok(())
+    }
+
+    /// [`Manager::stop_group`] of a group given by its configuration (an older one for
+    /// a group a reload removed).
+    pub async fn stop(&self, g: &Group, group: usize) -> Result<(), ResourceError> {
+        let plan = self.build_group(g, group)?;
+        self.unmonitor_named(&g.name).await;
         let _g = plan.lock.lock().await;
         let t0 = std::time::Instant::now();
         group::stop_all(plan.resources.as_slice()).await?;
@@ -408,6 +493,7 @@ impl Manager {
 }
 
 struct Plan {
+    index: usize,
     name: String,
     resources: Arc<Vec<Box<dyn Resource>>>,
     watches: Vec<monitor::Watch>,
@@ -430,12 +516,24 @@ impl Manager {
     /// The state of each resource of the group on this node, as systemd (or netlink)
     /// reports it. Read-only; never starts anything.
     pub async fn resource_states(&self, group: usize) -> Result<Vec<ResourceState>, ResourceError> {
+        let g = self.group(group)?;
+        self.resource_states_of(&g, group).await
+    }
+
+    /// The group of this name in the configuration in use now, with its index.
+    pub fn group_named(&self, name: &str) -> Option<(usize, Group)> {
         let cfg = self.config();
-        let g = cfg
-            .groups
-            .get(group)
-            .ok_or(ResourceError::NoSuchGroup(group))?;
-        let plan = self.build(&cfg, group)?;
+        let i = cfg.groups.iter().position(|g| g.name == name)?;
+        Some((i, cfg.groups[i].clone()))
+    }
+
+    /// [`Manager::resource_states`] of a group given by its configuration.
+    pub async fn resource_states_of(
+        &self,
+        g: &Group,
+        group: usize,
+    ) -> Result<Vec<ResourceState>, ResourceError> {
+        let plan = self.build_group(g, group)?;
         let sd = if plan
             .watches
             .iter()
@@ -482,8 +580,13 @@ impl Manager {
     /// Watch a running group again (after maintenance mode): a resource found down
     /// is handled as if it had just failed (restart in place, then a failure).
     pub fn resume_monitor(&self, group: usize) -> Result<(), ResourceError> {
-        let cfg = self.config();
-        let plan = self.build(&cfg, group)?;
+        let g = self.group(group)?;
+        self.resume_monitor_of(&g, group)
+    }
+
+    /// [`Manager::resume_monitor`] of a group given by its configuration.
+    pub fn resume_monitor_of(&self, g: &Group, group: usize) -> Result<(), ResourceError> {
+        let plan = self.build_group(g, group)?;
         if !plan.resources.is_empty() {
             self.monitor(group, plan);
         }

@@ -219,6 +219,7 @@ async fn handle(
     reported[i] = true;
     let _ = plan.failures.send(Failure {
         group: plan.group,
+        name: plan.name.clone(),
         resource: i,
         reason: why,
     });

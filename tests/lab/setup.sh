@@ -22,6 +22,8 @@ declare -A need=(
     # lab_package: `man hbd` in a node, dpkg's helpers for the package's scripts
     [man]=man-db
     [deb-systemd-helper]=init-system-helpers
+    # lab_heartbeat_wire: a real Heartbeat 3.0.6 peer (tests/lab/hbwire/capture.sh too)
+    [cl_status]=heartbeat
 )
 missing=()
 for cmd in "${!need[@]}"; do

@@ -13,8 +13,8 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use hbd::cluster::{
-    Action, Cluster, Command, CommandError, CommandOutcome, Event, Found, GroupEvent, GroupId,
-    LinkId, LocalGroupState, NodeId, Reject,
+    Action, Cluster, Command, CommandError, CommandOutcome, Event, FenceResult, Found, GroupEvent,
+    GroupId, LinkId, LocalGroupState, NodeId, Reject, ReloadError, Reloaded,
 };
 use hbd::config::{self, Algorithm, Config, KeySet};
 use hbd::proto::wire::DecodeError;
@@ -78,10 +78,23 @@ pub struct SimNode {
     pub announces: Vec<u32>,
     /// Ping nodes this node reaches, reported every keepalive while set.
     pub ping: Option<usize>,
+    /// Scripted outcomes of the next fences this node carries out (default Ok).
+    pub fence_outcome: VecDeque<Outcome>,
+    /// Fences this node asked for: (target, attempt).
+    pub fences: Vec<(usize, u64)>,
 }
 
 pub struct Sim {
+    /// The config every node starts with (see `configs` for each node's own).
     pub config: Config,
+    /// Each node's cluster.toml (they differ after `with_configs` or `reload`).
+    pub configs: Vec<Config>,
+    /// Every group name any node has known, in order of appearance: the index of the
+    /// per-group truth (`up`, outcomes, counters), stable across reloads. Equal to the
+    /// config's group index for the starting config.
+    pub names: Vec<String>,
+    /// Removed groups being stopped: (done at, node, group).
+    retires: Vec<(Instant, usize, usize)>,
     pub t0: Instant,
     pub now: Instant,
     pub nodes: Vec<SimNode>,
@@ -90,7 +103,8 @@ pub struct Sim {
     pub latency: Duration,
     pub op_delay: Duration,
     in_flight: Vec<(Instant, usize, LinkId, Vec<u8>)>,
-    ops: Vec<(Instant, usize, GroupId, GroupEvent)>,
+    /// Group operations in flight: (done at, node, group by `names` index, result).
+    ops: Vec<(Instant, usize, usize, GroupEvent)>,
     next_incarnation: u64,
     /// Longest time two connected nodes both had a group's resources up.
     pub worst_overlap: Duration,
@@ -100,15 +114,40 @@ pub struct Sim {
     pub version_rejects: u32,
     /// Next round of ping reports (nodes with `ping` set).
     next_ping: Instant,
+    /// Fences under way: (due, fencer, target, attempt, result).
+    fence_ops: Vec<(Instant, usize, usize, u64, FenceResult)>,
+    /// A successful fence powers the target off (crash); false: it stays up (a fence
+    /// that lies, or a test unit).
+    pub fence_powers_off: bool,
+    pub fence_delay: Duration,
 }
 
 impl Sim {
     pub fn new(config: Config) -> Sim {
+        let n = config.nodes.len();
+        Sim::with_configs(vec![config; n])
+    }
+
+    /// Nodes each with its own cluster.toml (same nodes and links; timing, groups or
+    /// anything else may differ).
+    pub fn with_configs(configs: Vec<Config>) -> Sim {
+        let config = configs[0].clone();
+        let mut names: Vec<String> = Vec::new();
+        for c in &configs {
+            for g in &c.groups {
+                if !names.contains(&g.name) {
+                    names.push(g.name.clone());
+                }
+            }
+        }
         let now = Instant::now();
         let n = config.nodes.len();
         let nl = config.links.len();
-        let ng = config.groups.len();
+        let ng = names.len();
         let mut sim = Sim {
+            configs,
+            names,
+            retires: Vec::new(),
             t0: now,
             now,
             nodes: Vec::new(),
@@ -123,6 +162,9 @@ impl Sim {
             log: std::env::var_os("SIM_LOG").is_some(),
             version_rejects: 0,
             next_ping: now,
+            fence_ops: Vec::new(),
+            fence_powers_off: true,
+            fence_delay: Duration::from_millis(200),
             config,
         };
         for _ in 0..n {
@@ -139,6 +181,8 @@ impl Sim {
                 restarts: vec![0; ng],
                 announces: vec![0; ng],
                 ping: None,
+                fence_outcome: VecDeque::new(),
+                fences: Vec::new(),
             });
         }
         for i in 0..n {
@@ -162,7 +206,7 @@ impl Sim {
         // Incarnations only grow, as the daemon's do (wall clock and a persisted floor).
         let inc = 1_000_000 + self.next_incarnation;
         self.next_incarnation += 1;
-        let mut c = Cluster::new(&self.config, NodeId(i), keys(), inc, self.now);
+        let mut c = Cluster::new(&self.configs[i], NodeId(i), keys(), inc, self.now);
         for (g, f) in found {
             c.found(GroupId(*g), f.clone());
         }
@@ -186,6 +230,7 @@ impl Sim {
         node.queued.clear();
         node.up.iter_mut().for_each(|u| *u = false);
         self.ops.retain(|(_, n, _, _)| *n != i);
+        self.retires.retain(|(_, n, _)| *n != i);
     }
 
     /// kill -9 of the daemon only: resources stay up.
@@ -194,6 +239,71 @@ impl Sim {
         node.core = None;
         node.queued.clear();
         self.ops.retain(|(_, n, _, _)| *n != i);
+        self.retires.retain(|(_, n, _)| *n != i);
+    }
+
+    /// The `names` index of node `i`'s group `g`, added when new.
+    fn uidx(&mut self, i: usize, g: GroupId) -> usize {
+        let name = &self.configs[i].groups[g.0].name;
+        match self.names.iter().position(|n| n == name) {
+            Some(u) => u,
+            None => {
+                self.names.push(name.clone());
+                for node in &mut self.nodes {
+                    node.up.push(false);
+                    node.start_outcome.push(VecDeque::new());
+                    node.stop_outcome.push(VecDeque::new());
+                    node.starts.push(0);
+                    node.restarts.push(0);
+                }
+                self.names.len() - 1
+            }
+        }
+    }
+
+    /// Node `i`'s current group id for the `names` index `u`, if it has the group.
+    pub fn core_group(&self, i: usize, u: usize) -> Option<GroupId> {
+        let name = self.names.get(u)?;
+        self.configs[i]
+            .groups
+            .iter()
+            .position(|g| &g.name == name)
+            .map(GroupId)
+    }
+
+    /// The `names` index of a group name.
+    pub fn group(&self, name: &str) -> usize {
+        self.names
+            .iter()
+            .position(|n| n == name)
+            .unwrap_or_else(|| panic!("no group {name} in the simulation"))
+    }
+
+    /// Reload node `i` with `config`, doing what the daemon does with the answer:
+    /// removed groups that ran here are stopped (then reported retired), changed ones
+    /// restarted in place, each after `op_delay`.
+    pub fn reload(&mut self, i: usize, config: Config) -> Result<Reloaded, ReloadError> {
+        let now = self.now;
+        let Some(c) = self.nodes[i].core.as_mut() else {
+            return Err(ReloadError::ShuttingDown);
+        };
+        let r = c.reload(now, &config, keys())?;
+        self.configs[i] = config;
+        for g in 0..self.configs[i].groups.len() {
+            self.uidx(i, GroupId(g));
+        }
+        for old in &r.release {
+            let u = self.group(&old.name);
+            self.retires.push((now + self.op_delay, i, u));
+        }
+        for (_, g, _) in &r.restart {
+            let u = self.uidx(i, *g);
+            self.nodes[i].restarts[u] += 1;
+            self.ops
+                .push((now + self.op_delay, i, u, GroupEvent::Restarted));
+        }
+        self.drain(i);
+        Ok(r)
     }
 
     pub fn freeze(&mut self, i: usize) {
@@ -285,10 +395,11 @@ impl Sim {
                     }
                 }
                 Action::StartGroup(g) => {
+                    let g = self.uidx(i, g);
                     let node = &mut self.nodes[i];
-                    node.up[g.0] = true;
-                    node.starts[g.0] += 1;
-                    match node.start_outcome[g.0].pop_front().unwrap_or(Outcome::Ok) {
+                    node.up[g] = true;
+                    node.starts[g] += 1;
+                    match node.start_outcome[g].pop_front().unwrap_or(Outcome::Ok) {
                         Outcome::Ok => {
                             self.ops
                                 .push((now + self.op_delay, i, g, GroupEvent::Started))
@@ -313,7 +424,8 @@ impl Sim {
                     }
                 }
                 Action::StopGroup(g) => {
-                    match self.nodes[i].stop_outcome[g.0]
+                    let g = self.uidx(i, g);
+                    match self.nodes[i].stop_outcome[g]
                         .pop_front()
                         .unwrap_or(Outcome::Ok)
                     {
@@ -333,7 +445,8 @@ impl Sim {
                     }
                 }
                 Action::RestartResources { group, .. } => {
-                    self.nodes[i].restarts[group.0] += 1;
+                    let group = self.uidx(i, group);
+                    self.nodes[i].restarts[group] += 1;
                     self.ops
                         .push((now + self.op_delay, i, group, GroupEvent::Restarted));
                 }
@@ -348,6 +461,28 @@ impl Sim {
                     self.nodes[i].exited = true;
                     self.nodes[i].core = None;
                 }
+                Action::FenceNode { node, attempt } => {
+                    self.nodes[i].fences.push((node.0, attempt));
+                    let due = now + self.fence_delay;
+                    let r = match self.nodes[i]
+                        .fence_outcome
+                        .pop_front()
+                        .unwrap_or(Outcome::Ok)
+                    {
+                        Outcome::Ok => Some(FenceResult::Fenced),
+                        Outcome::Hang => None,
+                        Outcome::Fail | Outcome::Blocked => Some(FenceResult::FenceFailed {
+                            reason: "scripted fence failure".into(),
+                        }),
+                    };
+                    if let Some(r) = r {
+                        self.fence_ops.push((due, i, node.0, attempt, r));
+                    }
+                }
+                Action::CancelFence { node, attempt } => {
+                    self.fence_ops
+                        .retain(|f| !(f.1 == i && f.2 == node.0 && f.3 == attempt));
+                }
             }
         }
     }
@@ -355,8 +490,9 @@ impl Sim {
     /// Feed a group result to node `i` now (for scripted runtime failures).
     pub fn group_event(&mut self, i: usize, g: usize, e: GroupEvent) {
         let now = self.now;
-        if let Some(c) = self.nodes[i].core.as_mut() {
-            c.handle_group_event(now, GroupId(g), e);
+        let g = self.core_group(i, g);
+        if let (Some(c), Some(g)) = (self.nodes[i].core.as_mut(), g) {
+            c.handle_group_event(now, g, e);
         }
         self.drain(i);
     }
@@ -377,6 +513,12 @@ impl Sim {
                 next = next.min(*t);
             }
             for (t, ..) in &self.ops {
+                next = next.min(*t);
+            }
+            for (t, ..) in &self.retires {
+                next = next.min(*t);
+            }
+            for (t, ..) in &self.fence_ops {
                 next = next.min(*t);
             }
             let pinging = self.nodes.iter().any(|n| n.ping.is_some());
@@ -404,6 +546,8 @@ impl Sim {
                             // A peer's new incarnation is believed once it has heard
                             // us; packets of a replaced one may still be in flight.
                             Ok(()) | Err(Reject::Unconfirmed | Reject::OldIncarnation) => {}
+                            // A fenced node that stayed up (fence_powers_off = false).
+                            Err(Reject::Fenced(_)) => {}
                             // An older node refusing a newer version (mixed versions).
                             Err(Reject::Decode(DecodeError::BadVersion(_))) => {
                                 self.version_rejects += 1
@@ -425,13 +569,48 @@ impl Sim {
                     continue;
                 }
                 if matches!(e, GroupEvent::Stopped) {
-                    self.nodes[i].up[g.0] = false;
+                    self.nodes[i].up[g] = false;
                 }
                 if matches!(e, GroupEvent::StartFailed { .. }) {
-                    self.nodes[i].up[g.0] = false;
+                    self.nodes[i].up[g] = false;
+                }
+                // Matched by name, as the daemon does: a reload may have moved it.
+                let cg = self.core_group(i, g);
+                if let (Some(c), Some(cg)) = (self.nodes[i].core.as_mut(), cg) {
+                    c.handle_group_event(now, cg, e);
+                }
+                self.drain(i);
+            }
+            let (due, rest): (Vec<_>, Vec<_>) = std::mem::take(&mut self.retires)
+                .into_iter()
+                .partition(|o| o.0 <= now);
+            self.retires = rest;
+            for (_, i, u) in due {
+                // Scripted like any stop: a failure leaves the resources up.
+                let result = match self.nodes[i].stop_outcome[u].pop_front() {
+                    Some(Outcome::Fail | Outcome::Blocked) => Err("scripted".to_string()),
+                    _ => {
+                        self.nodes[i].up[u] = false;
+                        Ok(())
+                    }
+                };
+                let name = self.names[u].clone();
+                if let Some(c) = self.nodes[i].core.as_mut() {
+                    c.retired(now, &name, result);
+                }
+                self.drain(i);
+            }
+            // Complete due fences: the target goes off, then the fencer hears of it.
+            let (due, rest): (Vec<_>, Vec<_>) = std::mem::take(&mut self.fence_ops)
+                .into_iter()
+                .partition(|f| f.0 <= now);
+            self.fence_ops = rest;
+            for (_, i, target, attempt, r) in due {
+                if r == FenceResult::Fenced && self.fence_powers_off {
+                    self.crash(target);
                 }
                 if let Some(c) = self.nodes[i].core.as_mut() {
-                    c.handle_group_event(now, g, e);
+                    c.handle_fence_result(now, NodeId(target), attempt, r);
                 }
                 self.drain(i);
             }
@@ -482,10 +661,13 @@ impl Sim {
 
     /// Whether node `i`'s daemon reports group `g` blocked (a stop failed there).
     pub fn blocked(&self, i: usize, g: usize) -> bool {
+        let Some(cg) = self.core_group(i, g) else {
+            return false;
+        };
         self.nodes[i]
             .core
             .as_ref()
-            .is_some_and(|c| c.status().groups[g].local == LocalGroupState::Blocked)
+            .is_some_and(|c| c.status().groups[cg.0].local == LocalGroupState::Blocked)
     }
 
     /// Track how long two connected nodes both have a group up. The one documented
@@ -494,7 +676,7 @@ impl Sim {
     /// third node starts it, until an operator (or fencing) resolves it.
     fn check_overlap(&mut self) {
         let n = self.nodes.len();
-        for g in 0..self.config.groups.len() {
+        for g in 0..self.names.len() {
             for a in 0..n {
                 for b in (a + 1)..n {
                     let key = (g, a, b);

@@ -58,6 +58,9 @@ pub enum Command {
     Maintenance(bool),
     /// An operator cleaned up a group blocked or failed here.
     Unblock { group: String },
+    /// An operator confirms that `node` is off (`hbd fence-ack`): a takeover waiting
+    /// for its fence proceeds.
+    FenceAck { node: String },
 }
 
 impl std::fmt::Display for Command {
@@ -99,6 +102,7 @@ impl std::fmt::Display for Command {
             }
             Command::Maintenance(on) => write!(f, "maintenance {}", if *on { "on" } else { "off" }),
             Command::Unblock { group } => write!(f, "unblock of {group}"),
+            Command::FenceAck { node } => write!(f, "fence-ack of {node}"),
         }
     }
 }
@@ -172,6 +176,16 @@ pub enum CommandError {
         "node {peer} runs an older hbd (wire version {version}) that cannot carry standby or takeover: upgrade it first"
     )]
     OldPeer { peer: String, version: u8 },
+    #[error("no node is named \"{0}\" in cluster.toml")]
+    UnknownNode(String),
+    #[error(
+        "{node} is this node: run `hbd fence-ack {node}` on a node that waits to take over from it"
+    )]
+    FenceAckSelf { node: String },
+    #[error(
+        "nothing here waits for {node} to be fenced (it is not dead with fencing configured, nor being fenced): nothing to confirm"
+    )]
+    NoFenceOwed { node: String },
 }
 
 /// One recorded change of a group's state on this node.
@@ -234,6 +248,34 @@ impl Ops {
             version_heard: vec![None; nodes],
             max_wire: wire::VERSION,
         }
+    }
+
+    /// Rebuild the per-group tables in a reloaded config's order (`map[new]` is the
+    /// old index of the same group); `new_flags[peer]` are the claim flags the peer's
+    /// latest heartbeat gave the groups new here.
+    pub fn remap_groups(&mut self, map: &[Option<usize>], new_flags: &[Vec<(usize, u8)>]) {
+        use super::reload::remap;
+        self.admin = remap(&self.admin, map, || Admin::Normal);
+        self.pending = remap(&self.pending, map, || None);
+        self.reason = remap(&self.reason, map, || None);
+        self.state = remap(&self.state, map, || LocalGroupState::Stopped);
+        self.group_since = remap(&self.group_since, map, || None);
+        self.last_holder = remap(&self.last_holder, map, || None);
+        for (p, flags) in self.peer_flags.iter_mut().enumerate() {
+            *flags = remap(flags, map, || 0);
+            for &(g, f) in new_flags.get(p).map(Vec::as_slice).unwrap_or_default() {
+                flags[g] = f;
+            }
+        }
+        // History of removed groups goes with them; the rest follows its group.
+        let old_to_new = |o: usize| map.iter().position(|m| *m == Some(o));
+        self.transitions = std::mem::take(&mut self.transitions)
+            .into_iter()
+            .filter_map(|mut t| {
+                t.group = old_to_new(t.group)?;
+                Some(t)
+            })
+            .collect();
     }
 
     /// Reason for the next transition of `g`.
@@ -416,6 +458,38 @@ impl Ops {
 }
 
 impl Cluster {
+    /// The operator's standing intent per group here (standby or takeover), by group
+    /// name, for the shell to keep across restarts of hbd. Groups in `normal` are left
+    /// out.
+    pub fn intents(&self) -> Vec<(String, Admin)> {
+        self.config
+            .groups
+            .iter()
+            .zip(&self.ops.admin)
+            .filter(|(_, a)| **a != Admin::Normal)
+            .map(|(g, a)| (g.name.clone(), *a))
+            .collect()
+    }
+
+    /// The intent per group index, cheap to compare on every turn of the loop.
+    pub fn admin(&self) -> &[Admin] {
+        &self.ops.admin
+    }
+
+    /// At start-up, before the first timeout: take back the intents kept by an earlier
+    /// run ([`Cluster::intents`]). Names no longer in cluster.toml are ignored and
+    /// returned, for the log.
+    pub fn restore_intents(&mut self, intents: &[(String, Admin)]) -> Vec<String> {
+        let mut unknown = Vec::new();
+        for (name, admin) in intents {
+            match self.config.groups.iter().position(|g| &g.name == name) {
+                Some(g) => self.ops.admin[g] = *admin,
+                None => unknown.push(name.clone()),
+            }
+        }
+        unknown
+    }
+
     /// Speak at most wire version `v` and refuse newer packets, as an older hbd does
     /// (for tests of mixed versions, and to pin a cluster during a staged upgrade).
     pub fn limit_wire_version(&mut self, v: u8) {
@@ -502,6 +576,12 @@ impl Cluster {
         self.wanting_peer(g).unwrap_or(preferred)
     }
 
+    /// Whether an operator's takeover (here or on a live peer) ranks a node first for
+    /// `g`: every node sees the wish, so it ranks alike even across different files.
+    pub(super) fn has_wish(&self, g: usize) -> bool {
+        self.ops.admin[g] == Admin::Wanted || self.wanting_peer(g).is_some()
+    }
+
     fn wanting_peer(&self, g: usize) -> Option<usize> {
         (0..self.peers.len()).find(|&i| {
             i != self.local.0
@@ -528,6 +608,9 @@ impl Cluster {
             return "takeover requested by the operator".into();
         }
         // The last peer that held it, and what became of it.
+        if let Some(why) = self.ops.last_holder[g].and_then(|i| self.fenced_reason(i)) {
+            return why;
+        }
         match self.ops.last_holder[g].map(|i| (i, self.peers[i].state)) {
             Some((i, PeerState::Dead)) => format!("taken over: {} is dead", self.name(i)),
             Some((i, PeerState::Left)) => format!("taken over: {} left the cluster", self.name(i)),
@@ -624,6 +707,7 @@ impl Cluster {
             Command::Takeover { group, force } => self.takeover(now, &group, force)?,
             Command::Maintenance(on) => self.maintenance(on)?,
             Command::Unblock { group } => self.unblock(&group)?,
+            Command::FenceAck { node } => self.fence_ack(now, &node)?,
             Command::Stop { .. } | Command::Shutdown | Command::Detach => unreachable_outcome(),
         };
         self.evaluate(now);
@@ -769,6 +853,14 @@ impl Cluster {
     }
 
     fn unblock(&mut self, group: &str) -> Result<CommandOutcome, CommandError> {
+        if self.group_index(group).is_err() && self.unblock_retired(group) {
+            return Ok(CommandOutcome {
+                message: format!(
+                    "unblocked {group}: it is no longer in cluster.toml and is forgotten here"
+                ),
+                wait: Vec::new(),
+            });
+        }
         let g = self.group_index(group)?;
         if self.shutting_down {
             return Err(CommandError::ShuttingDown);

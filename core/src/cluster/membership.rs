@@ -60,8 +60,13 @@ pub struct Peer {
     pub links: Vec<LinkSeen>,
     /// Latest claim per local group index: state and generation.
     pub claims: Vec<(ClaimState, u64)>,
+    /// The claims of the peer's latest heartbeat as sent (by name), so that a group
+    /// added by a reload here starts from what the peer says of it, not from nothing.
+    pub last_claims: Vec<crate::proto::wire::Claim>,
     pub leaving: bool,
     pub digest_mismatch: bool,
+    /// The timing the peer announces in its heartbeats (its own cluster.toml), if any.
+    pub announced: Option<crate::proto::wire::SenderTiming>,
     /// With auto_failback: when the peer will have been up for the hold-down (until
     /// the timer that reaches it consumes it).
     pub failback_at: Option<Instant>,
@@ -98,8 +103,10 @@ impl Peer {
             warned_late: false,
             links: vec![LinkSeen::default(); links],
             claims: vec![(ClaimState::None, 0); groups],
+            last_claims: Vec::new(),
             leaving: false,
             digest_mismatch: false,
+            announced: None,
             failback_at: None,
             ping: None,
         }
@@ -118,6 +125,7 @@ impl Peer {
         for c in &mut self.claims {
             c.0 = ClaimState::None;
         }
+        self.last_claims.clear();
         self.leaving = false;
     }
 

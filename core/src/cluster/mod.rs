@@ -10,14 +10,19 @@
 
 mod command;
 mod defence;
+pub mod fence;
 mod membership;
 pub mod ownership;
+mod reload;
 pub mod restart;
 mod status;
 
 pub use command::{Admin, Command, CommandError, CommandOutcome, Until, Wait};
+pub use fence::{FenceResult, FenceStatus};
+pub use reload::Reloaded;
 pub use status::{
-    GroupStatus, LinkStatus, PeerStatus, Quorum, Status, Transition, peer_state_name, state_name,
+    GroupStatus, LinkStatus, PeerStatus, Quorum, RemovedStatus, Status, Transition,
+    peer_state_name, state_name,
 };
 
 use std::collections::VecDeque;
@@ -59,6 +64,12 @@ pub enum Action {
     Event(Event),
     /// A requested shutdown has completed: every group is released.
     Exit,
+    /// Fence (power off) `node` with its configured unit or command; report with
+    /// [`Cluster::handle_fence_result`] and this `attempt`.
+    FenceNode { node: NodeId, attempt: u64 },
+    /// The fence `attempt` of `node` timed out or was confirmed by hand: stop it
+    /// (its result, should one still come, is ignored).
+    CancelFence { node: NodeId, attempt: u64 },
 }
 
 /// Results of group operations and resource monitoring, fed back by the daemon.
@@ -162,6 +173,9 @@ pub enum Reject {
     Own,
     #[error("another daemon claims to be this node \"{0}\": check node names and --node")]
     DuplicateNode(String),
+    /// From an incarnation of a node that was fenced (it should be off).
+    #[error("packet from node \"{0}\", which was fenced: ignored until it restarts")]
+    Fenced(String),
 }
 
 /// A deadline in the core's timer table.
@@ -187,6 +201,10 @@ pub enum Timer {
     HoldDown(GroupId),
     /// A drop in this node's ping count has lasted `ping_dampen`: it counts.
     PingDampen,
+    /// The wait for fresh heartbeats after a stall ends (see `Cluster::resync_until`).
+    Resync,
+    /// A fence of the node times out, or a failed one is tried again.
+    Fence(NodeId),
 }
 
 /// Why a reloaded configuration cannot be applied to the running core.
@@ -196,8 +214,37 @@ pub enum ReloadError {
     Nodes,
     #[error("the list of links changed: restart hbd to apply it")]
     Links,
-    #[error("the list of groups changed: restart hbd to apply it")]
-    Groups,
+    #[error("hbd is shutting down")]
+    ShuttingDown,
+    /// A group the reload removes or changes is between states here.
+    #[error(
+        "group {group} is {state} here and the new cluster.toml {change} it: reload again once it has settled"
+    )]
+    Busy {
+        group: String,
+        state: &'static str,
+        change: &'static str,
+    },
+    #[error(
+        "group {group} is blocked here and the new cluster.toml {change} it: clean it up, run `hbd unblock {group}`, then reload"
+    )]
+    Blocked { group: String, change: &'static str },
+    #[error(
+        "maintenance mode is on here and the new cluster.toml {change} group {group}, which runs here: run `hbd maintenance off` first"
+    )]
+    Maintenance { group: String, change: &'static str },
+    #[error(
+        "group {group}, no longer in cluster.toml, is still being released here: reload again once it is stopped"
+    )]
+    StillReleasing { group: String },
+    #[error(
+        "group {group} is back in cluster.toml while its earlier copy is still being released here: reload again once it is stopped"
+    )]
+    Returning { group: String },
+    #[error(
+        "the new cluster.toml and the groups still being released here need {groups} claims in a heartbeat (at most {max}): reload again once they are stopped"
+    )]
+    TooManyClaims { groups: usize, max: usize },
 }
 
 /// Things worth a log line; the daemon adds NODE/PEER/LINK/GROUP fields.
@@ -325,6 +372,23 @@ pub enum Event {
         kept: bool,
         view: String,
     },
+    /// Fencing `peer` before a takeover (`reason`: why it is owed one).
+    FenceStarted {
+        peer: NodeId,
+        reason: String,
+    },
+    /// `peer` is off: fenced, or confirmed by the operator (`hbd fence-ack`).
+    Fenced {
+        peer: NodeId,
+        by_ack: bool,
+    },
+    /// Fencing `peer` failed or timed out: what waited for it stays stopped; tried
+    /// again in `retry_in`.
+    FenceFailed {
+        peer: NodeId,
+        reason: String,
+        retry_in: Duration,
+    },
 }
 
 /// The membership and ownership state machine of one node. `Clone` and `Debug` let
@@ -341,6 +405,12 @@ pub struct Cluster {
     started: Instant,
     /// Last time any input reached us, to notice that this process was frozen.
     last_input: Instant,
+    /// After a stall (SIGSTOP, a VM pause) the packets read first waited in the socket
+    /// through it: the claims they carry may be long stale (a peer's takeover attempt
+    /// that has since failed). Until this instant, two keepalives after the stall, no
+    /// group is yielded or started on a peer's claim: fresh heartbeats replace the
+    /// stale ones first.
+    resync_until: Option<Instant>,
     /// Pending deadlines (see [`Cluster::sync_timers`]).
     timers: Vec<(Timer, Instant)>,
     next_send: Instant,
@@ -360,6 +430,10 @@ pub struct Cluster {
     ping: defence::Ping,
     /// Whether this node had quorum when last evaluated (defence.rs).
     was_quorate: bool,
+    /// Groups a reload removed while they ran here, claimed until stopped (reload.rs).
+    retiring: Vec<reload::Retiring>,
+    /// Fencing of peers (fence.rs).
+    fence: fence::Fencing,
 }
 
 /// This node's own state for one group.
@@ -419,6 +493,7 @@ impl Cluster {
             seq: 0,
             started: now,
             last_input: now,
+            resync_until: None,
             timers: Vec::new(),
             next_send: now,
             ready: false,
@@ -442,6 +517,8 @@ impl Cluster {
             ops: command::Ops::new(config.nodes.len(), nl, ng),
             ping: defence::Ping::default(),
             was_quorate: true,
+            retiring: Vec::new(),
+            fence: fence::Fencing::new(config.nodes.len(), ng),
         };
         c.sync_timers();
         c
@@ -455,6 +532,32 @@ impl Cluster {
             t.deadtime.get(),
             t.initdead.get(),
         )
+    }
+
+    /// Warntime and deadtime by which `peer`'s silence is judged: the longer of this
+    /// node's and the peer's own (announced in its heartbeats), so that two nodes whose
+    /// cluster.toml differ in timing judge each other alike and neither flaps the other
+    /// dead/up while it keeps its own pace.
+    fn peer_times(&self, peer: usize) -> (Duration, Duration) {
+        let (_, warntime, deadtime, _) = self.timing();
+        match self.peers.get(peer).and_then(|p| p.announced) {
+            Some(t) => (
+                warntime.max(Duration::from_millis(t.warntime_ms.into())),
+                deadtime.max(Duration::from_millis(t.deadtime_ms.into())),
+            ),
+            None => (warntime, deadtime),
+        }
+    }
+
+    /// This node's timing as its heartbeats announce it.
+    fn own_timing(&self) -> wire::SenderTiming {
+        let ms = |d: Duration| u32::try_from(d.as_millis()).unwrap_or(u32::MAX);
+        let (keepalive, warntime, deadtime, _) = self.timing();
+        wire::SenderTiming {
+            keepalive_ms: ms(keepalive),
+            warntime_ms: ms(warntime),
+            deadtime_ms: ms(deadtime),
+        }
     }
 
     fn event(&mut self, e: Event) {
@@ -531,6 +634,7 @@ impl Cluster {
                 }
             }
             self.event(Event::Stalled { gap });
+            self.resync_until = Some(now + keepalive * 2);
         }
         if now > self.last_input {
             self.last_input = now;
@@ -544,7 +648,7 @@ impl Cluster {
         bytes: &[u8],
     ) -> Result<(), Reject> {
         self.note_input(now);
-        let (msg, versions) = wire::decode_versions(bytes, &self.keys, self.cluster_id)?;
+        let (msg, versions, extras) = wire::decode_extras(bytes, &self.keys, self.cluster_id)?;
         if versions.packet > self.ops.max_wire {
             return Err(wire::DecodeError::BadVersion(versions.packet).into());
         }
@@ -564,6 +668,9 @@ impl Cluster {
             return Err(Reject::UnknownLink(link.0));
         }
         let peer_id = NodeId(sender);
+        if self.fence_refuses(sender, msg.incarnation) {
+            return Err(Reject::Fenced(msg.sender.clone()));
+        }
         // Before any replay or incarnation check: a restarted peer must be answered in
         // a version it reads, or it can never ack us.
         self.ops
@@ -620,8 +727,14 @@ impl Cluster {
             self.event(Event::PeerOnTime { peer: peer_id });
         }
         if heard.fresh {
+            self.peers[sender].announced = extras.timing;
+            // At most the configured count: a count above it is not believed beyond it.
+            self.peers[sender].ping = extras
+                .ping
+                .map(|n| n.min(u8::try_from(self.config.failover.ping.len()).unwrap_or(u8::MAX)));
             self.apply(peer_id, &msg);
         }
+        self.fence_refresh(now);
         self.check_ready(now);
         self.evaluate(now);
         if heard.peer_up {
@@ -673,10 +786,7 @@ impl Cluster {
         }
         let p = &mut self.peers[peer.0];
         p.leaving = msg.flags & wire::FLAG_LEAVING != 0;
-        // At most the configured count: a count above it is not believed beyond it.
-        p.ping = msg
-            .ping
-            .map(|n| n.min(u8::try_from(self.config.failover.ping.len()).unwrap_or(u8::MAX)));
+        p.last_claims = msg.claims.clone();
         for c in p.claims.iter_mut() {
             c.0 = ClaimState::None;
         }
@@ -698,12 +808,13 @@ impl Cluster {
 
     fn handle_timeout_inner(&mut self, now: Instant) {
         self.note_input(now);
-        let (keepalive, warntime, deadtime, initdead) = self.timing();
+        let (keepalive, _, local_deadtime, initdead) = self.timing();
         for i in 0..self.peers.len() {
             if i == self.local.0 {
                 continue;
             }
             let peer = NodeId(i);
+            let (warntime, deadtime) = self.peer_times(i);
             for li in 0..self.config.links.len() {
                 let l = &mut self.peers[i].links[li];
                 if l.up
@@ -756,6 +867,9 @@ impl Cluster {
                 l.failed_until = None;
             }
         }
+        if self.resync_until.is_some_and(|t| now >= t) {
+            self.resync_until = None;
+        }
         for g in 0..self.groups.len() {
             if self.groups[g].state == LocalGroupState::Failed
                 && self.groups[g].failed_until.is_none()
@@ -763,7 +877,9 @@ impl Cluster {
                 self.set_state(g, LocalGroupState::Stopped);
             }
         }
-        self.expire_twins(now, deadtime);
+        self.expire_twins(now, local_deadtime);
+        self.fence_refresh(now);
+        self.fence_timeouts(now);
         self.check_ready(now);
         self.ping_timeout(now);
         self.evaluate(now);
@@ -826,8 +942,18 @@ impl Cluster {
         }
         self.note_quorum();
         let mut changed = false;
+        let waited = std::mem::replace(&mut self.fence.waiting, vec![None; self.groups.len()]);
         for g in 0..self.groups.len() {
             changed |= self.evaluate_group(now, g);
+        }
+        for (g, w) in waited.iter().enumerate() {
+            // No longer waiting for a fence without having started: the reason is stale.
+            if w.is_some()
+                && self.fence.waiting[g].is_none()
+                && self.groups[g].state == LocalGroupState::Stopped
+            {
+                self.ops.reason[g] = None;
+            }
         }
         if self.shutting_down {
             changed |= self.continue_shutdown();
@@ -842,6 +968,7 @@ impl Cluster {
             return false;
         };
         let preferred = self.effective_preferred(g, preferred);
+        let wish = self.has_wish(g);
         let others: Vec<Other> = self
             .peers
             .iter()
@@ -857,10 +984,14 @@ impl Cluster {
                 }
                 let alive = p.alive() || (p.twin.is_some() && claim.holds());
                 Other {
-                    same_config: !p.digest_mismatch,
+                    same_config: !p.digest_mismatch || wish,
                     name_cmp: self.config.nodes[i]
                         .name
                         .cmp(&self.config.nodes[self.local.0].name),
+                    knows_group: p
+                        .last_claims
+                        .iter()
+                        .any(|c| c.group == self.config.groups[g].name),
                     node: NodeId(i),
                     alive,
                     // Two senders with one name: neither is asked to take a group.
@@ -914,8 +1045,16 @@ impl Cluster {
             self.stop(g, false);
             return true;
         }
+        let resyncing = self.resync_until.is_some_and(|t| now < t);
+        // Not on claims that may be stale (resyncing): a fence is not undone.
+        let escalate = (local.state == LocalGroupState::Stopped && self.ready && !resyncing)
+            .then(|| self.fence_escalation(&view))
+            .flatten();
         match local.state {
             LocalGroupState::Running => match ownership::decide_holder(&view) {
+                Decision::YieldTo(_) if resyncing => false,
+                // A blocked holder with fencing is fenced rather than yielded to.
+                Decision::YieldTo(peer) if self.fence_instead_of_yield(now, g, peer.0) => false,
                 Decision::YieldTo(peer) => {
                     self.ops.because(
                         g,
@@ -971,6 +1110,9 @@ impl Cluster {
                 }
             },
             LocalGroupState::Stopped if self.ready => match ownership::decide_idle(&view) {
+                Decision::Start if resyncing => false,
+                Decision::Start if self.fence_gate(now, g) => false,
+                Decision::Keep if let Some(p) = escalate => self.fence_escalate(now, g, p),
                 Decision::Start => {
                     self.ops.because(g, self.start_reason(g));
                     let l = &mut self.groups[g];
@@ -1007,7 +1149,8 @@ impl Cluster {
                 LocalGroupState::Starting | LocalGroupState::Stopping
             )
         });
-        if busy {
+        // A group a reload removed is still being stopped: wait for it too.
+        if busy || self.retiring.iter().any(|r| !r.blocked) {
             return false;
         }
         if let Some(g) = (0..self.groups.len())
@@ -1022,6 +1165,7 @@ impl Cluster {
             .groups
             .iter()
             .any(|l| l.state == LocalGroupState::Blocked)
+            || !self.retiring.is_empty()
         {
             // Resources may still be up here: do not tell peers we hold nothing. They
             // will take over only after deadtime, as if this node had died.
@@ -1167,57 +1311,18 @@ impl Cluster {
         })
     }
 
-    /// Apply a reloaded config. Timing, failover and keys may change; nodes, links and
-    /// groups (names and order) may not: the error says why and nothing changes.
+    /// Apply a reloaded config (reload.rs): timing, failover, keys, groups and their
+    /// resources may change; nodes and links (names and order) may not. A refusal
+    /// says why in one sentence and changes nothing.
     pub fn reload(
         &mut self,
         now: Instant,
         config: &Config,
         keys: KeySet,
-    ) -> Result<(), ReloadError> {
+    ) -> Result<Reloaded, ReloadError> {
         let r = self.reload_inner(now, config, keys);
         self.sync_timers();
         r
-    }
-
-    fn reload_inner(
-        &mut self,
-        _now: Instant,
-        config: &Config,
-        keys: KeySet,
-    ) -> Result<(), ReloadError> {
-        let names = |c: &Config| -> (Vec<String>, Vec<String>, Vec<String>) {
-            (
-                c.nodes
-                    .iter()
-                    .map(|n| n.name.to_ascii_lowercase())
-                    .collect(),
-                c.links
-                    .iter()
-                    .map(|l| format!("{} {}", l.kind(), l.name()))
-                    .collect(),
-                c.groups.iter().map(|g| g.name.clone()).collect(),
-            )
-        };
-        let (old, new) = (names(&self.config), names(config));
-        if old.0 != new.0 {
-            return Err(ReloadError::Nodes);
-        }
-        if old.1 != new.1 {
-            return Err(ReloadError::Links);
-        }
-        if old.2 != new.2 {
-            return Err(ReloadError::Groups);
-        }
-        if config.failover.ping != self.config.failover.ping {
-            // Counted against another list: unknown until the next round.
-            self.ping = defence::Ping::default();
-        }
-        self.config = config.clone();
-        self.keys = keys;
-        self.cluster_id = config.cluster_id();
-        self.digest = config.digest();
-        Ok(())
     }
 
     /// When `handle_timeout` should next be called: the earliest entry of the timer
@@ -1240,7 +1345,7 @@ impl Cluster {
         if self.exited {
             return;
         }
-        let (_, warntime, deadtime, initdead) = self.timing();
+        let (_, _, deadtime, initdead) = self.timing();
         let mut t: Vec<(Timer, Instant)> = vec![(Timer::Heartbeat, self.next_send)];
         let initdead_at = self.started + initdead;
         let mut initdead_pending = !self.ready;
@@ -1249,6 +1354,7 @@ impl Cluster {
                 continue;
             }
             let peer = NodeId(i);
+            let (warntime, peer_deadtime) = self.peer_times(i);
             match p.state {
                 PeerState::Unknown => initdead_pending = true,
                 PeerState::Up | PeerState::Late => {
@@ -1256,14 +1362,14 @@ impl Cluster {
                         if !p.warned_late {
                             t.push((Timer::PeerLate(peer), h + warntime));
                         }
-                        t.push((Timer::PeerDead(peer), h + deadtime));
+                        t.push((Timer::PeerDead(peer), h + peer_deadtime));
                     }
                 }
                 PeerState::Dead | PeerState::Left => {}
             }
             for (li, l) in p.links.iter().enumerate() {
                 if let (true, Some(h)) = (l.up, l.last_heard) {
-                    t.push((Timer::LinkDown(peer, LinkId(li)), h + deadtime));
+                    t.push((Timer::LinkDown(peer, LinkId(li)), h + peer_deadtime));
                 }
             }
             if let Some(w) = &p.twin {
@@ -1287,6 +1393,10 @@ impl Cluster {
         if let Some(at) = self.ping_deadline() {
             t.push((Timer::PingDampen, at));
         }
+        if let Some(until) = self.resync_until {
+            t.push((Timer::Resync, until));
+        }
+        self.fence_timers(&mut t);
         self.timers = t;
     }
 
@@ -1352,6 +1462,7 @@ impl Cluster {
                     self.ops.claim_flags(g)
                 },
             })
+            .chain(self.retiring.iter().map(|r| r.claim()))
             .collect();
         let msg = Message {
             kind,
@@ -1368,16 +1479,19 @@ impl Cluster {
             sender: self.config.nodes[self.local.0].name.clone(),
             claims,
             acks: self.acks(),
+        };
+        // Validation refuses configs whose heartbeat cannot be encoded; should one fail
+        // anyway (a key that vanished on reload), say so every time: peers are about to
+        // declare this node dead while it may still hold groups.
+        let extras = wire::Extras {
+            timing: Some(self.own_timing()),
             ping: if kind == Kind::Heartbeat && !self.config.failover.ping.is_empty() {
                 self.ping.effective
             } else {
                 None
             },
         };
-        // Validation refuses configs whose heartbeat cannot be encoded; should one fail
-        // anyway (a key that vanished on reload), say so every time: peers are about to
-        // declare this node dead while it may still hold groups.
-        match wire::encode_as(&msg, &self.keys, self.wire_version()) {
+        match wire::encode_extras(&msg, &self.keys, self.wire_version(), &extras) {
             Ok(bytes) => self.actions.push_back(Action::Send(bytes)),
             Err(e) => self.event(Event::SendFailed {
                 reason: e.to_string(),

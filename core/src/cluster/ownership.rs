@@ -16,11 +16,15 @@
 //! - **Different configurations.** Ranks come from the config, so two nodes whose
 //!   cluster.toml differ (digests differ) may rank each other differently: each would
 //!   wait for the other (a group running nowhere) or each would win a tie (a group
-//!   running on both). Between them, neither defers to the other's rank when
-//!   deciding to start, and ties go to the node whose name sorts first, which both
-//!   compute alike.
+//!   running on both). Between them, the name that sorts first stands in for the
+//!   rank, which both compute alike: a node defers to a live eligible peer with a
+//!   different file only if that peer's name sorts first and its heartbeat lists the
+//!   group (a peer whose file lacks the group never starts it), and ties go to the
+//!   name that sorts first. So two nodes never start one group at once, and a group
+//!   only one of them knows is started by that one.
 //! - **Failback.** With `auto_failback`, the holder releases to the preferred node
-//!   once that node has been up for `hold_down` and is eligible.
+//!   once that node has been up for `hold_down` and is eligible (and runs the same
+//!   configuration).
 
 use std::time::Instant;
 
@@ -49,6 +53,8 @@ pub struct Other {
     pub same_config: bool,
     /// Its name compared with this node's (for ties between different configs).
     pub name_cmp: std::cmp::Ordering,
+    /// Its latest heartbeat lists the group (its cluster.toml has it).
+    pub knows_group: bool,
 }
 
 pub struct View<'a> {
@@ -104,7 +110,9 @@ pub fn decide_holder(view: &View) -> Decision {
             let settled = p
                 .up_since
                 .is_some_and(|t| view.now.saturating_duration_since(t) >= view.hold_down);
-            if p.alive && p.eligible && settled && !p.claim.holds() {
+            // Not to a peer with another file: it may rank otherwise (crossed preferred
+            // nodes would hand the group back and forth).
+            if p.alive && p.eligible && p.same_config && settled && !p.claim.holds() {
                 return Decision::FailBack(p.node);
             }
         }
@@ -122,7 +130,13 @@ pub fn decide_idle(view: &View) -> Decision {
     }
     let my_rank = rank(view.preferred, view.nodes, view.local);
     let better = view.others.iter().any(|o| {
-        o.alive && o.eligible && o.same_config && rank(view.preferred, view.nodes, o.node) < my_rank
+        o.alive
+            && o.eligible
+            && if o.same_config {
+                rank(view.preferred, view.nodes, o.node) < my_rank
+            } else {
+                o.knows_group && o.name_cmp == std::cmp::Ordering::Less
+            }
     });
     if better {
         Decision::Keep
@@ -147,6 +161,7 @@ mod tests {
             up_since: None,
             same_config: true,
             name_cmp: node.cmp(&0),
+            knows_group: true,
         }
     }
 
@@ -215,11 +230,22 @@ mod tests {
     #[test]
     fn different_configs_neither_wait_for_nor_tie_with_each_other() {
         let now = Instant::now();
-        // n1 believes n0 is preferred, but n0 runs another config: n1 does not wait.
+        // Another config: the name that sorts first ranks first. n1 waits for n0 when
+        // n0's file has the group, and starts it when n0's lacks it.
         let mut o0 = other(0, ClaimState::None, 0);
         o0.same_config = false;
         o0.name_cmp = std::cmp::Ordering::Less;
+        assert_eq!(decide_idle(&view(1, &[o0], now)), Decision::Keep);
+        o0.knows_group = false;
         assert_eq!(decide_idle(&view(1, &[o0], now)), Decision::Start);
+        // n0 does not wait for n1, even where n1 is preferred (n0's file says it).
+        let mut o1 = other(1, ClaimState::None, 0);
+        o1.same_config = false;
+        o1.name_cmp = std::cmp::Ordering::Greater;
+        let others = [o1];
+        let mut v = view(0, &others, now);
+        v.preferred = NodeId(1);
+        assert_eq!(decide_idle(&v), Decision::Start);
         // Both hold it with one generation: the name that sorts first keeps it, as
         // computed on either side.
         let mut o0 = other(0, ClaimState::Running, 1);

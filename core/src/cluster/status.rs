@@ -40,6 +40,9 @@ pub struct Status {
     /// configured ones, and whether that is a majority.
     #[serde(default)]
     pub quorum: Option<Quorum>,
+    /// Groups a reload removed while they ran here, still claimed until stopped.
+    #[serde(default)]
+    pub removed: Vec<RemovedStatus>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -47,6 +50,14 @@ pub struct Quorum {
     pub heard: usize,
     pub nodes: usize,
     pub quorate: bool,
+}
+
+/// A group no longer in cluster.toml that this node still claims (see reload.rs).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RemovedStatus {
+    pub name: String,
+    /// Its stop failed: resources may still be up here (`hbd unblock NAME`).
+    pub blocked: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -68,6 +79,9 @@ pub struct PeerStatus {
     /// How many ping nodes the peer reaches, as its latest heartbeat says (live peers).
     #[serde(default)]
     pub ping_reached: Option<u8>,
+    /// Fencing of the peer, when one is owed, under way, failed or done.
+    #[serde(default)]
+    pub fence: Option<super::FenceStatus>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -97,6 +111,9 @@ pub struct GroupStatus {
     /// Why the group is in its state here (failure, move), when known.
     pub reason: Option<String>,
     pub since_ms: Option<u64>,
+    /// The node whose fence holds back a start of the group here.
+    #[serde(default)]
+    pub fence_wait: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -183,6 +200,7 @@ impl Cluster {
                 maintenance: p.alive() && self.ops.peer_maintenance[i],
                 version: self.ops.peer_version[i].map(|(_, v)| v),
                 ping_reached: self.ping_of(i),
+                fence: self.fence_status(i, now),
             })
             .collect();
         let groups = self
@@ -228,6 +246,7 @@ impl Cluster {
                     wanted_by,
                     reason: self.ops.reason[g].clone(),
                     since_ms: age(self.ops.group_since[g]),
+                    fence_wait: self.fence_waiting(g),
                 }
             })
             .collect();
@@ -269,6 +288,11 @@ impl Cluster {
                     quorate: self.quorate(),
                 }
             }),
+            removed: self
+                .retiring()
+                .into_iter()
+                .map(|(name, blocked)| RemovedStatus { name, blocked })
+                .collect(),
         }
     }
 }
@@ -297,6 +321,18 @@ impl Status {
             .collect();
         if !trouble.is_empty() {
             s += &format!("; {}", trouble.join(", "));
+        }
+        let fencing: Vec<String> = self
+            .peers
+            .iter()
+            .filter_map(|p| match p.fence.as_ref()?.state.as_str() {
+                "pending" => Some(format!("fencing {}", p.name)),
+                "failed" => Some(format!("fence of {} failed", p.name)),
+                _ => None,
+            })
+            .collect();
+        if !fencing.is_empty() {
+            s += &format!("; {}", fencing.join(", "));
         }
         let peers: Vec<String> = self
             .peers

@@ -171,6 +171,23 @@ pub struct Failover {
     /// start nothing). Two-node clusters have no quorum rule.
     #[serde(default, skip_serializing_if = "NoQuorum::is_default")]
     pub no_quorum: NoQuorum,
+    /// Longest a fence of a node (its `fence` unit or command) may take before it
+    /// counts as failed; a node's `fence.timeout` overrides it.
+    #[serde(
+        default = "default_fence_timeout",
+        skip_serializing_if = "is_default_fence_timeout"
+    )]
+    pub fence_timeout: HumanDuration,
+}
+
+/// The default `fence_timeout` (fence agents retry power commands for up to ~40 s).
+pub fn default_fence_timeout() -> HumanDuration {
+    HumanDuration::from_secs(60)
+}
+// Left out of the canonical form (the digest) at its default, so configs written
+// before fencing existed keep their digest.
+fn is_default_fence_timeout(d: &HumanDuration) -> bool {
+    *d == default_fence_timeout()
 }
 
 fn default_hold_down() -> HumanDuration {
@@ -208,6 +225,7 @@ impl Default for Failover {
             ping: Vec::new(),
             ping_dampen: default_ping_dampen(),
             no_quorum: NoQuorum::Stop,
+            fence_timeout: default_fence_timeout(),
         }
     }
 }
@@ -311,6 +329,32 @@ pub struct Node {
     /// This node's address on each UDP unicast link, keyed by link name.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub address: BTreeMap<String, IpAddr>,
+    /// How to fence (power off) this node before another node takes its groups, or
+    /// when a stop failed on it: a systemd unit to start or a command to run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fence: Option<Fence>,
+}
+
+/// Fencing of one node. Exactly one of `unit` and `command`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Fence {
+    /// A systemd unit whose start fences the node, e.g. "fence-ipmi@node1.service":
+    /// its start job ending `done` means the node is off.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unit: Option<String>,
+    /// A command (absolute program path, then arguments) run as a transient systemd
+    /// unit: exit status 0 means the node is off.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub command: Vec<String>,
+    /// Overrides `[failover] fence_timeout` for this node.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<HumanDuration>,
+    /// Wait this long after this node is declared dead before fencing it (Pacemaker's
+    /// `pcmk_delay_base`): in a two-node split where each side fences the other, the
+    /// node with the delay survives, because the other is fenced first.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delay: Option<HumanDuration>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
@@ -546,6 +590,31 @@ impl Config {
         let mut out = [0u8; 8];
         out.copy_from_slice(&h[..8]);
         out
+    }
+
+    /// How long fencing node `i` may take.
+    pub fn fence_timeout(&self, i: usize) -> std::time::Duration {
+        self.nodes
+            .get(i)
+            .and_then(|n| n.fence.as_ref())
+            .and_then(|f| f.timeout)
+            .unwrap_or(self.failover.fence_timeout)
+            .get()
+    }
+
+    /// How long after node `i` is declared dead its fence waits.
+    pub fn fence_delay(&self, i: usize) -> std::time::Duration {
+        self.nodes
+            .get(i)
+            .and_then(|n| n.fence.as_ref())
+            .and_then(|f| f.delay)
+            .map(|d| d.get())
+            .unwrap_or_default()
+    }
+
+    /// Whether node `i` has fencing configured.
+    pub fn fenced(&self, i: usize) -> bool {
+        self.nodes.get(i).is_some_and(|n| n.fence.is_some())
     }
 
     pub fn node_index(&self, name: &str) -> Option<usize> {

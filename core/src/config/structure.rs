@@ -15,7 +15,7 @@ use toml::de::{DeTable, DeValue, ValueDeserializer};
 
 use super::diagnostic::{Diagnostic, Position, hint_for_serde_message};
 use super::model::{
-    Auth, BroadcastLink, ClusterSection, Failover, Group, IpResource, Link, MountResource,
+    Auth, BroadcastLink, ClusterSection, Failover, Fence, Group, IpResource, Link, MountResource,
     MulticastLink, Node, Resource, ScriptResource, SerialLink, Timing, UnicastLink, UnitResource,
 };
 
@@ -48,7 +48,7 @@ pub fn errors(text: &str, root: &Spanned<DeTable<'_>>) -> Vec<Diagnostic> {
             "auth" => w.item::<Auth>("auth", v),
             "failover" => w.item::<Failover>("failover", v),
             "link" => w.array::<Link>("link", v, Walk::link),
-            "node" => w.array::<Node>("node", v, |w, p, v| w.item::<Node>(p, v)),
+            "node" => w.array::<Node>("node", v, Walk::node),
             "group" => w.groups(v),
             other => {
                 let message = format!(
@@ -149,6 +149,19 @@ impl Walk<'_> {
             Some((k, rest)) if k == "mount" => self.item::<MountResource>(path, &rest),
             Some((k, rest)) if k == "script" => self.item::<ScriptResource>(path, &rest),
             _ => self.item::<Resource>(path, v),
+        }
+    }
+
+    /// A `[[node]]`, and its `fence` table apart (so its keys are named in full).
+    fn node(&mut self, path: &str, v: &Value<'_>) {
+        let DeValue::Table(t) = v.get_ref() else {
+            return self.item::<Node>(path, v);
+        };
+        let mut rest = t.clone();
+        let fence = rest.remove("fence");
+        self.item::<Node>(path, &Spanned::new(v.span(), DeValue::Table(rest)));
+        if let Some(f) = fence {
+            self.item::<Fence>(&format!("{path}.fence"), &f);
         }
     }
 

@@ -24,6 +24,7 @@ pub fn validate(c: &Config) -> Vec<Diagnostic> {
     nodes(c, &mut out);
     groups(c, &mut out);
     failover(c, &mut out);
+    fencing(c, &mut out);
     heartbeat_fits(c, &mut out);
     out
 }
@@ -96,6 +97,115 @@ fn failover(c: &Config, out: &mut Vec<Diagnostic>) {
             "failover.no_quorum",
             "no_quorum has no effect with fewer than three nodes: two-node clusters have no quorum rule (use ping nodes or fencing as tie-breakers)",
         ));
+    }
+}
+
+/// Longest fence timeout accepted: a takeover waits for it.
+const MAX_FENCE_TIMEOUT_MS: u64 = 3_600_000;
+
+/// `[failover] fence_timeout` and each `[[node]] fence`: exactly one of unit and
+/// command, a real unit name, an absolute program, a sane timeout.
+fn fencing(c: &Config, out: &mut Vec<Diagnostic>) {
+    let timeout = |key: String, d: HumanDuration, out: &mut Vec<Diagnostic>| {
+        if d.as_millis() == 0 || d.as_millis() > MAX_FENCE_TIMEOUT_MS {
+            out.push(
+                Diagnostic::error(
+                    key,
+                    format!("fence timeout {d} must be more than 0s and at most 1h"),
+                )
+                .with_help("fence agents need 10-60s to power a node off; try \"60s\""),
+            );
+        }
+    };
+    timeout(
+        "failover.fence_timeout".into(),
+        c.failover.fence_timeout,
+        out,
+    );
+    let fenced = c.nodes.iter().filter(|n| n.fence.is_some()).count();
+    if fenced > 0 && fenced < c.nodes.len() {
+        if let Some(i) = c.nodes.iter().position(|n| n.fence.is_none()) {
+            out.push(
+                Diagnostic::warning(
+                    format!("node[{i}]"),
+                    format!(
+                        "node \"{}\" has no fence while other nodes have one: a takeover from it never waits for a fence",
+                        c.nodes[i].name
+                    ),
+                )
+                .with_help("give every node a `fence`, or none"),
+            );
+        }
+    }
+    for (i, n) in c.nodes.iter().enumerate() {
+        let Some(f) = &n.fence else { continue };
+        let key = format!("node[{i}].fence");
+        match (&f.unit, f.command.is_empty()) {
+            (Some(_), false) => out.push(
+                Diagnostic::error(
+                    &key,
+                    format!("node \"{}\" sets both fence.unit and fence.command", n.name),
+                )
+                .with_help("keep one: a unit to start, or a command to run"),
+            ),
+            (None, true) => out.push(
+                Diagnostic::error(
+                    &key,
+                    format!("node \"{}\"'s fence sets neither unit nor command", n.name),
+                )
+                .with_help(format!(
+                    "e.g. fence = {{ unit = \"fence-ipmi@{}.service\" }}",
+                    n.name
+                )),
+            ),
+            (Some(u), true) => {
+                if let Err(e) = check_unit_name(u) {
+                    out.push(Diagnostic::error(format!("{key}.unit"), e));
+                }
+            }
+            (None, false) => {
+                let prog = &f.command[0];
+                if !prog.starts_with('/') {
+                    out.push(
+                        Diagnostic::error(
+                            format!("{key}.command[0]"),
+                            format!("fence program \"{prog}\" is not an absolute path"),
+                        )
+                        .with_help(format!("write the full path, e.g. \"/usr/sbin/{prog}\"")),
+                    );
+                }
+                if let Some(j) = f
+                    .command
+                    .iter()
+                    .position(|a| a.is_empty() || a.contains('\0'))
+                {
+                    out.push(Diagnostic::error(
+                        format!("{key}.command[{j}]"),
+                        "a fence command argument is empty or contains a NUL byte",
+                    ));
+                }
+            }
+        }
+        if let Some(t) = f.timeout {
+            timeout(format!("{key}.timeout"), t, out);
+        }
+        let t = f.timeout.unwrap_or(c.failover.fence_timeout);
+        if t.as_millis() < 1000 {
+            out.push(Diagnostic::warning(
+                format!("{key}.timeout"),
+                format!("fence timeout {t} for node \"{}\" is under a second: fence agents take seconds to power a node off, so every fence would time out", n.name),
+            ));
+        }
+        if let Some(d) = f.delay
+            && d.as_millis() > MAX_FENCE_TIMEOUT_MS
+        {
+            out.push(Diagnostic::error(
+                format!("{key}.delay"),
+                format!(
+                    "fence delay {d} is over 1h: every takeover from this node would wait that long"
+                ),
+            ));
+        }
     }
 }
 

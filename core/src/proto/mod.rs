@@ -1,7 +1,9 @@
 //! Wire protocol: the binary heartbeat message and its authentication (sans-IO).
 //!
-//! [`wire`] encodes and decodes messages; [`auth`] computes and checks their MACs.
+//! [`wire`] encodes and decodes messages; [`auth`] computes and checks their MACs;
+//! [`heartbeat`] is Heartbeat 3.0.6's own wire format (rolling migration).
 //! Decoding never panics: every malformed input becomes a [`crate::cluster::Reject`].
 
 pub mod auth;
+pub mod heartbeat;
 pub mod wire;

@@ -18,9 +18,10 @@
 //!     ack count (0..=31), then per ack: an incarnation the sender hears (8 bytes)
 //!     version 2 only: the sender's version range (min, max: 2 bytes), then optional
 //!       fields: count, then per field type (1 byte), len (1 byte), value; unknown
-//!       types are skipped. Known types:
-//!         1 ping count (len 1): how many of its ping nodes the sender reaches, sent
-//!           only when it has ping nodes configured (`[failover] ping`)
+//!       types are skipped. Types 16-31 belong to operation (see [`FIELD_TIMING`]):
+//!       16 timing: the sender's keepalive, warntime and deadtime in ms (3 x u32)
+//!       1 ping count (len 1): how many of its ping nodes the sender reaches, sent
+//!         only when it has ping nodes configured (`[failover] ping`)
 //! end MAC over everything before it (32 bytes HMAC-SHA256 or 20 HMAC-SHA1)
 //! ```
 //!
@@ -59,6 +60,14 @@ pub const CLAIM_STANDBY: u8 = 0x10;
 pub const CLAIM_WANTED: u8 = 0x20;
 /// Bytes version 2 adds after the acks: the version range and an empty field list.
 const V2_TRAILER: usize = 3;
+/// Optional field (version 2): the sender's own timing, so that a peer whose
+/// cluster.toml says otherwise (a rolling change, a mistake) judges the sender's
+/// silence by the longer of both and neither flaps the other dead/up. Value: keepalive,
+/// warntime, deadtime, each in milliseconds (u32, saturating). A field of this type
+/// with another length is skipped like an unknown one.
+pub const FIELD_TIMING: u8 = 16;
+/// Bytes the timing field takes: type, length, value.
+const TIMING_FIELD: usize = 2 + 12;
 /// Optional field type: the number of ping nodes the sender reaches (one byte).
 pub const FIELD_PING: u8 = 1;
 /// Bytes the ping count adds to a version 2 heartbeat (type, len, value); config
@@ -164,8 +173,24 @@ pub struct Message {
     pub claims: Vec<Claim>,
     /// Incarnations of the nodes the sender hears (see the module comment).
     pub acks: Vec<u64>,
-    /// How many ping nodes the sender reaches (optional field [`FIELD_PING`], version
-    /// 2 only); `None` when it has none configured or speaks version 1.
+}
+
+/// A sender's timing as it announces it ([`FIELD_TIMING`]), in milliseconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SenderTiming {
+    pub keepalive_ms: u32,
+    pub warntime_ms: u32,
+    pub deadtime_ms: u32,
+}
+
+/// The optional fields of a version 2 packet that this version knows (the rest are
+/// skipped), kept apart from [`Message`] so that older code building messages is
+/// unchanged.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Extras {
+    pub timing: Option<SenderTiming>,
+    /// How many ping nodes the sender reaches ([`FIELD_PING`]); `None` when it has
+    /// none configured.
     pub ping: Option<u8>,
 }
 
@@ -196,7 +221,16 @@ pub fn heartbeat_len(
     acks: usize,
 ) -> usize {
     let claims: usize = group_name_lens.into_iter().map(|l| 1 + l + 1 + 8).sum();
-    HEADER + 1 + sender_len + 1 + claims + 1 + 8 * acks + V2_TRAILER + auth::mac_len(algorithm)
+    HEADER
+        + 1
+        + sender_len
+        + 1
+        + claims
+        + 1
+        + 8 * acks
+        + V2_TRAILER
+        + TIMING_FIELD
+        + auth::mac_len(algorithm)
 }
 
 fn put_name(out: &mut Vec<u8>, name: &str) -> Result<(), EncodeError> {
@@ -217,6 +251,16 @@ pub fn encode(msg: &Message, keys: &KeySet) -> Result<Vec<u8>, EncodeError> {
 /// Encode in `version` (clamped to the supported range); version 1 drops the claim
 /// flags and the version range.
 pub fn encode_as(msg: &Message, keys: &KeySet, version: u8) -> Result<Vec<u8>, EncodeError> {
+    encode_extras(msg, keys, version, &Extras::default())
+}
+
+/// Encode in `version` with optional fields (version 2 only; version 1 drops them).
+pub fn encode_extras(
+    msg: &Message,
+    keys: &KeySet,
+    version: u8,
+    extras: &Extras,
+) -> Result<Vec<u8>, EncodeError> {
     let version = version.clamp(MIN_VERSION, VERSION);
     let key = keys.get(msg.key_id).ok_or(EncodeError::NoKey(msg.key_id))?;
     let mut out = Vec::with_capacity(128);
@@ -253,10 +297,21 @@ pub fn encode_as(msg: &Message, keys: &KeySet, version: u8) -> Result<Vec<u8>, E
     if version >= 2 {
         // Version range, then the optional fields.
         out.extend_from_slice(&[MIN_VERSION, VERSION]);
-        match msg.ping {
-            Some(n) => out.extend_from_slice(&[1, FIELD_PING, 1, n]),
-            None => out.push(0),
+        let mut fields = 0u8;
+        let count_at = out.len();
+        out.push(0);
+        if let Some(t) = extras.timing {
+            out.extend_from_slice(&[FIELD_TIMING, 12]);
+            for v in [t.keepalive_ms, t.warntime_ms, t.deadtime_ms] {
+                out.extend_from_slice(&v.to_be_bytes());
+            }
+            fields += 1;
         }
+        if let Some(n) = extras.ping {
+            out.extend_from_slice(&[FIELD_PING, 1, n]);
+            fields += 1;
+        }
+        out[count_at] = fields;
     }
     let tag = auth::sign(keys.algorithm, key, &out)?;
     out.extend_from_slice(&tag);
@@ -356,6 +411,15 @@ pub fn decode_versions(
     keys: &KeySet,
     cluster_id: u32,
 ) -> Result<(Message, Versions), DecodeError> {
+    decode_extras(bytes, keys, cluster_id).map(|(m, v, _)| (m, v))
+}
+
+/// Decode and authenticate, also returning the versions and the known optional fields.
+pub fn decode_extras(
+    bytes: &[u8],
+    keys: &KeySet,
+    cluster_id: u32,
+) -> Result<(Message, Versions, Extras), DecodeError> {
     let mac_len = auth::mac_len(keys.algorithm);
     precheck(bytes, mac_len, cluster_id)?;
     let version = bytes[4];
@@ -410,21 +474,30 @@ pub fn decode_versions(
         packet: version,
         max: version,
     };
-    let mut ping = None;
+    let mut extras = Extras::default();
     if version >= 2 {
         let (min, max) = (r.u8()?, r.u8()?);
         if min > max || min > version || max < version {
             return Err(DecodeError::Malformed("bad version range"));
         }
         versions.max = max;
-        // Optional fields: unknown types (and known ones of another length, from a
-        // later version) are skipped whole.
+        // Optional fields: the known ones are read, the others skipped whole.
         for _ in 0..r.u8()? {
             let kind = r.u8()?;
             let len = r.u8()? as usize;
             let value = r.take(len)?;
+            if kind == FIELD_TIMING && len == 12 {
+                let ms = |i: usize| {
+                    u32::from_be_bytes([value[i], value[i + 1], value[i + 2], value[i + 3]])
+                };
+                extras.timing = Some(SenderTiming {
+                    keepalive_ms: ms(0),
+                    warntime_ms: ms(4),
+                    deadtime_ms: ms(8),
+                });
+            }
             if kind == FIELD_PING && len == 1 {
-                ping = Some(value[0]);
+                extras.ping = Some(value[0]);
             }
         }
     }
@@ -442,9 +515,8 @@ pub fn decode_versions(
         sender,
         claims,
         acks,
-        ping,
     };
-    Ok((msg, versions))
+    Ok((msg, versions, extras))
 }
 
 #[cfg(test)]
@@ -477,7 +549,6 @@ mod tests {
                 flags: CLAIM_WANTED,
             }],
             acks: vec![7, u64::MAX],
-            ping: None,
         }
     }
 
@@ -495,7 +566,15 @@ mod tests {
                     flags: 0,
                 })
                 .collect();
-            let bytes = encode(&m, &k).unwrap();
+            let extras = Extras {
+                timing: Some(SenderTiming {
+                    keepalive_ms: 1,
+                    warntime_ms: 2,
+                    deadtime_ms: 3,
+                }),
+                ping: None,
+            };
+            let bytes = encode_extras(&m, &k, VERSION, &extras).unwrap();
             let lens = m.claims.iter().map(|c| c.group.len());
             assert_eq!(
                 heartbeat_len(alg, m.sender.len(), lens, m.acks.len()),
@@ -507,16 +586,19 @@ mod tests {
     #[test]
     fn ping_count_travels_in_version_2_only_and_adds_its_field_len() {
         let k = keys(Algorithm::HmacSha256);
-        let mut m = msg();
-        m.ping = Some(3);
-        let bytes = encode(&m, &k).unwrap();
+        let ping = Extras {
+            ping: Some(3),
+            ..Extras::default()
+        };
+        let bytes = encode_extras(&msg(), &k, VERSION, &ping).unwrap();
         assert_eq!(
             bytes.len(),
             encode(&msg(), &k).unwrap().len() + PING_FIELD_LEN
         );
-        assert_eq!(decode(&bytes, &k, 0xdead_beef).unwrap().ping, Some(3));
-        let v1 = encode_as(&m, &k, 1).unwrap();
-        assert_eq!(decode(&v1, &k, 0xdead_beef).unwrap().ping, None);
+        let (m, _, e) = decode_extras(&bytes, &k, 0xdead_beef).unwrap();
+        assert_eq!((m, e.ping), (msg(), Some(3)));
+        let v1 = encode_extras(&msg(), &k, 1, &ping).unwrap();
+        assert_eq!(decode_extras(&v1, &k, 0xdead_beef).unwrap().2.ping, None);
         // A ping field of another length (a later version's) is skipped, not misread.
         let mac = auth::mac_len(k.algorithm);
         let mut body = bytes[..bytes.len() - mac].to_vec();
@@ -525,7 +607,7 @@ mod tests {
         body.extend_from_slice(&[FIELD_PING, 2, 9, 9]);
         let tag = auth::sign(k.algorithm, k.get(1).unwrap(), &body).unwrap();
         body.extend_from_slice(&tag);
-        assert_eq!(decode(&body, &k, 0xdead_beef).unwrap().ping, None);
+        assert_eq!(decode_extras(&body, &k, 0xdead_beef).unwrap().2.ping, None);
     }
 
     #[test]
@@ -617,5 +699,42 @@ mod tests {
             decode(&bad, &k, 0xdead_beef),
             Err(DecodeError::Malformed("bad version range"))
         );
+    }
+
+    #[test]
+    fn the_timing_field_round_trips_and_older_forms_lack_it() {
+        let k = keys(Algorithm::HmacSha256);
+        let timing = SenderTiming {
+            keepalive_ms: 1000,
+            warntime_ms: 3000,
+            deadtime_ms: u32::MAX,
+        };
+        let extras = Extras {
+            timing: Some(timing),
+            ping: None,
+        };
+        let v2 = encode_extras(&msg(), &k, 2, &extras).unwrap();
+        let (m, v, e) = decode_extras(&v2, &k, 0xdead_beef).unwrap();
+        assert_eq!((m, v.max, e), (msg(), 2, extras.clone()));
+        // Version 1 cannot carry it; a version 2 packet without it has none.
+        let v1 = encode_extras(&msg(), &k, 1, &extras).unwrap();
+        assert_eq!(
+            decode_extras(&v1, &k, 0xdead_beef).unwrap().2,
+            Extras::default()
+        );
+        let plain = encode(&msg(), &k).unwrap();
+        assert_eq!(
+            decode_extras(&plain, &k, 0xdead_beef).unwrap().2.timing,
+            None
+        );
+        // A timing field of another length is skipped, not refused.
+        let mac = auth::mac_len(k.algorithm);
+        let mut body = plain[..plain.len() - mac].to_vec();
+        *body.last_mut().unwrap() = 1;
+        body.extend_from_slice(&[FIELD_TIMING, 4, 0, 0, 0, 9]);
+        let tag = auth::sign(k.algorithm, k.get(1).unwrap(), &body).unwrap();
+        body.extend_from_slice(&tag);
+        let (m, _, e) = decode_extras(&body, &k, 0xdead_beef).unwrap();
+        assert_eq!((m, e.timing), (msg(), None));
     }
 }

@@ -1,0 +1,222 @@
+//! Issue 16's reload of groups and the standby that survives a restart of hbd, on two
+//! real nodes (tests/lab/web/): a group added by a rolling reload in front of web (so
+//! web's index moves), then removed again, with web never touched; then a standby that
+//! stands after `systemctl restart hbd`. Asserted on `hbd status --json`, systemctl
+//! and `ip addr` in the nodes.
+
+mod lab;
+
+use std::time::Duration;
+
+use lab::web::*;
+use lab::{Node, wait_until};
+use serde_json::Value;
+
+const HBD: &str = env!("CARGO_BIN_EXE_hbd");
+const EXTRA: &str = "lab-extra.service";
+const EXTRA_VIP: &str = "10.99.0.101/24";
+const EXTRA_UNIT: &str =
+    "[Unit]\nDescription=lab extra group\n[Service]\nExecStart=/bin/sleep infinity\n";
+
+fn hbd_ok(n: &Node, args: &[&str]) -> String {
+    let mut cmd = vec![HBD];
+    cmd.extend_from_slice(args);
+    let o = n.exec(&cmd);
+    assert!(
+        o.status.success(),
+        "{}: hbd {args:?}: {}\n{}",
+        n.name(),
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn status(n: &Node) -> Value {
+    serde_json::from_str(&hbd_ok(n, &["status", "--json"])).expect("status --json is JSON")
+}
+
+fn group<'a>(s: &'a Value, name: &str) -> Option<&'a Value> {
+    s["groups"]
+        .as_array()
+        .and_then(|a| a.iter().find(|g| g["name"] == name))
+}
+
+fn names(s: &Value) -> Vec<String> {
+    s["groups"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|g| g["name"].as_str().map(String::from))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn wait_json(n: &Node, what: &str, timeout: Duration, check: impl Fn(&Value) -> bool) {
+    let mut last = Value::Null;
+    let took = wait_until(timeout, Duration::from_millis(50), || {
+        last = status(n);
+        check(&last)
+    });
+    if took.is_none() {
+        panic!(
+            "{}: {what} not seen within {timeout:?}; last status:\n{}",
+            n.name(),
+            serde_json::to_string_pretty(&last).unwrap_or_default()
+        );
+    }
+}
+
+/// The lab's cluster.toml with the extra group in front of web.
+fn with_extra() -> String {
+    let extra = format!(
+        "[[group]]\nname = \"extra\"\npreferred = \"n2\"\n\n[[group.resource]]\nkind = \"ip\"\naddress = \"{EXTRA_VIP}\"\ninterface = \"eth0\"\n\n[[group.resource]]\nkind = \"unit\"\nunit = \"{EXTRA}\"\n\n"
+    );
+    let at = CLUSTER
+        .find("[[group]]")
+        .expect("the lab config has a group");
+    format!("{}{extra}{}", &CLUSTER[..at], &CLUSTER[at..])
+}
+
+fn reload(n: &Node, cluster: &str) -> String {
+    n.write_file("/etc/hbd/cluster.toml", cluster, 0o644);
+    let out = hbd_ok(n, &["reload"]);
+    eprintln!("{}: hbd reload: {out}", n.name());
+    out
+}
+
+#[test]
+#[cfg_attr(
+    not(hbd_lab),
+    ignore = "lab tests need root: build and run them as root"
+)]
+fn reload_adds_and_removes_groups_and_standby_survives_a_restart() {
+    if !lab::available("reload_adds_and_removes_groups_and_standby_survives_a_restart") {
+        return;
+    }
+    let lab = web_lab("rld", CLUSTER, |n| n.install_unit(EXTRA, EXTRA_UNIT));
+    let (n1, n2) = (lab.node("n1"), lab.node("n2"));
+    let web_started = mono(&n1, WEB, "ExecMainStartTimestampMonotonic");
+
+    // Add: n1 first (n2 does not know the group yet, so n1 places it), then n2.
+    let out = reload(&n1, &with_extra());
+    assert!(out.contains("added extra"), "{out}");
+    wait_json(&n1, "extra running on n1", Duration::from_secs(5), |s| {
+        group(s, "extra").is_some_and(|g| g["holder"] == "n1" && g["state"] == "running")
+    });
+    let out = reload(&n2, &with_extra());
+    assert!(out.contains("added extra"), "{out}");
+    for n in [&n1, &n2] {
+        wait_json(n, "both groups, same file", Duration::from_secs(3), |s| {
+            names(s) == ["extra", "web"]
+                && group(s, "extra").is_some_and(|g| g["holder"] == "n1")
+                && group(s, "web").is_some_and(|g| g["holder"] == "n1" && g["state"] == "running")
+                && s["nodes"]
+                    .as_array()
+                    .is_some_and(|a| a.iter().all(|p| p["config_differs"] != true))
+        });
+    }
+    assert_eq!(n1.unit_state(EXTRA), "active");
+    assert!(n1.has_addr(EXTRA_VIP), "{:?}", n1.ip_addrs());
+    assert_ne!(n2.unit_state(EXTRA), "active", "never on both");
+    assert!(!n2.has_addr(EXTRA_VIP));
+
+    // Remove: n2 first (it does not hold it: forgotten), then n1 (stopped, forgotten).
+    let out = reload(&n2, CLUSTER);
+    assert!(
+        out.contains("removed extra") && !out.contains("stopping"),
+        "{out}"
+    );
+    assert_eq!(
+        n1.unit_state(EXTRA),
+        "active",
+        "n1 still has it in its file"
+    );
+    let out = reload(&n1, CLUSTER);
+    assert!(out.contains("removed extra (stopping extra here)"), "{out}");
+    let gone = wait_until(Duration::from_secs(5), Duration::from_millis(50), || {
+        n1.unit_state(EXTRA) != "active" && !n1.has_addr(EXTRA_VIP)
+    });
+    assert!(gone.is_some(), "extra stopped on n1");
+    for n in [&n1, &n2] {
+        wait_json(n, "web only", Duration::from_secs(3), |s| {
+            names(s) == ["web"] && group(s, "web").is_some_and(|g| g["holder"] == "n1")
+        });
+        assert_ne!(n.unit_state(EXTRA), "active");
+        assert!(!n.has_addr(EXTRA_VIP));
+    }
+    assert!(
+        n1.journal("hbd.service")
+            .contains("group extra, removed from cluster.toml, is stopped here and forgotten")
+    );
+    assert_eq!(
+        mono(&n1, WEB, "ExecMainStartTimestampMonotonic"),
+        web_started,
+        "web was never restarted"
+    );
+    assert_group_up(&n1);
+
+    // Standby on n1, then restart hbd there: the standby stands.
+    let out = hbd_ok(&n1, &["standby", "web"]);
+    assert!(out.contains("web is running on n2"), "{out}");
+    let kept = n1.exec_ok(&["cat", "/var/lib/hbd/intent"]);
+    assert!(kept.contains("standby web"), "{kept}");
+    n1.exec_ok(&["systemctl", "restart", "hbd.service"]);
+    wait_json(
+        &n1,
+        "standby after the restart",
+        Duration::from_secs(10),
+        |s| group(s, "web").is_some_and(|g| g["admin"] == "standby" && g["holder"] == "n2"),
+    );
+    assert!(
+        n1.journal("hbd.service")
+            .contains("standby of group web stands from before this start")
+    );
+    // Even as the last node left, n1 keeps off web (it would take it without the standby).
+    n2.exec_ok(&["systemctl", "stop", "hbd.service"]);
+    std::thread::sleep(DEADTIME + MARGIN);
+    assert_group_down(&n1);
+    // takeover ends the standby (and is kept too).
+    let out = hbd_ok(&n1, &["takeover", "web"]);
+    assert!(out.contains("web is running on n1"), "{out}");
+    let kept = n1.exec_ok(&["cat", "/var/lib/hbd/intent"]);
+    assert!(kept.contains("takeover web"), "{kept}");
+    assert_group_up(&n1);
+
+    // A changed resource (the unit's timeout) of the running group: restarted in place
+    // on its holder from that resource on; the VIP and the mount stay as they are.
+    n2.exec_ok(&["systemctl", "start", "hbd.service"]);
+    wait_json(&n1, "n2 up again", Duration::from_secs(10), |s| {
+        s["nodes"]
+            .as_array()
+            .is_some_and(|a| a.iter().any(|p| p["name"] == "n2" && p["state"] == "up"))
+    });
+    let (unit_before, mount_before) = (
+        mono(&n1, WEB, "ExecMainStartTimestampMonotonic"),
+        mono(&n1, MOUNT, "ActiveEnterTimestampMonotonic"),
+    );
+    let changed = CLUSTER.replace("timeout = \"10s\"", "timeout = \"11s\"");
+    let out = reload(&n2, &changed);
+    assert!(
+        out.contains("new resources for web from its next start"),
+        "{out}"
+    );
+    let out = reload(&n1, &changed);
+    assert!(
+        out.contains("restarting web in place (resources changed)"),
+        "{out}"
+    );
+    let restarted = wait_until(Duration::from_secs(10), Duration::from_millis(50), || {
+        n1.unit_state(WEB) == "active"
+            && mono(&n1, WEB, "ExecMainStartTimestampMonotonic") != unit_before
+    });
+    assert!(restarted.is_some(), "the unit was restarted");
+    assert_eq!(
+        mono(&n1, MOUNT, "ActiveEnterTimestampMonotonic"),
+        mount_before
+    );
+    wait_served_by(&lab, "n1", Duration::from_secs(5)).expect("n1 serves the new unit");
+    assert_group_up(&n1);
+    assert_group_down(&n2);
+}
