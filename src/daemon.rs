@@ -27,6 +27,7 @@ mod logging;
 mod metrics;
 mod node;
 mod observe;
+mod ping;
 mod ratelimit;
 mod status;
 mod timer;
@@ -112,6 +113,21 @@ pub fn run(options: Options) -> Result<()> {
     )
 }
 
+/// Start the ping node rounds, if any ping node is configured.
+fn spawn_ping(
+    config: &Config,
+    tx: &mpsc::UnboundedSender<usize>,
+) -> Option<tokio::task::JoinHandle<()>> {
+    let addrs = config.failover.ping.clone();
+    if addrs.is_empty() {
+        return None;
+    }
+    let interval = config.timing.keepalive.get();
+    Some(tokio::spawn(
+        ping::run(addrs, interval, tx.clone()).in_current_span(),
+    ))
+}
+
 /// Load cluster.toml and find which of its nodes we are.
 fn identify(options: &Options) -> Result<(Arc<Config>, usize)> {
     let loaded = config::load(&options.config_path)?;
@@ -164,6 +180,10 @@ struct Daemon {
     maintenance: bool,
     /// Control API reload calls waiting for the reload under way.
     reload_replies: Vec<tokio::sync::oneshot::Sender<Result<String, String>>>,
+    /// Ping node rounds (daemon/ping.rs): counts in, the task that sends them.
+    ping_tx: mpsc::UnboundedSender<usize>,
+    ping_rx: mpsc::UnboundedReceiver<usize>,
+    ping_task: Option<tokio::task::JoinHandle<()>>,
     /// The operator's standby/takeover intents as last handed to the writer (intent.rs).
     saved_admin: Vec<crate::cluster::Admin>,
     intent_tx: tokio::sync::watch::Sender<Vec<(String, crate::cluster::Admin)>>,
@@ -281,6 +301,8 @@ impl Daemon {
         let (results_tx, results) = mpsc::unbounded_channel();
         let (side_tx, side) = mpsc::unbounded_channel();
         let observe = observe::Observer::new(&config, local, &manager);
+        let (ping_tx, ping_rx) = mpsc::unbounded_channel();
+        let ping_task = spawn_ping(&config, &ping_tx);
         Ok(Daemon {
             observe,
             config_path,
@@ -308,6 +330,9 @@ impl Daemon {
             control: None,
             maintenance: false,
             reload_replies: Vec::new(),
+            ping_tx,
+            ping_rx,
+            ping_task,
             saved_admin,
             intent_tx,
             fencer: fence::Fencer::default(),
@@ -363,6 +388,7 @@ impl Daemon {
                         self.cluster.handle_group_event(Instant::now(), group, event);
                     }
                 }
+                Some(n) = self.ping_rx.recv() => self.cluster.ping_count(Instant::now(), n),
                 Some(f) = self.failures.recv() => {
                     if let Some(group) = self.group_id(&f.name) {
                         self.cluster.handle_group_event(
@@ -441,6 +467,7 @@ impl Daemon {
                 Action::StartGroup(g) => self.spawn_group_op(g, true),
                 Action::StopGroup(g) => self.spawn_group_op(g, false),
                 Action::RestartResources { group, from } => self.spawn_restart(group, from),
+                Action::Announce(group) => self.spawn_announce(group),
                 Action::Event(event) => {
                     if event == Event::Ready && !self.ready {
                         self.ready = true;
@@ -517,6 +544,22 @@ impl Daemon {
                     h.observe(t0.elapsed().as_secs_f64());
                 }
                 let _ = results.send((cfg.name, event));
+            }
+            .in_current_span(),
+        );
+    }
+
+    /// Re-announce the group's addresses, off the loop (after a healed split brain).
+    fn spawn_announce(&self, group: GroupId) {
+        let manager = self.manager.clone();
+        let name = self.group_name(group).to_string();
+        tokio::spawn(
+            async move {
+                match manager.announce_group(group.0).await {
+                    Ok(done) if done.is_empty() => {}
+                    Ok(done) => tracing::info!(GROUP = %name, "group {name}: announced {} again", done.join(", ")),
+                    Err(e) => tracing::warn!(GROUP = %name, "group {name}: cannot announce its addresses again: {e}"),
+                }
             }
             .in_current_span(),
         );
@@ -749,7 +792,15 @@ impl Daemon {
             .map_err(|e| e.to_string())?;
         let changed = changed_links(&self.config, &new);
         self.observe.reloaded(&self.config, &new);
+        let ping_changed = new.failover.ping != self.config.failover.ping
+            || new.timing.keepalive != self.config.timing.keepalive;
         let new = Arc::new(new);
+        if ping_changed {
+            if let Some(t) = self.ping_task.take() {
+                t.abort();
+            }
+            self.ping_task = spawn_ping(&new, &self.ping_tx);
+        }
         self.manager.set_config(new.clone());
         self.prefilter.update(&new);
         self.config = new;
@@ -1075,6 +1126,45 @@ impl Daemon {
             }
             Event::DuplicateLocal { gone: true, .. } => {
                 tracing::warn!("the other daemon claiming to be this node is silent now")
+            }
+            Event::Quorum {
+                quorate: false,
+                heard,
+                nodes,
+            } => {
+                let what = match self.config.failover.no_quorum {
+                    crate::config::NoQuorum::Stop => "its groups stop and none starts",
+                    crate::config::NoQuorum::Freeze => {
+                        "what runs here keeps running, nothing starts (no_quorum = \"freeze\")"
+                    }
+                };
+                tracing::error!(
+                    "no quorum: this node hears {heard} of {nodes} nodes (itself included), no majority: {what}"
+                )
+            }
+            Event::Quorum { heard, nodes, .. } => {
+                tracing::info!("quorum: this node hears {heard} of {nodes} nodes (itself included)")
+            }
+            Event::PingCount {
+                reached,
+                configured,
+            } => {
+                if *reached == 0 {
+                    tracing::warn!(
+                        "this node reaches no ping node (0 of {configured}): it starts no group and stops its own"
+                    )
+                } else {
+                    tracing::info!("this node reaches {reached} of {configured} ping nodes")
+                }
+            }
+            Event::SplitBrain {
+                group,
+                peer: p,
+                view,
+                ..
+            } => {
+                let (g, p) = (self.group_name(*group), peer(p));
+                tracing::warn!(GROUP = %g, PEER = %p, "group {g}: {view}")
             }
             Event::SendFailed { reason } => tracing::error!(
                 "cannot send a heartbeat: {reason}; peers will declare this node dead"

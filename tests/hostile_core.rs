@@ -53,6 +53,7 @@ impl Node {
                     Action::StartGroup(_)
                     | Action::StopGroup(_)
                     | Action::RestartResources { .. }
+                    | Action::Announce(_)
                     | Action::FenceNode { .. }
                     | Action::CancelFence { .. }
                     | Action::Exit => {}

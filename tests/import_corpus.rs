@@ -61,9 +61,9 @@ fn want(tree: &str) -> Want {
         "amara-k-administration-linux" => Err("haresources:1: ", "template placeholder"),
         "andrewbx-config" => Ok(&[
             "interface label eth0:1 dropped",
-            "respawn cluster /usr/lib/heartbeat/ipfail",
-            "ping 172.16.1.254",
-            "deadping 60",
+            "respawn cluster /usr/lib/heartbeat/ipfail → nothing to run",
+            "ping 172.16.1.254 → [failover] ping",
+            "deadping 60 → [failover] ping_dampen",
         ]),
         "auditt7708-pacemaker-resource" => Ok(&[
             "from /etc/hosts",
@@ -74,7 +74,12 @@ fn want(tree: &str) -> Want {
             "hbgenmethod",
         ]),
         "bwahn-heartbeat-vagrant" => Err("haresources:1: ", "\"lisa\" is not declared"),
-        "chenzhiwei-linux" => Ok(&["ping_group group1", "dopd", "sha1"]),
+        "chenzhiwei-linux" => Ok(&[
+            "ping_group group1 172.16.12.1 → [failover] ping",
+            "counted one by one",
+            "dopd",
+            "sha1",
+        ]),
         "chinatree-sources-install" => Ok(&[
             "node VM-X-93 is named vm-x-93",
             "watchdog",

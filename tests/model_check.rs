@@ -383,7 +383,10 @@ impl HbdModel {
                     due,
                 }),
                 // The model's configs configure no fencing.
-                Action::Event(_) | Action::FenceNode { .. } | Action::CancelFence { .. } => {}
+                Action::Event(_)
+                | Action::Announce(_)
+                | Action::FenceNode { .. }
+                | Action::CancelFence { .. } => {}
                 Action::Exit => {
                     let node = &mut s.nodes[i];
                     node.core = None;
@@ -900,9 +903,22 @@ fn two_nodes_two_groups() {
 fn three_nodes_one_group() {
     let faults = env("HBD_MODEL_FAULTS", 1) as u32;
     // Three nodes take more steps per keepalive (six deliveries): deeper bound, to
-    // reach a split (the isolated node starts the group after initdead) and its heal.
-    let found = check("3n1g", HbdModel::new(3, 1, faults), 60);
+    // reach a split and its heal. With quorum's default (stop) an isolated holder gives
+    // its group up and no split happens; `freeze` lets it keep the group while the
+    // majority starts it too: the split whose heal must end with one holder.
+    let mut model = HbdModel::new(3, 1, faults);
+    model.config.failover.no_quorum = hbd::config::NoQuorum::Freeze;
+    let found = check("3n1g", model, 60);
     assert_clean("3n1g", &found, &["takeover", "split healed to one holder"]);
+}
+
+/// Three nodes with quorum's default (`no_quorum = "stop"`): an isolated holder stops
+/// its group; the safety properties hold throughout.
+#[test]
+fn three_nodes_one_group_quorum_stop() {
+    let faults = env("HBD_MODEL_FAULTS", 1) as u32;
+    let found = check("3n1gq", HbdModel::new(3, 1, faults), 40);
+    assert_clean("3n1gq", &found, &["takeover"]);
 }
 
 /// The checker and the printed counterexample are live: with no tolerance for an

@@ -31,6 +31,8 @@ enum Fault {
     FailNextStop(usize, usize),
     RuntimeFailure(usize, usize),
     Wait(u64),
+    /// The node reaches this many of its two ping nodes from now on (ping variant).
+    Ping(usize, usize),
 }
 
 fn fault() -> impl Strategy<Value = Fault> {
@@ -83,6 +85,7 @@ fn apply(s: &mut Sim, f: &Fault) {
             },
         ),
         Fault::Wait(ms) => s.run_for(Duration::from_millis(ms)),
+        Fault::Ping(n, c) => s.nodes[n].ping = Some(c),
         _ => {}
     }
     s.run_for(Duration::from_millis(37));
@@ -92,6 +95,11 @@ fn apply(s: &mut Sim, f: &Fault) {
 /// (unless a failed stop left a group blocked, which needs an operator).
 fn settle_and_check(s: &mut Sim) {
     s.heal();
+    for n in &mut s.nodes {
+        if n.ping.is_some() {
+            n.ping = Some(2);
+        }
+    }
     // Twice: a node still shutting down in the first round has exited by the second.
     for _ in 0..2 {
         for n in 0..3 {
@@ -130,6 +138,27 @@ fn sim3() -> Sim {
         &[("web", 0), ("db", 1)],
         "[failover]\nhold_down = \"3s\"\n",
     ))
+}
+
+/// The three-node cluster with two ping nodes that every node reaches at first.
+fn sim3_ping() -> Sim {
+    let mut s = Sim::new(config(
+        3,
+        2,
+        &[("web", 0), ("db", 1)],
+        "[failover]\nhold_down = \"3s\"\nping = [\"192.0.2.1\", \"192.0.2.2\"]\nping_dampen = \"300ms\"\n",
+    ));
+    for n in &mut s.nodes {
+        n.ping = Some(2);
+    }
+    s
+}
+
+fn fault_or_ping() -> impl Strategy<Value = Fault> {
+    prop_oneof![
+        3 => fault(),
+        1 => (0..3usize, 0..3usize).prop_map(|(n, c)| Fault::Ping(n, c)),
+    ]
 }
 
 /// `sim3` with every node fenced (a fence powers the node off, as in the sim).
@@ -174,6 +203,21 @@ proptest! {
     #[test]
     fn connected_nodes_never_share_a_group(faults in proptest::collection::vec(fault(), 1..40)) {
         let mut s = sim3();
+        s.run_for(Duration::from_millis(500));
+        for f in &faults {
+            apply(&mut s, f);
+        }
+        prop_assert!(s.worst_overlap <= OVERLAP_BOUND, "overlap {:?}", s.worst_overlap);
+        settle_and_check(&mut s);
+        prop_assert!(s.worst_overlap <= OVERLAP_BOUND, "overlap {:?}", s.worst_overlap);
+    }
+
+    /// The same with ping nodes whose reachability changes: handovers to the
+    /// better-connected node and nodes cut off from every ping node never leave two
+    /// connected nodes holding a group.
+    #[test]
+    fn connected_nodes_never_share_a_group_with_ping_nodes(faults in proptest::collection::vec(fault_or_ping(), 1..30)) {
+        let mut s = sim3_ping();
         s.run_for(Duration::from_millis(500));
         for f in &faults {
             apply(&mut s, f);

@@ -170,7 +170,9 @@ fn partition_heal_leaves_exactly_one_owner() {
 
 #[test]
 fn three_nodes_fail_over_down_the_rank() {
-    let mut s = Sim::new(config(3, 1, &[("web", 0)], ""));
+    // Five nodes, so that three remain after two crashes: a majority (quorum). With
+    // three nodes the last one would have no quorum and start nothing (sim_defences).
+    let mut s = Sim::new(config(5, 1, &[("web", 0)], ""));
     s.run_for(MS(500));
     assert_eq!(s.owner(0), 0);
     s.crash(0);
@@ -183,7 +185,8 @@ fn three_nodes_fail_over_down_the_rank() {
 
 #[test]
 fn death_of_the_new_owner_while_it_starts_hands_over_again() {
-    let mut s = Sim::new(config(3, 1, &[("web", 0)], ""));
+    // Five nodes: the three left after two crashes still have quorum.
+    let mut s = Sim::new(config(5, 1, &[("web", 0)], ""));
     s.run_for(MS(500));
     s.nodes[1].start_outcome[0].push_back(Outcome::Hang);
     s.crash(0);

@@ -105,6 +105,17 @@ pub fn render(r: &Report, transitions: usize) -> String {
     for f in flags {
         let _ = writeln!(o, "  {f}");
     }
+    if let Some(q) = &r.quorum {
+        if q.quorate {
+            let _ = writeln!(o, "  quorum: {} of {} nodes heard", q.heard, q.nodes);
+        } else {
+            let _ = writeln!(
+                o,
+                "  NO QUORUM: {} of {} nodes heard, no majority (no group starts here)",
+                q.heard, q.nodes
+            );
+        }
+    }
 
     let _ = writeln!(o, "\nNodes:");
     let width = r.nodes.iter().map(|n| n.name.len()).max().unwrap_or(0);
@@ -126,6 +137,17 @@ pub fn render(r: &Report, transitions: usize) -> String {
                 .map(|l| format!("{} {}", l.name, if l.up { "up" } else { "down" }))
                 .collect();
             let _ = write!(line, "  links: {}", links.join(", "));
+        }
+        if r.ping_nodes > 0 {
+            match n.ping_reached {
+                Some(c) => {
+                    let _ = write!(line, "  ping {c}/{}", r.ping_nodes);
+                }
+                None if n.local || n.state == "up" || n.state == "late" => {
+                    let _ = write!(line, "  ping ?/{}", r.ping_nodes);
+                }
+                None => {}
+            }
         }
         if n.maintenance && !n.local {
             line += "  MAINTENANCE";
@@ -282,6 +304,7 @@ mod tests {
             config_differs: !local,
             maintenance: !local,
             wire_version: Some(2),
+            ping_reached: Some(if local { 2 } else { 1 }),
             links: if local {
                 vec![]
             } else {
@@ -324,6 +347,8 @@ mod tests {
                 fence_wait: None,
             }],
             transitions: vec![],
+            ping_nodes: 2,
+            quorum: None,
             removed_groups: vec![RemovedGroupReport {
                 name: "db".into(),
                 state: "blocked".into(),
@@ -338,7 +363,7 @@ mod tests {
         for want in [
             "Cluster web, seen from alpha at 11:00:05 UTC (hbd 0.1.0, config aaaaaaaa)",
             "  MAINTENANCE: resources are not managed on this node",
-            "  beta   up     since 11:00:00  links: lan down  MAINTENANCE  CONFIG DIFFERS (bbbbbbbb here aaaaaaaa)",
+            "  beta   up     since 11:00:00  links: lan down  ping 1/2  MAINTENANCE  CONFIG DIFFERS (bbbbbbbb here aaaaaaaa)",
             "  web  blocked on alpha  since 2026-11-30T23:59:59Z  (preferred alpha)  STANDBY here  wanted by beta",
             "why: stop failed: busy",
             "unit nginx.service  failed",

@@ -31,6 +31,13 @@ pub struct Report {
     pub groups: Vec<GroupReport>,
     /// The last transitions of groups on this node, oldest first.
     pub transitions: Vec<TransitionReport>,
+    /// Ping nodes configured (`[failover] ping`); each node's count is in `nodes`.
+    #[serde(default)]
+    pub ping_nodes: usize,
+    /// Three or more nodes: how many the answering node hears (itself included) of
+    /// the configured ones, and whether that is a majority. Null for two nodes.
+    #[serde(default)]
+    pub quorum: Option<QuorumReport>,
     /// Groups a reload removed from cluster.toml while they ran on this node, still
     /// claimed here until stopped (absent from older hbd's reports).
     #[serde(default)]
@@ -39,6 +46,13 @@ pub struct Report {
     /// from older daemons' reports).
     #[serde(default)]
     pub heartbeat_gaps: Vec<GapReport>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct QuorumReport {
+    pub heard: usize,
+    pub nodes: usize,
+    pub quorate: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -83,6 +97,10 @@ pub struct NodeReport {
     /// it sends in now, the highest every live peer speaks).
     pub wire_version: Option<u8>,
     pub links: Vec<LinkReport>,
+    /// How many ping nodes it reaches (the answering node's own count, or the one a
+    /// live peer advertises); null when unknown or none are configured.
+    #[serde(default)]
+    pub ping_reached: Option<u8>,
     /// Fencing of this node as the answering node sees it; null when none is owed
     /// or done.
     #[serde(default)]
@@ -178,6 +196,7 @@ pub fn build(
         maintenance: status.maintenance,
         wire_version: Some(status.wire_version),
         links: Vec::new(),
+        ping_reached: status.ping_reached,
         fence: None,
     }];
     nodes.extend(status.peers.iter().map(|p| {
@@ -190,6 +209,7 @@ pub fn build(
             config_differs: p.config_differs,
             maintenance: p.maintenance,
             wire_version: p.version,
+            ping_reached: p.ping_reached,
             links: p
                 .links
                 .iter()
@@ -271,6 +291,12 @@ pub fn build(
         nodes,
         groups,
         transitions,
+        ping_nodes: status.ping_configured,
+        quorum: status.quorum.map(|q| QuorumReport {
+            heard: q.heard,
+            nodes: q.nodes,
+            quorate: q.quorate,
+        }),
         removed_groups: status
             .removed
             .iter()

@@ -118,6 +118,7 @@ mod tests {
             config_differs: false,
             maintenance: false,
             version: None,
+            ping_reached: None,
             fence: None,
         }
     }
@@ -134,6 +135,9 @@ mod tests {
             peers,
             groups,
             transitions: vec![],
+            ping_configured: 0,
+            ping_reached: None,
+            quorum: None,
             removed: vec![],
         }
     }

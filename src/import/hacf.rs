@@ -93,8 +93,25 @@ pub struct HaCf {
     pub mapped: Vec<(usize, String)>,
     /// Lines of `mcast6` (no hbd equivalent; an error only if nothing else is left).
     pub mcast6: Vec<usize>,
+    /// `ping` and `ping_group` targets (an address or an /etc/hosts name), in file
+    /// order, with their line and the ping_group's name.
+    pub ping: Vec<PingTarget>,
+    /// Line of `respawn USER …/ipfail`, and the line as written.
+    pub ipfail: Option<(usize, String)>,
+    /// `deadping`: how long Heartbeat waited before calling a ping node dead, and
+    /// the line as written.
+    pub deadping: Option<(Timed, String)>,
     /// `stonith` and `stonith_host` lines, in file order (mapped to fencing in mod.rs).
     pub stonith: Vec<Stonith>,
+}
+
+/// One ping node of ha.cf.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PingTarget {
+    pub target: String,
+    pub line: usize,
+    /// The `ping_group` it belongs to, if any.
+    pub group: Option<String>,
 }
 
 /// A STONITH device of ha.cf: `stonith_host HOSTFROM TYPE PARAMS...` (the device is
@@ -433,19 +450,51 @@ pub fn parse(bytes: &[u8], file: &str, report: &mut Report) -> Result<HaCf, Impo
                 n,
                 "nice_failback is obsolete (Heartbeat 3 ignores it); use auto_failback, which the import reads",
             ),
-            "ping" | "ping_group" | "hbaping" | "deadping" => report.dropped(
+            "ping" => {
+                need(1, "ping ADDRESS ...")?;
+                for a in args {
+                    limits(&cf, file)?;
+                    cf.ping.push(PingTarget {
+                        target: a.to_string(),
+                        line: n,
+                        group: None,
+                    });
+                }
+            }
+            "ping_group" => {
+                need(2, "ping_group NAME ADDRESS ...")?;
+                for a in &args[1..] {
+                    limits(&cf, file)?;
+                    cf.ping.push(PingTarget {
+                        target: a.to_string(),
+                        line: n,
+                        group: Some(args[0].to_string()),
+                    });
+                }
+            }
+            "deadping" => {
+                need(1, "a time in seconds, or with an ms/us suffix")?;
+                let ms = parse_time(args[0]).map_err(err)?;
+                cf.deadping = Some((Timed { ms, line: n }, shown.clone()));
+            }
+            "hbaping" => report.dropped(
                 file,
                 n,
                 format!(
-                    "{shown} — not supported yet: hbd has no ping nodes, so a node that loses its uplink keeps its groups (Heartbeat moved them to a node that still reached the ping targets); until then, watch the uplink with your monitoring"
+                    "{shown} — hbaping (Fibre Channel HBA ping) has no hbd equivalent: list IP ping nodes with ping instead"
                 ),
             ),
             "respawn" | "failfast" => {
                 let user = args.first().copied().unwrap_or("");
                 let prog = args.get(1).copied().unwrap_or("");
                 let base = prog.rsplit('/').next().unwrap_or(prog);
+                if base == "ipfail" && dir == "respawn" {
+                    // hbd's core does what ipfail did (failover.rs in the import).
+                    cf.ipfail = Some((n, shown.clone()));
+                    continue;
+                }
                 let why = match base {
-                    "ipfail" => "not supported yet: ipfail moved groups away from a node that lost its uplink; hbd has no ping nodes, so a lost uplink does not move groups".to_string(),
+                    "ipfail" => "failfast of ipfail: hbd acts on ping nodes itself (see respawn ipfail); nothing to run".to_string(),
                     "dopd" => "dopd (DRBD outdate-peer daemon) is not run by hbd; configure DRBD's own fence-peer handler".to_string(),
                     "" => "respawn without a program: nothing to run".to_string(),
                     _ => {

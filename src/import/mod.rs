@@ -352,7 +352,15 @@ pub fn import(dir: &Path, opts: &Options, host: &dyn Host) -> Result<Imported, I
 
     // Everything else ha.cf says, so its errors come before haresources'.
     let timing = timing(&cf, &mut report, &mut comments)?;
-    let failover = failover(&cf, &mut report, &mut comments);
+    let mut failover = failover(&cf, &mut report, &mut comments);
+    ping_nodes(
+        &cf,
+        host,
+        &timing,
+        &mut failover,
+        &mut report,
+        &mut comments,
+    );
     let (links, addresses, link_lines) = links(&cf, opts, host, &mut report, &mut comments)?;
 
     // Resource groups.
@@ -1351,6 +1359,172 @@ fn fencing(cf: &HaCf, nodes: &mut [Node], report: &mut Report, comments: &mut Co
             "fencing runs cluster-glue's `stonith` tool (Debian package cluster-glue) on the node that takes over: install it on every node and try it once by hand (`stonith -t TYPE ... -S`)",
         );
     }
+}
+
+/// `ping`, `ping_group`, `deadping` and `respawn … ipfail` become `[failover] ping`
+/// and `ping_dampen`: hbd's core does what ipfail did.
+fn ping_nodes(
+    cf: &HaCf,
+    host: &dyn Host,
+    timing: &Timing,
+    failover: &mut Failover,
+    report: &mut Report,
+    comments: &mut Comments,
+) {
+    const F: &str = hacf::FILE;
+    let mut lines: Vec<usize> = Vec::new();
+    let mut groups: Vec<(usize, String)> = Vec::new();
+    for t in &cf.ping {
+        let what = match &t.group {
+            Some(g) => format!("ping_group {g} member {}", t.target),
+            None => format!("ping node {}", t.target),
+        };
+        let addr = match t.target.parse::<IpAddr>() {
+            Ok(a) => Some(a),
+            Err(_) => {
+                let a = host.resolve(&t.target);
+                if let Some(a) = a {
+                    report.changed(
+                        F,
+                        t.line,
+                        format!("{what} is {a} (from /etc/hosts): hbd pings addresses, so the address is written"),
+                    );
+                }
+                a
+            }
+        };
+        let Some(a) = addr else {
+            report.dropped(
+                F,
+                t.line,
+                format!("{what} — not an address and not in /etc/hosts: add it to [failover] ping by address"),
+            );
+            continue;
+        };
+        if a.is_loopback() || a.is_unspecified() || a.is_multicast() {
+            report.dropped(
+                F,
+                t.line,
+                format!("{what} — {a} is not one remote host (loopback, unspecified or multicast): it tells nothing about the network"),
+            );
+        } else if failover.ping.contains(&a) {
+            report.warning(
+                F,
+                t.line,
+                format!("{what} is listed twice; the repeat is ignored"),
+            );
+        } else if failover.ping.len() >= crate::config::MAX_PING {
+            report.dropped(
+                F,
+                t.line,
+                format!(
+                    "{what} — hbd takes at most {} ping nodes",
+                    crate::config::MAX_PING
+                ),
+            );
+        } else {
+            failover.ping.push(a);
+            if !lines.contains(&t.line) {
+                lines.push(t.line);
+            }
+            if let Some(g) = &t.group {
+                if !groups.iter().any(|(l, _)| *l == t.line) {
+                    groups.push((t.line, g.clone()));
+                }
+            }
+        }
+    }
+    for &l in &lines {
+        let on_line: Vec<&hacf::PingTarget> = cf.ping.iter().filter(|t| t.line == l).collect();
+        let words: Vec<&str> = on_line.iter().map(|t| t.target.as_str()).collect();
+        let shown = match on_line.first().and_then(|t| t.group.as_deref()) {
+            Some(g) => format!("ping_group {g} {}", words.join(" ")),
+            None => format!("ping {}", words.join(" ")),
+        };
+        report.mapped(F, l, format!("{shown} → [failover] ping"));
+    }
+    for (l, g) in &groups {
+        report.changed(
+            F,
+            *l,
+            format!("ping_group {g}: its members are ping nodes counted one by one (Heartbeat counted the group as one node, reached while any member answered); a node that reaches none still stops its groups, and one that reaches fewer members than a peer hands its groups over"),
+        );
+    }
+    match (&cf.ipfail, failover.ping.is_empty()) {
+        (Some((l, shown)), false) => report.mapped(
+            F,
+            *l,
+            format!("{shown} → nothing to run: hbd itself moves groups away from a node that reaches fewer ping nodes ([failover] ping)"),
+        ),
+        (Some((l, shown)), true) => report.dropped(
+            F,
+            *l,
+            format!("{shown} — without ping nodes ipfail had nothing to act on; nothing imported"),
+        ),
+        (None, false) => report.changed(
+            F,
+            lines[0],
+            "ping nodes without `respawn … ipfail`: Heartbeat only reported them, hbd acts on them (a node that reaches none stops its groups, one that reaches fewer than a peer hands them over); remove [failover] ping to keep the old behaviour",
+        ),
+        (None, true) => {}
+    }
+    if failover.ping.is_empty() {
+        if let Some((d, shown)) = &cf.deadping {
+            report.dropped(F, d.line, format!("{shown} — no ping node was imported"));
+        }
+        return;
+    }
+    let floor = 2 * timing.keepalive.as_millis();
+    let (ms, comment) = match &cf.deadping {
+        Some((d, shown)) => {
+            report.changed(
+                F,
+                d.line,
+                format!("{shown} → [failover] ping_dampen: Heartbeat declared a ping node dead after deadping; hbd counts a drop in the number reached once it has lasted ping_dampen"),
+            );
+            (d.ms, format!("ha.cf:{}: deadping", d.line))
+        }
+        None => (
+            failover.ping_dampen.as_millis(),
+            "not in ha.cf: hbd's default".to_string(),
+        ),
+    };
+    let dead = timing.deadtime.as_millis();
+    let ceiling = (dead / 2).max(floor);
+    let ms = if ms >= dead {
+        report.changed(
+            F,
+            cf.deadping.as_ref().map_or(lines[0], |d| d.0.line),
+            format!(
+                "ping_dampen lowered to {} (half of deadtime {}): a longer one would let a holder cut off from its peers and the ping nodes keep its groups after its peer took them over",
+                HumanDuration::from_millis(ceiling),
+                timing.deadtime
+            ),
+        );
+        comments.ping_dampen = format!("{comment}, lowered below deadtime");
+        ceiling
+    } else if ms < floor {
+        report.changed(
+            F,
+            cf.deadping.as_ref().map_or(lines[0], |d| d.0.line),
+            format!("ping_dampen raised to {} (twice keepalive): a shorter one would let one lost echo move groups", HumanDuration::from_millis(floor)),
+        );
+        floor
+    } else {
+        ms
+    };
+    failover.ping_dampen = HumanDuration::from_millis(ms);
+    if comments.ping_dampen.is_empty() {
+        comments.ping_dampen = comment;
+    }
+    comments.ping = format!(
+        "ha.cf:{}",
+        lines
+            .iter()
+            .map(|l| l.to_string())
+            .collect::<Vec<_>>()
+            .join(",")
+    );
 }
 
 type Addresses = BTreeMap<String, BTreeMap<String, IpAddr>>;

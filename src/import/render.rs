@@ -13,6 +13,9 @@ pub struct Comments {
     /// keepalive, warntime, deadtime, initdead.
     pub timing: [String; 4],
     pub failback: String,
+    /// Where the ping nodes and their dampening came from.
+    pub ping: String,
+    pub ping_dampen: String,
     pub auth: String,
     /// One per link, in the config's link order.
     pub links: Vec<String>,
@@ -96,6 +99,21 @@ pub fn render(cfg: &Config, cm: &Comments) -> String {
         cfg.failover.auto_failback.to_string(),
         &cm.failback,
     );
+    if !cfg.failover.ping.is_empty() {
+        let list: Vec<String> = cfg
+            .failover
+            .ping
+            .iter()
+            .map(|a| q(&a.to_string()))
+            .collect();
+        kv(&mut o, "ping", format!("[{}]", list.join(", ")), &cm.ping);
+        kv(
+            &mut o,
+            "ping_dampen",
+            q(&cfg.failover.ping_dampen.to_string()),
+            &cm.ping_dampen,
+        );
+    }
     o.push('\n');
 
     for (i, l) in cfg.links.iter().enumerate() {

@@ -270,6 +270,19 @@ pub async fn add(h: &Handle, r: &IpResource) -> Result<Placement, IpError> {
     Ok(p)
 }
 
+/// Announce the address again, as `add` does after adding it (`arp_count` rounds,
+/// at least one), if it is on its interface here. After a split brain heals, the
+/// node that keeps the group does so: neighbours may have learnt the other side's MAC.
+/// Returns where it is, or `None` when it is not here.
+pub async fn reannounce(h: &Handle, r: &IpResource) -> Result<Option<Placement>, IpError> {
+    let p = place(h, r).await?;
+    if find(h, &p).await?.is_none() {
+        return Ok(None);
+    }
+    announce(h, &p, r.arp_count.max(1), r.arp_interval.get())?;
+    Ok(Some(p))
+}
+
 /// Send one announcement of `addr` (gratuitous ARP or unsolicited NA).
 fn announce_once(p: &Placement) -> std::io::Result<()> {
     let a = arp::Announcer::get()?;

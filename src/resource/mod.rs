@@ -500,6 +500,32 @@ impl Manager {
         Ok(())
     }
 
+    /// Re-announce every virtual IP of the group that is up here (after a healed
+    /// split brain). Returns the addresses announced; every address is tried even
+    /// when one fails, and the failures are joined into the error.
+    pub async fn announce_group(&self, group: usize) -> Result<Vec<String>, ResourceError> {
+        let cfg = self.config();
+        let g = cfg
+            .groups
+            .get(group)
+            .ok_or(ResourceError::NoSuchGroup(group))?;
+        let (mut done, mut errors) = (Vec::new(), Vec::new());
+        for r in &g.resources {
+            if let ResourceConfig::Ip(c) = r {
+                match ip::reannounce(&self.nl, c).await {
+                    Ok(Some(p)) => done.push(format!("{} on {}", p.addr, p.ifname)),
+                    Ok(None) => {}
+                    Err(e) => errors.push(e.to_string()),
+                }
+            }
+        }
+        if errors.is_empty() {
+            Ok(done)
+        } else {
+            Err(ResourceError::Failed(errors.join("; ")))
+        }
+    }
+
     /// Whether every resource of the group is already active here (adoption). When it
     /// is, the group is monitored from now on, as if `start_group` had run; nothing is
     /// restarted.

@@ -74,6 +74,10 @@ pub struct SimNode {
     pub starts: Vec<u32>,
     /// In-place restarts asked for, per group.
     pub restarts: Vec<u32>,
+    /// Re-announcements of each group's addresses asked for (Action::Announce).
+    pub announces: Vec<u32>,
+    /// Ping nodes this node reaches, reported every keepalive while set.
+    pub ping: Option<usize>,
     /// Scripted outcomes of the next fences this node carries out (default Ok).
     pub fence_outcome: VecDeque<Outcome>,
     /// Fences this node asked for: (target, attempt).
@@ -108,6 +112,8 @@ pub struct Sim {
     pub log: bool,
     /// Packets refused for their protocol version (mixed-version tests).
     pub version_rejects: u32,
+    /// Next round of ping reports (nodes with `ping` set).
+    next_ping: Instant,
     /// Fences under way: (due, fencer, target, attempt, result).
     fence_ops: Vec<(Instant, usize, usize, u64, FenceResult)>,
     /// A successful fence powers the target off (crash); false: it stays up (a fence
@@ -155,6 +161,7 @@ impl Sim {
             overlap_since: BTreeMap::new(),
             log: std::env::var_os("SIM_LOG").is_some(),
             version_rejects: 0,
+            next_ping: now,
             fence_ops: Vec::new(),
             fence_powers_off: true,
             fence_delay: Duration::from_millis(200),
@@ -172,6 +179,8 @@ impl Sim {
                 stop_outcome: vec![VecDeque::new(); ng],
                 starts: vec![0; ng],
                 restarts: vec![0; ng],
+                announces: vec![0; ng],
+                ping: None,
                 fence_outcome: VecDeque::new(),
                 fences: Vec::new(),
             });
@@ -441,6 +450,7 @@ impl Sim {
                     self.ops
                         .push((now + self.op_delay, i, group, GroupEvent::Restarted));
                 }
+                Action::Announce(g) => self.nodes[i].announces[g.0] += 1,
                 Action::Event(e) => {
                     if self.log {
                         eprintln!("{:>9.3}s n{i}: {e:?}", (now - self.t0).as_secs_f64());
@@ -510,6 +520,10 @@ impl Sim {
             }
             for (t, ..) in &self.fence_ops {
                 next = next.min(*t);
+            }
+            let pinging = self.nodes.iter().any(|n| n.ping.is_some());
+            if pinging {
+                next = next.min(self.next_ping);
             }
             if next > end {
                 break;
@@ -599,6 +613,22 @@ impl Sim {
                     c.handle_fence_result(now, NodeId(target), attempt, r);
                 }
                 self.drain(i);
+            }
+            // Ping rounds: one report per keepalive from every live node that pings.
+            if pinging && self.next_ping <= now {
+                self.next_ping = now + self.config.timing.keepalive.get();
+                for i in 0..self.nodes.len() {
+                    let Some(n) = self.nodes[i].ping else {
+                        continue;
+                    };
+                    if self.nodes[i].frozen {
+                        continue;
+                    }
+                    if let Some(c) = self.nodes[i].core.as_mut() {
+                        c.ping_count(now, n);
+                    }
+                    self.drain(i);
+                }
             }
             // Timers.
             for i in 0..self.nodes.len() {

@@ -325,6 +325,29 @@ impl Ops {
                     *s = Some(now);
                 }
             }
+            Event::SplitBrain {
+                group, kept, view, ..
+            } => {
+                let g = group.0;
+                if !*kept {
+                    // The release that follows carries it as its reason.
+                    self.because(g, view.clone());
+                    return;
+                }
+                let Some(state) = self.state.get(g).cloned() else {
+                    return;
+                };
+                if self.transitions.len() == TRANSITIONS {
+                    self.transitions.pop_front();
+                }
+                self.transitions.push_back(TransitionRec {
+                    at: now,
+                    group: g,
+                    from: state.clone(),
+                    to: state,
+                    reason: Some(view.clone()),
+                });
+            }
             Event::GroupState { group, state } => {
                 let g = group.0;
                 let Some(from) = self.state.get(g).cloned() else {

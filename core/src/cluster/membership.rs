@@ -70,6 +70,8 @@ pub struct Peer {
     /// With auto_failback: when the peer will have been up for the hold-down (until
     /// the timer that reaches it consumes it).
     pub failback_at: Option<Instant>,
+    /// How many ping nodes the peer reaches, from its latest heartbeat.
+    pub ping: Option<u8>,
 }
 
 /// What accepting a packet changed.
@@ -106,6 +108,7 @@ impl Peer {
             digest_mismatch: false,
             announced: None,
             failback_at: None,
+            ping: None,
         }
     }
 

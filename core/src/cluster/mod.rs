@@ -9,6 +9,7 @@
 //! hours of simulated time in milliseconds.
 
 mod command;
+mod defence;
 pub mod fence;
 mod membership;
 pub mod ownership;
@@ -20,8 +21,8 @@ pub use command::{Admin, Command, CommandError, CommandOutcome, Until, Wait};
 pub use fence::{FenceResult, FenceStatus};
 pub use reload::Reloaded;
 pub use status::{
-    GroupStatus, LinkStatus, PeerStatus, RemovedStatus, Status, Transition, peer_state_name,
-    state_name,
+    GroupStatus, LinkStatus, PeerStatus, Quorum, RemovedStatus, Status, Transition,
+    peer_state_name, state_name,
 };
 
 use std::collections::VecDeque;
@@ -55,6 +56,10 @@ pub enum Action {
     /// Restart resources `from..` of a running group in place (stop them last to
     /// first, start them first to last); report `Restarted` or `RestartFailed`.
     RestartResources { group: GroupId, from: usize },
+    /// Re-announce every address of the running group at once (gratuitous ARP,
+    /// unsolicited NA), as after a takeover: a split brain has healed and this node
+    /// keeps the group, but switches and clients may have learnt the other side's MAC.
+    Announce(GroupId),
     /// Something to log and reflect in the status line.
     Event(Event),
     /// A requested shutdown has completed: every group is released.
@@ -194,6 +199,8 @@ pub enum Timer {
     DuplicateLocal,
     /// This node is no longer passed over for the group.
     HoldDown(GroupId),
+    /// A drop in this node's ping count has lasted `ping_dampen`: it counts.
+    PingDampen,
     /// The wait for fresh heartbeats after a stall ends (see `Cluster::resync_until`).
     Resync,
     /// A fence of the node times out, or a failed one is tried again.
@@ -342,6 +349,29 @@ pub enum Event {
     SendFailed {
         reason: String,
     },
+    /// With three or more nodes: this node lost (`quorate: false`) or regained quorum,
+    /// hearing `heard` of `nodes` nodes (itself included).
+    Quorum {
+        quorate: bool,
+        heard: usize,
+        nodes: usize,
+    },
+    /// The number of ping nodes this node reaches changed (after dampening, for a drop).
+    PingCount {
+        reached: u8,
+        configured: usize,
+    },
+    /// Two holders of `group` met (a healed partition): exactly one keeps it by the
+    /// ownership rule. `view` says what each side held and who keeps it; `kept` whether
+    /// this node does (it then re-announces the group's addresses).
+    SplitBrain {
+        group: GroupId,
+        peer: NodeId,
+        local_generation: u64,
+        peer_generation: u64,
+        kept: bool,
+        view: String,
+    },
     /// Fencing `peer` before a takeover (`reason`: why it is owed one).
     FenceStarted {
         peer: NodeId,
@@ -396,6 +426,10 @@ pub struct Cluster {
     actions: VecDeque<Action>,
     /// Operator state and history (command.rs).
     ops: command::Ops,
+    /// This node's ping count (defence.rs).
+    ping: defence::Ping,
+    /// Whether this node had quorum when last evaluated (defence.rs).
+    was_quorate: bool,
     /// Groups a reload removed while they ran here, claimed until stopped (reload.rs).
     retiring: Vec<reload::Retiring>,
     /// Fencing of peers (fence.rs).
@@ -428,6 +462,8 @@ struct Local {
     restarts: restart::RestartBudget,
     /// An in-place restart is under way.
     restarting: bool,
+    /// Kept after a split brain with this peer: announce again once it has released.
+    announce_after: Option<NodeId>,
 }
 
 impl Local {
@@ -441,6 +477,7 @@ impl Local {
             conflict_reported: None,
             restarts: restart::RestartBudget::default(),
             restarting: false,
+            announce_after: None,
         }
     }
 }
@@ -493,6 +530,8 @@ impl Cluster {
             groups: (0..ng).map(|_| Local::stopped()).collect(),
             actions: VecDeque::new(),
             ops: command::Ops::new(config.nodes.len(), nl, ng),
+            ping: defence::Ping::default(),
+            was_quorate: true,
             retiring: Vec::new(),
             fence: fence::Fencing::new(config.nodes.len(), ng),
             accepted: None,
@@ -712,11 +751,18 @@ impl Cluster {
         }
         if heard.fresh {
             self.peers[sender].announced = extras.timing;
+            // At most the configured count: a count above it is not believed beyond it.
+            self.peers[sender].ping = extras
+                .ping
+                .map(|n| n.min(u8::try_from(self.config.failover.ping.len()).unwrap_or(u8::MAX)));
             self.apply(peer_id, &msg);
         }
         self.fence_refresh(now);
         self.check_ready(now);
         self.evaluate(now);
+        if heard.peer_up {
+            self.announce_to_returning_peer();
+        }
         Ok(())
     }
 
@@ -858,6 +904,7 @@ impl Cluster {
         self.fence_refresh(now);
         self.fence_timeouts(now);
         self.check_ready(now);
+        self.ping_timeout(now);
         self.evaluate(now);
         if now >= self.next_send {
             self.send_heartbeat();
@@ -916,6 +963,7 @@ impl Cluster {
         if self.exited || self.ops.maintenance {
             return;
         }
+        self.note_quorum();
         let mut changed = false;
         let waited = std::mem::replace(&mut self.fence.waiting, vec![None; self.groups.len()]);
         for g in 0..self.groups.len() {
@@ -974,13 +1022,15 @@ impl Cluster {
                         && !p.leaving
                         && claim != ClaimState::Failed
                         && p.twin.is_none()
-                        && !self.ops.peer_ineligible(i, g),
+                        && !self.ops.peer_ineligible(i, g)
+                        && self.ping_eligible(i),
                     claim: if alive { claim } else { ClaimState::None },
                     generation,
                     up_since: p.up_since,
                 }
             })
             .collect();
+        self.announce_after_release(g);
         let twin = self.twin_alive(now);
         let local = &self.groups[g];
         let view = View {
@@ -993,13 +1043,21 @@ impl Cluster {
             local_eligible: !self.shutting_down
                 && local.state == LocalGroupState::Stopped
                 && twin.is_none()
-                && self.ops.admin[g] != Admin::Standby,
+                && self.ops.admin[g] != Admin::Standby
+                && self.defences_allow_start(),
             local_generation: local.generation,
             others: &others,
         };
         if local.state == LocalGroupState::Running && twin.is_some_and(|t| t < self.incarnation) {
             // Another daemon with our name started before us and is live: it keeps
             // the groups, we release ours.
+            self.stop(g, false);
+            return true;
+        }
+        if local.state == LocalGroupState::Running
+            && let Some(why) = self.defence_release(&others)
+        {
+            self.ops.because(g, why);
             self.stop(g, false);
             return true;
         }
@@ -1033,6 +1091,9 @@ impl Cluster {
                         peer,
                         release: true,
                     });
+                    if self.peers[peer.0].claims[g].0 != ClaimState::Blocked {
+                        self.split_brain(g, peer, peer);
+                    }
                     self.stop(g, false);
                     true
                 }
@@ -1046,8 +1107,15 @@ impl Cluster {
                 }
                 Decision::Keep | Decision::Start | Decision::FailBack(_) => {
                     // Report a conflict we win once, so the log explains the peer's release.
+                    // A peer already stopping its copy counts: it heard us first and
+                    // yielded (nobody starts a group while another stops it), and this
+                    // node must still re-announce the group's addresses.
                     let rival = others.iter().find(|o| {
-                        o.alive && matches!(o.claim, ClaimState::Running | ClaimState::Starting)
+                        o.alive
+                            && matches!(
+                                o.claim,
+                                ClaimState::Running | ClaimState::Starting | ClaimState::Stopping
+                            )
                     });
                     let rival = rival.map(|o| o.node);
                     if rival != self.groups[g].conflict_reported {
@@ -1058,6 +1126,7 @@ impl Cluster {
                                 peer,
                                 release: false,
                             });
+                            self.split_brain(g, peer, self.local);
                         }
                     }
                     false
@@ -1344,6 +1413,9 @@ impl Cluster {
                 t.push((Timer::HoldDown(GroupId(g)), until));
             }
         }
+        if let Some(at) = self.ping_deadline() {
+            t.push((Timer::PingDampen, at));
+        }
         if let Some(until) = self.resync_until {
             t.push((Timer::Resync, until));
         }
@@ -1442,6 +1514,11 @@ impl Cluster {
         // declare this node dead while it may still hold groups.
         let extras = wire::Extras {
             timing: Some(self.own_timing()),
+            ping: if kind == Kind::Heartbeat && !self.config.failover.ping.is_empty() {
+                self.ping.effective
+            } else {
+                None
+            },
         };
         match wire::encode_extras(&msg, &self.keys, self.wire_version(), &extras) {
             Ok(bytes) => self.actions.push_back(Action::Send(bytes)),

@@ -221,6 +221,10 @@ impl Cluster {
         for &(_, n, _) in &restart {
             self.groups[n].restarting = true;
         }
+        if config.failover.ping != self.config.failover.ping {
+            // Counted against another list: unknown until the next round.
+            self.ping = super::defence::Ping::default();
+        }
         self.config = config.clone();
         self.keys = keys;
         self.cluster_id = config.cluster_id();

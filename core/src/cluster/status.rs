@@ -30,9 +30,26 @@ pub struct Status {
     pub groups: Vec<GroupStatus>,
     /// Last transitions of groups on this node, oldest first.
     pub transitions: Vec<Transition>,
+    /// Ping nodes configured (`[failover] ping`); 0 when none.
+    #[serde(default)]
+    pub ping_configured: usize,
+    /// How many of them this node reaches (dampened), once measured.
+    #[serde(default)]
+    pub ping_reached: Option<u8>,
+    /// With three or more nodes: the nodes this node hears (itself included), of the
+    /// configured ones, and whether that is a majority.
+    #[serde(default)]
+    pub quorum: Option<Quorum>,
     /// Groups a reload removed while they ran here, still claimed until stopped.
     #[serde(default)]
     pub removed: Vec<RemovedStatus>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Quorum {
+    pub heard: usize,
+    pub nodes: usize,
+    pub quorate: bool,
 }
 
 /// A group no longer in cluster.toml that this node still claims (see reload.rs).
@@ -59,6 +76,9 @@ pub struct PeerStatus {
     pub maintenance: bool,
     /// Highest wire version the peer speaks, once heard.
     pub version: Option<u8>,
+    /// How many ping nodes the peer reaches, as its latest heartbeat says (live peers).
+    #[serde(default)]
+    pub ping_reached: Option<u8>,
     /// Fencing of the peer, when one is owed, under way, failed or done.
     #[serde(default)]
     pub fence: Option<super::FenceStatus>,
@@ -179,6 +199,7 @@ impl Cluster {
                 config_differs: p.digest_mismatch,
                 maintenance: p.alive() && self.ops.peer_maintenance[i],
                 version: self.ops.peer_version[i].map(|(_, v)| v),
+                ping_reached: self.ping_of(i),
                 fence: self.fence_status(i, now),
             })
             .collect();
@@ -257,6 +278,16 @@ impl Cluster {
             peers,
             groups,
             transitions,
+            ping_configured: self.config.failover.ping.len(),
+            ping_reached: self.ping_of(local),
+            quorum: (self.config.nodes.len() >= 3).then(|| {
+                let (heard, nodes) = self.quorum();
+                Quorum {
+                    heard,
+                    nodes,
+                    quorate: self.quorate(),
+                }
+            }),
             removed: self
                 .retiring()
                 .into_iter()

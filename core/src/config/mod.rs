@@ -20,7 +20,7 @@ pub use diagnostic::{Diagnostic, Position, Severity, SpanIndex, did_you_mean, po
 pub use duration::{DurationError, HumanDuration};
 pub use keyset::KeySet;
 pub use model::*;
-pub use validate::{MAX_GROUPS, MAX_NODES, validate};
+pub use validate::{MAX_GROUPS, MAX_NODES, MAX_PING, validate};
 
 /// A config that failed to load.
 #[derive(Debug, thiserror::Error)]

@@ -159,6 +159,24 @@ pub struct Failover {
     /// failback, and a node where a group failed is passed over for this long.
     #[serde(default = "default_hold_down")]
     pub hold_down: HumanDuration,
+    /// Ping nodes: reference addresses (a router, a switch) each node sends ICMP echo
+    /// to on the keepalive schedule. A node that reaches none of them starts no group
+    /// and stops its own; a node that reaches fewer than a live peer hands its groups
+    /// to the better-connected peer.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ping: Vec<IpAddr>,
+    /// A drop in the number of ping nodes reached counts only once it has lasted this
+    /// long, so one lost echo moves nothing. A rise counts at once.
+    #[serde(
+        default = "default_ping_dampen",
+        skip_serializing_if = "is_default_ping_dampen"
+    )]
+    pub ping_dampen: HumanDuration,
+    /// With three or more nodes: what a partition that hears no majority of the
+    /// configured nodes does with its groups (`stop` them, or `freeze`: keep what runs,
+    /// start nothing). Two-node clusters have no quorum rule.
+    #[serde(default, skip_serializing_if = "NoQuorum::is_default")]
+    pub no_quorum: NoQuorum,
     /// Longest a fence of a node (its `fence` unit or command) may take before it
     /// counts as failed; a node's `fence.timeout` overrides it.
     #[serde(
@@ -181,12 +199,38 @@ fn is_default_fence_timeout(d: &HumanDuration) -> bool {
 fn default_hold_down() -> HumanDuration {
     HumanDuration::from_secs(30)
 }
+fn default_ping_dampen() -> HumanDuration {
+    HumanDuration::from_secs(5)
+}
+fn is_default_ping_dampen(d: &HumanDuration) -> bool {
+    *d == default_ping_dampen()
+}
+
+/// What a partition without quorum does (`[failover] no_quorum`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum NoQuorum {
+    /// Stop every group held here; start none.
+    #[default]
+    Stop,
+    /// Keep the groups that run here; start none.
+    Freeze,
+}
+
+impl NoQuorum {
+    fn is_default(&self) -> bool {
+        *self == NoQuorum::Stop
+    }
+}
 
 impl Default for Failover {
     fn default() -> Self {
         Failover {
             auto_failback: false,
             hold_down: default_hold_down(),
+            ping: Vec::new(),
+            ping_dampen: default_ping_dampen(),
+            no_quorum: NoQuorum::Stop,
             fence_timeout: default_fence_timeout(),
         }
     }

@@ -23,6 +23,7 @@ pub fn validate(c: &Config) -> Vec<Diagnostic> {
     links(c, &mut out);
     nodes(c, &mut out);
     groups(c, &mut out);
+    failover(c, &mut out);
     fencing(c, &mut out);
     observability(c, &mut out);
     heartbeat_fits(c, &mut out);
@@ -69,6 +70,77 @@ fn observability(c: &Config, out: &mut Vec<Diagnostic>) {
         out.push(Diagnostic::error(
             "events.timeout",
             format!("events.timeout {} is outside 100ms..1h", c.events.timeout),
+        ));
+    }
+}
+
+/// Most ping nodes: each costs one echo per keepalive, and the count travels in one byte.
+pub const MAX_PING: usize = 16;
+
+/// `[failover]`: ping nodes, their dampening, the quorum policy.
+fn failover(c: &Config, out: &mut Vec<Diagnostic>) {
+    let f = &c.failover;
+    if f.ping.len() > MAX_PING {
+        out.push(Diagnostic::error(
+            "failover.ping",
+            format!(
+                "{} ping nodes is more than the {MAX_PING} allowed: a few reference addresses (a router, a switch) are enough",
+                f.ping.len()
+            ),
+        ));
+    }
+    let mut seen = BTreeSet::new();
+    for (i, a) in f.ping.iter().enumerate() {
+        let key = format!("failover.ping[{i}]");
+        let why = if a.is_unspecified() {
+            Some("is the unspecified address")
+        } else if a.is_loopback() {
+            Some("is a loopback address, which every node always reaches: it tells nothing")
+        } else if a.is_multicast() {
+            Some("is a multicast address: a ping node must be one host")
+        } else if *a == IpAddr::from([255, 255, 255, 255]) {
+            Some("is the broadcast address: a ping node must be one host")
+        } else {
+            None
+        };
+        if let Some(why) = why {
+            out.push(Diagnostic::error(key, format!("ping node {a} {why}")));
+        } else if !seen.insert(*a) {
+            out.push(Diagnostic::error(
+                key,
+                format!("ping node {a} is listed twice"),
+            ));
+        }
+    }
+    let (ka, dampen) = (c.timing.keepalive.as_millis(), f.ping_dampen.as_millis());
+    if !f.ping.is_empty() && dampen < 2 * ka {
+        out.push(
+            Diagnostic::error(
+                "failover.ping_dampen",
+                format!(
+                    "ping_dampen {} must be at least twice keepalive {}: one lost echo would move groups",
+                    f.ping_dampen, c.timing.keepalive
+                ),
+            )
+            .with_help(format!(
+                "try ping_dampen = \"{}\"",
+                HumanDuration::from_millis(ka * 5)
+            )),
+        );
+    }
+    if !f.ping.is_empty() && dampen >= c.timing.deadtime.as_millis() && dampen >= 2 * ka {
+        out.push(Diagnostic::warning(
+            "failover.ping_dampen",
+            format!(
+                "ping_dampen {} is not shorter than deadtime {}: a holder cut off from its peers and the ping nodes keeps its groups for ping_dampen, while its peers take them over after deadtime, so both run them meanwhile",
+                f.ping_dampen, c.timing.deadtime
+            ),
+        ));
+    }
+    if f.no_quorum != NoQuorum::Stop && c.nodes.len() < 3 {
+        out.push(Diagnostic::warning(
+            "failover.no_quorum",
+            "no_quorum has no effect with fewer than three nodes: two-node clusters have no quorum rule (use ping nodes or fencing as tie-breakers)",
         ));
     }
 }
@@ -196,7 +268,11 @@ fn heartbeat_fits(c: &Config, out: &mut Vec<Diagnostic>) {
         sender.name.len(),
         c.groups.iter().map(|g| g.name.len().min(MAX_NAME)),
         c.nodes.len(),
-    );
+    ) + if c.failover.ping.is_empty() {
+        0
+    } else {
+        wire::PING_FIELD_LEN
+    };
     if len > wire::MAX_PACKET {
         let names: usize = c.groups.iter().map(|g| g.name.len()).sum();
         out.push(

@@ -20,6 +20,8 @@
 //!       fields: count, then per field type (1 byte), len (1 byte), value; unknown
 //!       types are skipped. Types 16-31 belong to operation (see [`FIELD_TIMING`]):
 //!       16 timing: the sender's keepalive, warntime and deadtime in ms (3 x u32)
+//!       1 ping count (len 1): how many of its ping nodes the sender reaches, sent
+//!         only when it has ping nodes configured (`[failover] ping`)
 //! end MAC over everything before it (32 bytes HMAC-SHA256 or 20 HMAC-SHA1)
 //! ```
 //!
@@ -66,6 +68,11 @@ const V2_TRAILER: usize = 3;
 pub const FIELD_TIMING: u8 = 16;
 /// Bytes the timing field takes: type, length, value.
 const TIMING_FIELD: usize = 2 + 12;
+/// Optional field type: the number of ping nodes the sender reaches (one byte).
+pub const FIELD_PING: u8 = 1;
+/// Bytes the ping count adds to a version 2 heartbeat (type, len, value); config
+/// validation adds it to [`heartbeat_len`] when ping nodes are configured.
+pub const PING_FIELD_LEN: usize = 3;
 /// Longest name (node or group) on the wire.
 pub const MAX_NAME: usize = 63;
 /// Most group claims in one message.
@@ -182,6 +189,9 @@ pub struct SenderTiming {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Extras {
     pub timing: Option<SenderTiming>,
+    /// How many ping nodes the sender reaches ([`FIELD_PING`]); `None` when it has
+    /// none configured.
+    pub ping: Option<u8>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -295,6 +305,10 @@ pub fn encode_extras(
             for v in [t.keepalive_ms, t.warntime_ms, t.deadtime_ms] {
                 out.extend_from_slice(&v.to_be_bytes());
             }
+            fields += 1;
+        }
+        if let Some(n) = extras.ping {
+            out.extend_from_slice(&[FIELD_PING, 1, n]);
             fields += 1;
         }
         out[count_at] = fields;
@@ -482,6 +496,9 @@ pub fn decode_extras(
                     deadtime_ms: ms(8),
                 });
             }
+            if kind == FIELD_PING && len == 1 {
+                extras.ping = Some(value[0]);
+            }
         }
     }
     if r.pos != body.len() {
@@ -555,6 +572,7 @@ mod tests {
                     warntime_ms: 2,
                     deadtime_ms: 3,
                 }),
+                ping: None,
             };
             let bytes = encode_extras(&m, &k, VERSION, &extras).unwrap();
             let lens = m.claims.iter().map(|c| c.group.len());
@@ -563,6 +581,33 @@ mod tests {
                 bytes.len()
             );
         }
+    }
+
+    #[test]
+    fn ping_count_travels_in_version_2_only_and_adds_its_field_len() {
+        let k = keys(Algorithm::HmacSha256);
+        let ping = Extras {
+            ping: Some(3),
+            ..Extras::default()
+        };
+        let bytes = encode_extras(&msg(), &k, VERSION, &ping).unwrap();
+        assert_eq!(
+            bytes.len(),
+            encode(&msg(), &k).unwrap().len() + PING_FIELD_LEN
+        );
+        let (m, _, e) = decode_extras(&bytes, &k, 0xdead_beef).unwrap();
+        assert_eq!((m, e.ping), (msg(), Some(3)));
+        let v1 = encode_extras(&msg(), &k, 1, &ping).unwrap();
+        assert_eq!(decode_extras(&v1, &k, 0xdead_beef).unwrap().2.ping, None);
+        // A ping field of another length (a later version's) is skipped, not misread.
+        let mac = auth::mac_len(k.algorithm);
+        let mut body = bytes[..bytes.len() - mac].to_vec();
+        let n = body.len();
+        body.truncate(n - 3);
+        body.extend_from_slice(&[FIELD_PING, 2, 9, 9]);
+        let tag = auth::sign(k.algorithm, k.get(1).unwrap(), &body).unwrap();
+        body.extend_from_slice(&tag);
+        assert_eq!(decode_extras(&body, &k, 0xdead_beef).unwrap().2.ping, None);
     }
 
     #[test]
@@ -666,6 +711,7 @@ mod tests {
         };
         let extras = Extras {
             timing: Some(timing),
+            ping: None,
         };
         let v2 = encode_extras(&msg(), &k, 2, &extras).unwrap();
         let (m, v, e) = decode_extras(&v2, &k, 0xdead_beef).unwrap();
