@@ -31,6 +31,10 @@ pub const IDS: &[(&str, &str)] = &[
     ("stalled", "68d3466f31c34ba192caa8adc79f08a3"),
     ("fence-started", "feeb4af9ef8b436e9935d5cec82da3e9"),
     ("fenced", "2a2cb50e8bec40908ad4e5c8e43ee62d"),
+    ("quorum-lost", "cceb8b91e0514b47ae4996a9fab60cf4"),
+    ("quorum-regained", "7002d989815b4109b770f1c1a24a303f"),
+    ("ping-count", "d5ba36af11b443b0a166b61e9a9944fc"),
+    ("split-brain", "c222ad125f2f42cdb87272f571922cbf"),
     ("fence-failed", "7031b8486fca4f2ea6782d9f8407e9c5"),
 ];
 
@@ -63,6 +67,10 @@ pub fn kind(e: &Event) -> Option<&'static str> {
         Event::Leftovers { .. } => "leftovers",
         Event::FoundUnknown { .. } => "found-unknown",
         Event::Stalled { .. } => "stalled",
+        Event::Quorum { quorate: false, .. } => "quorum-lost",
+        Event::Quorum { quorate: true, .. } => "quorum-regained",
+        Event::PingCount { .. } => "ping-count",
+        Event::SplitBrain { .. } => "split-brain",
         Event::FenceStarted { .. } => "fence-started",
         Event::Fenced { .. } => "fenced",
         Event::FenceFailed { .. } => "fence-failed",

@@ -231,6 +231,22 @@ impl Observer {
                     env.push(("HBD_REASON".into(), reason.clone()));
                     super::journal::kind(e).map(String::from)
                 }
+                Event::SplitBrain {
+                    group, peer, view, ..
+                } => {
+                    let name = config.groups.get(group.0).map_or("?", |g| g.name.as_str());
+                    env.push(("HBD_GROUP".into(), name.into()));
+                    env.push(("HBD_PEER".into(), peer_name(peer.0).into()));
+                    env.push(("HBD_REASON".into(), view.clone()));
+                    super::journal::kind(e).map(String::from)
+                }
+                Event::Quorum { heard, nodes, .. } => {
+                    env.push((
+                        "HBD_REASON".into(),
+                        format!("hears {heard} of {nodes} nodes"),
+                    ));
+                    super::journal::kind(e).map(String::from)
+                }
                 Event::Fenced { peer, by_ack } => {
                     env.push(("HBD_PEER".into(), peer_name(peer.0).into()));
                     if *by_ack {
