@@ -147,3 +147,74 @@ fn a_healed_partition_ends_with_one_owner() {
     let owner = one_owner(&lab, Duration::from_secs(15), "after the partition healed");
     eprintln!("after heal: {owner} owns the group");
 }
+
+/// The README's key rotation, on two running nodes under the real unit (which passes the
+/// key as a systemd credential): add key 2 everywhere, sign with it everywhere, drop key
+/// 1 everywhere, each step a reload one node at a time. Nothing moves, no peer is lost,
+/// and after key 1 is gone both still hear each other (so both really sign with key 2).
+#[test]
+#[cfg_attr(
+    not(hbd_lab),
+    ignore = "lab tests need root: build and run them as root"
+)]
+fn keys_rotate_across_the_cluster_without_a_failover() {
+    if !lab::available("keys_rotate_across_the_cluster_without_a_failover") {
+        return;
+    }
+    let _s = serial();
+    let lab = web_lab("rot", CLUSTER, |_| {});
+    let (n1, n2) = (lab.node("n1"), lab.node("n2"));
+    let reload = |n: &lab::Node| {
+        let o = n.exec(&["hbd", "reload"]);
+        if !o.status.success() {
+            dump(&lab);
+            panic!(
+                "{}: hbd reload failed: {}{}",
+                n.name(),
+                String::from_utf8_lossy(&o.stdout),
+                String::from_utf8_lossy(&o.stderr)
+            );
+        }
+        n1_keeps_the_group(&lab, DEADTIME * 2, "after a reload");
+    };
+    // 1. Key 2 added on n1, the file copied to n2; both accept both keys.
+    n1.exec_ok(&["hbd", "keygen", "--append", "--id", "2"]);
+    let both = n1.exec_ok(&["cat", "/etc/hbd/authkey"]);
+    assert_eq!(
+        both.lines().filter(|l| !l.starts_with('#')).count(),
+        2,
+        "{both}"
+    );
+    n2.write_file("/etc/hbd/authkey", &format!("{both}\n"), 0o600);
+    reload(&n1);
+    reload(&n2);
+    // 2. Sign with key 2, one node at a time.
+    let with_key_2 = CLUSTER.replacen("[timing]", "[auth]\nkey_id = 2\n\n[timing]", 1);
+    assert_ne!(
+        with_key_2, CLUSTER,
+        "web/cluster.toml has a [timing] section"
+    );
+    for n in [&n1, &n2] {
+        n.write_file("/etc/hbd/cluster.toml", &with_key_2, 0o644);
+        reload(n);
+    }
+    // 3. Key 1 dropped everywhere: a node still signing with key 1 is no longer heard.
+    let only_2: String = both
+        .lines()
+        .filter(|l| !l.starts_with("1 "))
+        .map(|l| format!("{l}\n"))
+        .collect();
+    for n in [&n1, &n2] {
+        n.write_file("/etc/hbd/authkey", &only_2, 0o600);
+        reload(n);
+    }
+    n1_keeps_the_group(&lab, DEADTIME * 3, "after key 1 is gone");
+    for n in [&n1, &n2] {
+        let journal = n.journal("hbd.service");
+        assert!(
+            !journal.contains("is dead") && !journal.contains("unknown key"),
+            "{}: {journal}",
+            n.name()
+        );
+    }
+}

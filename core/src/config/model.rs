@@ -123,7 +123,8 @@ pub struct Auth {
     /// MAC over every packet.
     #[serde(default)]
     pub algorithm: Algorithm,
-    /// File holding `ID SECRET` lines; `$CREDENTIALS_DIRECTORY/authkey` is used instead when set.
+    /// File holding `ID SECRET` lines; `$CREDENTIALS_DIRECTORY/authkey` (a systemd
+    /// credential) is used instead when it exists.
     #[serde(default = "default_key_file")]
     pub key_file: PathBuf,
     /// Id of the key this node signs with; every key in the file is accepted on receipt,
