@@ -282,6 +282,52 @@ fn a_cloned_node_is_detected_and_takes_nothing() {
     assert_eq!(a.core.status().groups[0].local, LocalGroupState::Stopped);
 }
 
+/// Found in the lab (tests/lab_faults.rs, a cloned node): a copy of n1 that starts fresh
+/// (its resources not up) is believed as "n1 restarted" as soon as it acks a; until the
+/// original's next heartbeat shows it is a second live sender, a must not take the
+/// original's claims for gone and start its group. A restart keeps the replaced
+/// incarnation's claims for as long as a death would (deadtime of its silence).
+#[test]
+fn a_fresh_clone_does_not_make_the_original_s_groups_look_free() {
+    let (c, mut now, mut a, mut b) = talking_pair(&[("web", 1)], 3000);
+    assert_eq!(b.core.status().groups[0].local, LocalGroupState::Running);
+    let mut clone = Node::new(&c, 1, 30, now);
+    talk(
+        &mut [&mut a, &mut b, &mut clone],
+        &mut now,
+        Duration::from_millis(2000),
+    );
+    let started = a.events.iter().any(|e| {
+        matches!(
+            e,
+            Event::GroupState {
+                state: LocalGroupState::Starting,
+                ..
+            }
+        )
+    });
+    assert!(!started, "a started web while n1 ran it: {:?}", a.events);
+    assert!(
+        a.events
+            .iter()
+            .any(|e| matches!(e, Event::DuplicatePeer { gone: false, .. })),
+        "{:?}",
+        a.events
+    );
+    assert_eq!(b.core.status().groups[0].local, LocalGroupState::Running);
+    // The clone listened before deciding anything, heard the original, and took nothing.
+    let clone_started = clone.events.iter().any(|e| {
+        matches!(
+            e,
+            Event::GroupState {
+                state: LocalGroupState::Starting,
+                ..
+            }
+        )
+    });
+    assert!(!clone_started, "the clone started web: {:?}", clone.events);
+}
+
 /// Issue 15, hole 9: a late peer heard again produces an event (so STATUS= is
 /// rewritten and no longer says "late").
 #[test]

@@ -218,3 +218,101 @@ fn keys_rotate_across_the_cluster_without_a_failover() {
         );
     }
 }
+
+/// A cloned node (issue 15, hole 4) on a real network: a third machine runs hbd as "n1"
+/// of the web cluster (a copied VM, or hbd started by hand with `--node n1`), over
+/// broadcast links so that it needs none of n1's addresses. Every daemon notices: n2
+/// reports two daemons claiming n1, the original says a later copy appeared, the copy
+/// says it yields. Nothing moves meanwhile: the group stays on n1, the copy starts
+/// nothing, n2 takes nothing. When the copy stops, n2 says so.
+#[test]
+#[cfg_attr(
+    not(hbd_lab),
+    ignore = "lab tests need root: build and run them as root"
+)]
+fn a_cloned_node_is_reported_everywhere_and_moves_nothing() {
+    if !lab::available("a_cloned_node_is_reported_everywhere_and_moves_nothing") {
+        return;
+    }
+    let _s = serial();
+    // The web cluster over broadcast links (a clone needs no address of its own).
+    let start = CLUSTER.find("[[link]]").expect("links in web/cluster.toml");
+    let groups = CLUSTER
+        .find("[[group]]")
+        .expect("groups in web/cluster.toml");
+    let cluster = format!(
+        "{}[[link]]\nname = \"a\"\nkind = \"udp-broadcast\"\ninterface = \"eth0\"\n\n\
+         [[link]]\nname = \"b\"\nkind = \"udp-broadcast\"\ninterface = \"eth1\"\n\n\
+         [[node]]\nname = \"n1\"\n\n[[node]]\nname = \"n2\"\n\n{}",
+        &CLUSTER[..start],
+        &CLUSTER[groups..]
+    );
+    let lab = Lab::boot("cln", 3);
+    let (n1, n2, n3) = (lab.node("n1"), lab.node("n2"), lab.node("n3"));
+    for n in lab.nodes() {
+        n.install_unit(WEB, WEB_UNIT);
+        n.install_hbd(&cluster, AUTHKEY);
+    }
+    for n in [&n1, &n2] {
+        n.exec_ok(&["systemctl", "start", "--no-block", "hbd.service"]);
+    }
+    if wait_served_by(&lab, "n1", Duration::from_secs(15)).is_none() {
+        dump(&lab);
+        panic!("the group did not come up on n1");
+    }
+    std::thread::sleep(INITDEAD);
+    // The copy: n3's hbd runs as node n1.
+    n3.write_file(
+        "/run/systemd/system/hbd.service.d/clone.conf",
+        "[Service]\nExecStart=\nExecStart=/usr/sbin/hbd run --node n1\n",
+        0o644,
+    );
+    n3.exec_ok(&["systemctl", "daemon-reload"]);
+    n3.exec_ok(&["systemctl", "start", "--no-block", "hbd.service"]);
+    let said = |n: &lab::Node, what: &str| n.journal("hbd.service").contains(what);
+    let reported = wait_until(Duration::from_secs(10), Duration::from_millis(200), || {
+        said(&n2, "two live daemons claim to be node n1")
+            && said(
+                &n1,
+                "another live daemon claims to be this node and started later",
+            )
+            && said(
+                &n3,
+                "another live daemon claims to be this node and started earlier",
+            )
+    });
+    if reported.is_none() {
+        dump(&lab);
+        eprintln!("--- n3\n{}", n3.journal("hbd.service"));
+        panic!("the clone was not reported by all three daemons");
+    }
+    eprintln!("clone reported by n1, n2 and the copy within {reported:.2?}");
+    // While the copy runs: the group stays on n1, the copy and n2 start nothing.
+    let watch = Instant::now();
+    while watch.elapsed() < DEADTIME * 3 {
+        let wrong = if n3.has_addr(VIP_CIDR) || n3.unit_state(WEB) == "active" {
+            Some("the copy started the group")
+        } else if n2.has_addr(VIP_CIDR) {
+            Some("n2 took the VIP")
+        } else {
+            None
+        };
+        if let Some(what) = wrong {
+            dump(&lab);
+            eprintln!("--- n3\n{}", n3.journal("hbd.service"));
+            panic!("{what} {:.2?} after the copy was reported", watch.elapsed());
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    assert_eq!(served_by(&lab).as_deref(), Some("n1"));
+    n3.exec_ok(&["systemctl", "stop", "hbd.service"]);
+    if wait_until(Duration::from_secs(10), Duration::from_millis(200), || {
+        said(&n2, "only one daemon claims to be node n1 again")
+    })
+    .is_none()
+    {
+        dump(&lab);
+        panic!("n2 did not notice the copy was gone");
+    }
+    assert_eq!(served_by(&lab).as_deref(), Some("n1"));
+}

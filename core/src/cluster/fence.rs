@@ -382,6 +382,7 @@ impl Cluster {
         p.state = PeerState::Dead;
         p.clear_claims();
         p.twin = None;
+        p.previous = None;
         p.failback_at = None;
         for l in &mut p.links {
             l.up = false;

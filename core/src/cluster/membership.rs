@@ -35,6 +35,17 @@ pub struct Twin {
     pub claims: Vec<(ClaimState, u64)>,
 }
 
+/// The claims of a peer's incarnation that a new one replaced. Until that earlier
+/// incarnation has been silent for deadtime (as long as a dead peer's claims count),
+/// its holding claims are respected: the first packet of a new incarnation cannot tell
+/// a restart (the earlier daemon is gone) from a clone (it is still running its
+/// groups, and its next heartbeat makes it a [`Twin`]).
+#[derive(Debug, Clone)]
+pub struct Previous {
+    pub last_heard: Instant,
+    pub claims: Vec<(ClaimState, u64)>,
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct LinkSeen {
     pub last_heard: Option<Instant>,
@@ -52,6 +63,8 @@ pub struct Peer {
     /// Earlier incarnations heard while this node ran, with the last sequence seen.
     old_incarnations: Vec<(u64, u64)>,
     pub twin: Option<Twin>,
+    /// The replaced incarnation's holding claims (see [`Previous`]).
+    pub previous: Option<Previous>,
     /// Highest sequence whose content was processed (any link).
     pub last_seq: u64,
     pub last_heard: Option<Instant>,
@@ -97,6 +110,7 @@ impl Peer {
             candidate: None,
             old_incarnations: Vec::new(),
             twin: None,
+            previous: None,
             last_seq: 0,
             last_heard: None,
             up_since: None,
@@ -169,6 +183,12 @@ impl Peer {
                 return Err(Reject::Unconfirmed);
             }
             Some(old) => {
+                if self.alive() && self.claims.iter().any(|c| c.0.holds()) {
+                    self.previous = Some(Previous {
+                        last_heard: self.last_heard.unwrap_or(now),
+                        claims: self.claims.clone(),
+                    });
+                }
                 self.remember_old(old, self.last_seq);
                 self.incarnation = Some(incarnation);
                 self.candidate = None;
@@ -265,6 +285,9 @@ impl Peer {
         }
         if let Some(t) = self.twin.as_mut() {
             t.last_heard += gap;
+        }
+        if let Some(p) = self.previous.as_mut() {
+            p.last_heard += gap;
         }
         for l in &mut self.links {
             if let Some(t) = l.last_heard.as_mut() {

@@ -195,6 +195,8 @@ pub enum Timer {
     Failback(NodeId),
     /// A second sender with the peer's name falls silent.
     DuplicatePeer(NodeId),
+    /// The claims of the peer's replaced incarnation expire (membership::Previous).
+    PreviousIncarnation(NodeId),
     /// A second daemon with our name falls silent.
     DuplicateLocal,
     /// This node is no longer passed over for the group.
@@ -720,6 +722,8 @@ impl Cluster {
                 last_heard: now,
                 claims,
             });
+            // The replaced incarnation is live after all: its claims come with it.
+            p.previous = None;
             if first {
                 self.event(Event::DuplicatePeer {
                     peer: peer_id,
@@ -800,6 +804,7 @@ impl Cluster {
         if msg.kind == Kind::Leave {
             let p = &mut self.peers[peer.0];
             p.clear_claims();
+            p.previous = None;
             p.state = PeerState::Left;
             for l in &mut p.links {
                 l.up = false;
@@ -867,6 +872,7 @@ impl Cluster {
                     if silent >= deadtime {
                         p.state = PeerState::Dead;
                         p.clear_claims();
+                        p.previous = None;
                         for l in &mut p.links {
                             l.up = false;
                         }
@@ -901,6 +907,14 @@ impl Cluster {
             }
         }
         self.expire_twins(now, local_deadtime);
+        for p in &mut self.peers {
+            if p.previous
+                .as_ref()
+                .is_some_and(|v| now.saturating_duration_since(v.last_heard) >= local_deadtime)
+            {
+                p.previous = None;
+            }
+        }
         self.fence_refresh(now);
         self.fence_timeouts(now);
         self.check_ready(now);
@@ -944,13 +958,17 @@ impl Cluster {
         if self.ready {
             return;
         }
-        let (_, _, _, initdead) = self.timing();
+        let (keepalive, _, _, initdead) = self.timing();
         let all_known = self
             .peers
             .iter()
             .enumerate()
             .all(|(i, p)| i == self.local.0 || p.state != PeerState::Unknown);
-        if all_known || now.saturating_duration_since(self.started) >= initdead {
+        // Even with every peer heard, listen for two keepalives: another live daemon
+        // with this node's name (a cloned VM) is heard within that time, before this
+        // one starts anything (its heartbeats are not in the peers' heartbeats).
+        let up = now.saturating_duration_since(self.started);
+        if (all_known && up >= keepalive * 2) || up >= initdead {
             self.ready = true;
             self.event(Event::Ready);
         }
@@ -1003,6 +1021,13 @@ impl Cluster {
                 if let Some(t) = &p.twin {
                     if t.claims[g].0.holds() && !claim.holds() {
                         (claim, generation) = t.claims[g];
+                    }
+                }
+                // A restart cannot make an earlier incarnation's claim vanish faster
+                // than its death would (see membership::Previous).
+                if let Some(prev) = &p.previous {
+                    if prev.claims[g].0.holds() && !claim.holds() {
+                        (claim, generation) = prev.claims[g];
                     }
                 }
                 let alive = p.alive() || (p.twin.is_some() && claim.holds());
@@ -1397,6 +1422,9 @@ impl Cluster {
             }
             if let Some(w) = &p.twin {
                 t.push((Timer::DuplicatePeer(peer), w.last_heard + deadtime));
+            }
+            if let Some(v) = &p.previous {
+                t.push((Timer::PreviousIncarnation(peer), v.last_heard + deadtime));
             }
             if let Some(f) = p.failback_at {
                 t.push((Timer::Failback(peer), f));

@@ -244,6 +244,9 @@ impl Cluster {
             if let Some(t) = &mut p.twin {
                 t.claims = remap(&t.claims, map, || (ClaimState::None, 0));
             }
+            if let Some(v) = &mut p.previous {
+                v.claims = remap(&v.claims, map, || (ClaimState::None, 0));
+            }
             // What the peer's latest heartbeat said of the groups new here.
             for c in &p.last_claims {
                 if let Some(n) = index(&c.group)
