@@ -55,7 +55,8 @@ grep -qw cgroup2 /proc/filesystems || problems+=("cgroup2")
 if [ "$(stat -fc %T /sys/fs/cgroup)" != cgroup2fs ] && [ ! -d /sys/fs/cgroup/unified ]; then
     problems+=("a mounted cgroup2 hierarchy (/sys/fs/cgroup or /sys/fs/cgroup/unified)")
 fi
-probe=hbd-lab-setup-probe
+# One probe per run: two checkouts may set the lab up at the same time.
+probe=hbd-lab-setup-probe-$$
 ip netns add "$probe"
 trap 'ip netns del "$probe" 2>/dev/null || true' EXIT
 ip -n "$probe" link add p0 type veth peer name p1 2>/dev/null || problems+=("veth")
