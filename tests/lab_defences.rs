@@ -16,18 +16,12 @@ mod lab;
 
 use std::time::{Duration, Instant};
 
+use lab::ctl::{HBD, status};
 use lab::web::*;
 use lab::{Lab, Node, wait_until};
 
 const KEEPALIVE: Duration = Duration::from_millis(200);
-const HBD: &str = env!("CARGO_BIN_EXE_hbd");
 const POLICY: &str = include_str!("../units/org.hbd.Control1.conf");
-
-/// `hbd status --json` on `n`.
-fn status(n: &Node) -> serde_json::Value {
-    let out = n.exec_ok(&[HBD, "status", "--json"]);
-    serde_json::from_str(&out).expect("status --json is JSON")
-}
 
 /// Each node's `ping_reached` as `n` reports it.
 fn ping_counts(n: &Node) -> Vec<(String, Option<u64>)> {

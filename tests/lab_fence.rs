@@ -12,11 +12,11 @@ mod lab;
 
 use std::time::{Duration, Instant};
 
+use lab::ctl::{hbd, peer, status};
 use lab::web::*;
 use lab::{Lab, Node, wait_until};
 use serde_json::Value;
 
-const HBD: &str = env!("CARGO_BIN_EXE_hbd");
 const FENCE_UNIT: &str = include_str!("lab/fence/lab-fence@.service");
 const FENCE_AGENT: &str = include_str!("lab/fence/lab-fence");
 /// fence_timeout of the lab cluster.
@@ -55,25 +55,6 @@ fn setup(n: &Node) {
 
 fn mode(n: &Node, m: &str) {
     n.write_file("/run/lab-fence/mode", m, 0o644);
-}
-
-fn hbd(n: &Node, args: &[&str]) -> std::process::Output {
-    let mut cmd = vec![HBD];
-    cmd.extend_from_slice(args);
-    n.exec(&cmd)
-}
-
-fn status(n: &Node) -> Value {
-    let o = hbd(n, &["status", "--json"]);
-    assert!(o.status.success(), "{}: hbd status: {o:?}", n.name());
-    serde_json::from_slice(&o.stdout).expect("status --json is JSON")
-}
-
-fn peer<'a>(s: &'a Value, name: &str) -> &'a Value {
-    s["nodes"]
-        .as_array()
-        .and_then(|a| a.iter().find(|n| n["name"] == name))
-        .expect("node in status")
 }
 
 fn wait_json(n: &Node, what: &str, timeout: Duration, check: impl Fn(&Value) -> bool) -> Value {

@@ -9,45 +9,15 @@ mod lab;
 
 use std::time::{Duration, Instant};
 
+use lab::ctl::{HBD, hbd, hbd_ok, peer, status};
 use lab::web::*;
 use lab::{Node, wait_until};
 use serde_json::Value;
 
-const HBD: &str = env!("CARGO_BIN_EXE_hbd");
 const POLICY: &str = include_str!("../units/org.hbd.Control1.conf");
-
-fn hbd(n: &Node, args: &[&str]) -> std::process::Output {
-    let mut cmd = vec![HBD];
-    cmd.extend_from_slice(args);
-    n.exec(&cmd)
-}
-
-/// Run an hbd command in the node; panic unless it exits 0; its stdout.
-fn hbd_ok(n: &Node, args: &[&str]) -> String {
-    let o = hbd(n, args);
-    assert!(
-        o.status.success(),
-        "{}: hbd {args:?}: {}\n{}",
-        n.name(),
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    );
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn status(n: &Node) -> Value {
-    serde_json::from_str(&hbd_ok(n, &["status", "--json"])).expect("status --json is JSON")
-}
 
 fn group(s: &Value) -> &Value {
     &s["groups"][0]
-}
-
-fn peer<'a>(s: &'a Value, name: &str) -> &'a Value {
-    s["nodes"]
-        .as_array()
-        .and_then(|a| a.iter().find(|n| n["name"] == name))
-        .expect("node in status")
 }
 
 fn wait_json(n: &Node, what: &str, timeout: Duration, check: impl Fn(&Value) -> bool) -> Duration {

@@ -8,33 +8,15 @@ mod lab;
 
 use std::time::Duration;
 
+use lab::ctl::{hbd_ok, status};
 use lab::web::*;
 use lab::{Node, wait_until};
 use serde_json::Value;
 
-const HBD: &str = env!("CARGO_BIN_EXE_hbd");
 const EXTRA: &str = "lab-extra.service";
 const EXTRA_VIP: &str = "10.99.0.101/24";
 const EXTRA_UNIT: &str =
     "[Unit]\nDescription=lab extra group\n[Service]\nExecStart=/bin/sleep infinity\n";
-
-fn hbd_ok(n: &Node, args: &[&str]) -> String {
-    let mut cmd = vec![HBD];
-    cmd.extend_from_slice(args);
-    let o = n.exec(&cmd);
-    assert!(
-        o.status.success(),
-        "{}: hbd {args:?}: {}\n{}",
-        n.name(),
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    );
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn status(n: &Node) -> Value {
-    serde_json::from_str(&hbd_ok(n, &["status", "--json"])).expect("status --json is JSON")
-}
 
 fn group<'a>(s: &'a Value, name: &str) -> Option<&'a Value> {
     s["groups"]

@@ -18,6 +18,7 @@
 
 #![allow(dead_code)] // each test binary uses a different part of the harness
 
+pub mod ctl;
 pub mod web;
 
 use std::ffi::OsStr;
