@@ -1,0 +1,912 @@
+//! Issue 22's "Done when", with the real Debian Heartbeat 3.0.6 in the lab nodes: a
+//! Heartbeat cluster running the lab's group (tests/lab/heartbeat/: `n1 IPaddr::10.99.0.100/24/eth0
+//! labmount labweb`) is converted to hbd one node at a time, the hbd node speaking Heartbeat's
+//! protocol on the links (`[migration] protocol = "heartbeat"` in cluster.toml) while its peer
+//! still runs Heartbeat.
+//!
+//! What a test sees, the whole time, from three places on one clock (CLOCK_MONOTONIC):
+//! - a client (the lab's client namespace) asks the VIP over HTTP every 10 ms; the answer
+//!   is the name of the node that served it;
+//! - in each node's network namespace a sampler looks every 5 ms whether the VIP is on one
+//!   of that node's interfaces.
+//!
+//! Afterwards: the VIP was never on two live nodes at once (a node killed with kill -9 keeps
+//! its addresses in its unplugged namespace, so it does not count from the kill on); every
+//! interval in which the client got no answer lies inside a hand-over the test made (and so is
+//! no longer than it); the longest gap and each hand-over are printed.
+//!
+//! `HBD_MIGRATION_PEER=heartbeat` runs the same steps with Heartbeat where hbd would run (a
+//! "conversion" is then a restart of Heartbeat): the harness's own baseline, and Heartbeat's
+//! figures to compare with.
+
+mod lab;
+
+use std::fs::File;
+use std::io::{Read, Write};
+use std::net::{Ipv4Addr, SocketAddr, TcpStream};
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::MetadataExt;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use lab::ctl::{hbd, hbd_ok, peer, status};
+use lab::{Lab, Node, stdout, wait_until};
+use serde_json::Value;
+
+const HA_CF: &str = include_str!("lab/heartbeat/ha.cf");
+const HARESOURCES: &str = include_str!("lab/heartbeat/haresources");
+const AUTHKEYS: &str = include_str!("lab/heartbeat/authkeys");
+const LABMOUNT: &str = include_str!("lab/heartbeat/labmount");
+const LABWEB: &str = include_str!("lab/heartbeat/labweb");
+const WEB_UNIT: &str = include_str!("lab/web/lab-web.service");
+const VIP: Ipv4Addr = Ipv4Addr::new(10, 99, 0, 100);
+const HTTP_PORT: u16 = 8080;
+/// ha.cf's deadtime (tests/lab/heartbeat/ha.cf: `deadtime 1`).
+const DEADTIME: Duration = Duration::from_secs(1);
+/// What a takeover after kill -9 may take beyond deadtime on this shared 2-core machine
+/// (detection jitter, Heartbeat's IPaddr or hbd's ARP probe, a Python HTTP server starting).
+const TAKEOVER_MARGIN: Duration = Duration::from_secs(5);
+/// Longest a planned hand-over may take before the test gives up on it.
+const HANDOVER_TIMEOUT: Duration = Duration::from_secs(20);
+
+// ---------------------------------------------------------------------------------------
+// Which manager a "converted" node runs.
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Peer {
+    /// hbd in migration mode (the test proper).
+    Hbd,
+    /// Heartbeat again (HBD_MIGRATION_PEER=heartbeat): the harness's baseline.
+    Heartbeat,
+}
+
+fn converted() -> Peer {
+    match std::env::var("HBD_MIGRATION_PEER").as_deref() {
+        Ok("heartbeat") => Peer::Heartbeat,
+        Ok("hbd") | Err(_) => Peer::Hbd,
+        Ok(other) => panic!("HBD_MIGRATION_PEER={other}: expected hbd or heartbeat"),
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Heartbeat in a node.
+
+/// Write /etc/ha.d (ha.cf, haresources, authkeys, the group's two resource scripts) and the
+/// web unit into `n`; Heartbeat is not started.
+fn configure_heartbeat(n: &Node) {
+    n.install_unit("lab-web.service", WEB_UNIT);
+    n.write_file("/etc/ha.d/ha.cf", HA_CF, 0o644);
+    n.write_file("/etc/ha.d/haresources", HARESOURCES, 0o644);
+    n.write_file("/etc/ha.d/authkeys", AUTHKEYS, 0o600);
+    n.write_file("/etc/ha.d/resource.d/labmount", LABMOUNT, 0o755);
+    n.write_file("/etc/ha.d/resource.d/labweb", LABWEB, 0o755);
+}
+
+fn start_heartbeat(n: &Node) {
+    n.exec_ok(&["systemctl", "start", "--no-block", "heartbeat.service"]);
+}
+
+/// `cl_status nodestatus OTHER` on a Heartbeat node: "active", "up", "dead", ...
+fn hb_nodestatus(n: &Node, other: &str) -> String {
+    stdout(&n.exec(&["cl_status", "nodestatus", other]))
+}
+
+/// `cl_status rscstatus` on a Heartbeat node: "all", "local", "foreign", "none" or
+/// "transition".
+fn hb_rscstatus(n: &Node) -> String {
+    stdout(&n.exec(&["cl_status", "rscstatus"]))
+}
+
+fn ha_log(n: &Node, lines: usize) -> String {
+    stdout(&n.exec(&["tail", "-n", &lines.to_string(), "/var/log/ha-log"]))
+}
+
+// ---------------------------------------------------------------------------------------
+// hbd in migration mode in a node.
+
+/// The section `hbd import --migration` writes (the contract of issue 22).
+const MIGRATION_SECTION: &str = "
+[migration]
+protocol = \"heartbeat\"
+authkeys = \"/etc/ha.d/authkeys\"
+";
+
+/// Install hbd on `n` and write its cluster.toml from the node's own /etc/ha.d, as an admin
+/// converting the node would: `hbd import --migration /etc/ha.d -o /etc/hbd/cluster.toml`.
+fn configure_hbd(n: &Node) {
+    // The binary and the unit; cluster.toml and the key are the import's.
+    n.install_hbd("# written by hbd import below\n", "1 placeholder\n");
+    let import = |extra: &[&str]| {
+        let mut args = vec!["hbd", "import"];
+        args.extend_from_slice(extra);
+        args.extend_from_slice(&["/etc/ha.d", "-o", "/etc/hbd/cluster.toml", "--force"]);
+        n.exec(&args)
+    };
+    let o = import(&["--migration"]);
+    let err = String::from_utf8_lossy(&o.stderr).into_owned();
+    if !o.status.success() && err.contains("--migration") && err.contains("unexpected argument") {
+        // TODO(issue 22): drop this once `hbd import --migration` is on main: the plain
+        // import plus the section the contract says --migration writes.
+        eprintln!(
+            "{}: hbd import has no --migration yet: plain import + [migration]",
+            n.name()
+        );
+        let o = import(&[]);
+        assert!(
+            o.status.success(),
+            "{}: hbd import: {}",
+            n.name(),
+            String::from_utf8_lossy(&o.stderr)
+        );
+        n.sh_ok(&format!(
+            "printf '%s' '{MIGRATION_SECTION}' >> /etc/hbd/cluster.toml"
+        ));
+    } else {
+        assert!(
+            o.status.success(),
+            "{}: hbd import --migration: {err}",
+            n.name()
+        );
+    }
+    let check = hbd(n, &["check"]);
+    assert!(
+        check.status.success(),
+        "{}: hbd check refuses the imported migration config: {}{}\n--- cluster.toml:\n{}",
+        n.name(),
+        String::from_utf8_lossy(&check.stdout),
+        String::from_utf8_lossy(&check.stderr),
+        n.exec_ok(&["cat", "/etc/hbd/cluster.toml"])
+    );
+}
+
+fn start_hbd(n: &Node) {
+    n.exec_ok(&["systemctl", "start", "--no-block", "hbd.service"]);
+}
+
+fn hbd_status(n: &Node) -> Option<Value> {
+    let o = hbd(n, &["status", "--json"]);
+    o.status
+        .success()
+        .then(|| serde_json::from_slice(&o.stdout).ok())
+        .flatten()
+}
+
+/// hbd on `n` reports `other` up.
+fn hbd_sees_up(n: &Node, other: &str) -> bool {
+    hbd_status(n).is_some_and(|s| {
+        s["nodes"]
+            .as_array()
+            .is_some_and(|a| a.iter().any(|p| p["name"] == other && p["state"] == "up"))
+    })
+}
+
+// ---------------------------------------------------------------------------------------
+// Either manager.
+
+/// What runs on a node right now.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Runs {
+    Heartbeat,
+    Hbd,
+}
+
+/// `n` reports `other` alive.
+fn sees_alive(n: &Node, runs: Runs, other: &str) -> bool {
+    match runs {
+        Runs::Heartbeat => hb_nodestatus(n, other) == "active",
+        Runs::Hbd => hbd_sees_up(n, other),
+    }
+}
+
+/// `n` is settled: no resource transition under way in its manager, which says it holds the
+/// group (`holds`) or not, and the node's real state agrees (the VIP and the web unit).
+fn settled(n: &Node, runs: Runs, holds: bool) -> bool {
+    let manager = match runs {
+        // "local"/"foreign"/"all"/"none" are whose resources it holds (a node's own are
+        // those of haresources lines naming it): only the real state says which.
+        Runs::Heartbeat => !matches!(hb_rscstatus(n).as_str(), "transition" | ""),
+        Runs::Hbd => {
+            let Some(s) = hbd_status(n) else { return false };
+            let g = &s["groups"][0];
+            let holder = if holds {
+                n.name().to_string()
+            } else {
+                other_of(n.name())
+            };
+            g["holder"] == holder.as_str() && g["state"] == "running"
+        }
+    };
+    manager
+        && n.has_addr("10.99.0.100/24") == holds
+        && (n.unit_state("lab-web.service") == "active") == holds
+}
+
+fn other_of(name: &str) -> String {
+    if name == "n1" { "n2" } else { "n1" }.to_string()
+}
+
+fn journal_of(n: &Node, runs: Runs) -> String {
+    match runs {
+        Runs::Heartbeat => ha_log(n, 60),
+        Runs::Hbd => {
+            let j = n.journal("hbd.service");
+            let lines: Vec<&str> = j.lines().collect();
+            lines[lines.len().saturating_sub(60)..].join("\n")
+        }
+    }
+}
+
+/// Convert `n` from Heartbeat to what `peer` says (hbd, or Heartbeat again for the baseline):
+/// stop Heartbeat, configure, start. Returns what runs there now.
+fn convert(n: &Node, peer: Peer) -> Runs {
+    n.exec_ok(&["systemctl", "stop", "heartbeat.service"]);
+    match peer {
+        Peer::Heartbeat => {
+            start_heartbeat(n);
+            Runs::Heartbeat
+        }
+        Peer::Hbd => {
+            configure_hbd(n);
+            start_hbd(n);
+            Runs::Hbd
+        }
+    }
+}
+
+/// Start what `runs` says on a node configured for Heartbeat.
+fn start_as(n: &Node, runs: Runs) {
+    match runs {
+        Runs::Heartbeat => start_heartbeat(n),
+        Runs::Hbd => {
+            configure_hbd(n);
+            start_hbd(n);
+        }
+    }
+}
+
+/// Wait until both nodes report each other alive and their views of the group are settled
+/// with `holder` holding it.
+fn wait_joined(
+    lab: &Lab,
+    runs: [Runs; 2],
+    holder: &str,
+    timeout: Duration,
+    what: &str,
+) -> Duration {
+    let took = wait_until(timeout, Duration::from_millis(100), || {
+        lab.nodes().zip(runs).all(|(n, r)| {
+            sees_alive(&n, r, &other_of(n.name())) && settled(&n, r, n.name() == holder)
+        })
+    });
+    took.unwrap_or_else(|| {
+        for (n, r) in lab.nodes().zip(runs) {
+            eprintln!(
+                "--- {} ({r:?}): sees {} alive: {}, addrs {:?}\n{}",
+                n.name(),
+                other_of(n.name()),
+                sees_alive(&n, r, &other_of(n.name())),
+                n.ip_addrs(),
+                journal_of(&n, r)
+            );
+            if r == Runs::Hbd {
+                eprintln!("{}", hbd(&n, &["status"]).stdout.escape_ascii());
+            }
+        }
+        panic!("{what}: not joined and settled with the group on {holder} within {timeout:?}")
+    })
+}
+
+// ---------------------------------------------------------------------------------------
+// The samplers.
+
+/// Enter network namespace `path` on this thread; the inode entered.
+fn enter_netns(path: &str) -> Option<u64> {
+    let f = File::open(path).ok()?;
+    let ino = f.metadata().ok()?.ino();
+    // SAFETY: setns on this thread only, with a valid namespace fd.
+    (unsafe { libc::setns(f.as_raw_fd(), libc::CLONE_NEWNET) } == 0).then_some(ino)
+}
+
+/// Is the VIP on one of this thread's network namespace's interfaces?
+fn vip_here() -> Option<bool> {
+    let mut ifap: *mut libc::ifaddrs = std::ptr::null_mut();
+    // SAFETY: getifaddrs fills ifap with a list we walk and free once.
+    unsafe {
+        if libc::getifaddrs(&mut ifap) != 0 {
+            return None;
+        }
+        let mut found = false;
+        let mut p = ifap;
+        while !p.is_null() {
+            let a = (*p).ifa_addr;
+            if !a.is_null() && i32::from((*a).sa_family) == libc::AF_INET {
+                let sin = a as *const libc::sockaddr_in;
+                if u32::from_be((*sin).sin_addr.s_addr) == u32::from(VIP) {
+                    found = true;
+                }
+            }
+            p = (*p).ifa_next;
+        }
+        libc::freeifaddrs(ifap);
+        Some(found)
+    }
+}
+
+/// One HTTP GET of the VIP: the body (the serving node's name) if it answered.
+fn get_vip() -> Option<String> {
+    let addr = SocketAddr::from((VIP, HTTP_PORT));
+    let mut s = TcpStream::connect_timeout(&addr, Duration::from_millis(100)).ok()?;
+    s.set_read_timeout(Some(Duration::from_millis(400))).ok()?;
+    s.set_write_timeout(Some(Duration::from_millis(100))).ok()?;
+    s.write_all(b"GET / HTTP/1.0\r\nHost: 10.99.0.100\r\n\r\n")
+        .ok()?;
+    let mut buf = Vec::new();
+    s.read_to_end(&mut buf).ok()?;
+    let text = String::from_utf8_lossy(&buf);
+    let (head, body) = text.split_once("\r\n\r\n")?;
+    head.split_whitespace()
+        .nth(1)
+        .is_some_and(|code| code == "200")
+        .then(|| body.trim().to_string())
+}
+
+/// The client's and the nodes' samplers, running until [`Samplers::stop`].
+struct Samplers {
+    start: Instant,
+    stop: Arc<AtomicBool>,
+    http: JoinHandle<Vec<(Instant, Option<String>)>>,
+    vips: Vec<(String, JoinHandle<Vec<(Instant, Option<bool>)>>)>,
+}
+
+impl Samplers {
+    fn start(lab: &Lab) -> Samplers {
+        let stop = Arc::new(AtomicBool::new(false));
+        let client = format!("/run/netns/hbd-lab-{}-client", lab.id());
+        let s = stop.clone();
+        let http = std::thread::spawn(move || {
+            assert!(enter_netns(&client).is_some(), "enter {client}");
+            let mut out = Vec::new();
+            let mut next = Instant::now();
+            while !s.load(Ordering::Relaxed) {
+                let t = Instant::now();
+                out.push((t, get_vip()));
+                next += Duration::from_millis(10);
+                let now = Instant::now();
+                if next > now {
+                    std::thread::sleep(next - now);
+                } else {
+                    next = now;
+                }
+            }
+            out
+        });
+        let vips = lab
+            .nodes()
+            .map(|n| {
+                let path = format!("/run/netns/hbd-lab-{}-{}", lab.id(), n.name());
+                let s = stop.clone();
+                let h = std::thread::spawn(move || {
+                    let mut out = Vec::new();
+                    let mut inside = None;
+                    while !s.load(Ordering::Relaxed) {
+                        // A rebooted node gets a new namespace under the same name.
+                        let ino = std::fs::metadata(&path).ok().map(|m| m.ino());
+                        if ino.is_some() && ino != inside {
+                            inside = enter_netns(&path);
+                        }
+                        let seen = if ino.is_some() && ino == inside {
+                            vip_here()
+                        } else {
+                            None
+                        };
+                        out.push((Instant::now(), seen));
+                        std::thread::sleep(Duration::from_millis(5));
+                    }
+                    out
+                });
+                (n.name().to_string(), h)
+            })
+            .collect();
+        // The first samples are in before the test goes on.
+        std::thread::sleep(Duration::from_millis(100));
+        Samplers {
+            start: Instant::now(),
+            stop,
+            http,
+            vips,
+        }
+    }
+
+    fn stop(self) -> Samples {
+        self.stop.store(true, Ordering::Relaxed);
+        Samples {
+            start: self.start,
+            http: self.http.join().expect("http sampler"),
+            vips: self
+                .vips
+                .into_iter()
+                .map(|(n, h)| (n, h.join().expect("vip sampler")))
+                .collect(),
+        }
+    }
+}
+
+struct Samples {
+    start: Instant,
+    http: Vec<(Instant, Option<String>)>,
+    vips: Vec<(String, Vec<(Instant, Option<bool>)>)>,
+}
+
+/// An interval in which the client got no answer: from the last answer before it to the
+/// first after it (`to` None: none came before the samplers stopped).
+#[derive(Debug, Clone)]
+struct Gap {
+    from: Instant,
+    first_failed: Instant,
+    last_failed: Instant,
+    to: Option<Instant>,
+    failed: usize,
+    before: Option<String>,
+    after: Option<String>,
+}
+
+impl Gap {
+    fn len(&self, end: Instant) -> Duration {
+        self.to.unwrap_or(end) - self.from
+    }
+}
+
+/// A step of the test in which the client may get no answer: a hand-over or a takeover.
+#[derive(Debug, Clone)]
+struct Window {
+    what: String,
+    from: Instant,
+    to: Instant,
+}
+
+/// Samples the presence of the VIP on a node for certain: [first sample with it, last sample
+/// with it] for each run of samples seeing it.
+fn presence(samples: &[(Instant, Option<bool>)]) -> Vec<(Instant, Instant)> {
+    let mut out = Vec::new();
+    let mut run: Option<(Instant, Instant)> = None;
+    for &(t, seen) in samples {
+        match (seen, &mut run) {
+            (Some(true), Some((_, last))) => *last = t,
+            (Some(true), None) => run = Some((t, t)),
+            (_, Some(r)) => {
+                out.push(*r);
+                run = None;
+            }
+            _ => {}
+        }
+    }
+    out.extend(run);
+    out
+}
+
+impl Samples {
+    fn at(&self, t: Instant) -> f64 {
+        t.saturating_duration_since(self.start).as_secs_f64()
+    }
+
+    fn end(&self) -> Instant {
+        self.http.last().map(|s| s.0).unwrap_or(self.start)
+    }
+
+    fn gaps(&self) -> Vec<Gap> {
+        let mut gaps: Vec<Gap> = Vec::new();
+        let mut last_ok: Option<(Instant, String)> = None;
+        let mut open: Option<Gap> = None;
+        for (t, answer) in &self.http {
+            match answer {
+                None => {
+                    let g = open.get_or_insert_with(|| Gap {
+                        from: last_ok.as_ref().map(|l| l.0).unwrap_or(*t),
+                        first_failed: *t,
+                        last_failed: *t,
+                        to: None,
+                        failed: 0,
+                        before: last_ok.as_ref().map(|l| l.1.clone()),
+                        after: None,
+                    });
+                    g.failed += 1;
+                    g.last_failed = *t;
+                }
+                Some(node) => {
+                    if let Some(mut g) = open.take() {
+                        g.to = Some(*t);
+                        g.after = Some(node.clone());
+                        gaps.push(g);
+                    }
+                    last_ok = Some((*t, node.clone()));
+                }
+            }
+        }
+        gaps.extend(open);
+        gaps
+    }
+
+    /// Times the VIP was on two nodes at once (for certain: both samplers saw it), with
+    /// the nodes in `dead` (name, since) not counted from that instant on.
+    fn doubles(&self, dead: &[(String, Instant)]) -> Vec<(Instant, Instant)> {
+        let runs: Vec<Vec<(Instant, Instant)>> = self
+            .vips
+            .iter()
+            .map(|(name, s)| {
+                let cut = dead.iter().filter(|d| d.0 == *name).map(|d| d.1).min();
+                presence(s)
+                    .into_iter()
+                    .filter_map(|(a, b)| match cut {
+                        Some(c) if a >= c => None,
+                        Some(c) if b > c => Some((a, c)),
+                        _ => Some((a, b)),
+                    })
+                    .collect()
+            })
+            .collect();
+        let mut out = Vec::new();
+        for (i, ri) in runs.iter().enumerate() {
+            for rj in &runs[i + 1..] {
+                for &(a1, b1) in ri {
+                    for &(a2, b2) in rj {
+                        let (a, b) = (a1.max(a2), b1.min(b2));
+                        if a <= b {
+                            out.push((a, b));
+                        }
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// The first instant at or after `from` that the client got an answer from `node`.
+    fn first_answer(&self, node: &str, from: Instant) -> Option<Instant> {
+        self.http
+            .iter()
+            .find(|(t, a)| *t >= from && a.as_deref() == Some(node))
+            .map(|s| s.0)
+    }
+
+    /// The first instant at or after `from` that `node`'s sampler saw the VIP.
+    fn first_vip(&self, node: &str, from: Instant) -> Option<Instant> {
+        self.vips
+            .iter()
+            .find(|(n, _)| n == node)?
+            .1
+            .iter()
+            .find(|(t, seen)| *t >= from && *seen == Some(true))
+            .map(|s| s.0)
+    }
+
+    /// Which nodes answered, in order, with the count of answers each time.
+    fn answered(&self) -> Vec<(String, usize)> {
+        let mut out: Vec<(String, usize)> = Vec::new();
+        for (_, a) in &self.http {
+            let who = a.clone().unwrap_or_else(|| "-".into());
+            match out.last_mut() {
+                Some((w, c)) if *w == who => *c += 1,
+                _ => out.push((who, 1)),
+            }
+        }
+        out
+    }
+
+    /// Print the record; the violations of the rules (empty: all is well).
+    fn judge(&self, windows: &[Window], dead: &[(String, Instant)]) -> Vec<String> {
+        let end = self.end();
+        let mut bad = Vec::new();
+        let total = self.http.len();
+        let failed = self.http.iter().filter(|s| s.1.is_none()).count();
+        let span = end - self.start;
+        let mut steps = self
+            .http
+            .windows(2)
+            .map(|w| w[1].0 - w[0].0)
+            .collect::<Vec<_>>();
+        steps.sort();
+        eprintln!(
+            "client: {total} requests over {span:.1?} (median interval {:.1?}, max {:.1?}), {failed} unanswered; answers: {}",
+            steps.get(steps.len() / 2).copied().unwrap_or_default(),
+            steps.last().copied().unwrap_or_default(),
+            self.answered()
+                .iter()
+                .map(|(w, c)| format!("{w}×{c}"))
+                .collect::<Vec<_>>()
+                .join(" ")
+        );
+        for (n, s) in &self.vips {
+            eprintln!("sampler {n}: {} samples of its interfaces", s.len());
+        }
+        for w in windows {
+            eprintln!(
+                "window {:7.2}–{:7.2}s  {}",
+                self.at(w.from),
+                self.at(w.to),
+                w.what
+            );
+        }
+        let gaps = self.gaps();
+        let mut longest = Duration::ZERO;
+        for g in &gaps {
+            let len = g.len(end);
+            longest = longest.max(len);
+            let inside = windows
+                .iter()
+                .find(|w| g.first_failed >= w.from && g.last_failed <= w.to);
+            eprintln!(
+                "gap    {:7.2}–{:7.2}s  {:>9.1?}  {} unanswered, {} -> {}{}",
+                self.at(g.from),
+                self.at(g.to.unwrap_or(end)),
+                len,
+                g.failed,
+                g.before.as_deref().unwrap_or("-"),
+                g.after.as_deref().unwrap_or("(none until the end)"),
+                inside
+                    .map(|w| format!("  [in: {}]", w.what))
+                    .unwrap_or_default()
+            );
+            if inside.is_none() {
+                bad.push(format!(
+                    "the VIP did not answer for {len:.1?} at {:.2}s, outside any hand-over",
+                    self.at(g.from)
+                ));
+            }
+            if g.to.is_none() {
+                bad.push(format!(
+                    "the VIP stopped answering at {:.2}s and never answered again",
+                    self.at(g.from)
+                ));
+            }
+        }
+        eprintln!("longest gap: {longest:.1?} ({} gaps)", gaps.len());
+        for (a, b) in self.doubles(dead) {
+            bad.push(format!(
+                "the VIP was on two nodes from {:.3}s to {:.3}s",
+                self.at(a),
+                self.at(b)
+            ));
+        }
+        bad
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// The tests.
+
+fn heartbeat_cluster(tag: &str) -> Lab {
+    let lab = Lab::boot(tag, 2);
+    for n in lab.nodes() {
+        configure_heartbeat(&n);
+    }
+    lab
+}
+
+/// A hand-over or takeover: run `act`, wait until the client gets answers from `to` (and
+/// the samplers are kept running); the window it opened.
+fn move_group(
+    what: &str,
+    lab: &Lab,
+    to: &str,
+    timeout: Duration,
+    act: impl FnOnce(),
+) -> (Window, Option<Duration>) {
+    let from = Instant::now();
+    act();
+    let took = wait_until(timeout, Duration::from_millis(20), || {
+        lab.curl("http://10.99.0.100:8080/").as_deref() == Some(to)
+    });
+    // A few more answers, so that the gap's end is in the samples.
+    std::thread::sleep(Duration::from_millis(200));
+    (
+        Window {
+            what: what.to_string(),
+            from,
+            to: Instant::now(),
+        },
+        took,
+    )
+}
+
+#[test]
+#[cfg_attr(
+    not(hbd_lab),
+    ignore = "lab tests need root: build and run them as root"
+)]
+fn a_heartbeat_cluster_converts_node_by_node() {
+    if !lab::available("a_heartbeat_cluster_converts_node_by_node") {
+        return;
+    }
+    let to = converted();
+    eprintln!("converted nodes run: {to:?}");
+    let lab = heartbeat_cluster("mig");
+    let (n1, n2) = (lab.node("n1"), lab.node("n2"));
+    for n in lab.nodes() {
+        start_heartbeat(&n);
+    }
+    let mut runs = [Runs::Heartbeat, Runs::Heartbeat];
+    let t = wait_joined(
+        &lab,
+        runs,
+        "n1",
+        Duration::from_secs(30),
+        "two Heartbeat nodes",
+    );
+    eprintln!("Heartbeat cluster up, group on n1, after {t:.2?}");
+
+    let samplers = Samplers::start(&lab);
+    let mut windows = Vec::new();
+    let mut failures = Vec::new();
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        // Nothing happens: the VIP answers throughout.
+        std::thread::sleep(Duration::from_secs(2));
+
+        // Convert n2 (not holding the group).
+        let t0 = Instant::now();
+        runs[1] = convert(&n2, to);
+        let t = wait_joined(&lab, runs, "n1", Duration::from_secs(30), "n2 converted");
+        eprintln!(
+            "n2 converted ({:?}): both alive, group on n1, {t:.2?} after starting ({:.2?} in all)",
+            runs[1],
+            t0.elapsed()
+        );
+        assert_eq!(hb_nodestatus(&n1, "n2"), "active");
+        if runs[1] == Runs::Hbd {
+            let s = status(&n2);
+            assert_eq!(peer(&s, "n1")["state"], "up", "{s:#}");
+            assert_eq!(s["groups"][0]["holder"], "n1", "{s:#}");
+            eprintln!("hbd status on n2:\n{}", hbd_ok(&n2, &["status"]));
+        }
+        std::thread::sleep(Duration::from_secs(2));
+
+        // Heartbeat's standby on n1: the group moves to n2.
+        let (w, took) = move_group(
+            "hb_standby on n1: n1 -> n2",
+            &lab,
+            "n2",
+            HANDOVER_TIMEOUT,
+            || {
+                n1.exec_ok(&["/usr/share/heartbeat/hb_standby", "all"]);
+            },
+        );
+        windows.push(w);
+        let took = took.unwrap_or_else(|| {
+            panic!(
+                "hb_standby on n1: n2 did not serve within {HANDOVER_TIMEOUT:?}\n--- n1\n{}\n--- n2\n{}",
+                journal_of(&n1, runs[0]),
+                journal_of(&n2, runs[1])
+            )
+        });
+        eprintln!("hb_standby on n1: n2 answers after {took:.2?}");
+        wait_joined(
+            &lab,
+            runs,
+            "n2",
+            Duration::from_secs(15),
+            "after hb_standby",
+        );
+        std::thread::sleep(Duration::from_secs(1));
+
+        // Convert n1 (no longer holding the group).
+        let t0 = Instant::now();
+        runs[0] = convert(&n1, to);
+        let t = wait_joined(&lab, runs, "n2", Duration::from_secs(30), "n1 converted");
+        eprintln!(
+            "n1 converted ({:?}): both alive, group on n2, {t:.2?} after starting ({:.2?} in all)",
+            runs[0],
+            t0.elapsed()
+        );
+        std::thread::sleep(Duration::from_secs(2));
+
+        // Finally, the converted cluster leaves Heartbeat's protocol.
+        if to == Peer::Hbd {
+            switch_to_hbd_protocol(&lab);
+            wait_joined(
+                &lab,
+                runs,
+                "n2",
+                Duration::from_secs(30),
+                "on hbd's protocol",
+            );
+            std::thread::sleep(Duration::from_secs(2));
+        }
+    }));
+    let samples = samplers.stop();
+    failures.extend(samples.judge(&windows, &[]));
+    if let Err(p) = result {
+        std::panic::resume_unwind(p);
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+/// The last step of the procedure: every node runs hbd, still speaking Heartbeat's protocol;
+/// switch the cluster to hbd's own.
+fn switch_to_hbd_protocol(lab: &Lab) {
+    // TODO(issue 22, lead): the command or setting that switches a fully converted cluster
+    // to hbd's protocol (e.g. drop [migration] on every node and `systemctl reload hbd`),
+    // without a gap outside a window the test opens for it.
+    let _ = lab;
+    eprintln!("TODO: switch to hbd's protocol: not implemented yet");
+}
+
+/// One direction of the kill test: `first` (the holder) starts alone and takes the group,
+/// `second` joins; kill -9 of `first`'s node; `second` must serve within deadtime + margin.
+fn kill_holder(tag: &str, first: Runs, second: Runs) {
+    let lab = heartbeat_cluster(tag);
+    let (n1, n2) = (lab.node("n1"), lab.node("n2"));
+    let runs = [first, second];
+    // The holder alone first, so it holds the group whatever the other is.
+    start_as(&n1, first);
+    let up = wait_until(Duration::from_secs(20), Duration::from_millis(100), || {
+        lab.curl("http://10.99.0.100:8080/").as_deref() == Some("n1")
+    });
+    assert!(
+        up.is_some(),
+        "n1 ({first:?}) alone did not take the group:\n{}",
+        journal_of(&n1, first)
+    );
+    start_as(&n2, second);
+    let t = wait_joined(&lab, runs, "n1", Duration::from_secs(30), "n2 joining");
+    eprintln!("{tag}: n1 {first:?} holds the group, n2 {second:?} joined after {t:.2?}");
+    std::thread::sleep(Duration::from_secs(2));
+
+    let samplers = Samplers::start(&lab);
+    std::thread::sleep(Duration::from_millis(500));
+    let killed = Instant::now();
+    let (w, took) = move_group(
+        &format!("kill -9 of n1 ({first:?}): n2 ({second:?}) takes over"),
+        &lab,
+        "n2",
+        DEADTIME + TAKEOVER_MARGIN + Duration::from_secs(10),
+        || lab.kill9("n1"),
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    let samples = samplers.stop();
+    let bad = samples.judge(&[w], &[("n1".to_string(), killed)]);
+    let survivor = journal_of(&n2, second);
+    let vip = samples.first_vip("n2", killed).map(|t| t - killed);
+    let http = samples.first_answer("n2", killed).map(|t| t - killed);
+    eprintln!(
+        "{tag}: kill -9 of n1 ({first:?}) -> VIP on n2 ({second:?}) after {vip:.2?}, answering HTTP after {http:.2?} (deadtime {DEADTIME:?})"
+    );
+    let Some(http) = took.and(http) else {
+        panic!("n2 ({second:?}) did not take over after kill -9 of n1:\n{survivor}");
+    };
+    assert!(
+        http <= DEADTIME + TAKEOVER_MARGIN,
+        "n2 ({second:?}) took {http:.2?} to take over (deadtime {DEADTIME:?} + {TAKEOVER_MARGIN:?}):\n{survivor}"
+    );
+    assert!(bad.is_empty(), "{}\n{survivor}", bad.join("\n"));
+    if second == Runs::Hbd {
+        let s = status(&n2);
+        assert_eq!(peer(&s, "n1")["state"], "dead", "{s:#}");
+        assert_eq!(s["groups"][0]["holder"], "n2", "{s:#}");
+    } else {
+        assert_eq!(hb_nodestatus(&n2, "n1"), "dead");
+    }
+    let tail: Vec<&str> = survivor.lines().collect();
+    eprintln!(
+        "{tag}: the survivor's log, last lines:\n{}",
+        tail[tail.len().saturating_sub(12)..].join("\n")
+    );
+}
+
+#[test]
+#[cfg_attr(
+    not(hbd_lab),
+    ignore = "lab tests need root: build and run them as root"
+)]
+fn kill_9_in_a_mixed_cluster() {
+    if !lab::available("kill_9_in_a_mixed_cluster") {
+        return;
+    }
+    let other = match converted() {
+        Peer::Hbd => Runs::Hbd,
+        Peer::Heartbeat => Runs::Heartbeat,
+    };
+    // Heartbeat holds, hbd takes over; then hbd holds, Heartbeat takes over.
+    kill_holder("mka", Runs::Heartbeat, other);
+    kill_holder("mkb", other, Runs::Heartbeat);
+}
