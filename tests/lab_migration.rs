@@ -464,6 +464,8 @@ struct Window {
     what: String,
     from: Instant,
     to: Instant,
+    /// The node that serves once it is over.
+    node: String,
 }
 
 /// Samples the presence of the VIP on a node for certain: [first sample with it, last sample
@@ -621,11 +623,35 @@ impl Samples {
             eprintln!("sampler {n}: {} samples of its interfaces", s.len());
         }
         for w in windows {
+            // Where the VIP went in the window, as the nodes' samplers saw it.
+            let mut moves = Vec::new();
+            for (n, s) in &self.vips {
+                for (a, b) in presence(s) {
+                    if a > w.from && a <= w.to {
+                        moves.push((a, format!("on {n} {:.3}s", self.at(a))));
+                    }
+                    if b >= w.from && b < w.to {
+                        moves.push((b, format!("last on {n} {:.3}s", self.at(b))));
+                    }
+                }
+            }
+            moves.sort();
+            let served = self
+                .first_answer(&w.node, w.from)
+                .filter(|t| *t <= w.to)
+                .map(|t| format!("{:.0?}", t - w.from))
+                .unwrap_or_else(|| "never".into());
             eprintln!(
-                "window {:7.2}–{:7.2}s  {}",
+                "window {:7.2}–{:7.2}s  {}: served by {} after {served}; VIP: {}",
                 self.at(w.from),
                 self.at(w.to),
-                w.what
+                w.what,
+                w.node,
+                moves
+                    .into_iter()
+                    .map(|m| m.1)
+                    .collect::<Vec<_>>()
+                    .join(", ")
             );
         }
         let gaps = self.gaps();
@@ -695,9 +721,10 @@ fn move_group(
 ) -> (Window, Option<Duration>) {
     let from = Instant::now();
     act();
-    let took = wait_until(timeout, Duration::from_millis(20), || {
+    let seen = wait_until(timeout, Duration::from_millis(20), || {
         lab.curl("http://10.99.0.100:8080/").as_deref() == Some(to)
     });
+    let took = seen.map(|_| from.elapsed());
     // A few more answers, so that the gap's end is in the samples.
     std::thread::sleep(Duration::from_millis(200));
     (
@@ -705,6 +732,7 @@ fn move_group(
             what: what.to_string(),
             from,
             to: Instant::now(),
+            node: to.to_string(),
         },
         took,
     )
@@ -772,14 +800,13 @@ fn a_heartbeat_cluster_converts_node_by_node() {
             },
         );
         windows.push(w);
-        let took = took.unwrap_or_else(|| {
+        if took.is_none() {
             panic!(
                 "hb_standby on n1: n2 did not serve within {HANDOVER_TIMEOUT:?}\n--- n1\n{}\n--- n2\n{}",
                 journal_of(&n1, runs[0]),
                 journal_of(&n2, runs[1])
             )
-        });
-        eprintln!("hb_standby on n1: n2 answers after {took:.2?}");
+        }
         wait_joined(
             &lab,
             runs,
@@ -909,4 +936,146 @@ fn kill_9_in_a_mixed_cluster() {
     // Heartbeat holds, hbd takes over; then hbd holds, Heartbeat takes over.
     kill_holder("mka", Runs::Heartbeat, other);
     kill_holder("mkb", other, Runs::Heartbeat);
+}
+
+/// Give the group up on `n` by its manager's own command: `hb_standby` on Heartbeat,
+/// `hbd standby` on hbd (which asks the Heartbeat peer to take it).
+fn standby(n: &Node, runs: Runs) {
+    match runs {
+        Runs::Heartbeat => {
+            n.exec_ok(&["/usr/share/heartbeat/hb_standby", "all"]);
+        }
+        Runs::Hbd => {
+            hbd_ok(n, &["standby", "--no-wait"]);
+        }
+    }
+}
+
+/// Stop the manager on `n` (the unit: a clean stop that hands the group over).
+fn stop_manager(n: &Node, runs: Runs) {
+    let unit = match runs {
+        Runs::Heartbeat => "heartbeat.service",
+        Runs::Hbd => "hbd.service",
+    };
+    n.exec_ok(&["systemctl", "stop", unit]);
+}
+
+#[test]
+#[cfg_attr(
+    not(hbd_lab),
+    ignore = "lab tests need root: build and run them as root"
+)]
+fn hand_overs_in_a_mixed_cluster() {
+    if !lab::available("hand_overs_in_a_mixed_cluster") {
+        return;
+    }
+    let other = match converted() {
+        Peer::Hbd => Runs::Hbd,
+        Peer::Heartbeat => Runs::Heartbeat,
+    };
+    let lab = heartbeat_cluster("mho");
+    let (n1, n2) = (lab.node("n1"), lab.node("n2"));
+    let runs = [Runs::Heartbeat, other];
+    start_as(&n1, runs[0]);
+    let up = wait_until(Duration::from_secs(20), Duration::from_millis(100), || {
+        lab.curl("http://10.99.0.100:8080/").as_deref() == Some("n1")
+    });
+    assert!(
+        up.is_some(),
+        "n1 alone did not take the group:\n{}",
+        ha_log(&n1, 60)
+    );
+    start_as(&n2, runs[1]);
+    let t = wait_joined(&lab, runs, "n1", Duration::from_secs(30), "n2 joining");
+    eprintln!("n1 Heartbeat holds the group, n2 {other:?} joined after {t:.2?}");
+    std::thread::sleep(Duration::from_secs(1));
+
+    let samplers = Samplers::start(&lab);
+    let mut windows = Vec::new();
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let mut step = |what: &str, to: &str, act: &dyn Fn()| {
+            let (w, took) = move_group(what, &lab, to, HANDOVER_TIMEOUT, act);
+            windows.push(w);
+            if took.is_none() {
+                panic!(
+                    "{what}: {to} did not serve within {HANDOVER_TIMEOUT:?}\n--- n1\n{}\n--- n2\n{}",
+                    journal_of(&n1, runs[0]),
+                    journal_of(&n2, runs[1])
+                )
+            }
+        };
+        step("hb_standby on n1 (Heartbeat): -> n2", "n2", &|| {
+            standby(&n1, runs[0])
+        });
+        wait_joined(
+            &lab,
+            runs,
+            "n2",
+            Duration::from_secs(15),
+            "after hb_standby on n1",
+        );
+        std::thread::sleep(Duration::from_secs(1));
+
+        step(&format!("standby on n2 ({other:?}): -> n1"), "n1", &|| {
+            standby(&n2, runs[1])
+        });
+        wait_joined(
+            &lab,
+            runs,
+            "n1",
+            Duration::from_secs(15),
+            "after standby on n2",
+        );
+        if runs[1] == Runs::Hbd {
+            // Forget n2's standby, so that it can take the group again.
+            hbd_ok(&n2, &["clear"]);
+        }
+        std::thread::sleep(Duration::from_secs(1));
+
+        step("hb_standby on n1 (Heartbeat) again: -> n2", "n2", &|| {
+            standby(&n1, runs[0])
+        });
+        wait_joined(
+            &lab,
+            runs,
+            "n2",
+            Duration::from_secs(15),
+            "after the second hb_standby",
+        );
+        std::thread::sleep(Duration::from_secs(1));
+
+        // A clean stop of the manager on the holder hands the group over, before the
+        // peer's deadtime could notice anything.
+        let stopped = Instant::now();
+        step(
+            &format!("systemctl stop on n2 ({other:?}): -> n1"),
+            "n1",
+            &|| stop_manager(&n2, runs[1]),
+        );
+        eprintln!(
+            "n1 serves {:.2?} after the stop on n2 began",
+            stopped.elapsed()
+        );
+        assert_eq!(hb_nodestatus(&n1, "n2"), "dead");
+        std::thread::sleep(Duration::from_secs(1));
+    }));
+    let samples = samplers.stop();
+    let bad = samples.judge(&windows, &[]);
+    if let Err(p) = result {
+        std::panic::resume_unwind(p);
+    }
+    let shutdown = ha_log(&n1, 200)
+        .lines()
+        .filter(|l| l.contains("shutdown") || l.contains("n2") && l.contains("dead"))
+        .map(str::to_string)
+        .collect::<Vec<_>>();
+    eprintln!("n1 on n2's stop:\n{}", shutdown.join("\n"));
+    assert!(
+        shutdown
+            .iter()
+            .any(|l| l.contains("shutdown notice from 'n2'")),
+        "Heartbeat on n1 did not get a shutdown notice from n2 ({other:?}):\n{}",
+        ha_log(&n1, 80)
+    );
+    assert!(bad.is_empty(), "{}", bad.join("\n"));
 }
