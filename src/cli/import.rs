@@ -155,9 +155,16 @@ pub fn run(_config: &Path, args: Args) -> Result<()> {
             p.display(),
         );
     }
-    let _ = writeln!(
-        err,
-        "hbd import: stop Heartbeat on every node before starting hbd (`systemctl disable --now heartbeat`): both use UDP port 694 and would run the same resources"
-    );
+    if args.migration {
+        let _ = writeln!(
+            err,
+            "hbd import: on this node only, `systemctl disable --now heartbeat`, then `systemctl enable --now hbd`: hbd joins the other node's Heartbeat as its peer (contrib/legacy-import/README.md, Rolling migration)"
+        );
+    } else {
+        let _ = writeln!(
+            err,
+            "hbd import: stop Heartbeat on every node before starting hbd (`systemctl disable --now heartbeat`): both use UDP port 694 and would run the same resources"
+        );
+    }
     Ok(())
 }
