@@ -142,6 +142,28 @@ fn identify(options: &Options) -> Result<(Arc<Config>, usize)> {
     Ok((Arc::new(loaded.config), local))
 }
 
+/// This node's identity on Heartbeat's wire (`srcuuid`): 16 bytes derived from the
+/// cluster and node names, so that it stays the same across restarts and reinstalls.
+fn heartbeat_uuid(cluster: &str, node: &str) -> [u8; 16] {
+    use sha1::Digest;
+    let d = sha1::Sha1::new()
+        .chain_update(b"hbd heartbeat uuid\0")
+        .chain_update(cluster.as_bytes())
+        .chain_update(b"\0")
+        .chain_update(node.as_bytes())
+        .finalize();
+    let mut u = [0u8; 16];
+    u.copy_from_slice(&d[..16]);
+    u
+}
+
+/// The first line of /proc/loadavg (Heartbeat's `ld` field); procfs never blocks.
+fn loadavg() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|s| s.trim().to_string())
+        .unwrap_or_else(|_| "0.00 0.00 0.00 1/1 1".into())
+}
+
 /// Key of the refused-packet rate limiter: one line per source and reason.
 /// Refused packets are counted per source address (not per port: a sender's port
 /// changes with every socket).
@@ -272,6 +294,24 @@ impl Daemon {
         for (g, f) in found.into_iter().enumerate() {
             cluster.found(GroupId(g), f);
         }
+        if config.migration.heartbeat() {
+            // A mixed cluster: Heartbeat's protocol on the links (core/src/cluster/mixed.rs).
+            let path = config.migration.authkeys.clone().unwrap_or_default();
+            let ring = config::keys::load_heartbeat(&path)?;
+            let epoch = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs());
+            cluster.speak_heartbeat(
+                ring,
+                heartbeat_uuid(&config.cluster.name, &node_name),
+                epoch,
+            );
+            cluster.heartbeat_load(&loadavg());
+            tracing::info!(
+                "speaking Heartbeat 3.0.6's protocol on every link ([migration] protocol = \"heartbeat\"), signed with the key of {}",
+                path.display()
+            );
+        }
         // Standby and takeover given before this start stand (intent.rs).
         let state_dir = incarnation::state_dir();
         let (intents, warnings) = intent::load(&state_dir);
@@ -399,7 +439,12 @@ impl Daemon {
                     }
                 }
                 Some(req) = next_request(&mut self.control) => self.on_control(req).await,
-                _ = retry.tick() => self.links.retry(&self.config, self.local),
+                _ = retry.tick() => {
+                    self.links.retry(&self.config, self.local);
+                    if self.cluster.speaks_heartbeat() {
+                        self.cluster.heartbeat_load(&loadavg());
+                    }
+                }
                 // Nothing to report, nothing to wake up for.
                 _ = flush.tick(), if !self.rejects.is_empty() => self.flush_rejects(),
                 Some(msg) = self.bulk.recv() => self.on_incoming(msg),
@@ -1188,6 +1233,13 @@ impl Daemon {
             } => {
                 let p = peer(p);
                 tracing::error!(PEER = %p, "fencing {p} failed: {reason}; its groups stay stopped; trying again in {}s, or run `hbd fence-ack {p}` once it is off", retry_in.as_secs())
+            }
+            Event::Legacy { message, warning } => {
+                if *warning {
+                    tracing::warn!("heartbeat: {message}")
+                } else {
+                    tracing::info!("heartbeat: {message}")
+                }
             }
         }
     }

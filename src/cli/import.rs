@@ -34,6 +34,12 @@ pub struct Args {
     /// for an import off the node; repeat per link.
     #[arg(long, value_name = "LINK=ADDR", value_parser = parse_address)]
     pub address: Vec<(String, IpAddr)>,
+    /// Convert one node of a running Heartbeat 3.0.6 cluster: the cluster.toml says
+    /// `[migration] protocol = "heartbeat"`, so this node's hbd speaks Heartbeat's
+    /// protocol (signed with authkeys) and joins the Heartbeat node as a peer; see
+    /// contrib/legacy-import/README.md, "Rolling migration".
+    #[arg(long)]
+    pub migration: bool,
     /// Replace existing output files.
     #[arg(long)]
     pub force: bool,
@@ -101,6 +107,7 @@ pub fn run(_config: &Path, args: Args) -> Result<()> {
         off_node: false,
         key_file: key_file.clone(),
         address_source: None,
+        migration: args.migration,
     };
     let imported = import::import_many(&args.dirs, &args.node, &opts, &RealHost)?;
     let mut err = std::io::stderr().lock();
@@ -148,9 +155,16 @@ pub fn run(_config: &Path, args: Args) -> Result<()> {
             p.display(),
         );
     }
-    let _ = writeln!(
-        err,
-        "hbd import: stop Heartbeat on every node before starting hbd (`systemctl disable --now heartbeat`): both use UDP port 694 and would run the same resources"
-    );
+    if args.migration {
+        let _ = writeln!(
+            err,
+            "hbd import: on this node only, `systemctl disable --now heartbeat`, then `systemctl enable --now hbd`: hbd joins the other node's Heartbeat as its peer (contrib/legacy-import/README.md, Rolling migration)"
+        );
+    } else {
+        let _ = writeln!(
+            err,
+            "hbd import: stop Heartbeat on every node before starting hbd (`systemctl disable --now heartbeat`): both use UDP port 694 and would run the same resources"
+        );
+    }
     Ok(())
 }

@@ -60,6 +60,9 @@ pub enum KeyError {
     },
     #[error("cannot get random bytes from the kernel: {0}")]
     Random(String),
+    /// Heartbeat's authkeys (`[migration] authkeys`) cannot be used.
+    #[error("{}: {why}", path.display())]
+    Authkeys { path: PathBuf, why: String },
     /// A symbolic link, a FIFO, a device, a directory or a huge file where the key should be.
     #[error("key file {} is {source}", path.display())]
     Unsafe {
@@ -131,6 +134,36 @@ pub fn load(auth: &Auth) -> Result<(KeySet, Vec<String>), KeyError> {
         KeySet::new(auth.algorithm, auth.key_id, keys).with_source(path),
         warnings,
     ))
+}
+
+/// Load Heartbeat's authkeys (`[migration] authkeys`, a mixed cluster): its `auth N`
+/// key signs and checks Heartbeat's messages. Read as the key file is (a regular file,
+/// mode 600 as Heartbeat itself demands), parsed as Heartbeat 3.0.6 parsed it.
+pub fn load_heartbeat(path: &Path) -> Result<hbd_core::proto::heartbeat::Keyring, KeyError> {
+    use crate::import::authkeys;
+    use hbd_core::proto::heartbeat::{Keyring, Method};
+    let (text, meta) = read_key_file(path)?;
+    let mode = meta.permissions().mode() & 0o7777;
+    if mode & 0o077 != 0 {
+        return Err(KeyError::Permissions {
+            path: path.to_path_buf(),
+            mode,
+        });
+    }
+    let mut report = crate::import::report::Report::default();
+    let why = |why: String| KeyError::Authkeys {
+        path: path.to_path_buf(),
+        why,
+    };
+    let key =
+        authkeys::parse(&text, authkeys::FILE, &mut report).map_err(|e| why(e.to_string()))?;
+    let secret = || key.secret.clone().unwrap_or_default().into_bytes();
+    let method = match key.method {
+        authkeys::Method::Crc => Method::Crc,
+        authkeys::Method::Md5 => Method::Md5(secret()),
+        authkeys::Method::Sha1 => Method::Sha1(secret()),
+    };
+    Keyring::new(key.id, vec![(key.id, method)]).map_err(|e| why(e.to_string()))
 }
 
 /// Secrets by key id, as read from a key file.

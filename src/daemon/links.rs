@@ -43,6 +43,8 @@ const QUEUE: usize = 8;
 pub struct Prefilter {
     cluster_id: AtomicU32,
     mac_len: AtomicUsize,
+    /// A mixed cluster (`[migration] protocol = "heartbeat"`): Heartbeat's packets pass too.
+    heartbeat: std::sync::atomic::AtomicBool,
     known: Mutex<HashSet<IpAddr>>,
     /// Packets and refusal reports dropped because the bulk queue was full.
     pub dropped: AtomicU64,
@@ -56,6 +58,7 @@ impl Prefilter {
         let p = Arc::new(Prefilter {
             cluster_id: AtomicU32::new(0),
             mac_len: AtomicUsize::new(0),
+            heartbeat: std::sync::atomic::AtomicBool::new(false),
             known: Mutex::new(HashSet::new()),
             dropped: AtomicU64::new(0),
         });
@@ -68,6 +71,8 @@ impl Prefilter {
             .store(config.cluster_id(), Ordering::Relaxed);
         self.mac_len
             .store(auth::mac_len(config.auth.algorithm), Ordering::Relaxed);
+        self.heartbeat
+            .store(config.migration.heartbeat(), Ordering::Relaxed);
         for node in &config.nodes {
             for addr in node.address.values() {
                 self.learn(*addr);
@@ -96,6 +101,12 @@ impl Prefilter {
     }
 
     fn check(&self, bytes: &[u8]) -> Result<(), wire::DecodeError> {
+        if self.heartbeat.load(Ordering::Relaxed)
+            && bytes.len() <= hbd_core::proto::heartbeat::MAX_PACKET
+            && hbd_core::proto::heartbeat::is_framed(bytes)
+        {
+            return Ok(());
+        }
         wire::precheck(
             bytes,
             self.mac_len.load(Ordering::Relaxed),

@@ -259,6 +259,9 @@ pub struct Options {
     pub key_file: Option<PathBuf>,
     /// Where `addresses` came from, for the report (default: `--address`).
     pub address_source: Option<String>,
+    /// Write `[migration] protocol = "heartbeat"` (`--migration`): the node joins the
+    /// running Heartbeat cluster instead of replacing it all at once.
+    pub migration: bool,
 }
 
 /// The key the imported cluster signs with.
@@ -448,7 +451,7 @@ pub fn import(dir: &Path, opts: &Options, host: &dyn Host) -> Result<Imported, I
     duplicates(&groups, &group_lines)?;
 
     // Key.
-    let key = import_key(host, dir, &mut report, &mut comments)?;
+    let key = import_key(host, dir, opts.migration, &mut report, &mut comments)?;
 
     let mut nodes: Vec<Node> = cf
         .nodes
@@ -507,10 +510,28 @@ pub fn import(dir: &Path, opts: &Options, host: &dyn Host) -> Result<Imported, I
         failover,
         metrics: Default::default(),
         events: Default::default(),
+        migration: if opts.migration {
+            config::Migration {
+                protocol: config::Protocol::Heartbeat,
+                authkeys: Some(node_dir.join(authkeys::FILE)),
+            }
+        } else {
+            Default::default()
+        },
         links,
         nodes,
         groups,
     };
+    if opts.migration {
+        report.note(
+            "cluster.toml",
+            0,
+            format!(
+                "[migration] protocol = \"heartbeat\": this node joins the running Heartbeat cluster, signing with {} (keep that file until the switch to protocol = \"hbd\")",
+                node_dir.join(authkeys::FILE).display()
+            ),
+        );
+    }
     if let Some(k) = &opts.key_file {
         report.note(
             "cluster.toml",
@@ -1046,6 +1067,7 @@ fn group_name(resources: &[Resource], taken: &mut BTreeSet<String>) -> String {
 fn import_key(
     host: &dyn Host,
     dir: &Path,
+    migrating: bool,
     report: &mut Report,
     comments: &mut Comments,
 ) -> Result<ImportedKey, ImportError> {
@@ -1107,7 +1129,7 @@ fn import_key(
             report.changed(
                 F,
                 k.line,
-                format!("key {} ({}): the secret carries over as hbd key {hbd_id}, signed with HMAC-SHA256 (hbd's protocol is not Heartbeat's, so upgrade all nodes together)", k.id, m.name()),
+                format!("key {} ({}): the secret carries over as hbd key {hbd_id}, signed with HMAC-SHA256 ({})", k.id, m.name(), if migrating { "used once the cluster switches to hbd's protocol; until then authkeys signs Heartbeat's" } else { "hbd's protocol is not Heartbeat's, so upgrade all nodes together" }),
             );
             if secret.len() < keys::MIN_SECRET {
                 report.warning(

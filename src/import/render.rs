@@ -116,6 +116,20 @@ pub fn render(cfg: &Config, cm: &Comments) -> String {
     }
     o.push('\n');
 
+    if cfg.migration.heartbeat() {
+        o.push_str("# Rolling migration (`hbd import --migration`): while any node still runs Heartbeat,\n");
+        o.push_str(
+            "# hbd speaks Heartbeat's protocol, signed with authkeys. Once every node runs hbd,\n",
+        );
+        o.push_str("# set protocol = \"hbd\" on every node (contrib/legacy-import/README.md).\n");
+        o.push_str("[migration]\n");
+        kv(&mut o, "protocol", q("heartbeat"), "");
+        if let Some(a) = &cfg.migration.authkeys {
+            kv(&mut o, "authkeys", q(&a.display().to_string()), "");
+        }
+        o.push('\n');
+    }
+
     for (i, l) in cfg.links.iter().enumerate() {
         if let Some(cmt) = cm.links.get(i) {
             o.push_str(&format!("# {}\n", c(cmt)));

@@ -120,6 +120,9 @@ pub struct Sim {
     /// that lies, or a test unit).
     pub fence_powers_off: bool,
     pub fence_delay: Duration,
+    /// A mixed cluster (`[migration] protocol = "heartbeat"`): booted cores speak
+    /// Heartbeat's protocol, signed with this keyring.
+    pub heartbeat: Option<hbd::proto::heartbeat::Keyring>,
 }
 
 impl Sim {
@@ -144,6 +147,11 @@ impl Sim {
         let n = config.nodes.len();
         let nl = config.links.len();
         let ng = names.len();
+        let heartbeat = config.migration.heartbeat().then(|| {
+            use hbd::proto::heartbeat::{Keyring, Method};
+            Keyring::new(1, vec![(1, Method::Sha1(b"sim heartbeat secret".to_vec()))])
+                .expect("keyring")
+        });
         let mut sim = Sim {
             configs,
             names,
@@ -165,6 +173,7 @@ impl Sim {
             fence_ops: Vec::new(),
             fence_powers_off: true,
             fence_delay: Duration::from_millis(200),
+            heartbeat,
             config,
         };
         for _ in 0..n {
@@ -209,6 +218,10 @@ impl Sim {
         let mut c = Cluster::new(&self.configs[i], NodeId(i), keys(), inc, self.now);
         for (g, f) in found {
             c.found(GroupId(*g), f.clone());
+        }
+        if let Some(ring) = &self.heartbeat {
+            let epoch = 1_700_000_000 + (self.now - self.t0).as_secs();
+            c.speak_heartbeat(ring.clone(), [i as u8; 16], epoch);
         }
         let node = &mut self.nodes[i];
         node.core = Some(c);
@@ -548,6 +561,8 @@ impl Sim {
                             Ok(()) | Err(Reject::Unconfirmed | Reject::OldIncarnation) => {}
                             // A fenced node that stayed up (fence_powers_off = false).
                             Err(Reject::Fenced(_)) => {}
+                            // A mixed cluster's switch: the peer follows within a keepalive.
+                            Err(Reject::HeartbeatPacket) => {}
                             // An older node refusing a newer version (mixed versions).
                             Err(Reject::Decode(DecodeError::BadVersion(_))) => {
                                 self.version_rejects += 1

@@ -152,6 +152,10 @@ pub enum Until {
 pub enum CommandError {
     #[error("no group is named \"{0}\" in cluster.toml")]
     UnknownGroup(String),
+    /// Refused by Heartbeat's rules in a mixed cluster (`[migration]`): why, in one
+    /// sentence.
+    #[error("{0}")]
+    Mixed(String),
     #[error("hbd is still starting up (waiting to hear its peers): try again in a few seconds")]
     NotReady,
     #[error("hbd is shutting down")]

@@ -12,6 +12,7 @@ mod command;
 mod defence;
 pub mod fence;
 mod membership;
+mod mixed;
 pub mod ownership;
 mod reload;
 pub mod restart;
@@ -176,6 +177,16 @@ pub enum Reject {
     /// From an incarnation of a node that was fenced (it should be off).
     #[error("packet from node \"{0}\", which was fenced: ignored until it restarts")]
     Fenced(String),
+    /// Not a well-formed, authentic Heartbeat message (`[migration] protocol =
+    /// "heartbeat"`).
+    #[error(transparent)]
+    Heartbeat(#[from] crate::proto::heartbeat::speaker::RecvError),
+    /// A Heartbeat packet where hbd's protocol is spoken: a node still running
+    /// Heartbeat, or a converted one that has not switched yet (it follows at once).
+    #[error(
+        "a Heartbeat packet, but this node speaks hbd's protocol (a node still runs Heartbeat, or has not switched yet)"
+    )]
+    HeartbeatPacket,
 }
 
 /// A deadline in the core's timer table.
@@ -207,6 +218,8 @@ pub enum Timer {
     Resync,
     /// A fence of the node times out, or a failed one is tried again.
     Fence(NodeId),
+    /// A deadline of Heartbeat's resource rules (mixed clusters, mixed.rs).
+    Legacy,
 }
 
 /// Why a reloaded configuration cannot be applied to the running core.
@@ -214,6 +227,9 @@ pub enum Timer {
 pub enum ReloadError {
     #[error("the list of nodes changed: restart hbd on every node to apply it")]
     Nodes,
+    /// `[migration]` changed in a way a reload cannot apply.
+    #[error("{0}")]
+    Protocol(String),
     #[error("the list of links changed: restart hbd to apply it")]
     Links,
     #[error("hbd is shutting down")]
@@ -391,6 +407,12 @@ pub enum Event {
         reason: String,
         retry_in: Duration,
     },
+    /// A step of Heartbeat's resource rules in a mixed cluster (mixed.rs), as Heartbeat
+    /// would log it.
+    Legacy {
+        message: String,
+        warning: bool,
+    },
 }
 
 /// The membership and ownership state machine of one node. `Clone` and `Debug` let
@@ -438,6 +460,8 @@ pub struct Cluster {
     fence: fence::Fencing,
     /// The latest packet believed from a peer (for the shell's gap statistics).
     accepted: Option<Accepted>,
+    /// Speaking Heartbeat's protocol (a mixed cluster): its side of the state.
+    mixed: Option<Box<mixed::Mixed>>,
 }
 
 /// A packet believed from a peer: who sent it, on which link, its sequence number.
@@ -537,6 +561,7 @@ impl Cluster {
             retiring: Vec::new(),
             fence: fence::Fencing::new(config.nodes.len(), ng),
             accepted: None,
+            mixed: None,
         };
         c.sync_timers();
         c
@@ -981,6 +1006,10 @@ impl Cluster {
         if self.exited || self.ops.maintenance {
             return;
         }
+        if self.mixed.is_some() {
+            self.mixed_evaluate(now);
+            return;
+        }
         self.note_quorum();
         let mut changed = false;
         let waited = std::mem::replace(&mut self.fence.waiting, vec![None; self.groups.len()]);
@@ -1334,7 +1363,12 @@ impl Cluster {
                     // Shutting down before ready: nothing was started, leave at once.
                     self.ready = true;
                     self.send_heartbeat();
-                    self.continue_shutdown();
+                    if self.mixed.is_some() {
+                        // Heartbeat's order: say "holding nothing", release, shutdone.
+                        self.evaluate(now);
+                    } else {
+                        self.continue_shutdown();
+                    }
                 }
             }
             Command::Stop { restart } => {
@@ -1351,6 +1385,7 @@ impl Cluster {
                     self.actions.push_back(Action::Exit);
                 }
             }
+            other if self.mixed.is_some() => return self.mixed_command(now, other),
             other => return self.operator_command(now, other),
         }
         Ok(CommandOutcome {
@@ -1369,6 +1404,9 @@ impl Cluster {
         keys: KeySet,
     ) -> Result<Reloaded, ReloadError> {
         let r = self.reload_inner(now, config, keys);
+        if r.is_ok() && self.mixed.is_some() && !config.migration.heartbeat() {
+            self.switch_to_hbd(now);
+        }
         self.sync_timers();
         r
     }
@@ -1448,6 +1486,7 @@ impl Cluster {
             t.push((Timer::Resync, until));
         }
         self.fence_timers(&mut t);
+        self.mixed_timers(&mut t);
         self.timers = t;
     }
 
@@ -1457,7 +1496,13 @@ impl Cluster {
         link: LinkId,
         bytes: &[u8],
     ) -> Result<(), Reject> {
-        let r = self.handle_packet_inner(now, link, bytes);
+        let r = if self.mixed.is_some() {
+            self.mixed_packet(now, link, bytes)
+        } else if crate::proto::heartbeat::is_framed(bytes) {
+            Err(Reject::HeartbeatPacket)
+        } else {
+            self.handle_packet_inner(now, link, bytes)
+        };
         self.sync_timers();
         r
     }
@@ -1498,6 +1543,10 @@ impl Cluster {
     }
 
     fn send(&mut self, kind: Kind) {
+        if self.mixed.is_some() {
+            self.mixed_send(kind);
+            return;
+        }
         self.seq += 1;
         let claims = self
             .config

@@ -128,6 +128,26 @@ impl Cluster {
         if links(&self.config) != links(config) {
             return Err(ReloadError::Links);
         }
+        // A mixed cluster (mixed.rs) switches to hbd's protocol by reload, never back.
+        let (was, will) = (
+            self.config.migration.heartbeat(),
+            config.migration.heartbeat(),
+        );
+        if will && !self.speaks_heartbeat() {
+            return Err(ReloadError::Protocol(
+                "protocol = \"heartbeat\" is new: restart hbd to speak Heartbeat's protocol".into(),
+            ));
+        }
+        if !will {
+            if let Some(why) = self.switch_refused() {
+                return Err(ReloadError::Protocol(why));
+            }
+        }
+        if was && will && self.config.migration.authkeys != config.migration.authkeys {
+            return Err(ReloadError::Protocol(
+                "migration.authkeys changed: restart hbd to use the new file".into(),
+            ));
+        }
         if self.shutting_down || self.exited {
             return Err(ReloadError::ShuttingDown);
         }

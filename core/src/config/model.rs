@@ -38,6 +38,11 @@ pub struct Config {
     /// A systemd unit started on every peer and group transition.
     #[serde(default, skip_serializing_if = "Events::is_default")]
     pub events: Events,
+    /// Rolling migration from Heartbeat 3.0.6: while `protocol = "heartbeat"`, this node
+    /// speaks Heartbeat's protocol on its links and joins a cluster whose other node
+    /// still runs Heartbeat (contrib/legacy-import/README.md).
+    #[serde(default, skip_serializing_if = "Migration::is_default")]
+    pub migration: Migration,
     /// Heartbeat links; all are used at once, a peer is alive while any link hears it.
     #[serde(rename = "link", default)]
     pub links: Vec<Link>,
@@ -252,6 +257,44 @@ pub struct Metrics {
 impl Metrics {
     pub fn is_default(&self) -> bool {
         *self == Metrics::default()
+    }
+}
+
+/// Which protocol the links speak (`[migration] protocol`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Protocol {
+    /// hbd's own (the default, and what a converted cluster switches to).
+    #[default]
+    Hbd,
+    /// Heartbeat 3.0.6's messages and its haresources-mode resource protocol, signed
+    /// with the `auth N` key of `authkeys`: for a two-node cluster converted one node
+    /// at a time.
+    Heartbeat,
+}
+
+/// Rolling migration from Heartbeat (`[migration]`).
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Migration {
+    /// `"heartbeat"` while any node still runs Heartbeat (and until every node runs
+    /// hbd); `"hbd"`, or no `[migration]` section, is hbd's own protocol.
+    #[serde(default)]
+    pub protocol: Protocol,
+    /// Heartbeat's authkeys file, whose `auth N` key signs and checks Heartbeat's
+    /// messages (read at start and on reload, like the key file).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub authkeys: Option<PathBuf>,
+}
+
+impl Migration {
+    pub fn is_default(&self) -> bool {
+        *self == Migration::default()
+    }
+
+    /// The links speak Heartbeat's protocol.
+    pub fn heartbeat(&self) -> bool {
+        self.protocol == Protocol::Heartbeat
     }
 }
 

@@ -26,8 +26,68 @@ pub fn validate(c: &Config) -> Vec<Diagnostic> {
     failover(c, &mut out);
     fencing(c, &mut out);
     observability(c, &mut out);
+    migration(c, &mut out);
     heartbeat_fits(c, &mut out);
     out
+}
+
+/// `[migration]`: what speaking Heartbeat's protocol needs, and what it leaves unused.
+fn migration(c: &Config, out: &mut Vec<Diagnostic>) {
+    let m = &c.migration;
+    if !m.heartbeat() {
+        return;
+    }
+    match &m.authkeys {
+        None => out.push(
+            Diagnostic::error(
+                "migration.authkeys",
+                "protocol = \"heartbeat\" needs migration.authkeys: Heartbeat's messages are signed with its authkeys file",
+            )
+            .with_help("authkeys = \"/etc/ha.d/authkeys\""),
+        ),
+        Some(p) if !p.is_absolute() => out.push(Diagnostic::error(
+            "migration.authkeys",
+            format!("migration.authkeys \"{}\" must be an absolute path", p.display()),
+        )),
+        Some(_) => {}
+    }
+    if c.nodes.len() != 2 {
+        out.push(Diagnostic::error(
+            "migration.protocol",
+            format!(
+                "protocol = \"heartbeat\" needs exactly two nodes (Heartbeat's haresources mode is for two), not {}",
+                c.nodes.len()
+            ),
+        ));
+    }
+    for (i, l) in c.links.iter().enumerate() {
+        if matches!(l, Link::Serial(_)) {
+            out.push(
+                Diagnostic::error(
+                    format!("link[{i}]"),
+                    format!(
+                        "serial link \"{}\": hbd speaks Heartbeat's protocol on UDP links only",
+                        l.name()
+                    ),
+                )
+                .with_help("keep Heartbeat's serial line out of the migration (it is added back after the switch to protocol = \"hbd\")"),
+            );
+        }
+    }
+    let unused = [
+        (c.nodes.iter().any(|n| n.fence.is_some()), "fence"),
+        (!c.failover.ping.is_empty(), "failover.ping"),
+    ];
+    for (set, what) in unused {
+        if set {
+            out.push(Diagnostic::warning(
+                "migration.protocol",
+                format!(
+                    "{what} is not used while protocol = \"heartbeat\": the cluster follows Heartbeat's resource rules until the switch to \"hbd\""
+                ),
+            ));
+        }
+    }
 }
 
 /// `[metrics]` and `[events]`.

@@ -52,6 +52,12 @@ const NS_START: &[u8] = b"###\n";
 const NS_END: &[u8] = b"%%%\n";
 const CL_START: &[u8] = b">>>\n";
 const CL_END: &[u8] = b"<<<\n";
+/// Whether `bytes` start as a Heartbeat message does (either framing): what tells
+/// Heartbeat's packets from hbd's on a link that carries both during a migration.
+pub fn is_framed(bytes: &[u8]) -> bool {
+    bytes.starts_with(NS_START) || bytes.starts_with(CL_START)
+}
+
 /// Name of the field that carries the classic signature.
 pub const AUTH: &str = "auth";
 

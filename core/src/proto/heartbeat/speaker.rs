@@ -86,6 +86,9 @@ pub enum RecvError {
 pub struct Received {
     pub event: Event,
     pub send: Vec<Vec<u8>>,
+    /// The message itself, for an accepted sequenced message ([`Event::Status`] or
+    /// [`Event::Message`]): what the resource protocol reads.
+    pub message: Option<Message>,
 }
 
 #[derive(Debug, Clone)]
@@ -96,16 +99,20 @@ struct Peer {
     uuid: Option<Vec<u8>>,
     since_ack: u64,
     status: Option<String>,
+    /// Its statuses carry `hbd=…`: an hbd node speaking Heartbeat's protocol.
+    hbd: bool,
 }
 
 /// One node's side of Heartbeat's status protocol.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Speaker {
     id: Identity,
     keys: Keyring,
     next_seq: u64,
     history: VecDeque<(u64, Vec<u8>)>,
     peers: BTreeMap<String, Peer>,
+    /// Put `hbd=<version>` in our statuses (see [`Speaker::announce_hbd`]).
+    hbd: Option<String>,
 }
 
 impl Speaker {
@@ -116,7 +123,25 @@ impl Speaker {
             next_seq: 1,
             history: VecDeque::new(),
             peers: BTreeMap::new(),
+            hbd: None,
         }
+    }
+
+    /// Say in every status that this node is hbd (`hbd=<version>` after `protocol`):
+    /// Heartbeat keeps fields it does not know and acts on none of them, and another
+    /// hbd node learns that it may switch the cluster to hbd's protocol.
+    pub fn announce_hbd(&mut self, version: &str) {
+        self.hbd = Some(version.to_string());
+    }
+
+    /// Whether `node`'s latest status said it is hbd.
+    pub fn peer_is_hbd(&self, node: &str) -> bool {
+        self.peers.get(node).is_some_and(|p| p.hbd)
+    }
+
+    /// The generation (`hg`) a peer sends with, once heard.
+    pub fn peer_generation(&self, node: &str) -> Option<u64> {
+        self.peers.get(node).map(|p| p.generation)
     }
 
     /// The last status a peer announced, if any.
@@ -132,6 +157,15 @@ impl Speaker {
         m.push_str("st", st)?;
         m.push_str("dt", &format!("{:x}", self.id.deadtime_ms))?;
         m.push_str("protocol", "1")?;
+        if let Some(v) = &self.hbd {
+            m.push_str("hbd", v)?;
+        }
+        self.sequenced(m, None, now, load)
+    }
+
+    /// Any other sequenced message to every node (`t=…` and its own fields first, as
+    /// Heartbeat's `send_cluster_msg` adds the trailing ones), signed and framed.
+    pub fn message(&mut self, m: Message, now: u64, load: &str) -> Result<Vec<u8>, HbError> {
         self.sequenced(m, None, now, load)
     }
 
@@ -207,12 +241,14 @@ impl Speaker {
             return Ok(Received {
                 event: Event::NotForUs,
                 send: Vec::new(),
+                message: None,
             });
         }
         if !self.id.nodes.contains(&from) {
             return Ok(Received {
                 event: Event::Stranger { node: from },
                 send: Vec::new(),
+                message: None,
             });
         }
         let generation = m.get_hex("hg").ok_or(RecvError::Field("hg"))?;
@@ -238,6 +274,7 @@ impl Speaker {
             uuid: m.get_bin("srcuuid").map(<[u8]>::to_vec),
             since_ack: 0,
             status: None,
+            hbd: false,
         });
         if generation < peer.generation {
             return Ok(Received {
@@ -246,6 +283,7 @@ impl Speaker {
                     generation,
                 },
                 send,
+                message: None,
             });
         }
         if generation > peer.generation {
@@ -258,6 +296,7 @@ impl Speaker {
             return Ok(Received {
                 event: Event::Duplicate { node: from, seq },
                 send,
+                message: None,
             });
         }
         let mut ask = None;
@@ -280,6 +319,7 @@ impl Speaker {
         }
         let event = if let Some(status) = status {
             peer.status = Some(status.clone());
+            peer.hbd = m.get("hbd").is_some();
             Event::Status {
                 node: from.clone(),
                 status,
@@ -303,7 +343,11 @@ impl Speaker {
         if let Some(a) = ack {
             send.push(self.control("NS_ackmsg", &from, &[("ackseq", format!("{a:x}"))], now)?);
         }
-        Ok(Received { event, send })
+        Ok(Received {
+            event,
+            send,
+            message: Some(m.clone()),
+        })
     }
 
     /// The answer to `reqnodes`: `dest t=repnodes nodelist="a b " delnodelist=" "`, then
@@ -342,6 +386,7 @@ impl Speaker {
         Ok(Received {
             event: Event::Control { node: from, kind },
             send,
+            message: None,
         })
     }
 }

@@ -1,0 +1,187 @@
+//! Mixed clusters in simulated time (issue 22): hbd cores speaking Heartbeat 3.0.6's
+//! protocol and resource rules (`[migration] protocol = "heartbeat"`), as two converted
+//! nodes do before the switch, and the switch itself. The real Heartbeat peer is in the
+//! lab (tests/lab_migration.rs); what both sides send is checked against captured
+//! Heartbeat traffic in tests/heartbeat_wire.rs.
+
+mod sim;
+
+use std::time::Duration;
+
+use hbd::cluster::{Command, CommandError, Event};
+use sim::{Sim, config};
+
+const MIGRATION: &str =
+    "[migration]\nprotocol = \"heartbeat\"\nauthkeys = \"/etc/ha.d/authkeys\"\n";
+
+fn mixed(auto_failback: bool) -> Sim {
+    let extra = format!("{MIGRATION}[failover]\nauto_failback = {auto_failback}\n");
+    let mut s = Sim::new(config(2, 2, &[("web", 0), ("db", 1)], &extra));
+    s.boot(0);
+    s.boot(1);
+    // Both starting at once: neither is stable until Heartbeat's RQSTDELAY passes.
+    s.run_for(Duration::from_secs(12));
+    s
+}
+
+fn legacy_lines(s: &Sim, i: usize) -> Vec<String> {
+    s.events(i)
+        .filter_map(|e| match e {
+            Event::Legacy { message, .. } => Some(message.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn each_node_takes_its_local_groups_and_nothing_overlaps() {
+    let s = mixed(false);
+    assert_eq!(s.owner(0), 0, "web prefers n0");
+    assert_eq!(s.owner(1), 1, "db prefers n1");
+    assert_eq!(s.worst_overlap, Duration::ZERO);
+    let status = s.nodes[0].core.as_ref().unwrap().status();
+    let db = status.groups.iter().find(|g| g.name == "db").unwrap();
+    assert_eq!(
+        db.owner.as_deref(),
+        Some("n1"),
+        "n0 sees what n1 holds: {status:?}"
+    );
+}
+
+#[test]
+fn a_dead_node_s_groups_are_taken_within_deadtime() {
+    let mut s = mixed(false);
+    s.crash(0);
+    let took = s
+        .run_until(Duration::from_secs(5), |s| s.owners(0) == vec![1])
+        .expect("n1 takes web");
+    assert!(
+        took <= Duration::from_millis(1200),
+        "deadtime 1s: took {took:?}"
+    );
+    // Back again with auto_failback off: web stays on n1.
+    s.boot(0);
+    s.run_for(Duration::from_secs(15));
+    assert_eq!(s.owners(0), vec![1]);
+    assert_eq!(s.owners(1), vec![1]);
+    assert_eq!(s.worst_overlap, Duration::ZERO);
+}
+
+#[test]
+fn auto_failback_gives_the_group_back_by_heartbeat_s_standby() {
+    let mut s = mixed(true);
+    s.crash(0);
+    s.run_for(Duration::from_secs(3));
+    assert_eq!(s.owners(0), vec![1]);
+    s.boot(0);
+    let back = s
+        .run_until(Duration::from_secs(20), |s| s.owners(0) == vec![0])
+        .expect("web goes back to n0");
+    eprintln!("failback after {back:?}");
+    assert_eq!(s.owners(1), vec![1], "db stays on n1");
+    assert_eq!(s.worst_overlap, Duration::ZERO);
+    let lines = legacy_lines(&s, 1).join("\n");
+    assert!(lines.contains("auto_failback"), "{lines}");
+}
+
+#[test]
+fn standby_moves_every_group_and_is_refused_per_group() {
+    let mut s = mixed(false);
+    let r = s.op(
+        1,
+        Command::Standby {
+            group: Some("db".into()),
+            force: false,
+        },
+    );
+    assert!(matches!(r, Some(Err(CommandError::Mixed(_)))), "{r:?}");
+    let r = s.op(
+        1,
+        Command::Takeover {
+            group: None,
+            force: false,
+        },
+    );
+    assert!(matches!(r, Some(Err(CommandError::Mixed(_)))), "{r:?}");
+    let r = s.op(
+        1,
+        Command::Standby {
+            group: None,
+            force: false,
+        },
+    );
+    assert!(matches!(r, Some(Ok(_))), "{r:?}");
+    s.run_until(Duration::from_secs(5), |s| s.owners(1) == vec![0])
+        .expect("db moves to n0");
+    assert_eq!(s.owners(0), vec![0]);
+    assert_eq!(s.worst_overlap, Duration::ZERO);
+    // And back: standby on n0 hands both to n1.
+    s.run_for(Duration::from_secs(1));
+    let r = s.op(
+        0,
+        Command::Standby {
+            group: None,
+            force: false,
+        },
+    );
+    assert!(matches!(r, Some(Ok(_))), "{r:?}");
+    s.run_until(Duration::from_secs(5), |s| {
+        s.owners(0) == vec![1] && s.owners(1) == vec![1]
+    })
+    .expect("both move to n1");
+    assert_eq!(s.worst_overlap, Duration::ZERO);
+}
+
+#[test]
+fn a_clean_stop_hands_over_at_once() {
+    let mut s = mixed(false);
+    s.command(0, Command::Shutdown);
+    let took = s
+        .run_until(Duration::from_secs(5), |s| s.owners(0) == vec![1])
+        .expect("n1 takes web");
+    assert!(
+        took < Duration::from_millis(600),
+        "shutdone, not deadtime: {took:?}"
+    );
+    assert!(s.nodes[0].exited);
+    assert_eq!(s.worst_overlap, Duration::ZERO);
+}
+
+#[test]
+fn a_failed_group_moves_with_its_set() {
+    let mut s = mixed(false);
+    s.group_event(
+        0,
+        0,
+        hbd::cluster::GroupEvent::Failed {
+            reason: "scripted".into(),
+        },
+    );
+    s.run_until(Duration::from_secs(15), |s| s.owners(0) == vec![1])
+        .expect("web moves to n1");
+    assert_eq!(s.worst_overlap, Duration::ZERO);
+}
+
+#[test]
+fn switching_to_hbd_s_protocol_moves_nothing_and_the_peer_follows() {
+    let mut s = mixed(false);
+    let mut hbd = s.configs[0].clone();
+    hbd.migration = Default::default();
+    s.reload(0, hbd.clone()).expect("reload to protocol = hbd");
+    s.run_for(Duration::from_secs(5));
+    assert!(!s.nodes[0].core.as_ref().unwrap().speaks_heartbeat());
+    assert!(
+        !s.nodes[1].core.as_ref().unwrap().speaks_heartbeat(),
+        "n1 follows n0"
+    );
+    assert_eq!(s.owners(0), vec![0]);
+    assert_eq!(s.owners(1), vec![1]);
+    assert_eq!(s.nodes[0].starts[0], 1, "web was never restarted");
+    assert_eq!(s.nodes[1].starts[1], 1, "db was never restarted");
+    // hbd's protocol runs the cluster now: a crash is taken over as usual.
+    s.configs[1] = hbd;
+    s.crash(1);
+    s.run_until(Duration::from_secs(5), |s| s.owners(1) == vec![0])
+        .expect("n0 takes db over hbd's protocol");
+    assert_eq!(s.worst_overlap, Duration::ZERO);
+}
