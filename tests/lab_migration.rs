@@ -106,13 +106,6 @@ fn ha_log(n: &Node, lines: usize) -> String {
 // ---------------------------------------------------------------------------------------
 // hbd in migration mode in a node.
 
-/// The section `hbd import --migration` writes (the contract of issue 22).
-const MIGRATION_SECTION: &str = "
-[migration]
-protocol = \"heartbeat\"
-authkeys = \"/etc/ha.d/authkeys\"
-";
-
 /// Install hbd on `n` and write its cluster.toml from the node's own /etc/ha.d, as an admin
 /// converting the node would: `hbd import --migration /etc/ha.d -o /etc/hbd/cluster.toml`.
 fn configure_hbd(n: &Node) {
@@ -125,31 +118,12 @@ fn configure_hbd(n: &Node) {
         n.exec(&args)
     };
     let o = import(&["--migration"]);
-    let err = String::from_utf8_lossy(&o.stderr).into_owned();
-    if !o.status.success() && err.contains("--migration") && err.contains("unexpected argument") {
-        // TODO(issue 22): drop this once `hbd import --migration` is on main: the plain
-        // import plus the section the contract says --migration writes.
-        eprintln!(
-            "{}: hbd import has no --migration yet: plain import + [migration]",
-            n.name()
-        );
-        let o = import(&[]);
-        assert!(
-            o.status.success(),
-            "{}: hbd import: {}",
-            n.name(),
-            String::from_utf8_lossy(&o.stderr)
-        );
-        n.sh_ok(&format!(
-            "printf '%s' '{MIGRATION_SECTION}' >> /etc/hbd/cluster.toml"
-        ));
-    } else {
-        assert!(
-            o.status.success(),
-            "{}: hbd import --migration: {err}",
-            n.name()
-        );
-    }
+    assert!(
+        o.status.success(),
+        "{}: hbd import --migration: {}",
+        n.name(),
+        String::from_utf8_lossy(&o.stderr)
+    );
     let check = hbd(n, &["check"]);
     assert!(
         check.status.success(),
@@ -851,11 +825,26 @@ fn a_heartbeat_cluster_converts_node_by_node() {
 /// The last step of the procedure: every node runs hbd, still speaking Heartbeat's protocol;
 /// switch the cluster to hbd's own.
 fn switch_to_hbd_protocol(lab: &Lab) {
-    // TODO(issue 22, lead): the command or setting that switches a fully converted cluster
-    // to hbd's protocol (e.g. drop [migration] on every node and `systemctl reload hbd`),
-    // without a gap outside a window the test opens for it.
-    let _ = lab;
-    eprintln!("TODO: switch to hbd's protocol: not implemented yet");
+    // `protocol = "hbd"` and a reload, one node after the other: the first to switch
+    // makes the other switch at once (it hears hbd's protocol from its peer); the second
+    // reload only brings its file in line.
+    for n in lab.nodes() {
+        n.sh_ok(
+            r#"sed -i 's/^protocol = "heartbeat"/protocol = "hbd"/' /etc/hbd/cluster.toml && grep -q '^protocol = "hbd"' /etc/hbd/cluster.toml"#,
+        );
+        hbd_ok(&n, &["check"]);
+        n.exec_ok(&["systemctl", "reload", "hbd.service"]);
+        let switched = wait_until(Duration::from_secs(10), Duration::from_millis(100), || {
+            n.journal("hbd.service")
+                .contains("switched to hbd's own protocol")
+        });
+        assert!(
+            switched.is_some(),
+            "{}: no \"switched to hbd's own protocol\" after the reload:\n{}",
+            n.name(),
+            journal_of(&n, Runs::Hbd)
+        );
+    }
 }
 
 /// One direction of the kill test: `first` (the holder) starts alone and takes the group,
