@@ -1045,7 +1045,15 @@ fn hand_overs_in_a_mixed_cluster() {
             "n1 serves {:.2?} after the stop on n2 began",
             stopped.elapsed()
         );
-        assert_eq!(hb_nodestatus(&n1, "n2"), "dead");
+        // Then n1 counts n2 as gone (Heartbeat: once its deadtime passes after the stop).
+        let dead = wait_until(DEADTIME * 4, Duration::from_millis(50), || {
+            hb_nodestatus(&n1, "n2") == "dead"
+        });
+        assert!(
+            dead.is_some(),
+            "n1 still sees n2 {}",
+            hb_nodestatus(&n1, "n2")
+        );
         std::thread::sleep(Duration::from_secs(1));
     }));
     let samples = samplers.stop();
