@@ -437,6 +437,8 @@ impl Gap {
 struct Window {
     what: String,
     from: Instant,
+    /// When the command that started it returned.
+    acted: Instant,
     to: Instant,
     /// The node that serves once it is over.
     node: String,
@@ -613,7 +615,7 @@ impl Samples {
             let served = self
                 .first_answer(&w.node, w.from)
                 .filter(|t| *t <= w.to)
-                .map(|t| format!("{:.0?}", t - w.from))
+                .map(|t| format!("{} ms", (t - w.from).as_millis()))
                 .unwrap_or_else(|| "never".into());
             eprintln!(
                 "window {:7.2}–{:7.2}s  {}: served by {} after {served}; VIP: {}",
@@ -695,6 +697,7 @@ fn move_group(
 ) -> (Window, Option<Duration>) {
     let from = Instant::now();
     act();
+    let acted = Instant::now();
     let seen = wait_until(timeout, Duration::from_millis(20), || {
         lab.curl("http://10.99.0.100:8080/").as_deref() == Some(to)
     });
@@ -705,6 +708,7 @@ fn move_group(
         Window {
             what: what.to_string(),
             from,
+            acted,
             to: Instant::now(),
             node: to.to_string(),
         },
@@ -721,6 +725,8 @@ fn a_heartbeat_cluster_converts_node_by_node() {
     if !lab::available("a_heartbeat_cluster_converts_node_by_node") {
         return;
     }
+    // One lab test at a time: the timings are the point.
+    let _s = lab::web::serial();
     let to = converted();
     eprintln!("converted nodes run: {to:?}");
     let lab = heartbeat_cluster("mig");
@@ -918,6 +924,8 @@ fn kill_9_in_a_mixed_cluster() {
     if !lab::available("kill_9_in_a_mixed_cluster") {
         return;
     }
+    // One lab test at a time: the timings are the point.
+    let _s = lab::web::serial();
     let other = match converted() {
         Peer::Hbd => Runs::Hbd,
         Peer::Heartbeat => Runs::Heartbeat,
@@ -940,6 +948,13 @@ fn standby(n: &Node, runs: Runs) {
     }
 }
 
+fn start_manager(n: &Node, runs: Runs) {
+    match runs {
+        Runs::Heartbeat => start_heartbeat(n),
+        Runs::Hbd => start_hbd(n),
+    }
+}
+
 /// Stop the manager on `n` (the unit: a clean stop that hands the group over).
 fn stop_manager(n: &Node, runs: Runs) {
     let unit = match runs {
@@ -958,6 +973,8 @@ fn hand_overs_in_a_mixed_cluster() {
     if !lab::available("hand_overs_in_a_mixed_cluster") {
         return;
     }
+    // One lab test at a time: the timings are the point.
+    let _s = lab::web::serial();
     let other = match converted() {
         Peer::Hbd => Runs::Hbd,
         Peer::Heartbeat => Runs::Heartbeat,
@@ -1054,6 +1071,26 @@ fn hand_overs_in_a_mixed_cluster() {
             "n1 still sees n2 {}",
             hb_nodestatus(&n1, "n2")
         );
+
+        // n2 back; then the other way round: a clean stop of Heartbeat on the holder
+        // hands the group to n2 at once (its shutdown notice, not n2's deadtime).
+        start_manager(&n2, runs[1]);
+        wait_joined(
+            &lab,
+            runs,
+            "n1",
+            Duration::from_secs(30),
+            "n2 started again",
+        );
+        std::thread::sleep(Duration::from_secs(1));
+        step("systemctl stop on n1 (Heartbeat): -> n2", "n2", &|| {
+            stop_manager(&n1, runs[0])
+        });
+        let dead = wait_until(DEADTIME * 4, Duration::from_millis(50), || match runs[1] {
+            Runs::Hbd => hbd_status(&n2).is_some_and(|s| peer(&s, "n1")["state"] == "dead"),
+            Runs::Heartbeat => hb_nodestatus(&n2, "n1") == "dead",
+        });
+        assert!(dead.is_some(), "n2 still sees n1 alive after its stop");
         std::thread::sleep(Duration::from_secs(1));
     }));
     let samples = samplers.stop();
@@ -1061,6 +1098,20 @@ fn hand_overs_in_a_mixed_cluster() {
     if let Err(p) = result {
         std::panic::resume_unwind(p);
     }
+    // Heartbeat's stop on the holder (~3 s: it lingers after its shutdown notice) had
+    // handed the group over before it returned: n2 acted on the notice, not on deadtime.
+    let w = windows.last().expect("the last hand-over");
+    let served = samples.first_answer("n2", w.from);
+    eprintln!(
+        "systemctl stop heartbeat on n1 took {:.2?}; n2 answered {:.2?} after it began",
+        w.acted - w.from,
+        served.map(|t| t - w.from)
+    );
+    assert!(
+        served.is_some_and(|t| t < w.acted),
+        "n2 ({other:?}) took the group only after Heartbeat on n1 had stopped (deadtime, not its shutdown notice):\n{}",
+        journal_of(&n2, runs[1])
+    );
     let shutdown = ha_log(&n1, 200)
         .lines()
         .filter(|l| l.contains("shutdown") || l.contains("n2") && l.contains("dead"))
