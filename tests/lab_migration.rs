@@ -99,6 +99,18 @@ fn hb_rscstatus(n: &Node) -> String {
     stdout(&n.exec(&["cl_status", "rscstatus"]))
 }
 
+/// Heartbeat's latest start on `n` has finished its initial resource acquisition.
+fn hb_initial_done(n: &Node) -> bool {
+    n.exec(&[
+        "awk",
+        "/Configuration validated. Starting heartbeat/ { s = NR } \
+         /Initial resource acquisition complete/ { a = NR } END { exit !(s && a > s) }",
+        "/var/log/ha-log",
+    ])
+    .status
+    .success()
+}
+
 fn ha_log(n: &Node, lines: usize) -> String {
     stdout(&n.exec(&["tail", "-n", &lines.to_string(), "/var/log/ha-log"]))
 }
@@ -180,7 +192,11 @@ fn settled(n: &Node, runs: Runs, holds: bool) -> bool {
     let manager = match runs {
         // "local"/"foreign"/"all"/"none" are whose resources it holds (a node's own are
         // those of haresources lines naming it): only the real state says which.
-        Runs::Heartbeat => !matches!(hb_rscstatus(n).as_str(), "transition" | ""),
+        // Its start-up resource negotiation is over, too (before it, rscstatus says
+        // "none" whatever the peer holds).
+        Runs::Heartbeat => {
+            !matches!(hb_rscstatus(n).as_str(), "transition" | "") && hb_initial_done(n)
+        }
         Runs::Hbd => {
             let Some(s) = hbd_status(n) else { return false };
             let g = &s["groups"][0];
