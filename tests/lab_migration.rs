@@ -523,21 +523,25 @@ impl Samples {
     }
 
     /// Times the VIP was on two nodes at once (for certain: both samplers saw it), with
-    /// the nodes in `dead` (name, since) not counted from that instant on.
-    fn doubles(&self, dead: &[(String, Instant)]) -> Vec<(Instant, Instant)> {
+    /// the nodes in `dead` (name, killed, booted again) not counted in between.
+    fn doubles(&self, dead: &[(String, Instant, Instant)]) -> Vec<(Instant, Instant)> {
         let runs: Vec<Vec<(Instant, Instant)>> = self
             .vips
             .iter()
             .map(|(name, s)| {
-                let cut = dead.iter().filter(|d| d.0 == *name).map(|d| d.1).min();
-                presence(s)
-                    .into_iter()
-                    .filter_map(|(a, b)| match cut {
-                        Some(c) if a >= c => None,
-                        Some(c) if b > c => Some((a, c)),
-                        _ => Some((a, b)),
-                    })
-                    .collect()
+                let mut runs = presence(s);
+                // A killed node's namespace keeps its addresses until it boots again.
+                for (_, k, r) in dead.iter().filter(|d| d.0 == *name) {
+                    runs = runs
+                        .into_iter()
+                        .flat_map(|(a, b)| {
+                            let before = (a < *k).then(|| (a, b.min(*k)));
+                            let after = (b > *r).then(|| (a.max(*r), b));
+                            before.into_iter().chain(after)
+                        })
+                        .collect();
+                }
+                runs
             })
             .collect();
         let mut out = Vec::new();
@@ -589,7 +593,7 @@ impl Samples {
     }
 
     /// Print the record; the violations of the rules (empty: all is well).
-    fn judge(&self, windows: &[Window], dead: &[(String, Instant)]) -> Vec<String> {
+    fn judge(&self, windows: &[Window], dead: &[(String, Instant, Instant)]) -> Vec<String> {
         let end = self.end();
         let mut bad = Vec::new();
         let total = self.http.len();
@@ -871,6 +875,8 @@ fn switch_to_hbd_protocol(lab: &Lab) {
 
 /// One direction of the kill test: `first` (the holder) starts alone and takes the group,
 /// `second` joins; kill -9 of `first`'s node; `second` must serve within deadtime + margin.
+/// Then n1 boots again and rejoins under `first`: the group stays on n2 (auto_failback off),
+/// the VIP answering throughout.
 fn kill_holder(tag: &str, first: Runs, second: Runs) {
     let lab = heartbeat_cluster(tag);
     let (n1, n2) = (lab.node("n1"), lab.node("n2"));
@@ -893,37 +899,61 @@ fn kill_holder(tag: &str, first: Runs, second: Runs) {
     let samplers = Samplers::start(&lab);
     std::thread::sleep(Duration::from_millis(500));
     let killed = Instant::now();
-    let (w, took) = move_group(
-        &format!("kill -9 of n1 ({first:?}): n2 ({second:?}) takes over"),
-        &lab,
-        "n2",
-        DEADTIME + TAKEOVER_MARGIN + Duration::from_secs(10),
-        || lab.kill9("n1"),
-    );
-    std::thread::sleep(Duration::from_millis(500));
+    let mut windows = Vec::new();
+    let mut booted = killed;
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let (w, took) = move_group(
+            &format!("kill -9 of n1 ({first:?}): n2 ({second:?}) takes over"),
+            &lab,
+            "n2",
+            DEADTIME + TAKEOVER_MARGIN + Duration::from_secs(10),
+            || lab.kill9("n1"),
+        );
+        windows.push(w);
+        if took.is_none() {
+            panic!(
+                "n2 ({second:?}) did not take over after kill -9 of n1:\n{}",
+                journal_of(&n2, second)
+            );
+        }
+        std::thread::sleep(Duration::from_millis(500));
+        match second {
+            Runs::Hbd => {
+                let s = status(&n2);
+                assert_eq!(peer(&s, "n1")["state"], "dead", "{s:#}");
+                assert_eq!(s["groups"][0]["holder"], "n2", "{s:#}");
+            }
+            Runs::Heartbeat => assert_eq!(hb_nodestatus(&n2, "n1"), "dead"),
+        }
+
+        // n1 comes back (a fresh /etc and /var: configured again) and rejoins.
+        lab.reboot("n1");
+        booted = Instant::now();
+        configure_heartbeat(&n1);
+        start_as(&n1, first);
+        let t = wait_joined(&lab, runs, "n2", Duration::from_secs(30), "n1 rejoining");
+        eprintln!(
+            "{tag}: n1 ({first:?}) rebooted and rejoined after {t:.2?}; the group stays on n2"
+        );
+        std::thread::sleep(Duration::from_secs(2));
+    }));
     let samples = samplers.stop();
-    let bad = samples.judge(&[w], &[("n1".to_string(), killed)]);
+    let bad = samples.judge(&windows, &[("n1".to_string(), killed, booted)]);
+    if let Err(p) = result {
+        std::panic::resume_unwind(p);
+    }
     let survivor = journal_of(&n2, second);
     let vip = samples.first_vip("n2", killed).map(|t| t - killed);
     let http = samples.first_answer("n2", killed).map(|t| t - killed);
     eprintln!(
         "{tag}: kill -9 of n1 ({first:?}) -> VIP on n2 ({second:?}) after {vip:.2?}, answering HTTP after {http:.2?} (deadtime {DEADTIME:?})"
     );
-    let Some(http) = took.and(http) else {
-        panic!("n2 ({second:?}) did not take over after kill -9 of n1:\n{survivor}");
-    };
+    let http = http.expect("n2 answered");
     assert!(
         http <= DEADTIME + TAKEOVER_MARGIN,
         "n2 ({second:?}) took {http:.2?} to take over (deadtime {DEADTIME:?} + {TAKEOVER_MARGIN:?}):\n{survivor}"
     );
     assert!(bad.is_empty(), "{}\n{survivor}", bad.join("\n"));
-    if second == Runs::Hbd {
-        let s = status(&n2);
-        assert_eq!(peer(&s, "n1")["state"], "dead", "{s:#}");
-        assert_eq!(s["groups"][0]["holder"], "n2", "{s:#}");
-    } else {
-        assert_eq!(hb_nodestatus(&n2, "n1"), "dead");
-    }
     let tail: Vec<&str> = survivor.lines().collect();
     eprintln!(
         "{tag}: the survivor's log, last lines:\n{}",
