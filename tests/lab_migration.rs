@@ -1173,3 +1173,74 @@ fn hand_overs_in_a_mixed_cluster() {
     );
     assert!(bad.is_empty(), "{}", bad.join("\n"));
 }
+
+/// A careless admin's mistake: the converted node's /etc/ha.d/authkeys has another secret
+/// than the Heartbeat node's. hbd refuses every packet of the peer (and says so), and the
+/// group it then believes orphaned stays where it runs: the VIP is never on both nodes,
+/// and the client is never served by the converted node. (Its ARP probe finds the VIP in
+/// use; Heartbeat in its place would add it beside the holder: run this with
+/// HBD_MIGRATION_PEER=heartbeat to see the check fail.)
+#[test]
+#[cfg_attr(
+    not(hbd_lab),
+    ignore = "lab tests need root: build and run them as root"
+)]
+fn wrong_authkeys_on_the_converted_node_never_make_two_holders() {
+    if !lab::available("wrong_authkeys_on_the_converted_node_never_make_two_holders") {
+        return;
+    }
+    let _s = lab::web::serial();
+    let runs = match converted() {
+        Peer::Hbd => Runs::Hbd,
+        Peer::Heartbeat => Runs::Heartbeat,
+    };
+    let lab = heartbeat_cluster("mwk");
+    let (n1, n2) = (lab.node("n1"), lab.node("n2"));
+    start_heartbeat(&n1);
+    let up = wait_until(Duration::from_secs(20), Duration::from_millis(100), || {
+        lab.curl("http://10.99.0.100:8080/").as_deref() == Some("n1")
+    });
+    assert!(
+        up.is_some(),
+        "n1 alone did not take the group:\n{}",
+        ha_log(&n1, 60)
+    );
+    n2.write_file(
+        "/etc/ha.d/authkeys",
+        "auth 1\n1 sha1 not-the-clusters-secret\n",
+        0o600,
+    );
+    let samplers = Samplers::start(&lab);
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        start_as(&n2, runs);
+        // Past initdead, and long enough for anything n2 would do about the group.
+        std::thread::sleep(Duration::from_secs(6));
+    }));
+    let samples = samplers.stop();
+    let bad = samples.judge(&[], &[]);
+    if let Err(p) = result {
+        std::panic::resume_unwind(p);
+    }
+    let log = journal_of(&n2, runs);
+    assert!(bad.is_empty(), "{}\n--- n2:\n{log}", bad.join("\n"));
+    assert!(
+        samples.first_answer("n2", samples.start).is_none(),
+        "the client was served by n2"
+    );
+    assert!(
+        n1.has_addr("10.99.0.100/24") && !n2.has_addr("10.99.0.100/24"),
+        "the VIP moved: n1 {:?}, n2 {:?}",
+        n1.ip_addrs(),
+        n2.ip_addrs()
+    );
+    assert_eq!(hb_nodestatus(&n1, "n2"), "dead", "n1 took n2's packets");
+    if runs == Runs::Hbd {
+        assert!(
+            log.contains("failed authentication"),
+            "hbd on n2 did not say it refused n1's packets:\n{log}"
+        );
+        let s = status(&n2);
+        eprintln!("hbd status on n2:\n{}", hbd_ok(&n2, &["status"]));
+        assert_ne!(s["groups"][0]["holder"], "n2", "{s:#}");
+    }
+}
