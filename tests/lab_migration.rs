@@ -1,8 +1,13 @@
 //! Issue 22's "Done when", with the real Debian Heartbeat 3.0.6 in the lab nodes: a
 //! Heartbeat cluster running the lab's group (tests/lab/heartbeat/: `n1 IPaddr::10.99.0.100/24/eth0
 //! labmount labweb`) is converted to hbd one node at a time, the hbd node speaking Heartbeat's
-//! protocol on the links (`[migration] protocol = "heartbeat"` in cluster.toml) while its peer
-//! still runs Heartbeat.
+//! protocol on the links (`hbd import --migration`: `[migration] protocol = "heartbeat"`)
+//! while its peer still runs Heartbeat; then the cluster switches to hbd's protocol.
+//!
+//! - `a_heartbeat_cluster_converts_node_by_node`: the whole procedure.
+//! - `hand_overs_in_a_mixed_cluster`: hb_standby, `hbd standby`, a clean stop of either.
+//! - `kill_9_in_a_mixed_cluster`: kill -9 of either node's machine, then its return.
+//! - `wrong_authkeys_on_the_converted_node_never_make_two_holders`.
 //!
 //! What a test sees, the whole time, from three places on one clock (CLOCK_MONOTONIC):
 //! - a client (the lab's client namespace) asks the VIP over HTTP every 10 ms; the answer
@@ -11,9 +16,9 @@
 //!   of that node's interfaces.
 //!
 //! Afterwards: the VIP was never on two live nodes at once (a node killed with kill -9 keeps
-//! its addresses in its unplugged namespace, so it does not count from the kill on); every
-//! interval in which the client got no answer lies inside a hand-over the test made (and so is
-//! no longer than it); the longest gap and each hand-over are printed.
+//! its addresses in its unplugged namespace, so it does not count until it boots again);
+//! every interval in which the client got no answer lies inside a hand-over the test made
+//! (and so is no longer than it); the longest gap and each hand-over are printed.
 //!
 //! `HBD_MIGRATION_PEER=heartbeat` runs the same steps with Heartbeat where hbd would run (a
 //! "conversion" is then a restart of Heartbeat): the harness's own baseline, and Heartbeat's
@@ -123,13 +128,15 @@ fn ha_log(n: &Node, lines: usize) -> String {
 fn configure_hbd(n: &Node) {
     // The binary and the unit; cluster.toml and the key are the import's.
     n.install_hbd("# written by hbd import below\n", "1 placeholder\n");
-    let import = |extra: &[&str]| {
-        let mut args = vec!["hbd", "import"];
-        args.extend_from_slice(extra);
-        args.extend_from_slice(&["/etc/ha.d", "-o", "/etc/hbd/cluster.toml", "--force"]);
-        n.exec(&args)
-    };
-    let o = import(&["--migration"]);
+    let o = n.exec(&[
+        "hbd",
+        "import",
+        "--migration",
+        "/etc/ha.d",
+        "-o",
+        "/etc/hbd/cluster.toml",
+        "--force",
+    ]);
     assert!(
         o.status.success(),
         "{}: hbd import --migration: {}",
@@ -190,10 +197,9 @@ fn sees_alive(n: &Node, runs: Runs, other: &str) -> bool {
 /// group (`holds`) or not, and the node's real state agrees (the VIP and the web unit).
 fn settled(n: &Node, runs: Runs, holds: bool) -> bool {
     let manager = match runs {
-        // "local"/"foreign"/"all"/"none" are whose resources it holds (a node's own are
-        // those of haresources lines naming it): only the real state says which.
-        // Its start-up resource negotiation is over, too (before it, rscstatus says
-        // "none" whatever the peer holds).
+        // rscstatus says whose groups it holds ("local": those of haresources lines naming
+        // it), not whether it holds this one: the real state below says that. Before its
+        // start-up negotiation is over it says "none" whatever the peer holds.
         Runs::Heartbeat => {
             !matches!(hb_rscstatus(n).as_str(), "transition" | "") && hb_initial_done(n)
         }
@@ -281,7 +287,7 @@ fn wait_joined(
                 journal_of(&n, r)
             );
             if r == Runs::Hbd {
-                eprintln!("{}", hbd(&n, &["status"]).stdout.escape_ascii());
+                eprintln!("{}", String::from_utf8_lossy(&hbd(&n, &["status"]).stdout));
             }
         }
         panic!("{what}: not joined and settled with the group on {holder} within {timeout:?}")
@@ -342,12 +348,16 @@ fn get_vip() -> Option<String> {
         .then(|| body.trim().to_string())
 }
 
+/// One node's samples: when, and whether the VIP was on its interfaces (None: the node's
+/// namespace was not there).
+type VipSamples = Vec<(Instant, Option<bool>)>;
+
 /// The client's and the nodes' samplers, running until [`Samplers::stop`].
 struct Samplers {
     start: Instant,
     stop: Arc<AtomicBool>,
     http: JoinHandle<Vec<(Instant, Option<String>)>>,
-    vips: Vec<(String, JoinHandle<Vec<(Instant, Option<bool>)>>)>,
+    vips: Vec<(String, JoinHandle<VipSamples>)>,
 }
 
 impl Samplers {
@@ -426,7 +436,7 @@ impl Samplers {
 struct Samples {
     start: Instant,
     http: Vec<(Instant, Option<String>)>,
-    vips: Vec<(String, Vec<(Instant, Option<bool>)>)>,
+    vips: Vec<(String, VipSamples)>,
 }
 
 /// An interval in which the client got no answer: from the last answer before it to the
