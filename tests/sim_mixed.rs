@@ -185,3 +185,40 @@ fn switching_to_hbd_s_protocol_moves_nothing_and_the_peer_follows() {
         .expect("n0 takes db over hbd's protocol");
     assert_eq!(s.worst_overlap, Duration::ZERO);
 }
+
+#[test]
+fn replayed_heartbeat_packets_do_not_keep_a_dead_peer_alive() {
+    use hbd::cluster::LinkId;
+    use hbd::proto::heartbeat::speaker::{Identity, Speaker};
+    let mut s = mixed(false);
+    // n0's own statuses as it sent them (same key, uuid and generation as the sim's n0).
+    let id = Identity {
+        node: "n0".into(),
+        uuid: [0; 16],
+        generation: 1_000_001,
+        deadtime_ms: 1000,
+        ttl: 3,
+        nodes: vec!["n0".into(), "n1".into()],
+    };
+    let mut forger = Speaker::new(id, s.heartbeat.clone().unwrap());
+    let old: Vec<Vec<u8>> = (0..20)
+        .map(|_| forger.status("active", 1_700_000_000, "0.00").unwrap())
+        .collect();
+    s.crash(0);
+    let start = s.now;
+    let mut took = None;
+    while s.now - start < std::time::Duration::from_secs(4) {
+        s.run_for(Duration::from_millis(50));
+        let now = s.now;
+        if let Some(c) = s.nodes[1].core.as_mut() {
+            for p in &old {
+                let _ = c.handle_packet(now, LinkId(0), p);
+            }
+        }
+        if took.is_none() && s.owners(0) == vec![1] {
+            took = Some(s.now - start);
+        }
+    }
+    let took = took.expect("n1 takes web despite the replays");
+    assert!(took <= Duration::from_millis(1300), "took {took:?}");
+}
