@@ -505,12 +505,44 @@ pub fn packet(data: &[u8]) {
     let _ = core.status().summary_line();
 }
 
+/// A Heartbeat 3.0.6 datagram through the codec (hbd::proto::heartbeat), by
+/// [`heartbeat_checked`].
+pub struct HeartbeatChecked {
+    pub packet: hbd::proto::heartbeat::Packet,
+    /// The key id the trailer's signature verifies with, or why it does not.
+    pub trailer: Result<u8, hbd::proto::heartbeat::AuthError>,
+    /// The key id the `auth` field verifies with, or why it does not.
+    pub field: Result<u8, hbd::proto::heartbeat::AuthError>,
+}
+
+/// Decode `data` as a Heartbeat datagram, check that it re-encodes to the same bytes
+/// (the codec's promise: a panic if not) and verify both its signatures with `keys`;
+/// why it does not decode, else the packet and what each signature says. The
+/// `heartbeat` target runs it on anything; tests/heartbeat_wire.rs on real captures.
+pub fn heartbeat_checked(
+    data: &[u8],
+    keys: &hbd::proto::heartbeat::Keyring,
+) -> Result<HeartbeatChecked, hbd::proto::heartbeat::HbError> {
+    use hbd::proto::heartbeat;
+    let packet = heartbeat::decode(data)?;
+    assert_eq!(
+        heartbeat::encode(&packet).expect("re-encode").as_slice(),
+        data,
+        "re-encoding differs"
+    );
+    Ok(HeartbeatChecked {
+        trailer: keys.verify(&packet),
+        field: keys.verify_field(&packet.message),
+        packet,
+    })
+}
+
 /// `heartbeat`: arbitrary bytes as a Heartbeat 3.0.6 datagram (hbd::proto::heartbeat).
 /// What decodes must re-encode to the same bytes (the codec's promise); checking its
 /// signature and feeding it to a status speaker must not panic.
 pub fn heartbeat(data: &[u8]) {
     use hbd::proto::heartbeat::speaker::{Identity, Speaker};
-    use hbd::proto::heartbeat::{self, Keyring, Method};
+    use hbd::proto::heartbeat::{Keyring, Method};
     // The key of tests/data/heartbeat-wire/sha1-*, so captured packets verify.
     let keys = Keyring::new(
         1,
@@ -520,15 +552,7 @@ pub fn heartbeat(data: &[u8]) {
         ],
     )
     .expect("keyring");
-    if let Ok(p) = heartbeat::decode(data) {
-        assert_eq!(
-            heartbeat::encode(&p).expect("re-encode").as_slice(),
-            data,
-            "re-encoding differs"
-        );
-        let _ = keys.verify(&p);
-        let _ = keys.verify_field(&p.message);
-    }
+    let _ = heartbeat_checked(data, &keys);
     let id = Identity {
         node: "n2".into(),
         uuid: [2; 16],

@@ -290,7 +290,13 @@ impl Daemon {
             tracing::warn!("{e} (retrying every {}s)", links::RETRY.as_secs());
         }
 
-        let mut cluster = Cluster::new(&config, NodeId(local), keys, incarnation, Instant::now());
+        let mut cluster = Cluster::new_shared(
+            config.clone(),
+            NodeId(local),
+            keys,
+            incarnation,
+            Instant::now(),
+        );
         for (g, f) in found.into_iter().enumerate() {
             cluster.found(GroupId(g), f);
         }
@@ -831,15 +837,16 @@ impl Daemon {
                 "node \"{me}\" is no longer at its place in the node list"
             ));
         }
+        // One configuration, shared by the core, the resource manager and the shell.
+        let new = Arc::new(new);
         let reloaded = self
             .cluster
-            .reload(Instant::now(), &new, keys)
+            .reload_shared(Instant::now(), new.clone(), keys)
             .map_err(|e| e.to_string())?;
         let changed = changed_links(&self.config, &new);
         self.observe.reloaded(&self.config, &new);
         let ping_changed = new.failover.ping != self.config.failover.ping
             || new.timing.keepalive != self.config.timing.keepalive;
-        let new = Arc::new(new);
         if ping_changed {
             if let Some(t) = self.ping_task.take() {
                 t.abort();

@@ -12,7 +12,7 @@ mod lab;
 
 use std::time::{Duration, Instant};
 
-use lab::ctl::{hbd, peer, status};
+use lab::ctl::{hbd, peer, standby_blocked, status, wait_json};
 use lab::web::*;
 use lab::{Lab, Node, wait_until};
 use serde_json::Value;
@@ -55,23 +55,6 @@ fn setup(n: &Node) {
 
 fn mode(n: &Node, m: &str) {
     n.write_file("/run/lab-fence/mode", m, 0o644);
-}
-
-fn wait_json(n: &Node, what: &str, timeout: Duration, check: impl Fn(&Value) -> bool) -> Value {
-    let mut last = Value::Null;
-    let took = wait_until(timeout, Duration::from_millis(50), || {
-        last = status(n);
-        check(&last)
-    });
-    if took.is_none() {
-        panic!(
-            "{}: {what} not seen within {timeout:?}; last status:\n{}\njournal:\n{}",
-            n.name(),
-            serde_json::to_string_pretty(&last).unwrap_or_default(),
-            n.journal("hbd.service")
-        );
-    }
-    last
 }
 
 fn fence_state(s: &Value, node: &str) -> String {
@@ -119,7 +102,7 @@ fn a_fence_that_fails_hangs_then_succeeds() {
     // Fails: n2 does not take the group, and says why.
     let t0 = Instant::now();
     lab.kill9("n1");
-    let s = wait_json(&n2, "a failed fence of n1", Duration::from_secs(5), |s| {
+    let (s, _) = wait_json(&n2, "a failed fence of n1", Duration::from_secs(5), |s| {
         fence_state(s, "n1") == "failed"
     });
     eprintln!(
@@ -160,7 +143,7 @@ fn a_fence_that_fails_hangs_then_succeeds() {
 
     // Hangs: the retry (after deadtime) is cut off at fence_timeout and the unit stopped.
     mode(&n2, "hang");
-    let s = wait_json(&n2, "a pending fence", Duration::from_secs(3), |s| {
+    let (s, _) = wait_json(&n2, "a pending fence", Duration::from_secs(3), |s| {
         fence_state(s, "n1") == "pending"
     });
     assert!(peer(&s, "n1")["fence"]["attempt_since"].is_string());
@@ -169,7 +152,7 @@ fn a_fence_that_fails_hangs_then_succeeds() {
         "the agent hangs in its unit"
     );
     let t1 = Instant::now();
-    let s = wait_json(
+    let (s, _) = wait_json(
         &n2,
         "the fence timed out",
         FENCE_TIMEOUT + Duration::from_secs(2),
@@ -224,15 +207,7 @@ fn a_failed_stop_with_fencing_ends_with_the_group_on_the_peer() {
     let (n1, n2) = (lab.node("n1"), lab.node("n2"));
     mode(&n2, "power");
     // A process keeps the mount busy, so the stop of the group fails on n1: blocked.
-    n1.exec_ok(&[
-        "systemd-run",
-        "--unit=lab-holder",
-        "sh",
-        "-c",
-        "cd /run/lab/www && exec sleep 1000",
-    ]);
-    let o = hbd(&n1, &["standby", "web"]);
-    assert!(!o.status.success(), "the standby cannot complete");
+    standby_blocked(&n1);
     let t0 = Instant::now();
     // n2 escalates: its fence of n1 asks for the power-off.
     wait_until(Duration::from_secs(10), Duration::from_millis(20), || {

@@ -9,30 +9,15 @@ mod lab;
 
 use std::time::{Duration, Instant};
 
-use lab::ctl::{HBD, hbd, hbd_ok, peer, status};
+use lab::ctl::{HBD, hbd, hbd_ok, peer, standby_blocked, status, wait_json};
+use lab::wait_until;
 use lab::web::*;
-use lab::{Node, wait_until};
 use serde_json::Value;
 
 const POLICY: &str = include_str!("../units/org.hbd.Control1.conf");
 
 fn group(s: &Value) -> &Value {
     &s["groups"][0]
-}
-
-fn wait_json(n: &Node, what: &str, timeout: Duration, check: impl Fn(&Value) -> bool) -> Duration {
-    let mut last = Value::Null;
-    let took = wait_until(timeout, Duration::from_millis(50), || {
-        last = status(n);
-        check(&last)
-    });
-    took.unwrap_or_else(|| {
-        panic!(
-            "{}: {what} not seen within {timeout:?}; last status:\n{}",
-            n.name(),
-            serde_json::to_string_pretty(&last).unwrap_or_default()
-        )
-    })
 }
 
 #[test]
@@ -232,16 +217,7 @@ fn operator_commands_between_two_nodes() {
     });
 
     // Blocked: a process keeps the mount busy, so the stop fails on n1.
-    n1.exec_ok(&[
-        "systemd-run",
-        "--unit=lab-holder",
-        "sh",
-        "-c",
-        "cd /run/lab/www && exec sleep 1000",
-    ]);
-    let o = hbd(&n1, &["standby", "web"]);
-    let err = String::from_utf8_lossy(&o.stderr).into_owned();
-    assert!(!o.status.success(), "the standby cannot complete");
+    let err = standby_blocked(&n1);
     assert!(err.contains("blocked on n1"), "{err}");
     let s = status(&n1);
     assert_eq!(group(&s)["local_state"], "blocked");

@@ -8,7 +8,7 @@ mod lab;
 
 use std::time::Duration;
 
-use lab::ctl::{hbd_ok, status};
+use lab::ctl::{hbd_ok, wait_json};
 use lab::web::*;
 use lab::{Node, wait_until};
 use serde_json::Value;
@@ -33,21 +33,6 @@ fn names(s: &Value) -> Vec<String> {
                 .collect()
         })
         .unwrap_or_default()
-}
-
-fn wait_json(n: &Node, what: &str, timeout: Duration, check: impl Fn(&Value) -> bool) {
-    let mut last = Value::Null;
-    let took = wait_until(timeout, Duration::from_millis(50), || {
-        last = status(n);
-        check(&last)
-    });
-    if took.is_none() {
-        panic!(
-            "{}: {what} not seen within {timeout:?}; last status:\n{}",
-            n.name(),
-            serde_json::to_string_pretty(&last).unwrap_or_default()
-        );
-    }
 }
 
 /// The lab's cluster.toml with the extra group in front of web.

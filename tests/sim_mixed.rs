@@ -185,3 +185,95 @@ fn switching_to_hbd_s_protocol_moves_nothing_and_the_peer_follows() {
         .expect("n0 takes db over hbd's protocol");
     assert_eq!(s.worst_overlap, Duration::ZERO);
 }
+
+#[test]
+fn replayed_heartbeat_packets_do_not_keep_a_dead_peer_alive() {
+    use hbd::cluster::LinkId;
+    use hbd::proto::heartbeat::speaker::{Identity, Speaker};
+    let mut s = mixed(false);
+    // n0's own statuses as it sent them (same key, uuid and generation as the sim's n0).
+    let id = Identity {
+        node: "n0".into(),
+        uuid: [0; 16],
+        generation: 1_000_001,
+        deadtime_ms: 1000,
+        ttl: 3,
+        nodes: vec!["n0".into(), "n1".into()],
+    };
+    let mut forger = Speaker::new(id, s.heartbeat.clone().unwrap());
+    let old: Vec<Vec<u8>> = (0..20)
+        .map(|_| forger.status("active", 1_700_000_000, "0.00").unwrap())
+        .collect();
+    s.crash(0);
+    let start = s.now;
+    let mut took = None;
+    while s.now - start < std::time::Duration::from_secs(4) {
+        s.run_for(Duration::from_millis(50));
+        let now = s.now;
+        if let Some(c) = s.nodes[1].core.as_mut() {
+            for p in &old {
+                let _ = c.handle_packet(now, LinkId(0), p);
+            }
+        }
+        if took.is_none() && s.owners(0) == vec![1] {
+            took = Some(s.now - start);
+        }
+    }
+    let took = took.expect("n1 takes web despite the replays");
+    assert!(took <= Duration::from_millis(1300), "took {took:?}");
+}
+
+// Authentic but arbitrary Heartbeat messages from the peer (a buggy or hostile node
+// holding the key): the core never panics and keeps running.
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+    #[test]
+    fn arbitrary_signed_messages_never_break_the_rules(
+        msgs in proptest::collection::vec(
+            (
+                proptest::sample::select(vec![
+                    "starting", "resource", "ask_resources", "shutdone", "status",
+                    "hb_takeover", "ip-request", "NS_rexmit", "NS_ackmsg", "weird",
+                ]),
+                proptest::sample::select(vec!["none", "local", "foreign", "all", "", "bogus"]),
+                proptest::sample::select(vec!["me", "other", "done", "not", "", "x"]),
+                proptest::sample::select(vec!["0", "1", "", "2"]),
+                0u64..400,
+            ),
+            1..40,
+        )
+    ) {
+        use hbd::cluster::LinkId;
+        use hbd::proto::heartbeat::speaker::{Identity, Speaker};
+        use hbd::proto::heartbeat::Message;
+        let extra = format!("{MIGRATION}[failover]\nauto_failback = true\n");
+        let mut s = Sim::new(config(2, 2, &[("web", 0), ("db", 1)], &extra));
+        s.boot(1);
+        let id = Identity {
+            node: "n0".into(),
+            uuid: [0; 16],
+            generation: 5,
+            deadtime_ms: 1000,
+            ttl: 3,
+            nodes: vec!["n0".into(), "n1".into()],
+        };
+        let mut peer = Speaker::new(id, s.heartbeat.clone().unwrap());
+        for (t, hold, info, stable, wait) in msgs {
+            let mut m = Message::new();
+            m.push_str("t", t).unwrap();
+            if !hold.is_empty() { m.push_str("rsc_hold", hold).unwrap(); }
+            if !info.is_empty() { m.push_str("info", info).unwrap(); }
+            if !stable.is_empty() { m.push_str("isstable", stable).unwrap(); }
+            if t == "status" { m.push_str("st", "active").unwrap(); }
+            let bytes = peer.message(m, 1_700_000_000, "0.00").unwrap();
+            let now = s.now;
+            if let Some(c) = s.nodes[1].core.as_mut() {
+                let _ = c.handle_packet(now, LinkId(0), &bytes);
+            }
+            s.run_for(Duration::from_millis(wait));
+        }
+        s.run_for(Duration::from_secs(1));
+        let c = s.nodes[1].core.as_ref();
+        proptest::prop_assert!(c.is_some_and(|c| c.is_ready()), "n1 stopped or never got ready");
+    }
+}

@@ -131,22 +131,25 @@ fn settle_and_check(s: &mut Sim) {
     }
 }
 
-fn sim3() -> Sim {
-    Sim::new(config(
+/// The config of the three-node cluster the properties run (two links; web prefers
+/// n0, db n1; hold_down 3s), with `failover` added to its [failover] table.
+fn config3(failover: &str) -> hbd::config::Config {
+    config(
         3,
         2,
         &[("web", 0), ("db", 1)],
-        "[failover]\nhold_down = \"3s\"\n",
-    ))
+        &format!("[failover]\nhold_down = \"3s\"\n{failover}"),
+    )
+}
+
+fn sim3() -> Sim {
+    Sim::new(config3(""))
 }
 
 /// The three-node cluster with two ping nodes that every node reaches at first.
 fn sim3_ping() -> Sim {
-    let mut s = Sim::new(config(
-        3,
-        2,
-        &[("web", 0), ("db", 1)],
-        "[failover]\nhold_down = \"3s\"\nping = [\"192.0.2.1\", \"192.0.2.2\"]\nping_dampen = \"300ms\"\n",
+    let mut s = Sim::new(config3(
+        "ping = [\"192.0.2.1\", \"192.0.2.2\"]\nping_dampen = \"300ms\"\n",
     ));
     for n in &mut s.nodes {
         n.ping = Some(2);
@@ -163,12 +166,7 @@ fn fault_or_ping() -> impl Strategy<Value = Fault> {
 
 /// `sim3` with every node fenced (a fence powers the node off, as in the sim).
 fn sim3_fenced() -> Sim {
-    let mut c = config(
-        3,
-        2,
-        &[("web", 0), ("db", 1)],
-        "[failover]\nhold_down = \"3s\"\nfence_timeout = \"2s\"\n",
-    );
+    let mut c = config3("fence_timeout = \"2s\"\n");
     for (i, n) in c.nodes.iter_mut().enumerate() {
         n.fence = Some(hbd::config::Fence {
             unit: Some(format!("fence-sim@n{i}.service")),
@@ -178,6 +176,33 @@ fn sim3_fenced() -> Sim {
         });
     }
     Sim::new(c)
+}
+
+/// The fault sequences of the overlap property (without ping faults).
+fn faults() -> impl Strategy<Value = Vec<Fault>> {
+    proptest::collection::vec(fault(), 1..40)
+}
+
+/// The overlap property on one fault sequence: from `s` settled, apply `faults`, then
+/// settle (settle_and_check): no two connected nodes held a group at once for longer
+/// than [`OVERLAP_BOUND`].
+fn never_share(mut s: Sim, faults: &[Fault]) -> Result<(), TestCaseError> {
+    s.run_for(Duration::from_millis(500));
+    for f in faults {
+        apply(&mut s, f);
+    }
+    prop_assert!(
+        s.worst_overlap <= OVERLAP_BOUND,
+        "overlap {:?}",
+        s.worst_overlap
+    );
+    settle_and_check(&mut s);
+    prop_assert!(
+        s.worst_overlap <= OVERLAP_BOUND,
+        "overlap {:?}",
+        s.worst_overlap
+    );
+    Ok(())
 }
 
 /// CI runs a fixed set of cases: a fixed seed (and the persisted regressions, which
@@ -201,15 +226,8 @@ proptest! {
     #![proptest_config(sim_proptest_config())]
 
     #[test]
-    fn connected_nodes_never_share_a_group(faults in proptest::collection::vec(fault(), 1..40)) {
-        let mut s = sim3();
-        s.run_for(Duration::from_millis(500));
-        for f in &faults {
-            apply(&mut s, f);
-        }
-        prop_assert!(s.worst_overlap <= OVERLAP_BOUND, "overlap {:?}", s.worst_overlap);
-        settle_and_check(&mut s);
-        prop_assert!(s.worst_overlap <= OVERLAP_BOUND, "overlap {:?}", s.worst_overlap);
+    fn connected_nodes_never_share_a_group(faults in faults()) {
+        never_share(sim3(), &faults)?;
     }
 
     /// The same with ping nodes whose reachability changes: handovers to the
@@ -217,28 +235,14 @@ proptest! {
     /// connected nodes holding a group.
     #[test]
     fn connected_nodes_never_share_a_group_with_ping_nodes(faults in proptest::collection::vec(fault_or_ping(), 1..30)) {
-        let mut s = sim3_ping();
-        s.run_for(Duration::from_millis(500));
-        for f in &faults {
-            apply(&mut s, f);
-        }
-        prop_assert!(s.worst_overlap <= OVERLAP_BOUND, "overlap {:?}", s.worst_overlap);
-        settle_and_check(&mut s);
-        prop_assert!(s.worst_overlap <= OVERLAP_BOUND, "overlap {:?}", s.worst_overlap);
+        never_share(sim3_ping(), &faults)?;
     }
 
     /// The same faults with fencing: a fence powers its target off, so failed stops
     /// are resolved by fencing rather than left blocked, and the bound still holds.
     #[test]
-    fn connected_nodes_never_share_a_group_with_fencing(faults in proptest::collection::vec(fault(), 1..40)) {
-        let mut s = sim3_fenced();
-        s.run_for(Duration::from_millis(500));
-        for f in &faults {
-            apply(&mut s, f);
-        }
-        prop_assert!(s.worst_overlap <= OVERLAP_BOUND, "overlap {:?}", s.worst_overlap);
-        settle_and_check(&mut s);
-        prop_assert!(s.worst_overlap <= OVERLAP_BOUND, "overlap {:?}", s.worst_overlap);
+    fn connected_nodes_never_share_a_group_with_fencing(faults in faults()) {
+        never_share(sim3_fenced(), &faults)?;
     }
 
     #[test]
@@ -316,17 +320,9 @@ fn six_hour_soak_keeps_the_invariant() {
 /// Run a fault sequence from a settled three-node cluster, settle, and check the
 /// invariant; the sequences below are ones the property test once found failing.
 fn replay(faults: &[Fault]) {
-    let mut s = sim3();
-    s.run_for(Duration::from_millis(500));
-    for f in faults {
-        apply(&mut s, f);
+    if let Err(e) = never_share(sim3(), faults) {
+        panic!("{e}");
     }
-    settle_and_check(&mut s);
-    assert!(
-        s.worst_overlap <= OVERLAP_BOUND,
-        "overlap {:?}",
-        s.worst_overlap
-    );
 }
 
 #[test]
@@ -361,14 +357,10 @@ fn adopting_daemon_with_a_frozen_peer() {
     ]);
 }
 
-/// The documented outcome for two connected holders that both fail to stop
-/// ("How hbd decides", Failures): the thawed owner yields, its stop fails (blocked,
-/// so it wins); the other yields to the blocked node, and its stop fails too. Both
-/// stay blocked, each claiming the group, so that no third node starts a copy; both
-/// report it, and an operator (or fencing) must resolve it.
-#[test]
-fn two_blocked_holders_stay_blocked_and_no_third_node_starts() {
-    let mut s = sim3();
+/// The minimal case, from `s` settled: n0 (web's holder) is frozen until n1
+/// takes web over, then thaws: two holders, and the next stop of web fails on both;
+/// then 30 s pass.
+fn both_holders_fail_to_stop(s: &mut Sim) {
     s.run_for(Duration::from_millis(500));
     for f in [
         Fault::Freeze(0),
@@ -378,9 +370,20 @@ fn two_blocked_holders_stay_blocked_and_no_third_node_starts() {
         Fault::Thaw(0),
         Fault::FailNextStart(0, 0),
     ] {
-        apply(&mut s, &f);
+        apply(s, &f);
     }
     s.run_for(Duration::from_secs(30));
+}
+
+/// The documented outcome for two connected holders that both fail to stop
+/// ("How hbd decides", Failures): the thawed owner yields, its stop fails (blocked,
+/// so it wins); the other yields to the blocked node, and its stop fails too. Both
+/// stay blocked, each claiming the group, so that no third node starts a copy; both
+/// report it, and an operator (or fencing) must resolve it.
+#[test]
+fn two_blocked_holders_stay_blocked_and_no_third_node_starts() {
+    let mut s = sim3();
+    both_holders_fail_to_stop(&mut s);
     assert!(
         s.blocked(0, 0) && s.blocked(1, 0),
         "web blocked on n0 and n1"
@@ -411,18 +414,7 @@ fn two_blocked_holders_stay_blocked_and_no_third_node_starts() {
 #[test]
 fn two_blocked_holders_do_not_happen_with_fencing() {
     let mut s = sim3_fenced();
-    s.run_for(Duration::from_millis(500));
-    for f in [
-        Fault::Freeze(0),
-        Fault::FailNextStop(1, 0),
-        Fault::FailNextStop(0, 0),
-        Fault::Wait(853),
-        Fault::Thaw(0),
-        Fault::FailNextStart(0, 0),
-    ] {
-        apply(&mut s, &f);
-    }
-    s.run_for(Duration::from_secs(30));
+    both_holders_fail_to_stop(&mut s);
     assert!(!(s.blocked(0, 0) && s.blocked(1, 0)), "not both blocked");
     assert_eq!(s.owners(0).len(), 1, "one copy: {:?}", s.owners(0));
     assert!(

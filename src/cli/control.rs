@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use crate::cluster::Until;
+use crate::cluster::{Command, Until};
 use crate::control::Reply;
 use crate::control::client::Client;
 use crate::control::report::{GroupReport, Report};
@@ -45,6 +45,29 @@ where
             return Ok(());
         }
         wait_for(&client, &reply, Duration::from_secs(wait.timeout)).await
+    })
+}
+
+/// `hbd standby` and `hbd takeover`: send `cmd` (the one or the other, from the
+/// command's arguments), print its answer and wait as [`command`] does.
+pub fn move_group(socket: &Path, wait: &WaitArgs, cmd: Command) -> Result<()> {
+    command(socket, wait, |c| async move {
+        let r = match &cmd {
+            Command::Standby { group, force } => {
+                c.standby(group.as_deref().unwrap_or_default(), *force)
+                    .await?
+            }
+            Command::Takeover { group, force } => {
+                c.takeover(group.as_deref().unwrap_or_default(), *force)
+                    .await?
+            }
+            other => {
+                return Err(Error::Runtime(format!(
+                    "{other} is neither a standby nor a takeover"
+                )));
+            }
+        };
+        Ok((c, r))
     })
 }
 

@@ -3,7 +3,8 @@
 
 use std::path::Path;
 
-use super::control::{WaitArgs, command};
+use super::control::{WaitArgs, move_group};
+use crate::cluster::Command;
 use crate::error::Result;
 
 #[derive(Debug, clap::Args)]
@@ -18,9 +19,9 @@ pub struct Args {
 }
 
 pub fn run(socket: &Path, args: Args) -> Result<()> {
-    let group = args.group.unwrap_or_default();
-    command(socket, &args.wait, |c| async move {
-        let r = c.takeover(&group, args.force).await?;
-        Ok((c, r))
-    })
+    let cmd = Command::Takeover {
+        group: args.group,
+        force: args.force,
+    };
+    move_group(socket, &args.wait, cmd)
 }

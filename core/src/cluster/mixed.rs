@@ -329,11 +329,16 @@ impl Cluster {
         };
         let load = mx.load.clone();
         let r = mx.speaker.receive(bytes, epoch, &load)?;
-        let node = match &r.event {
-            HbEvent::Status { node, .. }
-            | HbEvent::Message { node, .. }
-            | HbEvent::Control { node, .. }
-            | HbEvent::Duplicate { node, .. } => node.clone(),
+        // Only a new sequenced message proves the peer alive: a copy (the same message on
+        // the other link, or a replay of a recent one) and an unsequenced control message
+        // keep the link up, nothing more, so replays cannot keep a dead peer alive.
+        let (node, fresh) = match &r.event {
+            // A node shutting down says `st=dead` in its last statuses.
+            HbEvent::Status { node, status } => (node.clone(), status != "dead"),
+            HbEvent::Message { node, .. } => (node.clone(), true),
+            HbEvent::Control { node, .. } | HbEvent::Duplicate { node, .. } => {
+                (node.clone(), false)
+            }
             HbEvent::Replay { .. } => return Err(Reject::OldIncarnation),
             HbEvent::NotForUs => return Err(Reject::Own),
             HbEvent::Stranger { node } => return Err(Reject::UnknownNode(node.clone())),
@@ -344,7 +349,7 @@ impl Cluster {
         for b in r.send {
             self.actions.push_back(Action::Send(b));
         }
-        self.heard(now, NodeId(p), link);
+        self.heard(now, NodeId(p), link, fresh);
         if let Some(m) = r.message {
             if m.kind() != Some("status") {
                 self.mixed_message(now, false, &m);
@@ -414,14 +419,24 @@ impl Cluster {
     }
 
     /// An authentic packet from `peer` on `link`: it is alive there.
-    fn heard(&mut self, now: Instant, peer: NodeId, link: LinkId) {
+    fn heard(&mut self, now: Instant, peer: NodeId, link: LinkId, fresh: bool) {
+        let p = &mut self.peers[peer.0];
+        let alive = p.alive();
+        let l = &mut p.links[link.0];
+        let link_up = !l.up && (fresh || alive);
+        if fresh || l.up || link_up {
+            l.up = true;
+            l.last_heard = Some(now);
+        }
+        if link_up {
+            self.event(Event::LinkUp { peer, link });
+        }
+        if !fresh {
+            return;
+        }
         let p = &mut self.peers[peer.0];
         p.last_heard = Some(now);
         p.warned_late = false;
-        let l = &mut p.links[link.0];
-        let link_up = !l.up;
-        l.up = true;
-        l.last_heard = Some(now);
         let was = p.state;
         if !p.alive() {
             p.state = PeerState::Up;
@@ -429,9 +444,6 @@ impl Cluster {
             p.leaving = false;
         } else {
             p.state = PeerState::Up;
-        }
-        if link_up {
-            self.event(Event::LinkUp { peer, link });
         }
         match was {
             PeerState::Up => {}

@@ -27,6 +27,7 @@ pub use status::{
 };
 
 use std::collections::VecDeque;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::config::{Config, KeySet};
@@ -419,7 +420,7 @@ pub enum Event {
 /// the model checker (tests/model_check.rs) branch and fingerprint real cores.
 #[derive(Clone, Debug)]
 pub struct Cluster {
-    config: Config,
+    config: Arc<Config>,
     keys: KeySet,
     local: NodeId,
     incarnation: u64,
@@ -534,11 +535,24 @@ impl Cluster {
         incarnation: u64,
         now: Instant,
     ) -> Cluster {
+        Cluster::new_shared(Arc::new(config.clone()), local, keys, incarnation, now)
+    }
+
+    /// [`Cluster::new`] with the configuration the caller shares (the daemon, the
+    /// resource manager and the core hold one copy, replaced as a whole on reload).
+    pub fn new_shared(
+        config: Arc<Config>,
+        local: NodeId,
+        keys: KeySet,
+        incarnation: u64,
+        now: Instant,
+    ) -> Cluster {
         let (nl, ng) = (config.links.len(), config.groups.len());
+        let nn = config.nodes.len();
         let mut c = Cluster {
             cluster_id: config.cluster_id(),
             digest: config.digest(),
-            config: config.clone(),
+            config,
             keys,
             local,
             incarnation,
@@ -552,14 +566,14 @@ impl Cluster {
             shutting_down: false,
             exited: false,
             twin: None,
-            peers: (0..config.nodes.len()).map(|_| Peer::new(nl, ng)).collect(),
+            peers: (0..nn).map(|_| Peer::new(nl, ng)).collect(),
             groups: (0..ng).map(|_| Local::stopped()).collect(),
             actions: VecDeque::new(),
-            ops: command::Ops::new(config.nodes.len(), nl, ng),
+            ops: command::Ops::new(nn, nl, ng),
             ping: defence::Ping::default(),
             was_quorate: true,
             retiring: Vec::new(),
-            fence: fence::Fencing::new(config.nodes.len(), ng),
+            fence: fence::Fencing::new(nn, ng),
             accepted: None,
             mixed: None,
         };
@@ -1403,7 +1417,17 @@ impl Cluster {
         config: &Config,
         keys: KeySet,
     ) -> Result<Reloaded, ReloadError> {
-        let r = self.reload_inner(now, config, keys);
+        self.reload_shared(now, Arc::new(config.clone()), keys)
+    }
+
+    /// [`Cluster::reload`] with the configuration the caller shares.
+    pub fn reload_shared(
+        &mut self,
+        now: Instant,
+        config: Arc<Config>,
+        keys: KeySet,
+    ) -> Result<Reloaded, ReloadError> {
+        let r = self.reload_inner(now, &config, keys);
         if r.is_ok() && self.mixed.is_some() && !config.migration.heartbeat() {
             self.switch_to_hbd(now);
         }

@@ -107,7 +107,7 @@ impl Cluster {
     pub(super) fn reload_inner(
         &mut self,
         _now: Instant,
-        config: &Config,
+        config: &std::sync::Arc<Config>,
         keys: KeySet,
     ) -> Result<Reloaded, ReloadError> {
         let nodes = |c: &Config| -> Vec<String> {
