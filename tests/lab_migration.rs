@@ -330,11 +330,13 @@ fn vip_here() -> Option<bool> {
     }
 }
 
-/// One HTTP GET of the VIP: the body (the serving node's name) if it answered.
+/// One HTTP GET of the VIP: the body (the serving node's name) if it answered. The
+/// timeouts are generous (a loaded machine may be slow to run the Python server): the
+/// gaps are measured between answers, not from the timeouts.
 fn get_vip() -> Option<String> {
     let addr = SocketAddr::from((VIP, HTTP_PORT));
-    let mut s = TcpStream::connect_timeout(&addr, Duration::from_millis(100)).ok()?;
-    s.set_read_timeout(Some(Duration::from_millis(400))).ok()?;
+    let mut s = TcpStream::connect_timeout(&addr, Duration::from_millis(200)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(1))).ok()?;
     s.set_write_timeout(Some(Duration::from_millis(100))).ok()?;
     s.write_all(b"GET / HTTP/1.0\r\nHost: 10.99.0.100\r\n\r\n")
         .ok()?;
@@ -839,15 +841,46 @@ fn a_heartbeat_cluster_converts_node_by_node() {
 
         // Finally, the converted cluster leaves Heartbeat's protocol.
         if to == Peer::Hbd {
+            let t0 = Instant::now();
             switch_to_hbd_protocol(&lab);
-            wait_joined(
+            let t = wait_joined(
                 &lab,
                 runs,
                 "n2",
                 Duration::from_secs(30),
                 "on hbd's protocol",
             );
-            std::thread::sleep(Duration::from_secs(2));
+            eprintln!(
+                "switched to hbd's protocol: both reloaded and settled in {:.2?} ({t:.2?} after the second reload)",
+                t0.elapsed()
+            );
+            std::thread::sleep(Duration::from_secs(1));
+            // hbd's own hand-over, on hbd's protocol now.
+            let (w, took) = move_group(
+                "hbd standby on n2: n2 -> n1",
+                &lab,
+                "n1",
+                HANDOVER_TIMEOUT,
+                || {
+                    hbd_ok(&n2, &["standby", "--no-wait"]);
+                },
+            );
+            windows.push(w);
+            assert!(
+                took.is_some(),
+                "hbd standby on n2 after the switch: n1 did not serve:\n{}\n{}",
+                journal_of(&n1, Runs::Hbd),
+                journal_of(&n2, Runs::Hbd)
+            );
+            hbd_ok(&n2, &["clear"]);
+            wait_joined(
+                &lab,
+                runs,
+                "n1",
+                Duration::from_secs(15),
+                "after hbd standby",
+            );
+            std::thread::sleep(Duration::from_secs(1));
         }
     }));
     let samples = samplers.stop();
