@@ -66,7 +66,20 @@ const REJECT_WINDOW: Duration = Duration::from_secs(60);
 const RELOAD_LIMIT: Duration = Duration::from_secs(10);
 
 /// What a reload read: the config, the keys and the key file's warnings.
-type ReloadRead = Result<(config::Loaded, config::KeySet, Vec<String>), String>;
+type ReloadRead = Result<(config::Loaded, config::KeySet, Vec<String>), ReloadFailure>;
+
+/// Why a reload kept the running configuration (one sentence each).
+#[derive(Debug, thiserror::Error)]
+enum ReloadFailure {
+    #[error(transparent)]
+    Config(#[from] config::ConfigError),
+    #[error(transparent)]
+    Keys(#[from] config::keys::KeyError),
+    #[error("node \"{0}\" is no longer at its place in the node list")]
+    Moved(String),
+    #[error(transparent)]
+    Core(#[from] crate::cluster::ReloadError),
+}
 
 /// Results of work done off the loop, fed back to it.
 enum Side {
@@ -788,10 +801,9 @@ impl Daemon {
         let (path, side) = (self.config_path.clone(), self.side_tx.clone());
         let read = move || {
             let read = config::load(&path)
-                .map_err(|e| e.to_string())
+                .map_err(ReloadFailure::from)
                 .and_then(|loaded| {
-                    let (keys, warnings) =
-                        config::keys::load(&loaded.config.auth).map_err(|e| e.to_string())?;
+                    let (keys, warnings) = config::keys::load(&loaded.config.auth)?;
                     Ok((loaded, keys, warnings))
                 });
             let _ = side.send(Side::Reloaded(generation, Box::new(read)));
@@ -829,20 +841,17 @@ impl Daemon {
         &mut self,
         new: Config,
         keys: config::KeySet,
-    ) -> Result<(Vec<usize>, String), String> {
+    ) -> Result<(Vec<usize>, String), ReloadFailure> {
         // Our own name must still be there, at the same place.
         let me = &self.config.nodes[self.local].name;
         if new.nodes.get(self.local).map(|n| &n.name) != Some(me) {
-            return Err(format!(
-                "node \"{me}\" is no longer at its place in the node list"
-            ));
+            return Err(ReloadFailure::Moved(me.clone()));
         }
         // One configuration, shared by the core, the resource manager and the shell.
         let new = Arc::new(new);
         let reloaded = self
             .cluster
-            .reload_shared(Instant::now(), new.clone(), keys)
-            .map_err(|e| e.to_string())?;
+            .reload_shared(Instant::now(), new.clone(), keys)?;
         let changed = changed_links(&self.config, &new);
         self.observe.reloaded(&self.config, &new);
         let ping_changed = new.failover.ping != self.config.failover.ping

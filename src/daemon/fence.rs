@@ -146,7 +146,7 @@ async fn run(
     unit: &str,
     wait: Duration,
 ) -> Result<(), String> {
-    let sd = sd.get().await?;
+    let sd = sd.get().await.map_err(|e| e.to_string())?;
     let outcome = if fence.unit.is_some() {
         let state = sd.active_state(unit).await.map_err(|e| e.to_string())?;
         if matches!(state.as_str(), "active" | "reloading" | "activating") {

@@ -14,40 +14,80 @@
 
 use futures::future::BoxFuture;
 
+use super::ip::IpError;
+use crate::systemd::escape::EscapeError;
+use crate::systemd::manager::SystemdError;
+
+/// Why one resource could not be started, stopped or checked; one sentence each.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum OpError {
+    #[error(transparent)]
+    Systemd(#[from] SystemdError),
+    #[error(transparent)]
+    Ip(#[from] IpError),
+    #[error(transparent)]
+    Escape(#[from] EscapeError),
+    /// The start job ended with the unit not up.
+    #[error("start job {result}, unit is {state} (see journalctl -u {unit})")]
+    NotStarted {
+        unit: String,
+        result: String,
+        state: String,
+    },
+    /// The stop job ended with the unit still up (or in between).
+    #[error("stop job {result}, unit is still {state} (see journalctl -u {unit})")]
+    NotStopped {
+        unit: String,
+        result: String,
+        state: String,
+    },
+    /// A legacy script's `stop` failed.
+    #[error("`{script} stop` failed, unit is {state} (see journalctl -u {unit})")]
+    ScriptStop {
+        script: String,
+        unit: String,
+        state: String,
+    },
+    /// A scripted outcome (the sequencer's tests).
+    #[cfg(test)]
+    #[error("{0}")]
+    Scripted(&'static str),
+}
+
 /// A resource the group sequencer can drive.
 pub trait Resource: Send + Sync {
     /// Human name for messages, e.g. "unit nginx.service".
     fn name(&self) -> String;
     /// Bring it up; Ok only when it is really up.
-    fn start(&self) -> BoxFuture<'_, Result<(), String>>;
+    fn start(&self) -> BoxFuture<'_, Result<(), OpError>>;
     /// Bring it down; Ok only when it is really down (absent counts as down).
-    fn stop(&self) -> BoxFuture<'_, Result<(), String>>;
+    fn stop(&self) -> BoxFuture<'_, Result<(), OpError>>;
     /// Whether it is up here now.
-    fn is_active(&self) -> BoxFuture<'_, Result<bool, String>>;
+    fn is_active(&self) -> BoxFuture<'_, Result<bool, OpError>>;
 }
 
 /// Why a group operation failed.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum GroupError {
     /// A start failed and everything was rolled back: the group is down here, and
     /// another node may try.
     #[error("{resource} failed to start: {reason}; rolled back")]
-    StartFailed { resource: String, reason: String },
+    StartFailed { resource: String, reason: OpError },
     /// A start failed and then the rollback could not stop something: blocked.
     #[error(
         "{resource} failed to start: {reason}; then the rollback could not stop {stuck}: {stop_reason} (group blocked here)"
     )]
     RollbackFailed {
         resource: String,
-        reason: String,
+        reason: OpError,
         stuck: String,
-        stop_reason: String,
+        stop_reason: OpError,
     },
     /// A stop failed: the group is blocked here; `still_up` lists what was not stopped.
     #[error("{resource} failed to stop: {reason} (group blocked here; still up: {still_up})")]
     StopFailed {
         resource: String,
-        reason: String,
+        reason: OpError,
         still_up: String,
     },
 }
@@ -121,7 +161,7 @@ pub async fn stop_down_to<R: AsRef<dyn Resource>>(
 }
 
 /// Whether every resource is active (adoption). False on the first inactive one.
-pub async fn all_active<R: AsRef<dyn Resource>>(resources: &[R]) -> Result<bool, String> {
+pub async fn all_active<R: AsRef<dyn Resource>>(resources: &[R]) -> Result<bool, OpError> {
     for r in resources {
         if !r.as_ref().is_active().await? {
             return Ok(false);
@@ -160,30 +200,30 @@ pub(crate) mod tests {
         fn name(&self) -> String {
             self.name.to_string()
         }
-        fn start(&self) -> BoxFuture<'_, Result<(), String>> {
+        fn start(&self) -> BoxFuture<'_, Result<(), OpError>> {
             Box::pin(async move {
                 self.log
                     .lock()
                     .unwrap()
                     .push(format!("start {}", self.name));
                 if self.fail_start {
-                    return Err("exit status 1".into());
+                    return Err(OpError::Scripted("exit status 1"));
                 }
                 *self.up.lock().unwrap() = true;
                 Ok(())
             })
         }
-        fn stop(&self) -> BoxFuture<'_, Result<(), String>> {
+        fn stop(&self) -> BoxFuture<'_, Result<(), OpError>> {
             Box::pin(async move {
                 self.log.lock().unwrap().push(format!("stop {}", self.name));
                 if self.fail_stop {
-                    return Err("device busy".into());
+                    return Err(OpError::Scripted("device busy"));
                 }
                 *self.up.lock().unwrap() = false;
                 Ok(())
             })
         }
-        fn is_active(&self) -> BoxFuture<'_, Result<bool, String>> {
+        fn is_active(&self) -> BoxFuture<'_, Result<bool, OpError>> {
             Box::pin(async move { Ok(*self.up.lock().unwrap()) })
         }
     }
@@ -235,12 +275,9 @@ pub(crate) mod tests {
             Box::new(Fake::new("mount", &log)),
         ];
         let err = rt().block_on(start_all(&g)).unwrap_err();
-        assert_eq!(
-            err,
-            GroupError::StartFailed {
-                resource: "unit".into(),
-                reason: "exit status 1".into()
-            }
+        assert!(
+            matches!(&err, GroupError::StartFailed { resource, reason: OpError::Scripted("exit status 1") } if resource == "unit"),
+            "{err:?}"
         );
         assert!(!err.is_blocked());
         assert!(
@@ -282,13 +319,9 @@ pub(crate) mod tests {
         ];
         let err = rt().block_on(stop_all(&g)).unwrap_err();
         assert!(err.is_blocked());
-        assert_eq!(
-            err,
-            GroupError::StopFailed {
-                resource: "unit".into(),
-                reason: "device busy".into(),
-                still_up: "ip, unit".into()
-            }
+        assert!(
+            matches!(&err, GroupError::StopFailed { resource, reason: OpError::Scripted("device busy"), still_up } if resource == "unit" && still_up == "ip, unit"),
+            "{err:?}"
         );
         assert_eq!(*log.lock().unwrap(), ["stop mount", "stop unit"]);
     }

@@ -28,7 +28,7 @@ use tokio::sync::mpsc::UnboundedSender;
 use tracing::Instrument;
 
 use crate::config::{Config, Group, IpResource, Resource as ResourceConfig};
-use group::{GroupError, Resource};
+use group::{GroupError, OpError, Resource};
 use mount::MountRes;
 use script::ScriptRes;
 use unit::{SystemdLink, UnitRes};
@@ -37,29 +37,42 @@ use unit::{SystemdLink, UnitRes};
 pub enum ResourceError {
     #[error("group index {0} is not in the configuration")]
     NoSuchGroup(usize),
-    /// The group failed and is down here (rolled back); another node may try.
-    #[error("{0}")]
-    Failed(String),
-    /// A stop failed (also during a rollback): something may still be up here, so the
-    /// group must not be started elsewhere until an operator clears it.
-    #[error("{0}")]
-    Blocked(String),
+    /// A start or stop failed: rolled back and down here, or blocked (a stop failed,
+    /// also during a rollback: something may still be up here, so the group must not
+    /// be started elsewhere until an operator clears it).
+    #[error(transparent)]
+    Group(Box<GroupError>),
+    /// Whether a resource is up here could not be told.
+    #[error(transparent)]
+    Check(Box<OpError>),
+    #[error("cannot open a netlink socket: {0}")]
+    Netlink(String),
+    #[error("group {group}: mount {source}")]
+    MountName {
+        group: String,
+        source: crate::systemd::escape::EscapeError,
+    },
+    /// Re-announcing the group's addresses failed for these.
+    #[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
+    Announce(Vec<ip::IpError>),
+}
+
+impl From<GroupError> for ResourceError {
+    fn from(e: GroupError) -> Self {
+        ResourceError::Group(Box::new(e))
+    }
+}
+
+impl From<OpError> for ResourceError {
+    fn from(e: OpError) -> Self {
+        ResourceError::Check(Box::new(e))
+    }
 }
 
 impl ResourceError {
     /// Whether the group is left blocked here.
     pub fn is_blocked(&self) -> bool {
-        matches!(self, ResourceError::Blocked(_))
-    }
-}
-
-impl From<GroupError> for ResourceError {
-    fn from(e: GroupError) -> Self {
-        if e.is_blocked() {
-            ResourceError::Blocked(e.to_string())
-        } else {
-            ResourceError::Failed(e.to_string())
-        }
+        matches!(self, ResourceError::Group(e) if e.is_blocked())
     }
 }
 
@@ -88,7 +101,7 @@ struct Timed {
 }
 
 impl Timed {
-    async fn timed(&self, start: bool) -> Result<(), String> {
+    async fn timed(&self, start: bool) -> Result<(), OpError> {
         let t0 = std::time::Instant::now();
         let r = if start {
             self.inner.start().await
@@ -110,13 +123,13 @@ impl Resource for Timed {
     fn name(&self) -> String {
         self.inner.name()
     }
-    fn start(&self) -> BoxFuture<'_, Result<(), String>> {
+    fn start(&self) -> BoxFuture<'_, Result<(), OpError>> {
         Box::pin(self.timed(true))
     }
-    fn stop(&self) -> BoxFuture<'_, Result<(), String>> {
+    fn stop(&self) -> BoxFuture<'_, Result<(), OpError>> {
         Box::pin(self.timed(false))
     }
-    fn is_active(&self) -> BoxFuture<'_, Result<bool, String>> {
+    fn is_active(&self) -> BoxFuture<'_, Result<bool, OpError>> {
         self.inner.is_active()
     }
 }
@@ -131,12 +144,10 @@ impl Resource for IpRes {
     fn name(&self) -> String {
         format!("ip {}", self.cfg.address)
     }
-    fn start(&self) -> BoxFuture<'_, Result<(), String>> {
+    fn start(&self) -> BoxFuture<'_, Result<(), OpError>> {
         Box::pin(async move {
             let t0 = std::time::Instant::now();
-            let p = ip::add(&self.nl, &self.cfg)
-                .await
-                .map_err(|e| e.to_string())?;
+            let p = ip::add(&self.nl, &self.cfg).await?;
             tracing::info!(
                 "{}/{} up on {} ({:?})",
                 p.addr,
@@ -147,19 +158,11 @@ impl Resource for IpRes {
             Ok(())
         })
     }
-    fn stop(&self) -> BoxFuture<'_, Result<(), String>> {
-        Box::pin(async move {
-            ip::remove(&self.nl, &self.cfg)
-                .await
-                .map_err(|e| e.to_string())
-        })
+    fn stop(&self) -> BoxFuture<'_, Result<(), OpError>> {
+        Box::pin(async move { Ok(ip::remove(&self.nl, &self.cfg).await?) })
     }
-    fn is_active(&self) -> BoxFuture<'_, Result<bool, String>> {
-        Box::pin(async move {
-            ip::is_present(&self.nl, &self.cfg)
-                .await
-                .map_err(|e| e.to_string())
-        })
+    fn is_active(&self) -> BoxFuture<'_, Result<bool, OpError>> {
+        Box::pin(async move { Ok(ip::is_present(&self.nl, &self.cfg).await?) })
     }
 }
 
@@ -195,8 +198,8 @@ impl Manager {
         config: Arc<Config>,
         failures: UnboundedSender<Failure>,
     ) -> Result<Manager, ResourceError> {
-        let (conn, nl, _) = rtnetlink::new_connection()
-            .map_err(|e| ResourceError::Failed(format!("cannot open a netlink socket: {e}")))?;
+        let (conn, nl, _) =
+            rtnetlink::new_connection().map_err(|e| ResourceError::Netlink(e.to_string()))?;
         tokio::spawn(conn);
         let m = Manager {
             config: Arc::new(Mutex::new(config.clone())),
@@ -310,9 +313,13 @@ impl Manager {
                         sd: self.sd.clone(),
                         cfg: c.clone(),
                     };
-                    let unit = m.unit().map_err(|e| {
-                        ResourceError::Failed(format!("group {}: mount {e}", g.name))
-                    })?;
+                    let unit =
+                        crate::systemd::escape::mount_unit_name(&c.r#where).map_err(|source| {
+                            ResourceError::MountName {
+                                group: g.name.clone(),
+                                source,
+                            }
+                        })?;
                     watches.push(monitor::Watch::Unit(unit));
                     resources.push(Box::new(m));
                 }
@@ -515,14 +522,14 @@ impl Manager {
                 match ip::reannounce(&self.nl, c).await {
                     Ok(Some(p)) => done.push(format!("{} on {}", p.addr, p.ifname)),
                     Ok(None) => {}
-                    Err(e) => errors.push(e.to_string()),
+                    Err(e) => errors.push(e),
                 }
             }
         }
         if errors.is_empty() {
             Ok(done)
         } else {
-            Err(ResourceError::Failed(errors.join("; ")))
+            Err(ResourceError::Announce(errors))
         }
     }
 
@@ -532,9 +539,7 @@ impl Manager {
     pub async fn is_active(&self, group: usize) -> Result<bool, ResourceError> {
         let cfg = self.config();
         let plan = self.build(&cfg, group)?;
-        let active = group::all_active(plan.resources.as_slice())
-            .await
-            .map_err(ResourceError::Failed)?;
+        let active = group::all_active(plan.resources.as_slice()).await?;
         if active && !plan.resources.is_empty() {
             self.monitor(group, plan);
         }
@@ -550,7 +555,7 @@ impl Manager {
         let cfg = self.config();
         let plan = self.build(&cfg, group)?;
         for r in plan.resources.iter() {
-            if r.is_active().await.map_err(ResourceError::Failed)? {
+            if r.is_active().await? {
                 return Ok(true);
             }
         }

@@ -83,7 +83,7 @@ async fn subscribe(plan: &Plan) -> (Events, Option<AbortOnDrop>, bool) {
             Watch::Unit(unit) => {
                 let watched = match plan.sd.get().await {
                     Ok(sd) => sd.watch_active_state(unit).await.map_err(|e| e.to_string()),
-                    Err(e) => Err(e),
+                    Err(e) => Err(e.to_string()),
                 };
                 match watched {
                     Ok(s) => {

@@ -9,7 +9,7 @@
 use futures::future::BoxFuture;
 use zbus::Variant;
 
-use super::group::Resource;
+use super::group::{OpError, Resource};
 use super::unit::{SystemdLink, start_transient, stop_checked, unit_is_up, usec};
 use crate::config::MountResource;
 use crate::systemd::escape;
@@ -21,8 +21,8 @@ pub struct MountRes {
 }
 
 impl MountRes {
-    pub fn unit(&self) -> Result<String, String> {
-        escape::mount_unit_name(&self.cfg.r#where).map_err(|e| e.to_string())
+    pub fn unit(&self) -> Result<String, OpError> {
+        Ok(escape::mount_unit_name(&self.cfg.r#where)?)
     }
 }
 
@@ -30,7 +30,7 @@ impl Resource for MountRes {
     fn name(&self) -> String {
         format!("mount {}", self.cfg.r#where.display())
     }
-    fn start(&self) -> BoxFuture<'_, Result<(), String>> {
+    fn start(&self) -> BoxFuture<'_, Result<(), OpError>> {
         Box::pin(async move {
             let sd = self.sd.get().await?;
             let unit = self.unit()?;
@@ -54,7 +54,7 @@ impl Resource for MountRes {
             start_transient(&sd, &unit, &props, c.timeout.get()).await
         })
     }
-    fn stop(&self) -> BoxFuture<'_, Result<(), String>> {
+    fn stop(&self) -> BoxFuture<'_, Result<(), OpError>> {
         Box::pin(async move {
             let sd = self.sd.get().await?;
             let unit = self.unit()?;
@@ -63,7 +63,7 @@ impl Resource for MountRes {
                 .map(|_| ())
         })
     }
-    fn is_active(&self) -> BoxFuture<'_, Result<bool, String>> {
+    fn is_active(&self) -> BoxFuture<'_, Result<bool, OpError>> {
         Box::pin(async move { unit_is_up(&self.sd, &self.unit()?).await })
     }
 }

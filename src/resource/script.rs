@@ -9,8 +9,8 @@
 use futures::future::BoxFuture;
 use zbus::Variant;
 
-use super::group::Resource;
-use super::unit::{SystemdLink, is_up, journal_hint, start_transient, unit_is_up, usec};
+use super::group::{OpError, Resource};
+use super::unit::{SystemdLink, is_up, start_transient, unit_is_up, usec};
 use crate::config::ScriptResource;
 use crate::systemd::escape;
 
@@ -55,7 +55,7 @@ impl Resource for ScriptRes {
         }
         n
     }
-    fn start(&self) -> BoxFuture<'_, Result<(), String>> {
+    fn start(&self) -> BoxFuture<'_, Result<(), OpError>> {
         Box::pin(async move {
             let sd = self.sd.get().await?;
             let unit = script_unit_name(&self.cfg);
@@ -72,30 +72,27 @@ impl Resource for ScriptRes {
             start_transient(&sd, &unit, &props, self.cfg.timeout.get()).await
         })
     }
-    fn stop(&self) -> BoxFuture<'_, Result<(), String>> {
+    fn stop(&self) -> BoxFuture<'_, Result<(), OpError>> {
         Box::pin(async move {
             let sd = self.sd.get().await?;
             let unit = script_unit_name(&self.cfg);
-            let before = sd.active_state(&unit).await.map_err(|e| e.to_string())?;
+            let before = sd.active_state(&unit).await?;
             if !is_up(&before) && before != "activating" {
                 // Never started, or already down: the stop action would not run.
                 return Ok(());
             }
-            let out = sd
-                .stop_unit(&unit, self.cfg.timeout.get())
-                .await
-                .map_err(|e| e.to_string())?;
+            let out = sd.stop_unit(&unit, self.cfg.timeout.get()).await?;
             match out.active_state.as_str() {
                 "inactive" => Ok(()),
-                s => Err(format!(
-                    "`{} stop` failed, unit is {s} ({})",
-                    self.name(),
-                    journal_hint(&unit)
-                )),
+                _ => Err(OpError::ScriptStop {
+                    script: self.name(),
+                    unit,
+                    state: out.active_state,
+                }),
             }
         })
     }
-    fn is_active(&self) -> BoxFuture<'_, Result<bool, String>> {
+    fn is_active(&self) -> BoxFuture<'_, Result<bool, OpError>> {
         Box::pin(async move { unit_is_up(&self.sd, &script_unit_name(&self.cfg)).await })
     }
 }

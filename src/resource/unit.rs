@@ -25,7 +25,7 @@ use std::time::Duration;
 use futures::future::BoxFuture;
 use zbus::Variant;
 
-use super::group::Resource;
+use super::group::{OpError, Resource};
 use crate::systemd::manager::{Systemd, SystemdError};
 
 /// Where runtime drop-ins go.
@@ -38,14 +38,14 @@ const MANAGED_SUFFIX: &str = " (managed by hbd)";
 pub struct SystemdLink(Arc<tokio::sync::Mutex<Option<Systemd>>>);
 
 impl SystemdLink {
-    pub async fn get(&self) -> Result<Systemd, String> {
+    pub async fn get(&self) -> Result<Systemd, OpError> {
         let mut g = self.0.lock().await;
         if let Some(sd) = g.as_ref()
             && !sd.is_closed()
         {
             return Ok(sd.clone());
         }
-        let sd = Systemd::connect().await.map_err(|e| e.to_string())?;
+        let sd = Systemd::connect().await?;
         *g = Some(sd.clone());
         Ok(sd)
     }
@@ -57,9 +57,9 @@ pub(super) fn is_up(state: &str) -> bool {
 
 /// Whether `unit` is up now (ActiveState active or reloading): the `is_active` of every
 /// systemd-backed resource kind.
-pub(super) async fn unit_is_up(sd: &SystemdLink, unit: &str) -> Result<bool, String> {
+pub(super) async fn unit_is_up(sd: &SystemdLink, unit: &str) -> Result<bool, OpError> {
     let sd = sd.get().await?;
-    let s = sd.active_state(unit).await.map_err(|e| e.to_string())?;
+    let s = sd.active_state(unit).await?;
     Ok(is_up(&s))
 }
 
@@ -108,8 +108,8 @@ fn write_world_readable(dir: &Path, path: &Path, text: &str) -> std::io::Result<
 /// Write the drop-in unless it is already there as it should be; true when it was
 /// written (systemd then needs a daemon-reload to see it). A drop-in that cannot be
 /// written is a warning, not a failure.
-pub async fn write_dropin(sd: &Systemd, dir: &Path, unit: &str) -> Result<bool, String> {
-    let Some(desc) = sd.description(unit).await.map_err(|e| e.to_string())? else {
+pub async fn write_dropin(sd: &Systemd, dir: &Path, unit: &str) -> Result<bool, SystemdError> {
+    let Some(desc) = sd.description(unit).await? else {
         // No such unit: leave no drop-in behind; StartUnit says what is wrong.
         return Ok(false);
     };
@@ -137,9 +137,9 @@ pub async fn write_dropin(sd: &Systemd, dir: &Path, unit: &str) -> Result<bool, 
 }
 
 /// Write the drop-in (and daemon-reload) unless it is already there as it should be.
-pub async fn ensure_dropin(sd: &Systemd, dir: &Path, unit: &str) -> Result<(), String> {
+pub async fn ensure_dropin(sd: &Systemd, dir: &Path, unit: &str) -> Result<(), SystemdError> {
     if write_dropin(sd, dir, unit).await? {
-        sd.reload().await.map_err(|e| e.to_string())?;
+        sd.reload().await?;
     }
     Ok(())
 }
@@ -232,43 +232,39 @@ pub(super) async fn check_started(
     sd: &Systemd,
     unit: &str,
     r: Result<crate::systemd::manager::JobOutcome, SystemdError>,
-) -> Result<(), String> {
-    let out = r.map_err(|e| e.to_string())?;
+) -> Result<(), OpError> {
+    let out = r?;
     if is_up(&out.active_state) {
         tracing::info!("{unit} is {} ({:?})", out.active_state, out.elapsed);
         return Ok(());
     }
     let _ = sd;
-    Err(format!(
-        "start job {}, unit is {} ({})",
-        out.result,
-        out.active_state,
-        journal_hint(unit)
-    ))
+    Err(OpError::NotStarted {
+        unit: unit.to_string(),
+        result: out.result,
+        state: out.active_state,
+    })
 }
 
 pub(super) async fn stop_checked(
     sd: &Systemd,
     unit: &str,
     timeout: Duration,
-) -> Result<String, String> {
-    let out = sd
-        .stop_unit(unit, timeout)
-        .await
-        .map_err(|e| e.to_string())?;
+) -> Result<String, OpError> {
+    let out = sd.stop_unit(unit, timeout).await?;
     match out.active_state.as_str() {
         "inactive" => Ok(out.active_state),
         "failed" => {
             // Down, but remembered as failed: clear it so the next start is clean.
             tracing::warn!("{unit} is failed after stopping ({})", journal_hint(unit));
-            sd.reset_failed(unit).await.map_err(|e| e.to_string())?;
+            sd.reset_failed(unit).await?;
             Ok(out.active_state)
         }
-        s => Err(format!(
-            "stop job {}, unit is still {s} ({})",
-            out.result,
-            journal_hint(unit)
-        )),
+        _ => Err(OpError::NotStopped {
+            unit: unit.to_string(),
+            result: out.result,
+            state: out.active_state,
+        }),
     }
 }
 
@@ -276,7 +272,7 @@ impl Resource for UnitRes {
     fn name(&self) -> String {
         format!("unit {}", self.unit)
     }
-    fn start(&self) -> BoxFuture<'_, Result<(), String>> {
+    fn start(&self) -> BoxFuture<'_, Result<(), OpError>> {
         Box::pin(async move {
             let sd = self.sd.get().await?;
             if !self.prepared.contains(&self.unit) {
@@ -290,7 +286,7 @@ impl Resource for UnitRes {
             check_started(&sd, &self.unit, r).await
         })
     }
-    fn stop(&self) -> BoxFuture<'_, Result<(), String>> {
+    fn stop(&self) -> BoxFuture<'_, Result<(), OpError>> {
         Box::pin(async move {
             let sd = self.sd.get().await?;
             stop_checked(&sd, &self.unit, self.timeout)
@@ -298,7 +294,7 @@ impl Resource for UnitRes {
                 .map(|_| ())
         })
     }
-    fn is_active(&self) -> BoxFuture<'_, Result<bool, String>> {
+    fn is_active(&self) -> BoxFuture<'_, Result<bool, OpError>> {
         Box::pin(unit_is_up(&self.sd, &self.unit))
     }
 }
@@ -310,13 +306,13 @@ pub(super) async fn start_transient(
     unit: &str,
     props: &[(&str, Variant<'_>)],
     timeout: Duration,
-) -> Result<(), String> {
-    let state = sd.active_state(unit).await.map_err(|e| e.to_string())?;
+) -> Result<(), OpError> {
+    let state = sd.active_state(unit).await?;
     if is_up(&state) {
         tracing::info!("{unit} is already active; adopting it");
         return Ok(());
     }
-    sd.reset_failed(unit).await.map_err(|e| e.to_string())?;
+    sd.reset_failed(unit).await?;
     let r = match sd.start_transient_unit(unit, props, timeout).await {
         Err(SystemdError::Call { message, .. })
             if message.contains("already exists") || message.contains("already loaded") =>
