@@ -808,6 +808,34 @@ fn a_heartbeat_cluster_converts_node_by_node() {
             assert_eq!(peer(&s, "n1")["state"], "up", "{s:#}");
             assert_eq!(s["groups"][0]["holder"], "n1", "{s:#}");
             eprintln!("hbd status on n2:\n{}", hbd_ok(&n2, &["status"]));
+            // A careless admin switches too early, n1 still running Heartbeat: the reload
+            // is refused and says why; nothing moves. The file is then put back.
+            set_protocol(&n2, "hbd");
+            n2.exec_ok(&["systemctl", "reload", "hbd.service"]);
+            let refused = wait_until(Duration::from_secs(10), Duration::from_millis(100), || {
+                n2.journal("hbd.service")
+                    .contains("n1 still runs Heartbeat")
+            });
+            assert!(
+                refused.is_some(),
+                "n2: no refusal of the early switch:\n{}",
+                journal_of(&n2, Runs::Hbd)
+            );
+            set_protocol(&n2, "heartbeat");
+            n2.exec_ok(&["systemctl", "reload", "hbd.service"]);
+            wait_joined(
+                &lab,
+                runs,
+                "n1",
+                Duration::from_secs(10),
+                "after the early switch",
+            );
+            assert!(
+                !n2.journal("hbd.service")
+                    .contains("switched to hbd's own protocol"),
+                "n2 switched while n1 runs Heartbeat:\n{}",
+                journal_of(&n2, Runs::Hbd)
+            );
         }
         std::thread::sleep(Duration::from_secs(2));
 
@@ -903,15 +931,20 @@ fn a_heartbeat_cluster_converts_node_by_node() {
 
 /// The last step of the procedure: every node runs hbd, still speaking Heartbeat's protocol;
 /// switch the cluster to hbd's own.
+/// Set `[migration] protocol` in `n`'s cluster.toml (and check the file).
+fn set_protocol(n: &Node, protocol: &str) {
+    n.sh_ok(&format!(
+        r#"sed -i 's/^protocol = ".*"/protocol = "{protocol}"/' /etc/hbd/cluster.toml && grep -q '^protocol = "{protocol}"' /etc/hbd/cluster.toml"#
+    ));
+    hbd_ok(n, &["check"]);
+}
+
 fn switch_to_hbd_protocol(lab: &Lab) {
     // `protocol = "hbd"` and a reload, one node after the other: the first to switch
     // makes the other switch at once (it hears hbd's protocol from its peer); the second
     // reload only brings its file in line.
     for n in lab.nodes() {
-        n.sh_ok(
-            r#"sed -i 's/^protocol = "heartbeat"/protocol = "hbd"/' /etc/hbd/cluster.toml && grep -q '^protocol = "hbd"' /etc/hbd/cluster.toml"#,
-        );
-        hbd_ok(&n, &["check"]);
+        set_protocol(&n, "hbd");
         n.exec_ok(&["systemctl", "reload", "hbd.service"]);
         let switched = wait_until(Duration::from_secs(10), Duration::from_millis(100), || {
             n.journal("hbd.service")
