@@ -6,7 +6,8 @@
 //!
 //! - `a_heartbeat_cluster_converts_node_by_node`: the whole procedure.
 //! - `hand_overs_in_a_mixed_cluster`: hb_standby, `hbd standby`, a clean stop of either.
-//! - `kill_9_in_a_mixed_cluster`: kill -9 of either node's machine, then its return.
+//! - `kill_9_in_a_mixed_cluster`: kill -9 of either node's machine, then its return
+//!   (auto_failback on: the group goes back to it; off: it stays where it went).
 //! - `wrong_authkeys_on_the_converted_node_never_make_two_holders`.
 //!
 //! What a test sees, the whole time, from three places on one clock (CLOCK_MONOTONIC):
@@ -79,10 +80,17 @@ fn converted() -> Peer {
 // Heartbeat in a node.
 
 /// Write /etc/ha.d (ha.cf, haresources, authkeys, the group's two resource scripts) and the
-/// web unit into `n`; Heartbeat is not started.
-fn configure_heartbeat(n: &Node) {
+/// web unit into `n`; Heartbeat is not started. `auto_failback`: ha.cf's setting (the
+/// lab's file says off).
+fn configure_heartbeat(n: &Node, auto_failback: bool) {
     n.install_unit("lab-web.service", WEB_UNIT);
-    n.write_file("/etc/ha.d/ha.cf", HA_CF, 0o644);
+    let ha_cf = if auto_failback {
+        HA_CF.replace("auto_failback off", "auto_failback on")
+    } else {
+        HA_CF.to_string()
+    };
+    assert_eq!(ha_cf.contains("auto_failback on"), auto_failback);
+    n.write_file("/etc/ha.d/ha.cf", &ha_cf, 0o644);
     n.write_file("/etc/ha.d/haresources", HARESOURCES, 0o644);
     n.write_file("/etc/ha.d/authkeys", AUTHKEYS, 0o600);
     n.write_file("/etc/ha.d/resource.d/labmount", LABMOUNT, 0o755);
@@ -720,10 +728,10 @@ impl Samples {
 // ---------------------------------------------------------------------------------------
 // The tests.
 
-fn heartbeat_cluster(tag: &str) -> Lab {
+fn heartbeat_cluster(tag: &str, auto_failback: bool) -> Lab {
     let lab = Lab::boot(tag, 2);
     for n in lab.nodes() {
-        configure_heartbeat(&n);
+        configure_heartbeat(&n, auto_failback);
     }
     lab
 }
@@ -771,7 +779,7 @@ fn a_heartbeat_cluster_converts_node_by_node() {
     let _s = lab::web::serial();
     let to = converted();
     eprintln!("converted nodes run: {to:?}");
-    let lab = heartbeat_cluster("mig");
+    let lab = heartbeat_cluster("mig", false);
     let (n1, n2) = (lab.node("n1"), lab.node("n2"));
     for n in lab.nodes() {
         start_heartbeat(&n);
@@ -961,10 +969,11 @@ fn switch_to_hbd_protocol(lab: &Lab) {
 
 /// One direction of the kill test: `first` (the holder) starts alone and takes the group,
 /// `second` joins; kill -9 of `first`'s node; `second` must serve within deadtime + margin.
-/// Then n1 boots again and rejoins under `first`: the group stays on n2 (auto_failback off),
-/// the VIP answering throughout.
-fn kill_holder(tag: &str, first: Runs, second: Runs) {
-    let lab = heartbeat_cluster(tag);
+/// Then n1 boots again and rejoins under `first`: with auto_failback off the group stays on
+/// n2, the VIP answering throughout; with it on, n2 hands the group back to n1 (n1 is first
+/// in haresources).
+fn kill_holder(tag: &str, first: Runs, second: Runs, auto_failback: bool) {
+    let lab = heartbeat_cluster(tag, auto_failback);
     let (n1, n2) = (lab.node("n1"), lab.node("n2"));
     let runs = [first, second];
     // The holder alone first, so it holds the group whatever the other is.
@@ -1015,11 +1024,31 @@ fn kill_holder(tag: &str, first: Runs, second: Runs) {
         // n1 comes back (a fresh /etc and /var: configured again) and rejoins.
         lab.reboot("n1");
         booted = Instant::now();
-        configure_heartbeat(&n1);
-        start_as(&n1, first);
-        let t = wait_joined(&lab, runs, "n2", Duration::from_secs(30), "n1 rejoining");
+        configure_heartbeat(&n1, auto_failback);
+        if auto_failback {
+            let (w, took) = move_group(
+                &format!("n1 ({first:?}) back, auto_failback on: n2 ({second:?}) gives it back"),
+                &lab,
+                "n1",
+                Duration::from_secs(40),
+                || start_as(&n1, first),
+            );
+            windows.push(w);
+            if took.is_none() {
+                panic!(
+                    "no failback to n1 ({first:?}) within 40 s:\n--- n1\n{}\n--- n2\n{}",
+                    journal_of(&n1, first),
+                    journal_of(&n2, second)
+                );
+            }
+        } else {
+            start_as(&n1, first);
+        }
+        let holder = if auto_failback { "n1" } else { "n2" };
+        let t = wait_joined(&lab, runs, holder, Duration::from_secs(30), "n1 rejoining");
         eprintln!(
-            "{tag}: n1 ({first:?}) rebooted and rejoined after {t:.2?}; the group stays on n2"
+            "{tag}: n1 ({first:?}) rebooted and rejoined, auto_failback {}: the group on {holder} ({t:.2?} after)",
+            if auto_failback { "on" } else { "off" }
         );
         std::thread::sleep(Duration::from_secs(2));
     }));
@@ -1062,9 +1091,11 @@ fn kill_9_in_a_mixed_cluster() {
         Peer::Hbd => Runs::Hbd,
         Peer::Heartbeat => Runs::Heartbeat,
     };
-    // Heartbeat holds, hbd takes over; then hbd holds, Heartbeat takes over.
-    kill_holder("mka", Runs::Heartbeat, other);
-    kill_holder("mkb", other, Runs::Heartbeat);
+    // Heartbeat holds, hbd takes over; then hbd holds, Heartbeat takes over. When the
+    // killed node is back: with auto_failback on, hbd gives the group back to Heartbeat;
+    // with it off, hbd (first in haresources) leaves it with Heartbeat.
+    kill_holder("mka", Runs::Heartbeat, other, true);
+    kill_holder("mkb", other, Runs::Heartbeat, false);
 }
 
 /// Give the group up on `n` by its manager's own command: `hb_standby` on Heartbeat,
@@ -1111,7 +1142,7 @@ fn hand_overs_in_a_mixed_cluster() {
         Peer::Hbd => Runs::Hbd,
         Peer::Heartbeat => Runs::Heartbeat,
     };
-    let lab = heartbeat_cluster("mho");
+    let lab = heartbeat_cluster("mho", false);
     let (n1, n2) = (lab.node("n1"), lab.node("n2"));
     let runs = [Runs::Heartbeat, other];
     start_as(&n1, runs[0]);
@@ -1280,7 +1311,7 @@ fn wrong_authkeys_on_the_converted_node_never_make_two_holders() {
         Peer::Hbd => Runs::Hbd,
         Peer::Heartbeat => Runs::Heartbeat,
     };
-    let lab = heartbeat_cluster("mwk");
+    let lab = heartbeat_cluster("mwk", false);
     let (n1, n2) = (lab.node("n1"), lab.node("n2"));
     start_heartbeat(&n1);
     let up = wait_until(Duration::from_secs(20), Duration::from_millis(100), || {
