@@ -165,6 +165,14 @@ fn a_failed_group_moves_with_its_set() {
 #[test]
 fn switching_to_hbd_s_protocol_moves_nothing_and_the_peer_follows() {
     let mut s = mixed(false);
+    assert!(
+        s.nodes[1]
+            .core
+            .as_ref()
+            .unwrap()
+            .status()
+            .heartbeat_protocol
+    );
     let mut hbd = s.configs[0].clone();
     hbd.migration = Default::default();
     s.reload(0, hbd.clone()).expect("reload to protocol = hbd");
@@ -173,6 +181,14 @@ fn switching_to_hbd_s_protocol_moves_nothing_and_the_peer_follows() {
     assert!(
         !s.nodes[1].core.as_ref().unwrap().speaks_heartbeat(),
         "n1 follows n0"
+    );
+    assert!(
+        !s.nodes[1]
+            .core
+            .as_ref()
+            .unwrap()
+            .status()
+            .heartbeat_protocol
     );
     assert_eq!(s.owners(0), vec![0]);
     assert_eq!(s.owners(1), vec![1]);

@@ -96,6 +96,9 @@ pub fn render(r: &Report, transitions: usize) -> String {
     if !r.ready {
         flags.push("STARTING UP (listening for peers)");
     }
+    if r.protocol == "heartbeat" {
+        flags.push("MIXED CLUSTER: speaking Heartbeat 3.0.6's protocol and resource rules ([migration]); set protocol = \"hbd\" once every node runs hbd");
+    }
     if r.maintenance {
         flags.push("MAINTENANCE: resources are not managed on this node");
     }
@@ -327,6 +330,7 @@ mod tests {
             maintenance: true,
             shutting_down: false,
             config_digest: "aaaaaaaa11".into(),
+            protocol: "hbd".into(),
             nodes: vec![node("alpha", true), node("beta", false)],
             groups: vec![GroupReport {
                 name: "web".into(),

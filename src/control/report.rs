@@ -46,6 +46,13 @@ pub struct Report {
     /// from older daemons' reports).
     #[serde(default)]
     pub heartbeat_gaps: Vec<GapReport>,
+    /// The links speak: "hbd", or "heartbeat" in a mixed cluster (`[migration]`).
+    #[serde(default = "hbd_protocol")]
+    pub protocol: String,
+}
+
+fn hbd_protocol() -> String {
+    "hbd".into()
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -288,6 +295,11 @@ pub fn build(
         maintenance: status.maintenance,
         shutting_down: status.shutting_down,
         config_digest: status.digest.clone(),
+        protocol: if status.heartbeat_protocol {
+            "heartbeat".into()
+        } else {
+            hbd_protocol()
+        },
         nodes,
         groups,
         transitions,

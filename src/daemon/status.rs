@@ -139,6 +139,7 @@ mod tests {
             ping_reached: None,
             quorum: None,
             removed: vec![],
+            heartbeat_protocol: false,
         }
     }
 

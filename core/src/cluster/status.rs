@@ -43,6 +43,9 @@ pub struct Status {
     /// Groups a reload removed while they ran here, still claimed until stopped.
     #[serde(default)]
     pub removed: Vec<RemovedStatus>,
+    /// This node speaks Heartbeat 3.0.6's protocol (a mixed cluster, `[migration]`).
+    #[serde(default)]
+    pub heartbeat_protocol: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -288,6 +291,7 @@ impl Cluster {
                     quorate: self.quorate(),
                 }
             }),
+            heartbeat_protocol: self.speaks_heartbeat(),
             removed: self
                 .retiring()
                 .into_iter()
