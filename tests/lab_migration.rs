@@ -815,6 +815,7 @@ fn a_heartbeat_cluster_converts_node_by_node() {
             let s = status(&n2);
             assert_eq!(peer(&s, "n1")["state"], "up", "{s:#}");
             assert_eq!(s["groups"][0]["holder"], "n1", "{s:#}");
+            assert_eq!(s["protocol"], "heartbeat", "{s:#}");
             eprintln!("hbd status on n2:\n{}", hbd_ok(&n2, &["status"]));
             // A careless admin switches too early, n1 still running Heartbeat: the reload
             // is refused and says why; nothing moves. The file is then put back.
@@ -838,6 +839,7 @@ fn a_heartbeat_cluster_converts_node_by_node() {
                 Duration::from_secs(10),
                 "after the early switch",
             );
+            assert_eq!(status(&n2)["protocol"], "heartbeat");
             assert!(
                 !n2.journal("hbd.service")
                     .contains("switched to hbd's own protocol"),
@@ -900,6 +902,10 @@ fn a_heartbeat_cluster_converts_node_by_node() {
                 "switched to hbd's protocol: both reloaded and settled in {:.2?} ({t:.2?} after the second reload)",
                 t0.elapsed()
             );
+            for n in lab.nodes() {
+                let s = status(&n);
+                assert_eq!(s["protocol"], "hbd", "{}: {s:#}", n.name());
+            }
             std::thread::sleep(Duration::from_secs(1));
             // hbd's own hand-over, on hbd's protocol now.
             let (w, took) = move_group(
@@ -1017,6 +1023,7 @@ fn kill_holder(tag: &str, first: Runs, second: Runs, auto_failback: bool) {
                 let s = status(&n2);
                 assert_eq!(peer(&s, "n1")["state"], "dead", "{s:#}");
                 assert_eq!(s["groups"][0]["holder"], "n2", "{s:#}");
+                assert_eq!(s["protocol"], "heartbeat", "{s:#}");
             }
             Runs::Heartbeat => assert_eq!(hb_nodestatus(&n2, "n1"), "dead"),
         }
