@@ -293,3 +293,78 @@ proptest::proptest! {
         proptest::prop_assert!(c.is_some_and(|c| c.is_ready()), "n1 stopped or never got ready");
     }
 }
+
+/// A Heartbeat speaker in n0's name (its uuid and generation in the sim), signing with
+/// `ring`.
+fn speaker_as_n0(ring: hbd::proto::heartbeat::Keyring) -> hbd::proto::heartbeat::speaker::Speaker {
+    use hbd::proto::heartbeat::speaker::{Identity, Speaker};
+    let id = Identity {
+        node: "n0".into(),
+        uuid: [0; 16],
+        generation: 1_000_001,
+        deadtime_ms: 1000,
+        ttl: 3,
+        nodes: vec!["n0".into(), "n1".into()],
+    };
+    Speaker::new(id, ring)
+}
+
+#[test]
+fn statuses_after_a_shutdown_notice_are_no_sign_of_life() {
+    use hbd::cluster::{LinkId, PeerState};
+    let mut s = mixed(false);
+    // What Heartbeat does after `t=shutdone`: statuses with new sequence numbers of the
+    // same generation, for a few seconds, until it exits.
+    let mut hb = speaker_as_n0(s.heartbeat.clone().unwrap());
+    let tail: Vec<Vec<u8>> = (0..600)
+        .map(|_| hb.status("active", 1_700_000_000, "0.00").unwrap())
+        .skip(580)
+        .collect();
+    s.command(0, Command::Shutdown);
+    s.run_until(Duration::from_secs(5), |s| s.owners(0) == vec![1])
+        .expect("n1 takes web at the shutdown notice");
+    for p in &tail {
+        let now = s.now;
+        let c = s.nodes[1].core.as_mut().unwrap();
+        let _ = c.handle_packet(now, LinkId(0), p);
+        s.run_for(Duration::from_millis(100));
+    }
+    let st = s.nodes[1].core.as_ref().unwrap().status();
+    let n0 = st.peers.iter().find(|p| p.name == "n0").unwrap();
+    assert!(
+        matches!(n0.state, PeerState::Left | PeerState::Dead),
+        "n0 said shutdone: {:?}",
+        n0.state
+    );
+}
+
+#[test]
+fn packets_in_the_peer_s_name_that_fail_authentication_hold_a_takeover_back() {
+    use hbd::cluster::LinkId;
+    use hbd::proto::heartbeat::{Keyring, Method};
+    let extra = format!("{MIGRATION}[failover]\nauto_failback = false\n");
+    let mut s = Sim::new(config(2, 2, &[("web", 0), ("db", 1)], &extra));
+    // n0 runs with another authkeys: its packets arrive, none authenticates.
+    let wrong = Keyring::new(1, vec![(1, Method::Sha1(b"another secret".to_vec()))]).unwrap();
+    let mut n0 = speaker_as_n0(wrong);
+    s.crash(0);
+    s.boot(1);
+    for _ in 0..60 {
+        let p = n0.status("active", 1_700_000_000, "0.00").unwrap();
+        let now = s.now;
+        let c = s.nodes[1].core.as_mut().unwrap();
+        assert!(c.handle_packet(now, LinkId(0), &p).is_err());
+        s.run_for(Duration::from_millis(100));
+    }
+    assert!(
+        s.owners(0).is_empty() && s.owners(1).is_empty(),
+        "in doubt, nothing starts"
+    );
+    let lines = legacy_lines(&s, 1).join("\n");
+    assert!(lines.contains("fail authentication"), "{lines}");
+    // They stop (n0 is really gone): after deadtime n1 takes everything.
+    s.run_until(Duration::from_secs(3), |s| {
+        s.owners(0) == vec![1] && s.owners(1) == vec![1]
+    })
+    .expect("n1 takes over once the forged packets stop");
+}

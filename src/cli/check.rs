@@ -54,6 +54,15 @@ pub fn run(path: &Path, args: Args) -> Result<()> {
             set.algorithm,
             key_ids(set.send_id, &set.ids().collect::<Vec<_>>())
         );
+        let m = &loaded.config.migration;
+        if let (true, Some(a)) = (m.heartbeat(), &m.authkeys) {
+            let ring = keys::load_heartbeat(a)?;
+            let (id, method) = ring.outbound();
+            key_line += &format!(
+                "\n  heartbeat authkeys: {} ({method}, key {id}): signs Heartbeat's protocol until protocol = \"hbd\"",
+                a.display()
+            );
+        }
     }
     let host = if args.no_host {
         host::Report {

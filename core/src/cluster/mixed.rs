@@ -27,7 +27,7 @@
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
-use crate::proto::heartbeat::speaker::{Event as HbEvent, Identity, Speaker};
+use crate::proto::heartbeat::speaker::{Event as HbEvent, Identity, RecvError, Speaker};
 use crate::proto::heartbeat::{Keyring, Message};
 use crate::proto::wire::{ClaimState, Kind};
 
@@ -143,6 +143,13 @@ pub(super) struct Mixed {
     gave_up: bool,
     /// Message types logged once as ignored.
     ignored: BTreeSet<String>,
+    /// The peer's generation when it said `shutdone`: its statuses until it exits are
+    /// no sign of life (Heartbeat goes on sending them for a few seconds).
+    departed: Option<u64>,
+    /// Last Heartbeat packet in the peer's name that failed authentication.
+    unauthenticated: Option<Instant>,
+    /// A takeover held back because of those (a wrong authkeys on one side).
+    held_off: bool,
 }
 
 impl Cluster {
@@ -188,6 +195,9 @@ impl Cluster {
             own: Vec::new(),
             gave_up: false,
             ignored: BTreeSet::new(),
+            departed: None,
+            unauthenticated: None,
+            held_off: false,
         }));
         // Groups found running at start-up are held (Heartbeat's i_hold_resources).
         let held: u8 = (0..self.groups.len())
@@ -328,7 +338,20 @@ impl Cluster {
             return Err(Reject::Own);
         };
         let load = mx.load.clone();
-        let r = mx.speaker.receive(bytes, epoch, &load)?;
+        let r = match mx.speaker.receive(bytes, epoch, &load) {
+            Ok(r) => r,
+            Err(e) => {
+                if matches!(e, RecvError::Auth(_)) {
+                    let peer = self.config.nodes[mx.peer.0].name.as_str();
+                    let claims_peer = crate::proto::heartbeat::decode(bytes)
+                        .is_ok_and(|p| p.message.get("src") == Some(peer));
+                    if claims_peer {
+                        mx.unauthenticated = Some(now);
+                    }
+                }
+                return Err(e.into());
+            }
+        };
         // Only a new sequenced message proves the peer alive: a copy (the same message on
         // the other link, or a replay of a recent one) and an unsequenced control message
         // keep the link up, nothing more, so replays cannot keep a dead peer alive.
@@ -346,6 +369,12 @@ impl Cluster {
         let Some(p) = self.config.node_index(&node) else {
             return Err(Reject::UnknownNode(node));
         };
+        let mx = self.mx();
+        let generation = mx.speaker.peer_generation(&node);
+        let fresh = fresh && (mx.departed.is_none() || mx.departed != generation);
+        if mx.departed.is_some() && mx.departed != generation {
+            mx.departed = None;
+        }
         for b in r.send {
             self.actions.push_back(Action::Send(b));
         }
@@ -886,10 +915,10 @@ impl Cluster {
             self.event(Event::PeerLeft { peer });
         }
         self.mx().peer_alive = false;
-        self.say(
-            format!("received shutdown notice from {}", self.peer_name()),
-            false,
-        );
+        let name = self.peer_name();
+        let m = self.mx();
+        m.departed = m.speaker.peer_generation(&name);
+        self.say(format!("received shutdown notice from {name}"), false);
         if !shutting && self.mx().i_hold != ALL {
             self.take_all(now);
         }
@@ -911,14 +940,38 @@ impl Cluster {
 
     /// `hb_rsc_recover_dead_resources`.
     fn on_peer_dead(&mut self, now: Instant) {
+        let deadtime = self.config.timing.deadtime.get();
+        let shutting = self.shutting_down;
         let m = self.mx();
         if m.standby != Standby::Not {
             m.standby = Standby::Not;
             m.standby_until = None;
         }
-        if self.shutting_down {
+        if shutting {
             return;
         }
+        // Packets in the peer's name keep coming but fail authentication: most likely
+        // it is alive with another authkeys (a conversion gone wrong). In doubt, start
+        // nothing until they have stopped for deadtime.
+        if m.unauthenticated
+            .is_some_and(|t| now.saturating_duration_since(t) < deadtime)
+        {
+            if !m.held_off {
+                m.held_off = true;
+                let name = self.peer_name();
+                self.say(
+                    format!("{name} is silent, but packets in its name fail authentication (a different authkeys there?): not taking over its groups while they come"),
+                    true,
+                );
+                for g in 0..self.groups.len() {
+                    if !self.groups[g].holds() {
+                        self.ops.because(g, format!("not taken over: packets in {name}'s name fail authentication; check migration.authkeys on both nodes"));
+                    }
+                }
+            }
+            return;
+        }
+        self.mx().held_off = false;
         self.say(
             format!("{} is dead: taking over its groups", self.peer_name()),
             false,
@@ -959,6 +1012,18 @@ impl Cluster {
         let never_heard = self.peers[peer.0].state == PeerState::Dead && !was;
         if (was && !alive && self.peers[peer.0].state == PeerState::Dead)
             || (never_heard && self.mx().i_hold != ALL && self.mx().rstate == RState::Starting)
+        {
+            self.on_peer_dead(now);
+        }
+        let deadtime = self.config.timing.deadtime.get();
+        let m = self.mx();
+        if alive {
+            m.held_off = false;
+        }
+        if m.held_off
+            && !alive
+            && m.unauthenticated
+                .is_none_or(|t| now.saturating_duration_since(t) >= deadtime)
         {
             self.on_peer_dead(now);
         }
@@ -1050,7 +1115,12 @@ impl Cluster {
 
     pub(super) fn mixed_timers(&self, t: &mut Vec<(Timer, Instant)>) {
         if let Some(m) = &self.mixed {
-            if let Some(at) = [m.request_at, m.standby_until, m.failback_at]
+            let deadtime = self.config.timing.deadtime.get();
+            let held = m
+                .unauthenticated
+                .filter(|_| m.held_off)
+                .map(|t| t + deadtime);
+            if let Some(at) = [m.request_at, m.standby_until, m.failback_at, held]
                 .into_iter()
                 .flatten()
                 .min()

@@ -603,6 +603,17 @@ pub enum KeyringError {
 }
 
 impl Keyring {
+    /// The signing key: its id and method name (`sha1`, `md5`, `crc`).
+    pub fn outbound(&self) -> (u8, &'static str) {
+        let (id, m) = &self.keys[self.outbound];
+        let name = match m {
+            Method::Crc => "crc",
+            Method::Md5(_) => "md5",
+            Method::Sha1(_) => "sha1",
+        };
+        (*id, name)
+    }
+
     pub fn new(outbound: u8, keys: Vec<(u8, Method)>) -> Result<Self, KeyringError> {
         for (i, (id, m)) in keys.iter().enumerate() {
             if *id > MAX_KEY_ID {
