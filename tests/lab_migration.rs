@@ -76,6 +76,27 @@ fn converted() -> Peer {
     }
 }
 
+/// What a converted node runs (hbd, or Heartbeat again for the baseline).
+fn converted_runs() -> Runs {
+    match converted() {
+        Peer::Hbd => Runs::Hbd,
+        Peer::Heartbeat => Runs::Heartbeat,
+    }
+}
+
+/// Start `n1` alone as `runs` and wait until the client is served by it.
+fn n1_alone_takes_the_group(lab: &Lab, n1: &Node, runs: Runs) {
+    start_as(n1, runs);
+    let up = wait_until(Duration::from_secs(20), Duration::from_millis(100), || {
+        lab.curl("http://10.99.0.100:8080/").as_deref() == Some("n1")
+    });
+    assert!(
+        up.is_some(),
+        "n1 ({runs:?}) alone did not take the group:\n{}",
+        journal_of(n1, runs)
+    );
+}
+
 // ---------------------------------------------------------------------------------------
 // Heartbeat in a node.
 
@@ -983,15 +1004,7 @@ fn kill_holder(tag: &str, first: Runs, second: Runs, auto_failback: bool) {
     let (n1, n2) = (lab.node("n1"), lab.node("n2"));
     let runs = [first, second];
     // The holder alone first, so it holds the group whatever the other is.
-    start_as(&n1, first);
-    let up = wait_until(Duration::from_secs(20), Duration::from_millis(100), || {
-        lab.curl("http://10.99.0.100:8080/").as_deref() == Some("n1")
-    });
-    assert!(
-        up.is_some(),
-        "n1 ({first:?}) alone did not take the group:\n{}",
-        journal_of(&n1, first)
-    );
+    n1_alone_takes_the_group(&lab, &n1, first);
     start_as(&n2, second);
     let t = wait_joined(&lab, runs, "n1", Duration::from_secs(30), "n2 joining");
     eprintln!("{tag}: n1 {first:?} holds the group, n2 {second:?} joined after {t:.2?}");
@@ -1094,10 +1107,7 @@ fn kill_9_in_a_mixed_cluster() {
     }
     // One lab test at a time: the timings are the point.
     let _s = lab::web::serial();
-    let other = match converted() {
-        Peer::Hbd => Runs::Hbd,
-        Peer::Heartbeat => Runs::Heartbeat,
-    };
+    let other = converted_runs();
     // Heartbeat holds, hbd takes over; then hbd holds, Heartbeat takes over. When the
     // killed node is back: with auto_failback on, hbd gives the group back to Heartbeat;
     // with it off, hbd (first in haresources) leaves it with Heartbeat.
@@ -1145,22 +1155,11 @@ fn hand_overs_in_a_mixed_cluster() {
     }
     // One lab test at a time: the timings are the point.
     let _s = lab::web::serial();
-    let other = match converted() {
-        Peer::Hbd => Runs::Hbd,
-        Peer::Heartbeat => Runs::Heartbeat,
-    };
+    let other = converted_runs();
     let lab = heartbeat_cluster("mho", false);
     let (n1, n2) = (lab.node("n1"), lab.node("n2"));
     let runs = [Runs::Heartbeat, other];
-    start_as(&n1, runs[0]);
-    let up = wait_until(Duration::from_secs(20), Duration::from_millis(100), || {
-        lab.curl("http://10.99.0.100:8080/").as_deref() == Some("n1")
-    });
-    assert!(
-        up.is_some(),
-        "n1 alone did not take the group:\n{}",
-        ha_log(&n1, 60)
-    );
+    n1_alone_takes_the_group(&lab, &n1, runs[0]);
     start_as(&n2, runs[1]);
     let t = wait_joined(&lab, runs, "n1", Duration::from_secs(30), "n2 joining");
     eprintln!("n1 Heartbeat holds the group, n2 {other:?} joined after {t:.2?}");
@@ -1314,21 +1313,10 @@ fn wrong_authkeys_on_the_converted_node_never_make_two_holders() {
         return;
     }
     let _s = lab::web::serial();
-    let runs = match converted() {
-        Peer::Hbd => Runs::Hbd,
-        Peer::Heartbeat => Runs::Heartbeat,
-    };
+    let runs = converted_runs();
     let lab = heartbeat_cluster("mwk", false);
     let (n1, n2) = (lab.node("n1"), lab.node("n2"));
-    start_heartbeat(&n1);
-    let up = wait_until(Duration::from_secs(20), Duration::from_millis(100), || {
-        lab.curl("http://10.99.0.100:8080/").as_deref() == Some("n1")
-    });
-    assert!(
-        up.is_some(),
-        "n1 alone did not take the group:\n{}",
-        ha_log(&n1, 60)
-    );
+    n1_alone_takes_the_group(&lab, &n1, Runs::Heartbeat);
     n2.write_file(
         "/etc/ha.d/authkeys",
         "auth 1\n1 sha1 not-the-clusters-secret\n",

@@ -205,18 +205,9 @@ fn switching_to_hbd_s_protocol_moves_nothing_and_the_peer_follows() {
 #[test]
 fn replayed_heartbeat_packets_do_not_keep_a_dead_peer_alive() {
     use hbd::cluster::LinkId;
-    use hbd::proto::heartbeat::speaker::{Identity, Speaker};
     let mut s = mixed(false);
     // n0's own statuses as it sent them (same key, uuid and generation as the sim's n0).
-    let id = Identity {
-        node: "n0".into(),
-        uuid: [0; 16],
-        generation: 1_000_001,
-        deadtime_ms: 1000,
-        ttl: 3,
-        nodes: vec!["n0".into(), "n1".into()],
-    };
-    let mut forger = Speaker::new(id, s.heartbeat.clone().unwrap());
+    let mut forger = speaker_as_n0(s.heartbeat.clone().unwrap(), 1_000_001);
     let old: Vec<Vec<u8>> = (0..20)
         .map(|_| forger.status("active", 1_700_000_000, "0.00").unwrap())
         .collect();
@@ -260,20 +251,12 @@ proptest::proptest! {
         )
     ) {
         use hbd::cluster::LinkId;
-        use hbd::proto::heartbeat::speaker::{Identity, Speaker};
         use hbd::proto::heartbeat::Message;
         let extra = format!("{MIGRATION}[failover]\nauto_failback = true\n");
         let mut s = Sim::new(config(2, 2, &[("web", 0), ("db", 1)], &extra));
+        s.crash(0);
         s.boot(1);
-        let id = Identity {
-            node: "n0".into(),
-            uuid: [0; 16],
-            generation: 5,
-            deadtime_ms: 1000,
-            ttl: 3,
-            nodes: vec!["n0".into(), "n1".into()],
-        };
-        let mut peer = Speaker::new(id, s.heartbeat.clone().unwrap());
+        let mut peer = speaker_as_n0(s.heartbeat.clone().unwrap(), 5);
         for (t, hold, info, stable, wait) in msgs {
             let mut m = Message::new();
             m.push_str("t", t).unwrap();
@@ -288,20 +271,24 @@ proptest::proptest! {
             }
             s.run_for(Duration::from_millis(wait));
         }
-        s.run_for(Duration::from_secs(1));
+        // Past initdead: ready even if no message made n0 look alive.
+        s.run_for(Duration::from_secs(3));
         let c = s.nodes[1].core.as_ref();
         proptest::prop_assert!(c.is_some_and(|c| c.is_ready()), "n1 stopped or never got ready");
     }
 }
 
-/// A Heartbeat speaker in n0's name (its uuid and generation in the sim), signing with
-/// `ring`.
-fn speaker_as_n0(ring: hbd::proto::heartbeat::Keyring) -> hbd::proto::heartbeat::speaker::Speaker {
+/// A Heartbeat speaker in n0's name and uuid, of `generation` (the sim's first n0 is
+/// 1_000_001), signing with `ring`.
+fn speaker_as_n0(
+    ring: hbd::proto::heartbeat::Keyring,
+    generation: u64,
+) -> hbd::proto::heartbeat::speaker::Speaker {
     use hbd::proto::heartbeat::speaker::{Identity, Speaker};
     let id = Identity {
         node: "n0".into(),
         uuid: [0; 16],
-        generation: 1_000_001,
+        generation,
         deadtime_ms: 1000,
         ttl: 3,
         nodes: vec!["n0".into(), "n1".into()],
@@ -315,7 +302,7 @@ fn statuses_after_a_shutdown_notice_are_no_sign_of_life() {
     let mut s = mixed(false);
     // What Heartbeat does after `t=shutdone`: statuses with new sequence numbers of the
     // same generation, for a few seconds, until it exits.
-    let mut hb = speaker_as_n0(s.heartbeat.clone().unwrap());
+    let mut hb = speaker_as_n0(s.heartbeat.clone().unwrap(), 1_000_001);
     let tail: Vec<Vec<u8>> = (0..600)
         .map(|_| hb.status("active", 1_700_000_000, "0.00").unwrap())
         .skip(580)
@@ -346,7 +333,7 @@ fn packets_in_the_peer_s_name_that_fail_authentication_hold_a_takeover_back() {
     let mut s = Sim::new(config(2, 2, &[("web", 0), ("db", 1)], &extra));
     // n0 runs with another authkeys: its packets arrive, none authenticates.
     let wrong = Keyring::new(1, vec![(1, Method::Sha1(b"another secret".to_vec()))]).unwrap();
-    let mut n0 = speaker_as_n0(wrong);
+    let mut n0 = speaker_as_n0(wrong, 1_000_001);
     s.crash(0);
     s.boot(1);
     for _ in 0..60 {
