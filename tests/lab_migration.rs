@@ -1301,10 +1301,11 @@ fn hand_overs_in_a_mixed_cluster() {
 
 /// A careless admin's mistake: the converted node's /etc/ha.d/authkeys has another secret
 /// than the Heartbeat node's. hbd refuses every packet of the peer (and says so), and the
-/// group it then believes orphaned stays where it runs: the VIP is never on both nodes,
-/// and the client is never served by the converted node. (Its ARP probe finds the VIP in
-/// use; Heartbeat in its place would add it beside the holder: run this with
-/// HBD_MIGRATION_PEER=heartbeat to see the check fail.)
+/// group stays where it runs: hbd, hearing packets in n1's name that fail
+/// authentication, does not take n1 for dead and starts nothing; the VIP is never on both
+/// nodes, and the client is never served by the converted node. (Heartbeat in its place
+/// adds the VIP beside the holder: run this with HBD_MIGRATION_PEER=heartbeat to see the
+/// check fail.)
 #[test]
 #[cfg_attr(
     not(hbd_lab),
@@ -1352,6 +1353,15 @@ fn wrong_authkeys_on_the_converted_node_never_make_two_holders() {
         assert!(
             log.contains("failed authentication"),
             "hbd on n2 did not say it refused n1's packets:\n{log}"
+        );
+        // In doubt it starts nothing: no takeover while packets in n1's name come.
+        assert!(
+            log.contains("not taking over its groups while they come"),
+            "hbd on n2 did not hold its takeover back:\n{log}"
+        );
+        assert!(
+            !log.contains("is already in use by"),
+            "hbd on n2 tried to start the group (its ARP probe stopped it):\n{log}"
         );
         let s = status(&n2);
         eprintln!("hbd status on n2:\n{}", hbd_ok(&n2, &["status"]));
