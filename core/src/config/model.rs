@@ -282,7 +282,7 @@ pub struct Migration {
     #[serde(default)]
     pub protocol: Protocol,
     /// Heartbeat's authkeys file, whose `auth N` key signs and checks Heartbeat's
-    /// messages (read at start and on reload, like the key file).
+    /// messages (read when hbd starts: a new key there needs a restart of hbd).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub authkeys: Option<PathBuf>,
 }
