@@ -118,10 +118,12 @@ struct Step {
     then: After,
 }
 
-/// The Heartbeat side of a [`Cluster`] in a mixed cluster.
+/// The Heartbeat side of a [`Cluster`] in a mixed cluster: the state of Heartbeat's
+/// resource rules. Always there (at rest unless the cluster speaks Heartbeat), so that
+/// no code path can find it missing; the [`Speaker`] beside it is what says whether
+/// this node speaks Heartbeat's protocol.
 #[derive(Debug, Clone)]
 pub(super) struct Mixed {
-    speaker: Speaker,
     /// Wall clock (epoch seconds) at `Cluster::started`: Heartbeat's `ts` fields.
     epoch0: u64,
     load: String,
@@ -152,6 +154,40 @@ pub(super) struct Mixed {
     held_off: bool,
 }
 
+impl Mixed {
+    fn new(peer: NodeId, epoch0: u64) -> Mixed {
+        Mixed {
+            epoch0,
+            load: "0.00 0.00 0.00 1/1 1".into(),
+            peer,
+            rstate: RState::Init,
+            i_hold: NONE,
+            other_holds: NONE,
+            other_stable: false,
+            standby: Standby::Not,
+            standby_set: ALL,
+            standby_until: None,
+            request_at: None,
+            failback_at: None,
+            needs_failback: false,
+            peer_alive: false,
+            steps: Vec::new(),
+            own: Vec::new(),
+            gave_up: false,
+            ignored: BTreeSet::new(),
+            departed: None,
+            unauthenticated: None,
+            held_off: false,
+        }
+    }
+}
+
+impl Default for Mixed {
+    fn default() -> Mixed {
+        Mixed::new(NodeId(0), 0)
+    }
+}
+
 impl Cluster {
     /// Speak Heartbeat 3.0.6's protocol from now on (`[migration] protocol =
     /// "heartbeat"`), signing with `keys` (the authkeys file), as `uuid` (stable across
@@ -175,49 +211,25 @@ impl Cluster {
             .as_secs();
         let mut speaker = Speaker::new(id, keys);
         speaker.announce_hbd("1");
-        self.mixed = Some(Box::new(Mixed {
-            speaker,
-            epoch0: epoch.saturating_sub(since),
-            load: "0.00 0.00 0.00 1/1 1".into(),
-            peer,
-            rstate: RState::Init,
-            i_hold: NONE,
-            other_holds: NONE,
-            other_stable: false,
-            standby: Standby::Not,
-            standby_set: ALL,
-            standby_until: None,
-            request_at: None,
-            failback_at: None,
-            needs_failback: false,
-            peer_alive: false,
-            steps: Vec::new(),
-            own: Vec::new(),
-            gave_up: false,
-            ignored: BTreeSet::new(),
-            departed: None,
-            unauthenticated: None,
-            held_off: false,
-        }));
+        self.speaker = Some(Box::new(speaker));
+        *self.mixed = Mixed::new(peer, epoch.saturating_sub(since));
         // Groups found running at start-up are held (Heartbeat's i_hold_resources).
         let held: u8 = (0..self.groups.len())
             .filter(|&g| self.groups[g].holds())
             .fold(NONE, |b, g| b | self.class(g));
-        if let Some(m) = &mut self.mixed {
-            m.i_hold = held;
-        }
+        self.mixed.i_hold = held;
         self.sync_timers();
     }
 
     /// Whether this node speaks Heartbeat's protocol.
     pub fn speaks_heartbeat(&self) -> bool {
-        self.mixed.is_some()
+        self.speaker.is_some()
     }
 
     /// The first line of /proc/loadavg, sent in Heartbeat's `ld` field.
     pub fn heartbeat_load(&mut self, load: &str) {
-        if let Some(m) = &mut self.mixed {
-            m.load = load.chars().filter(|c| !c.is_control()).take(64).collect();
+        if self.speaker.is_some() {
+            self.mixed.load = load.chars().filter(|c| !c.is_control()).take(64).collect();
         }
     }
 
@@ -231,8 +243,7 @@ impl Cluster {
     }
 
     fn epoch(&self, now: Instant) -> u64 {
-        let m = self.mixed.as_ref().map_or(0, |m| m.epoch0);
-        m + now.saturating_duration_since(self.started).as_secs()
+        self.mixed.epoch0 + now.saturating_duration_since(self.started).as_secs()
     }
 
     fn say(&mut self, message: String, warning: bool) {
@@ -243,13 +254,12 @@ impl Cluster {
     fn broadcast(&mut self, m: Message) {
         let now = self.last_input;
         let epoch = self.epoch(now);
-        let Some(mx) = self.mixed.as_mut() else {
+        let Some(speaker) = self.speaker.as_mut() else {
             return;
         };
-        let load = mx.load.clone();
-        match mx.speaker.message(m.clone(), epoch, &load) {
+        match speaker.message(m.clone(), epoch, &self.mixed.load) {
             Ok(bytes) => {
-                mx.own.push(m);
+                self.mixed.own.push(m);
                 self.actions.push_back(Action::Send(bytes));
             }
             Err(e) => self.event(Event::SendFailed {
@@ -270,9 +280,10 @@ impl Cluster {
 
     /// `hb_send_resources_held`.
     fn send_held(&mut self, stable: bool, comment: Option<&str>) {
-        let Some(held) = self.mixed.as_ref().map(|m| m.i_hold) else {
+        if self.speaker.is_none() {
             return;
-        };
+        }
+        let held = self.mixed.i_hold;
         let stable = if stable { "1" } else { "0" };
         let mut f = vec![
             ("t", "resource"),
@@ -288,9 +299,10 @@ impl Cluster {
 
     /// `send_standby_msg`.
     fn send_standby(&mut self, info: &str) {
-        let Some(set) = self.mixed.as_ref().map(|m| m.standby_set) else {
+        if self.speaker.is_none() {
             return;
-        };
+        }
+        let set = self.mixed.standby_set;
         let m = Self::message(&[
             ("t", "ask_resources"),
             ("rsc_hold", set_name(set)),
@@ -304,15 +316,14 @@ impl Cluster {
         let now = self.last_input;
         let epoch = self.epoch(now);
         let st = if self.ready { "active" } else { "up" };
-        let Some(mx) = self.mixed.as_mut() else {
-            return;
-        };
-        let load = mx.load.clone();
         if kind == Kind::Leave {
             self.broadcast(Self::message(&[("t", "shutdone"), ("st", "dead")]));
             return;
         }
-        match mx.speaker.status(st, epoch, &load) {
+        let Some(speaker) = self.speaker.as_mut() else {
+            return;
+        };
+        match speaker.status(st, epoch, &self.mixed.load) {
             Ok(bytes) => self.actions.push_back(Action::Send(bytes)),
             Err(e) => self.event(Event::SendFailed {
                 reason: e.to_string(),
@@ -334,11 +345,11 @@ impl Cluster {
             return Err(Reject::UnknownLink(link.0));
         }
         let epoch = self.epoch(now);
-        let Some(mx) = self.mixed.as_mut() else {
+        let Some(speaker) = self.speaker.as_mut() else {
             return Err(Reject::Own);
         };
-        let load = mx.load.clone();
-        let r = match mx.speaker.receive(bytes, epoch, &load) {
+        let mx = &mut self.mixed;
+        let r = match speaker.receive(bytes, epoch, &mx.load) {
             Ok(r) => r,
             Err(e) => {
                 if matches!(e, RecvError::Auth(_)) {
@@ -369,8 +380,8 @@ impl Cluster {
         let Some(p) = self.config.node_index(&node) else {
             return Err(Reject::UnknownNode(node));
         };
+        let generation = self.speaker.as_ref().and_then(|s| s.peer_generation(&node));
         let mx = self.mx();
-        let generation = mx.speaker.peer_generation(&node);
         let fresh = fresh && (mx.departed.is_none() || mx.departed != generation);
         if mx.departed.is_some() && mx.departed != generation {
             mx.departed = None;
@@ -402,9 +413,9 @@ impl Cluster {
         // An hbd node sends Heartbeat's `hg` and hbd's incarnation alike: a packet of an
         // earlier incarnation than the one heard speaking Heartbeat is a replay.
         if self
-            .mx()
             .speaker
-            .peer_generation(&msg.sender)
+            .as_ref()
+            .and_then(|s| s.peer_generation(&msg.sender))
             .is_some_and(|hg| msg.incarnation < hg)
         {
             return Err(Reject::OldIncarnation);
@@ -423,9 +434,10 @@ impl Cluster {
     /// Why this node may not switch to hbd's protocol now, if so: the other node still
     /// runs Heartbeat (it would stop hearing this node and take its groups).
     pub fn switch_refused(&self) -> Option<String> {
-        let m = self.mixed.as_ref()?;
-        let name = &self.config.nodes[m.peer.0].name;
-        (self.peers[m.peer.0].alive() && !m.speaker.peer_is_hbd(name)).then(|| {
+        let speaker = self.speaker.as_ref()?;
+        let peer = self.mixed.peer.0;
+        let name = &self.config.nodes[peer].name;
+        (self.peers[peer].alive() && !speaker.peer_is_hbd(name)).then(|| {
             format!("{name} still runs Heartbeat: convert it to hbd first (protocol = \"hbd\" only once every node runs hbd)")
         })
     }
@@ -434,9 +446,10 @@ impl Cluster {
     /// where they run; for two keepalives nothing is started or yielded on a peer's
     /// claim (as after a stall), so both sides' first hbd heartbeats are heard first.
     pub fn switch_to_hbd(&mut self, now: Instant) {
-        if self.mixed.take().is_none() {
+        if self.speaker.take().is_none() {
             return;
         }
+        *self.mixed = Mixed::default();
         let keepalive = self.config.timing.keepalive.get();
         self.resync_until = Some(now + keepalive * 2);
         self.next_send = now;
@@ -484,10 +497,10 @@ impl Cluster {
     /// Our own messages come back to us, as Heartbeat delivers its own.
     fn flush_own(&mut self, now: Instant) {
         for _ in 0..16 {
-            let own = match self.mixed.as_mut() {
-                Some(m) if !m.own.is_empty() => std::mem::take(&mut m.own),
-                _ => return,
-            };
+            if self.mixed.own.is_empty() {
+                return;
+            }
+            let own = std::mem::take(&mut self.mixed.own);
             for m in own {
                 self.mixed_message(now, true, &m);
             }
@@ -507,10 +520,8 @@ impl Cluster {
             "reqnodes" | "repnodes" | "ip-request" | "ip-request-resp" | "hb_takeover"
             | "ask_release" | "ack_release" | "NS_st" => {}
             other => {
-                let first = self
-                    .mixed
-                    .as_mut()
-                    .is_some_and(|mx| mx.ignored.len() < 64 && mx.ignored.insert(other.into()));
+                let mx = self.mx();
+                let first = mx.ignored.len() < 64 && mx.ignored.insert(other.into());
                 if first {
                     self.say(
                         format!(
@@ -525,12 +536,11 @@ impl Cluster {
     }
 
     fn mx(&mut self) -> &mut Mixed {
-        self.mixed.as_mut().expect("mixed mode")
+        &mut self.mixed
     }
 
     fn peer_name(&self) -> String {
-        let p = self.mixed.as_ref().map_or(0, |m| m.peer.0);
-        self.config.nodes[p].name.clone()
+        self.config.nodes[self.mixed.peer.0].name.clone()
     }
 
     /// `t=starting` from the peer: it (re)started and asks what we hold.
@@ -604,10 +614,10 @@ impl Cluster {
 
     /// Reflect what the peer holds in its claims (status, and the start guard).
     fn note_peer_holds(&mut self) {
-        let Some(m) = self.mixed.as_ref() else {
+        if self.speaker.is_none() {
             return;
-        };
-        let (peer, theirs) = (m.peer.0, mirror(m.other_holds));
+        }
+        let (peer, theirs) = (self.mixed.peer.0, mirror(self.mixed.other_holds));
         for g in 0..self.groups.len() {
             let holds = theirs & self.class(g) != 0;
             self.peers[peer].claims[g] = if holds {
@@ -635,11 +645,13 @@ impl Cluster {
 
     /// Start the stopped groups of `bits` (our sets), then say `then`.
     fn acquire(&mut self, bits: u8, then: After) {
-        let peer_alive = self
-            .mixed
-            .as_ref()
-            .is_some_and(|m| self.peers[m.peer.0].alive());
-        let theirs = self.mixed.as_ref().map_or(NONE, |m| mirror(m.other_holds));
+        let mixed = self.speaker.is_some();
+        let peer_alive = mixed && self.peers[self.mixed.peer.0].alive();
+        let theirs = if mixed {
+            mirror(self.mixed.other_holds)
+        } else {
+            NONE
+        };
         for g in 0..self.groups.len() {
             let class = self.class(g);
             if class & bits == 0 || self.groups[g].state != LocalGroupState::Stopped {
@@ -686,11 +698,7 @@ impl Cluster {
 
     /// Stop what a release step still finds running; finish settled steps.
     fn drive_steps(&mut self) {
-        let steps = self
-            .mixed
-            .as_ref()
-            .map(|m| m.steps.clone())
-            .unwrap_or_default();
+        let steps = self.mixed.steps.clone();
         let mut done = Vec::new();
         for (i, s) in steps.iter().enumerate() {
             let mut busy = false;
@@ -916,8 +924,8 @@ impl Cluster {
         }
         self.mx().peer_alive = false;
         let name = self.peer_name();
-        let m = self.mx();
-        m.departed = m.speaker.peer_generation(&name);
+        let generation = self.speaker.as_ref().and_then(|s| s.peer_generation(&name));
+        self.mx().departed = generation;
         self.say(format!("received shutdown notice from {name}"), false);
         if !shutting && self.mx().i_hold != ALL {
             self.take_all(now);
@@ -995,7 +1003,7 @@ impl Cluster {
 
     /// Timeouts of the resource protocol, then the rules after any input.
     pub(super) fn mixed_evaluate(&mut self, now: Instant) {
-        if self.mixed.is_none() {
+        if self.speaker.is_none() {
             return;
         }
         self.flush_own(now);
@@ -1114,7 +1122,8 @@ impl Cluster {
     }
 
     pub(super) fn mixed_timers(&self, t: &mut Vec<(Timer, Instant)>) {
-        if let Some(m) = &self.mixed {
+        if self.speaker.is_some() {
+            let m = &self.mixed;
             let deadtime = self.config.timing.deadtime.get();
             let held = m
                 .unauthenticated

@@ -461,8 +461,10 @@ pub struct Cluster {
     fence: fence::Fencing,
     /// The latest packet believed from a peer (for the shell's gap statistics).
     accepted: Option<Accepted>,
-    /// Speaking Heartbeat's protocol (a mixed cluster): its side of the state.
-    mixed: Option<Box<mixed::Mixed>>,
+    /// Speaking Heartbeat's protocol (a mixed cluster): its codec and sequence state.
+    speaker: Option<Box<crate::proto::heartbeat::speaker::Speaker>>,
+    /// Heartbeat's resource rules' state (at rest unless `speaker` is set).
+    mixed: Box<mixed::Mixed>,
 }
 
 /// A packet believed from a peer: who sent it, on which link, its sequence number.
@@ -575,7 +577,8 @@ impl Cluster {
             retiring: Vec::new(),
             fence: fence::Fencing::new(nn, ng),
             accepted: None,
-            mixed: None,
+            speaker: None,
+            mixed: Box::default(),
         };
         c.sync_timers();
         c
@@ -1020,7 +1023,7 @@ impl Cluster {
         if self.exited || self.ops.maintenance {
             return;
         }
-        if self.mixed.is_some() {
+        if self.speaker.is_some() {
             self.mixed_evaluate(now);
             return;
         }
@@ -1377,7 +1380,7 @@ impl Cluster {
                     // Shutting down before ready: nothing was started, leave at once.
                     self.ready = true;
                     self.send_heartbeat();
-                    if self.mixed.is_some() {
+                    if self.speaker.is_some() {
                         // Heartbeat's order: say "holding nothing", release, shutdone.
                         self.evaluate(now);
                     } else {
@@ -1399,7 +1402,7 @@ impl Cluster {
                     self.actions.push_back(Action::Exit);
                 }
             }
-            other if self.mixed.is_some() => return self.mixed_command(now, other),
+            other if self.speaker.is_some() => return self.mixed_command(now, other),
             other => return self.operator_command(now, other),
         }
         Ok(CommandOutcome {
@@ -1428,7 +1431,7 @@ impl Cluster {
         keys: KeySet,
     ) -> Result<Reloaded, ReloadError> {
         let r = self.reload_inner(now, &config, keys);
-        if r.is_ok() && self.mixed.is_some() && !config.migration.heartbeat() {
+        if r.is_ok() && self.speaker.is_some() && !config.migration.heartbeat() {
             self.switch_to_hbd(now);
         }
         self.sync_timers();
@@ -1520,7 +1523,7 @@ impl Cluster {
         link: LinkId,
         bytes: &[u8],
     ) -> Result<(), Reject> {
-        let r = if self.mixed.is_some() {
+        let r = if self.speaker.is_some() {
             self.mixed_packet(now, link, bytes)
         } else if crate::proto::heartbeat::is_framed(bytes) {
             Err(Reject::HeartbeatPacket)
@@ -1567,7 +1570,7 @@ impl Cluster {
     }
 
     fn send(&mut self, kind: Kind) {
-        if self.mixed.is_some() {
+        if self.speaker.is_some() {
             self.mixed_send(kind);
             return;
         }
