@@ -787,6 +787,49 @@ fn move_group(
     )
 }
 
+/// One planned hand-over: `act`, then `to` must serve the VIP within HANDOVER_TIMEOUT,
+/// or the test fails with both nodes' journals. The window goes into `windows` (a gap in
+/// service is allowed only inside one).
+fn served_by(
+    lab: &Lab,
+    runs: [Runs; 2],
+    windows: &mut Vec<Window>,
+    what: &str,
+    to: &str,
+    act: impl FnOnce(),
+) {
+    let (w, took) = move_group(what, lab, to, HANDOVER_TIMEOUT, act);
+    windows.push(w);
+    if took.is_none() {
+        panic!(
+            "{what}: {to} did not serve within {HANDOVER_TIMEOUT:?}\n--- n1\n{}\n--- n2\n{}",
+            journal_of(&lab.node("n1"), runs[0]),
+            journal_of(&lab.node("n2"), runs[1])
+        )
+    }
+}
+
+/// [`served_by`], then both nodes settle with the group on `to`, and a second passes
+/// before the next step.
+fn hand_over(
+    lab: &Lab,
+    runs: [Runs; 2],
+    windows: &mut Vec<Window>,
+    what: &str,
+    to: &str,
+    act: impl FnOnce(),
+) {
+    served_by(lab, runs, windows, what, to, act);
+    wait_joined(
+        lab,
+        runs,
+        to,
+        Duration::from_secs(15),
+        &format!("after {what}"),
+    );
+    std::thread::sleep(Duration::from_secs(1));
+}
+
 #[test]
 #[cfg_attr(
     not(hbd_lab),
@@ -871,31 +914,16 @@ fn a_heartbeat_cluster_converts_node_by_node() {
         std::thread::sleep(Duration::from_secs(2));
 
         // Heartbeat's standby on n1: the group moves to n2.
-        let (w, took) = move_group(
-            "hb_standby on n1: n1 -> n2",
+        hand_over(
             &lab,
+            runs,
+            &mut windows,
+            "hb_standby on n1: n1 -> n2",
             "n2",
-            HANDOVER_TIMEOUT,
             || {
                 n1.exec_ok(&["/usr/share/heartbeat/hb_standby", "all"]);
             },
         );
-        windows.push(w);
-        if took.is_none() {
-            panic!(
-                "hb_standby on n1: n2 did not serve within {HANDOVER_TIMEOUT:?}\n--- n1\n{}\n--- n2\n{}",
-                journal_of(&n1, runs[0]),
-                journal_of(&n2, runs[1])
-            )
-        }
-        wait_joined(
-            &lab,
-            runs,
-            "n2",
-            Duration::from_secs(15),
-            "after hb_standby",
-        );
-        std::thread::sleep(Duration::from_secs(1));
 
         // Convert n1 (no longer holding the group).
         let t0 = Instant::now();
@@ -929,31 +957,17 @@ fn a_heartbeat_cluster_converts_node_by_node() {
             }
             std::thread::sleep(Duration::from_secs(1));
             // hbd's own hand-over, on hbd's protocol now.
-            let (w, took) = move_group(
-                "hbd standby on n2: n2 -> n1",
+            hand_over(
                 &lab,
+                runs,
+                &mut windows,
+                "hbd standby on n2 (hbd's protocol): n2 -> n1",
                 "n1",
-                HANDOVER_TIMEOUT,
                 || {
                     hbd_ok(&n2, &["standby", "--no-wait"]);
                 },
             );
-            windows.push(w);
-            assert!(
-                took.is_some(),
-                "hbd standby on n2 after the switch: n1 did not serve:\n{}\n{}",
-                journal_of(&n1, Runs::Hbd),
-                journal_of(&n2, Runs::Hbd)
-            );
             hbd_ok(&n2, &["clear"]);
-            wait_joined(
-                &lab,
-                runs,
-                "n1",
-                Duration::from_secs(15),
-                "after hbd standby",
-            );
-            std::thread::sleep(Duration::from_secs(1));
         }
     }));
     let samples = samplers.stop();
@@ -1168,65 +1182,29 @@ fn hand_overs_in_a_mixed_cluster() {
     let samplers = Samplers::start(&lab);
     let mut windows = Vec::new();
     let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        let mut step = |what: &str, to: &str, act: &dyn Fn()| {
-            let (w, took) = move_group(what, &lab, to, HANDOVER_TIMEOUT, act);
-            windows.push(w);
-            if took.is_none() {
-                panic!(
-                    "{what}: {to} did not serve within {HANDOVER_TIMEOUT:?}\n--- n1\n{}\n--- n2\n{}",
-                    journal_of(&n1, runs[0]),
-                    journal_of(&n2, runs[1])
-                )
-            }
-        };
-        step("hb_standby on n1 (Heartbeat): -> n2", "n2", &|| {
-            standby(&n1, runs[0])
-        });
-        wait_joined(
+        let w = &mut windows;
+        hand_over(
             &lab,
             runs,
+            w,
+            "hb_standby on n1 (Heartbeat): -> n2",
             "n2",
-            Duration::from_secs(15),
-            "after hb_standby on n1",
+            || standby(&n1, runs[0]),
         );
-        std::thread::sleep(Duration::from_secs(1));
-
-        step(&format!("standby on n2 ({other:?}): -> n1"), "n1", &|| {
-            standby(&n2, runs[1])
-        });
-        wait_joined(
-            &lab,
-            runs,
-            "n1",
-            Duration::from_secs(15),
-            "after standby on n2",
-        );
+        let what = format!("standby on n2 ({other:?}): -> n1");
+        hand_over(&lab, runs, w, &what, "n1", || standby(&n2, runs[1]));
         if runs[1] == Runs::Hbd {
             // Forget n2's standby, so that it can take the group again.
             hbd_ok(&n2, &["clear"]);
         }
-        std::thread::sleep(Duration::from_secs(1));
-
-        step("hb_standby on n1 (Heartbeat) again: -> n2", "n2", &|| {
-            standby(&n1, runs[0])
-        });
-        wait_joined(
-            &lab,
-            runs,
-            "n2",
-            Duration::from_secs(15),
-            "after the second hb_standby",
-        );
-        std::thread::sleep(Duration::from_secs(1));
+        let what = "hb_standby on n1 (Heartbeat) again: -> n2";
+        hand_over(&lab, runs, w, what, "n2", || standby(&n1, runs[0]));
 
         // A clean stop of the manager on the holder hands the group over, before the
         // peer's deadtime could notice anything.
         let stopped = Instant::now();
-        step(
-            &format!("systemctl stop on n2 ({other:?}): -> n1"),
-            "n1",
-            &|| stop_manager(&n2, runs[1]),
-        );
+        let what = format!("systemctl stop on n2 ({other:?}): -> n1");
+        served_by(&lab, runs, w, &what, "n1", || stop_manager(&n2, runs[1]));
         eprintln!(
             "n1 serves {:.2?} after the stop on n2 began",
             stopped.elapsed()
@@ -1252,9 +1230,8 @@ fn hand_overs_in_a_mixed_cluster() {
             "n2 started again",
         );
         std::thread::sleep(Duration::from_secs(1));
-        step("systemctl stop on n1 (Heartbeat): -> n2", "n2", &|| {
-            stop_manager(&n1, runs[0])
-        });
+        let what = "systemctl stop on n1 (Heartbeat): -> n2";
+        served_by(&lab, runs, w, what, "n2", || stop_manager(&n1, runs[0]));
         let dead = wait_until(DEADTIME * 4, Duration::from_millis(50), || match runs[1] {
             // hbd takes Heartbeat's shutdown notice as a clean leave: "left" at once.
             Runs::Hbd => hbd_status(&n2)

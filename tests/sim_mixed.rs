@@ -233,7 +233,7 @@ fn replayed_heartbeat_packets_do_not_keep_a_dead_peer_alive() {
 // Authentic but arbitrary Heartbeat messages from the peer (a buggy or hostile node
 // holding the key): the core never panics and keeps running.
 proptest::proptest! {
-    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+    #![proptest_config(sim::proptest_config(64))]
     #[test]
     fn arbitrary_signed_messages_never_break_the_rules(
         msgs in proptest::collection::vec(

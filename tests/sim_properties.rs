@@ -205,25 +205,8 @@ fn never_share(mut s: Sim, faults: &[Fault]) -> Result<(), TestCaseError> {
     Ok(())
 }
 
-/// CI runs a fixed set of cases: a fixed seed (and the persisted regressions, which
-/// proptest replays first), so the suite gives the same verdict on every run. The hunt
-/// for fresh cases is a separate command (tests/hunt.sh): `HBD_FRESH_CASES=1` draws a
-/// random seed, `PROPTEST_CASES` sets how many.
-fn sim_proptest_config() -> ProptestConfig {
-    let mut c = ProptestConfig::default();
-    if std::env::var_os("PROPTEST_CASES").is_none() {
-        c.cases = 64;
-    }
-    if std::env::var_os("HBD_FRESH_CASES").is_none()
-        && std::env::var_os("PROPTEST_RNG_SEED").is_none()
-    {
-        c.rng_seed = proptest::test_runner::RngSeed::Fixed(0x6862_6421);
-    }
-    c
-}
-
 proptest! {
-    #![proptest_config(sim_proptest_config())]
+    #![proptest_config(sim::proptest_config(64))]
 
     #[test]
     fn connected_nodes_never_share_a_group(faults in faults()) {

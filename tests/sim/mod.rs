@@ -43,6 +43,23 @@ pub fn config(nodes: usize, links: usize, groups: &[(&str, usize)], extra: &str)
     }
 }
 
+/// The property tests' configuration: CI runs a fixed set of `cases` (a fixed seed, and
+/// the persisted regressions, which proptest replays first), so the suite gives the same
+/// verdict on every run. The hunt for fresh cases is a separate command (tests/hunt.sh):
+/// `HBD_FRESH_CASES=1` draws a random seed, `PROPTEST_CASES` sets how many.
+pub fn proptest_config(cases: u32) -> proptest::test_runner::Config {
+    let mut c = proptest::test_runner::Config::default();
+    if std::env::var_os("PROPTEST_CASES").is_none() {
+        c.cases = cases;
+    }
+    if std::env::var_os("HBD_FRESH_CASES").is_none()
+        && std::env::var_os("PROPTEST_RNG_SEED").is_none()
+    {
+        c.rng_seed = proptest::test_runner::RngSeed::Fixed(0x6862_6421);
+    }
+    c
+}
+
 pub fn keys() -> KeySet {
     let mut k = BTreeMap::new();
     k.insert(1, b"simulation secret, 32 bytes long".to_vec());
