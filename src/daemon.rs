@@ -42,12 +42,12 @@ use tokio::time::{Interval, MissedTickBehavior};
 use tracing::Instrument;
 
 use crate::cluster::{
-    Action, Cluster, Command, Event, Found, GroupEvent, GroupId, LinkId, NodeId, Reject,
+    Action, Cluster, Command, Event, Found, GroupEvent, GroupId, LinkId, NodeId, Reject, Retirement,
 };
 use crate::config::{self, Config};
 use crate::control;
 use crate::error::{Error, Result};
-use crate::resource::{Failure, Manager};
+use crate::resource::{Failure, Manager, ResourceError};
 use crate::systemd::notify::Notifier;
 use crate::transport::Source;
 
@@ -88,7 +88,7 @@ enum Side {
     /// What systemd said about our SIGTERM: part of a restart?
     StopKind(bool),
     /// A group a reload removed was stopped here (or its stop failed).
-    Retired(String, Result<(), String>),
+    Retired(String, Result<(), ResourceError>),
     /// A fence finished (daemon/fence.rs).
     Fenced(fence::Done),
 }
@@ -677,10 +677,7 @@ impl Daemon {
         let side = self.side_tx.clone();
         tokio::spawn(
             async move {
-                let r = manager
-                    .stop(&old, usize::MAX)
-                    .await
-                    .map_err(|e| e.to_string());
+                let r = manager.stop(&old, usize::MAX).await;
                 let _ = side.send(Side::Retired(old.name, r));
             }
             .in_current_span(),
@@ -737,15 +734,17 @@ impl Daemon {
                 self.update_status();
             }
             Side::Retired(name, result) => {
-                match &result {
+                let retirement = match &result {
                     Ok(()) => {
-                        tracing::info!(GROUP = %name, "group {name}, removed from cluster.toml, is stopped here and forgotten")
+                        tracing::info!(GROUP = %name, "group {name}, removed from cluster.toml, is stopped here and forgotten");
+                        Retirement::Stopped
                     }
                     Err(e) => {
-                        tracing::error!(GROUP = %name, "group {name}, removed from cluster.toml, failed to stop: {e}; it stays blocked here until `hbd unblock {name}`")
+                        tracing::error!(GROUP = %name, "group {name}, removed from cluster.toml, failed to stop: {e}; it stays blocked here until `hbd unblock {name}`");
+                        Retirement::StopFailed
                     }
-                }
-                self.cluster.retired(Instant::now(), &name, result);
+                };
+                self.cluster.retired(Instant::now(), &name, retirement);
                 self.update_status();
             }
             Side::Fenced((node, attempt, result)) => {
