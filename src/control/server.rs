@@ -213,7 +213,7 @@ impl Control {
         let message = self
             .ask(|reply| Request::Reload { reply })
             .await?
-            .map_err(ControlError::Refused)?;
+            .map_err(|e| ControlError::Refused(e.to_string()))?;
         serde_json::to_string(&Reply {
             message,
             wait: Vec::new(),
