@@ -222,4 +222,18 @@ mod tests {
         };
         assert_eq!(unit_name("n-1", &c, 7), "hbd-fence-n\\x2d1-7.service");
     }
+
+    /// The core's reason (and the journal's) for a fence whose agent failed.
+    #[test]
+    fn a_failed_fence_job_names_its_unit_and_result() {
+        let e = FenceError::Ended {
+            unit: "hbd-fence-n1-1.service".into(),
+            result: "failed".into(),
+            state: "failed".into(),
+        };
+        assert_eq!(
+            e.to_string(),
+            "hbd-fence-n1-1.service ended failed (unit failed; see journalctl -u hbd-fence-n1-1.service)"
+        );
+    }
 }
