@@ -126,12 +126,19 @@ pub enum ConnectError {
     /// The private socket could not be connected to.
     #[error("{PRIVATE_SOCKET}: {0}")]
     Socket(#[source] Arc<std::io::Error>),
-    /// The D-Bus handshake or the `Subscribe` call failed.
+    /// The D-Bus handshake or the `Subscribe` call failed (boxed: it is large, and
+    /// every [`SystemdError`] would carry two).
     #[error(transparent)]
-    Bus(#[from] zbus::Error),
+    Bus(Box<zbus::Error>),
     /// Only the private socket was asked for.
     #[error("not tried")]
     NotTried,
+}
+
+impl From<zbus::Error> for ConnectError {
+    fn from(e: zbus::Error) -> Self {
+        ConnectError::Bus(Box::new(e))
+    }
 }
 
 /// How a job ended, and what state the unit is in afterwards.
