@@ -42,12 +42,12 @@ use tokio::time::{Interval, MissedTickBehavior};
 use tracing::Instrument;
 
 use crate::cluster::{
-    Action, Cluster, Command, Event, Found, GroupEvent, GroupId, LinkId, NodeId, Reject,
+    Action, Cluster, Command, Event, Found, GroupEvent, GroupId, LinkId, NodeId, Reject, Retirement,
 };
 use crate::config::{self, Config};
 use crate::control;
 use crate::error::{Error, Result};
-use crate::resource::{Failure, Manager};
+use crate::resource::{Failure, Manager, ResourceError};
 use crate::systemd::notify::Notifier;
 use crate::transport::Source;
 
@@ -70,7 +70,7 @@ type ReloadRead = Result<(config::Loaded, config::KeySet, Vec<String>), ReloadFa
 
 /// Why a reload kept the running configuration (one sentence each).
 #[derive(Debug, thiserror::Error)]
-enum ReloadFailure {
+pub enum ReloadFailure {
     #[error(transparent)]
     Config(#[from] config::ConfigError),
     #[error(transparent)]
@@ -81,6 +81,22 @@ enum ReloadFailure {
     Core(#[from] crate::cluster::ReloadError),
 }
 
+/// Why a reload (SIGHUP or the control API's `Reload`) kept the running
+/// configuration: the sentence `hbd reload` prints, and the journal's after "SIGHUP: ".
+/// Cloned to every caller waiting for the same reload.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum ReloadRefused {
+    #[error(
+        "reading the configuration took more than {}s: still running the previous configuration",
+        .0.as_secs()
+    )]
+    TooSlow(Duration),
+    #[error("reload failed, still running the previous configuration: {0}")]
+    Failed(#[source] Arc<ReloadFailure>),
+    #[error("cannot start reading the configuration: {0}")]
+    Thread(#[source] Arc<std::io::Error>),
+}
+
 /// Results of work done off the loop, fed back to it.
 enum Side {
     /// The files a reload read (generation, what it read).
@@ -88,7 +104,7 @@ enum Side {
     /// What systemd said about our SIGTERM: part of a restart?
     StopKind(bool),
     /// A group a reload removed was stopped here (or its stop failed).
-    Retired(String, Result<(), String>),
+    Retired(String, Result<(), ResourceError>),
     /// A fence finished (daemon/fence.rs).
     Fenced(fence::Done),
 }
@@ -214,7 +230,7 @@ struct Daemon {
     control: Option<control::Server>,
     maintenance: bool,
     /// Control API reload calls waiting for the reload under way.
-    reload_replies: Vec<tokio::sync::oneshot::Sender<Result<String, String>>>,
+    reload_replies: Vec<tokio::sync::oneshot::Sender<Result<String, ReloadRefused>>>,
     /// Ping node rounds (daemon/ping.rs): counts in, the task that sends them.
     ping_tx: mpsc::UnboundedSender<usize>,
     ping_rx: mpsc::UnboundedReceiver<usize>,
@@ -423,14 +439,7 @@ impl Daemon {
                 Some(side) = self.side.recv() => self.on_side(side).await,
                 () = sleep_until(self.reloading.map(|r| r.1)) => {
                     self.reloading = None;
-                    tracing::error!(
-                        "SIGHUP: reading the configuration took more than {}s: still running the previous configuration",
-                        RELOAD_LIMIT.as_secs()
-                    );
-                    self.answer_reload(Err(format!(
-                        "reading the configuration took more than {}s: still running the previous configuration",
-                        RELOAD_LIMIT.as_secs()
-                    )));
+                    self.refuse_reload(ReloadRefused::TooSlow(RELOAD_LIMIT));
                     self.reload_done();
                 }
                 _ = tick(&mut watchdog) => self.notifier.watchdog(),
@@ -677,10 +686,7 @@ impl Daemon {
         let side = self.side_tx.clone();
         tokio::spawn(
             async move {
-                let r = manager
-                    .stop(&old, usize::MAX)
-                    .await
-                    .map_err(|e| e.to_string());
+                let r = manager.stop(&old, usize::MAX).await;
                 let _ = side.send(Side::Retired(old.name, r));
             }
             .in_current_span(),
@@ -737,15 +743,17 @@ impl Daemon {
                 self.update_status();
             }
             Side::Retired(name, result) => {
-                match &result {
+                let retirement = match &result {
                     Ok(()) => {
-                        tracing::info!(GROUP = %name, "group {name}, removed from cluster.toml, is stopped here and forgotten")
+                        tracing::info!(GROUP = %name, "group {name}, removed from cluster.toml, is stopped here and forgotten");
+                        Retirement::Stopped
                     }
                     Err(e) => {
-                        tracing::error!(GROUP = %name, "group {name}, removed from cluster.toml, failed to stop: {e}; it stays blocked here until `hbd unblock {name}`")
+                        tracing::error!(GROUP = %name, "group {name}, removed from cluster.toml, failed to stop: {e}; it stays blocked here until `hbd unblock {name}`");
+                        Retirement::StopFailed
                     }
-                }
-                self.cluster.retired(Instant::now(), &name, result);
+                };
+                self.cluster.retired(Instant::now(), &name, retirement);
                 self.update_status();
             }
             Side::Fenced((node, attempt, result)) => {
@@ -772,14 +780,7 @@ impl Daemon {
                         tracing::info!("SIGHUP: configuration reloaded{summary}");
                         self.answer_reload(Ok(format!("configuration reloaded{summary}")));
                     }
-                    Err(e) => {
-                        tracing::error!(
-                            "SIGHUP: reload failed, still running the previous configuration: {e}"
-                        );
-                        self.answer_reload(Err(format!(
-                            "reload failed, still running the previous configuration: {e}"
-                        )));
-                    }
+                    Err(e) => self.refuse_reload(ReloadRefused::Failed(Arc::new(e))),
                 }
                 self.reload_done();
             }
@@ -815,8 +816,7 @@ impl Daemon {
             .spawn(read)
         {
             self.reloading = None;
-            tracing::error!("SIGHUP: cannot start reading the configuration: {e}");
-            self.answer_reload(Err(format!("cannot start reading the configuration: {e}")));
+            self.refuse_reload(ReloadRefused::Thread(Arc::new(e)));
             self.reload_done();
         }
     }
@@ -828,8 +828,14 @@ impl Daemon {
         self.update_status();
     }
 
+    /// A reload kept the running configuration: log why, and answer the callers.
+    fn refuse_reload(&mut self, why: ReloadRefused) {
+        tracing::error!("SIGHUP: {why}");
+        self.answer_reload(Err(why));
+    }
+
     /// Answer the control API's reload calls waiting for this reload.
-    fn answer_reload(&mut self, result: Result<String, String>) {
+    fn answer_reload(&mut self, result: Result<String, ReloadRefused>) {
         for reply in self.reload_replies.drain(..) {
             let _ = reply.send(result.clone());
         }

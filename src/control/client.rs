@@ -1,7 +1,7 @@
 //! The CLI's side of the control API: connect (socket first, then the system bus)
 //! and call.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use zbus::proxy;
@@ -29,6 +29,35 @@ pub trait Control {
 /// How long one call may take.
 const CALL_TIMEOUT: Duration = Duration::from_secs(15);
 
+/// Why the control socket led to no hbd (a clause of the CLI's sentence).
+#[derive(Debug, thiserror::Error)]
+enum SocketError {
+    #[error("no {}", .0.display())]
+    Missing(PathBuf),
+    #[error("nothing answers on {}", .0.display())]
+    Refused(PathBuf),
+    /// Not root: the socket is mode 0600.
+    #[error("{} is root's only", .0.display())]
+    Denied(PathBuf),
+    #[error("{}: {source}", path.display())]
+    Connect {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The connected socket could not be handed to zbus.
+    #[error(transparent)]
+    Detach(std::io::Error),
+    #[error("{}: {source}", path.display())]
+    Bus {
+        path: PathBuf,
+        #[source]
+        source: zbus::Error,
+    },
+    #[error("no answer on {}", .0.display())]
+    Silent(PathBuf),
+}
+
 /// A connection to the local hbd.
 pub struct Client {
     proxy: ControlProxy<'static>,
@@ -38,35 +67,33 @@ impl Client {
     /// Connect over `socket`, or else over the system bus; `Error::NotRunning` when
     /// neither reaches an hbd.
     pub async fn connect(socket: &Path) -> Result<Client, Error> {
-        let shown = socket.display();
+        let at = || socket.to_path_buf();
+        let bus = |source| SocketError::Bus { path: at(), source };
         let via_socket = async {
             let stream =
                 tokio::net::UnixStream::connect(socket)
                     .await
                     .map_err(|e| match e.kind() {
-                        std::io::ErrorKind::NotFound => format!("no {shown}"),
-                        std::io::ErrorKind::ConnectionRefused => {
-                            format!("nothing answers on {shown}")
-                        }
-                        std::io::ErrorKind::PermissionDenied => {
-                            format!("{shown} is root's only")
-                        }
-                        _ => format!("{shown}: {e}"),
+                        std::io::ErrorKind::NotFound => SocketError::Missing(at()),
+                        std::io::ErrorKind::ConnectionRefused => SocketError::Refused(at()),
+                        std::io::ErrorKind::PermissionDenied => SocketError::Denied(at()),
+                        _ => SocketError::Connect {
+                            path: at(),
+                            source: e,
+                        },
                     })?;
-            let std = stream.into_std().map_err(|e| e.to_string())?;
+            let std = stream.into_std().map_err(SocketError::Detach)?;
             let conn = zbus::connection::Builder::unix_stream(std)
                 .p2p()
                 .build()
                 .await
-                .map_err(|e| format!("{shown}: {e}"))?;
-            ControlProxy::new(&conn)
-                .await
-                .map_err(|e| format!("{shown}: {e}"))
+                .map_err(bus)?;
+            ControlProxy::new(&conn).await.map_err(bus)
         };
         let socket_err = match tokio::time::timeout(CALL_TIMEOUT, via_socket).await {
             Ok(Ok(proxy)) => return Ok(Client { proxy }),
             Ok(Err(e)) => e,
-            Err(_) => format!("no answer on {shown}"),
+            Err(_) => SocketError::Silent(at()),
         };
         let via_bus = async {
             let conn = zbus::Connection::system().await?;
@@ -79,7 +106,7 @@ impl Client {
         };
         match tokio::time::timeout(CALL_TIMEOUT, via_bus).await {
             Ok(Ok(proxy)) => Ok(Client { proxy }),
-            _ if socket_err.ends_with("is root's only") => Err(Error::Runtime(format!(
+            _ if matches!(socket_err, SocketError::Denied(_)) => Err(Error::Runtime(format!(
                 "permission denied: {socket_err}, and hbd is not on the system bus: run this as root"
             ))),
             _ => Err(Error::NotRunning(format!(

@@ -55,7 +55,7 @@ pub enum Request {
     },
     /// Reread cluster.toml and the key file (as SIGHUP does).
     Reload {
-        reply: oneshot::Sender<Result<String, String>>,
+        reply: oneshot::Sender<Result<String, crate::daemon::ReloadRefused>>,
     },
 }
 

@@ -213,7 +213,7 @@ impl Control {
         let message = self
             .ask(|reply| Request::Reload { reply })
             .await?
-            .map_err(ControlError::Refused)?;
+            .map_err(|e| ControlError::Refused(e.to_string()))?;
         serde_json::to_string(&Reply {
             message,
             wait: Vec::new(),
@@ -339,35 +339,66 @@ async fn serve_bus(requests: mpsc::Sender<Request>, manager: Manager, conns: Sha
     }
 }
 
+/// Why the control socket could not be served (logged as "control API: <it>; ...").
+#[derive(Debug, thiserror::Error)]
+enum BindError {
+    #[error("cannot create {}: {source}", dir.display())]
+    CreateDir {
+        dir: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("another hbd is serving {}", .0.display())]
+    Taken(PathBuf),
+    #[error("cannot remove the stale {}: {source}", path.display())]
+    RemoveStale {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{} exists and is not a socket: not touching it", .0.display())]
+    NotSocket(PathBuf),
+    #[error("cannot listen on {}: {source}", path.display())]
+    Listen {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot make {} mode 0600: {source}", path.display())]
+    Mode {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
 /// Bind the socket, refusing to clobber another hbd's live socket or anything that
 /// is not a socket.
-fn bind(path: &Path) -> Result<UnixListener, String> {
-    let shown = path.display();
+fn bind(path: &Path) -> Result<UnixListener, BindError> {
+    let at = || path.to_path_buf();
     if let Some(dir) = path.parent()
         && !dir.exists()
     {
-        std::fs::create_dir_all(dir)
-            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        std::fs::create_dir_all(dir).map_err(|source| BindError::CreateDir {
+            dir: dir.to_path_buf(),
+            source,
+        })?;
         let _ = std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o750));
     }
     match std::fs::symlink_metadata(path) {
         Ok(m) if m.file_type().is_socket() => {
             if std::os::unix::net::UnixStream::connect(path).is_ok() {
-                return Err(format!("another hbd is serving {shown}"));
+                return Err(BindError::Taken(at()));
             }
             std::fs::remove_file(path)
-                .map_err(|e| format!("cannot remove the stale {shown}: {e}"))?;
+                .map_err(|source| BindError::RemoveStale { path: at(), source })?;
         }
-        Ok(_) => {
-            return Err(format!(
-                "{shown} exists and is not a socket: not touching it"
-            ));
-        }
+        Ok(_) => return Err(BindError::NotSocket(at())),
         Err(_) => {}
     }
-    let l = UnixListener::bind(path).map_err(|e| format!("cannot listen on {shown}: {e}"))?;
+    let l = UnixListener::bind(path).map_err(|source| BindError::Listen { path: at(), source })?;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
-        .map_err(|e| format!("cannot make {shown} mode 0600: {e}"))?;
+        .map_err(|source| BindError::Mode { path: at(), source })?;
     Ok(l)
 }
 
@@ -438,5 +469,36 @@ async fn signal_changes(mut changes: watch::Receiver<String>, conns: Shared) {
                 lock(&conns).list.retain(|(i, _, _)| *i != id);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A file where the socket should be is left alone; a live socket is another
+    /// hbd's; each is refused with its sentence.
+    #[tokio::test]
+    async fn bind_refuses_a_file_and_a_live_socket() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("control");
+        std::fs::write(&file, "mine").unwrap();
+        let e = bind(&file).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "{} exists and is not a socket: not touching it",
+                file.display()
+            )
+        );
+        assert_eq!(std::fs::read_to_string(&file).unwrap(), "mine");
+
+        let socket = dir.path().join("run/control");
+        let _live = bind(&socket).unwrap();
+        let e = bind(&socket).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            format!("another hbd is serving {}", socket.display())
+        );
     }
 }

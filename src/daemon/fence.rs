@@ -27,13 +27,33 @@ use zbus::Variant;
 
 use crate::cluster::{FenceResult, NodeId};
 use crate::config::{Config, Fence};
+use crate::resource::group::OpError;
 use crate::resource::unit::SystemdLink;
 use crate::systemd::escape;
+use crate::systemd::manager::SystemdError;
 
 /// Extra time the systemd job wait gets over the core's timeout (the core decides).
 const JOB_MARGIN: Duration = Duration::from_secs(5);
 /// Longest the stop of a cancelled fence unit is waited for.
 const CANCEL_STOP: Duration = Duration::from_secs(30);
+
+/// Why a fence did not confirm the node is off (its sentence is the core's reason).
+#[derive(Debug, thiserror::Error)]
+pub enum FenceError {
+    /// systemd could not be reached.
+    #[error(transparent)]
+    Connect(#[from] OpError),
+    /// A call to systemd failed or its job did not finish in time.
+    #[error(transparent)]
+    Systemd(#[from] SystemdError),
+    /// The fence's start job ended other than `done` (the agent failed).
+    #[error("{unit} ended {result} (unit {state}; see journalctl -u {unit})")]
+    Ended {
+        unit: String,
+        result: String,
+        state: String,
+    },
+}
 
 /// A finished fence, for the loop: node, attempt, result.
 pub type Done = (NodeId, u64, FenceResult);
@@ -89,7 +109,9 @@ impl Fencer {
             async move {
                 let result = match run(&sd, &name, &fence, &u, timeout + JOB_MARGIN).await {
                     Ok(()) => FenceResult::Fenced,
-                    Err(reason) => FenceResult::FenceFailed { reason },
+                    Err(e) => FenceResult::FenceFailed {
+                        reason: e.to_string(),
+                    },
                 };
                 let _ = done.send((node, attempt, result));
             }
@@ -145,13 +167,13 @@ async fn run(
     fence: &Fence,
     unit: &str,
     wait: Duration,
-) -> Result<(), String> {
-    let sd = sd.get().await.map_err(|e| e.to_string())?;
+) -> Result<(), FenceError> {
+    let sd = sd.get().await?;
     let outcome = if fence.unit.is_some() {
-        let state = sd.active_state(unit).await.map_err(|e| e.to_string())?;
+        let state = sd.active_state(unit).await?;
         if matches!(state.as_str(), "active" | "reloading" | "activating") {
             // A start of an active unit would be `done` without running anything.
-            sd.stop_unit(unit, wait).await.map_err(|e| e.to_string())?;
+            sd.stop_unit(unit, wait).await?;
         }
         let _ = sd.reset_failed(unit).await;
         sd.start_unit(unit, wait).await
@@ -167,15 +189,15 @@ async fn run(
             ("CollectMode", Variant::from("inactive-or-failed")),
         ];
         sd.start_transient_unit(unit, &props, wait).await
-    }
-    .map_err(|e| e.to_string())?;
+    }?;
     if outcome.result == "done" {
         Ok(())
     } else {
-        Err(format!(
-            "{unit} ended {} (unit {}; see journalctl -u {unit})",
-            outcome.result, outcome.active_state
-        ))
+        Err(FenceError::Ended {
+            unit: unit.to_string(),
+            result: outcome.result,
+            state: outcome.active_state,
+        })
     }
 }
 
@@ -199,5 +221,19 @@ mod tests {
             delay: None,
         };
         assert_eq!(unit_name("n-1", &c, 7), "hbd-fence-n\\x2d1-7.service");
+    }
+
+    /// The core's reason (and the journal's) for a fence whose agent failed.
+    #[test]
+    fn a_failed_fence_job_names_its_unit_and_result() {
+        let e = FenceError::Ended {
+            unit: "hbd-fence-n1-1.service".into(),
+            result: "failed".into(),
+            state: "failed".into(),
+        };
+        assert_eq!(
+            e.to_string(),
+            "hbd-fence-n1-1.service ended failed (unit failed; see journalctl -u hbd-fence-n1-1.service)"
+        );
     }
 }

@@ -13,12 +13,13 @@
 //! than [`QUEUE`] events wait, new ones are dropped (counted, logged).
 
 use std::future::Future;
+use std::io;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use tokio::sync::mpsc;
 
-use crate::systemd::manager::Systemd;
+use crate::systemd::manager::{Systemd, SystemdError};
 
 /// Events waiting at most.
 pub const QUEUE: usize = 1024;
@@ -33,6 +34,53 @@ pub struct Hook {
     pub event: String,
     /// HBD_* variables for the environment file.
     pub env: Vec<(String, String)>,
+}
+
+/// Why an event hook failed (logged as "event hook for EVENT failed: <it>").
+#[derive(Debug, thiserror::Error)]
+pub enum HookError {
+    #[error("cannot create {}: {source}", dir.display())]
+    CreateDir {
+        dir: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("cannot write {}: {source}", path.display())]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    /// The blocking task writing the file did not finish (panicked, cancelled).
+    #[error("cannot write {}: {source}", path.display())]
+    WriteTask {
+        path: PathBuf,
+        #[source]
+        source: tokio::task::JoinError,
+    },
+    #[error(transparent)]
+    Systemd(#[from] SystemdError),
+    /// The hook's start job ended other than `done`.
+    #[error("{unit}: job {result}, unit {state}")]
+    Job {
+        unit: String,
+        result: String,
+        state: String,
+    },
+    /// The hook ran past its timeout and was stopped.
+    #[error("{unit} did not finish within {}s; stopped it", timeout.as_secs_f64())]
+    Hung { unit: String, timeout: Duration },
+    /// The hook ran past its timeout and stopping it failed too.
+    #[error(
+        "{unit} did not finish within {}s; stopping it failed: {source}",
+        timeout.as_secs_f64()
+    )]
+    HungUnstopped {
+        unit: String,
+        timeout: Duration,
+        #[source]
+        source: SystemdError,
+    },
 }
 
 pub struct Hooks {
@@ -86,35 +134,42 @@ async fn run_one(
     unit: &str,
     timeout: Duration,
     conn: &mut Option<Systemd>,
-) -> Result<(), String> {
+) -> Result<(), HookError> {
     // Off the loop's thread (a file system write, however quick on /run).
     let (f, env) = (file.to_path_buf(), hook.env.clone());
     tokio::task::spawn_blocking(move || write_env(&f, &env))
         .await
-        .map_err(|e| format!("cannot write {}: {e}", file.display()))??;
-    if conn.is_none() {
-        *conn = Some(Systemd::connect().await.map_err(|e| e.to_string())?);
-    }
-    let c = conn.as_ref().ok_or("no systemd connection")?;
+        .map_err(|source| HookError::WriteTask {
+            path: file.to_path_buf(),
+            source,
+        })??;
+    let c = match conn {
+        Some(c) => c,
+        None => conn.insert(Systemd::connect().await?),
+    };
     match c.start_unit(unit, timeout).await {
         Ok(out) if out.result == "done" => Ok(()),
-        Ok(out) => Err(format!(
-            "{unit}: job {}, unit {}",
-            out.result, out.active_state
-        )),
-        Err(crate::systemd::manager::SystemdError::Timeout { .. }) => {
+        Ok(out) => Err(HookError::Job {
+            unit: unit.to_string(),
+            result: out.result,
+            state: out.active_state,
+        }),
+        Err(SystemdError::Timeout { .. }) => {
             // Stopped, so that the next event of this name runs its own hook (a
             // start of a unit still starting would only join the hung one).
-            let stopped = match c.stop_unit(unit, STOP_LIMIT).await {
-                Ok(_) => "stopped it".to_string(),
-                Err(e) => format!("stopping it failed: {e}"),
-            };
-            Err(format!(
-                "{unit} did not finish within {}s; {stopped}",
-                timeout.as_secs_f64()
-            ))
+            Err(match c.stop_unit(unit, STOP_LIMIT).await {
+                Ok(_) => HookError::Hung {
+                    unit: unit.to_string(),
+                    timeout,
+                },
+                Err(source) => HookError::HungUnstopped {
+                    unit: unit.to_string(),
+                    timeout,
+                    source,
+                },
+            })
         }
-        Err(e) => Err(e.to_string()),
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -137,7 +192,7 @@ pub async fn drain<S, F, Fut>(
     mut run: F,
 ) where
     F: FnMut(Hook, Option<S>) -> Fut,
-    Fut: Future<Output = (Result<(), String>, Option<S>)>,
+    Fut: Future<Output = (Result<(), HookError>, Option<S>)>,
 {
     while let Some(hook) = rx.recv().await {
         let event = hook.event.clone();
@@ -159,7 +214,7 @@ pub async fn drain<S, F, Fut>(
 
 /// Write the environment file (systemd's EnvironmentFile= syntax, values quoted),
 /// replacing the previous one atomically.
-fn write_env(path: &Path, env: &[(String, String)]) -> Result<(), String> {
+fn write_env(path: &Path, env: &[(String, String)]) -> Result<(), HookError> {
     use std::io::Write;
     use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
     let dir = path.parent().unwrap_or(Path::new("/"));
@@ -167,22 +222,28 @@ fn write_env(path: &Path, env: &[(String, String)]) -> Result<(), String> {
         .recursive(true)
         .mode(0o700)
         .create(dir)
-        .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        .map_err(|source| HookError::CreateDir {
+            dir: dir.to_path_buf(),
+            source,
+        })?;
     let mut text = String::new();
     for (k, v) in env {
         text += &format!("{k}={}\n", quote(v));
     }
     let tmp = path.with_extension("env.tmp");
+    let write_err = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| HookError::Write { path, source }
+    };
     let _ = std::fs::remove_file(&tmp);
     let mut f = std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)
         .mode(0o600)
         .open(&tmp)
-        .map_err(|e| format!("cannot write {}: {e}", tmp.display()))?;
-    f.write_all(text.as_bytes())
-        .map_err(|e| format!("cannot write {}: {e}", tmp.display()))?;
-    std::fs::rename(&tmp, path).map_err(|e| format!("cannot write {}: {e}", path.display()))
+        .map_err(write_err(&tmp))?;
+    f.write_all(text.as_bytes()).map_err(write_err(&tmp))?;
+    std::fs::rename(&tmp, path).map_err(write_err(path))
 }
 
 /// A value for EnvironmentFile=: double-quoted, backslash and quote escaped, on one line.
@@ -231,6 +292,38 @@ mod tests {
         assert_eq!(
             std::fs::read_to_string(&p).unwrap(),
             "HBD_PEER=\"n2 \\\"x\\\"\"\n"
+        );
+    }
+
+    /// The sentences the journal shows after "event hook for EVENT failed: ".
+    #[test]
+    fn hook_errors_are_one_sentence() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("events");
+        std::fs::write(&file, "").unwrap();
+        let e = write_env(&file.join("peer-dead.env"), &[]).unwrap_err();
+        assert!(matches!(e, HookError::CreateDir { .. }), "{e:?}");
+        assert!(
+            e.to_string()
+                .starts_with(&format!("cannot create {}: ", file.display())),
+            "{e}"
+        );
+        let hung = HookError::Hung {
+            unit: "hbd-event@peer-dead.service".into(),
+            timeout: Duration::from_millis(1500),
+        };
+        assert_eq!(
+            hung.to_string(),
+            "hbd-event@peer-dead.service did not finish within 1.5s; stopped it"
+        );
+        let job = HookError::Job {
+            unit: "hbd-event@peer-dead.service".into(),
+            result: "failed".into(),
+            state: "failed".into(),
+        };
+        assert_eq!(
+            job.to_string(),
+            "hbd-event@peer-dead.service: job failed, unit failed"
         );
     }
 
@@ -290,7 +383,11 @@ mod tests {
                     n.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
                     (
                         if h.event == "peer-dead" {
-                            Err("exit status 1".into())
+                            Err(HookError::Job {
+                                unit: "hbd-event@peer-dead.service".into(),
+                                result: "failed".into(),
+                                state: "failed".into(),
+                            })
                         } else {
                             Ok(())
                         },

@@ -181,7 +181,8 @@ impl Links {
         for i in 0..config.links.len() {
             let state = match links.open(config, local, i) {
                 Ok(s) => s,
-                Err(error) => {
+                Err(e) => {
+                    let error = e.to_string();
                     errors.push(error.clone());
                     State::Closed { error }
                 }
@@ -202,8 +203,13 @@ impl Links {
         self.names.get(link.0).map_or("?", String::as_str)
     }
 
-    fn open(&mut self, config: &Config, local: usize, i: usize) -> Result<State, String> {
-        let (tx, rx) = transport::open(config, local, i).map_err(|e| e.to_string())?;
+    fn open(
+        &mut self,
+        config: &Config,
+        local: usize,
+        i: usize,
+    ) -> Result<State, transport::OpenError> {
+        let (tx, rx) = transport::open(config, local, i)?;
         let interface = config.links.get(i).and_then(interface_of).and_then(|name| {
             let index = nix::net::if_::if_nametoindex(name).ok()?;
             Some((name.to_string(), index))
@@ -302,7 +308,8 @@ impl Links {
                     tracing::info!(LINK = %self.names[i], "link {} is open", self.names[i]);
                     self.slots[i] = state;
                 }
-                Err(error) => {
+                Err(e) => {
+                    let error = e.to_string();
                     if let State::Closed { error: old } = &self.slots[i] {
                         if *old == error {
                             tracing::debug!(LINK = %self.names[i], "still cannot open: {error}");

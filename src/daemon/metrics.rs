@@ -451,14 +451,23 @@ pub fn reject_class(r: &crate::cluster::Reject) -> &'static str {
     }
 }
 
-/// Serve `/metrics` on `addr` from tasks of their own. Errors (the address is taken,
-/// not ours) are returned as one sentence; the daemon runs on without metrics.
-pub fn serve(addr: SocketAddr, metrics: Metrics) -> Result<(), String> {
+/// `[metrics] listen` could not be served (the address is taken, not ours).
+#[derive(Debug, thiserror::Error)]
+#[error("cannot serve metrics on {addr}: {source}")]
+pub struct ServeError {
+    pub addr: SocketAddr,
+    #[source]
+    pub source: std::io::Error,
+}
+
+/// Serve `/metrics` on `addr` from tasks of their own. An error is returned (the
+/// daemon runs on without metrics) when the address cannot be listened on.
+pub fn serve(addr: SocketAddr, metrics: Metrics) -> Result<(), ServeError> {
+    let err = |source| ServeError { addr, source };
     let std = std::net::TcpListener::bind(addr)
         .and_then(|l| l.set_nonblocking(true).map(|()| l))
-        .map_err(|e| format!("cannot serve metrics on {addr}: {e}"))?;
-    let listener = tokio::net::TcpListener::from_std(std)
-        .map_err(|e| format!("cannot serve metrics on {addr}: {e}"))?;
+        .map_err(err)?;
+    let listener = tokio::net::TcpListener::from_std(std).map_err(err)?;
     let slots = Arc::new(Semaphore::new(MAX_CONNECTIONS));
     let registry = metrics.registry.clone();
     tokio::spawn(async move {

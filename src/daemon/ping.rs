@@ -11,6 +11,7 @@
 //! answer costs two syscalls per address.
 
 use std::collections::BTreeSet;
+use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
@@ -32,7 +33,28 @@ struct Sock {
     v6: bool,
 }
 
-fn open(v6: bool) -> Result<Sock, String> {
+/// Why a family's socket for the ping nodes could not be opened.
+#[derive(Debug, thiserror::Error)]
+enum OpenError {
+    /// Neither kind of ICMP socket: both refusals are in the sentence.
+    #[error(
+        "cannot open an {family} socket for the ping nodes: ping socket: {dgram} (is this group in net.ipv4.ping_group_range?); raw socket: {raw} (needs CAP_NET_RAW)"
+    )]
+    Refused {
+        family: &'static str,
+        dgram: io::Error,
+        raw: io::Error,
+    },
+    /// The socket was opened but could not be made non-blocking or registered.
+    #[error("{family} socket: {source}")]
+    Setup {
+        family: &'static str,
+        #[source]
+        source: io::Error,
+    },
+}
+
+fn open(v6: bool) -> Result<Sock, OpenError> {
     let (domain, proto) = if v6 {
         (Domain::IPV6, Protocol::ICMPV6)
     } else {
@@ -43,17 +65,12 @@ fn open(v6: bool) -> Result<Sock, String> {
         Ok(s) => (s, false),
         Err(dgram) => match Socket::new(domain, Type::RAW, Some(proto)) {
             Ok(s) => (s, true),
-            Err(raw) => {
-                return Err(format!(
-                    "cannot open an {family} socket for the ping nodes: ping socket: {dgram} (is this group in net.ipv4.ping_group_range?); raw socket: {raw} (needs CAP_NET_RAW)"
-                ));
-            }
+            Err(raw) => return Err(OpenError::Refused { family, dgram, raw }),
         },
     };
-    socket
-        .set_nonblocking(true)
-        .map_err(|e| format!("{family} socket: {e}"))?;
-    let socket = UdpSocket::from_std(socket.into()).map_err(|e| format!("{family} socket: {e}"))?;
+    let setup = |source| OpenError::Setup { family, source };
+    socket.set_nonblocking(true).map_err(setup)?;
+    let socket = UdpSocket::from_std(socket.into()).map_err(setup)?;
     Ok(Sock { socket, raw, v6 })
 }
 

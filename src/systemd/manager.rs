@@ -12,6 +12,7 @@
 //! `ActiveState`: that, not the job result, is the truth.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
@@ -97,7 +98,10 @@ pub enum SystemdError {
     #[error(
         "cannot reach systemd: neither the system bus ({bus}) nor systemd's private socket ({private}) answered"
     )]
-    Connect { bus: String, private: String },
+    Connect {
+        bus: ConnectError,
+        private: ConnectError,
+    },
     #[error("systemd refused to {action} {unit}: {message}")]
     Call {
         action: &'static str,
@@ -114,6 +118,27 @@ pub enum SystemdError {
     Lost { unit: String },
     #[error("D-Bus error on {unit}: {message}")]
     Bus { unit: String, message: String },
+}
+
+/// Why one way to systemd (the system bus, the private socket) did not answer.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum ConnectError {
+    /// The private socket could not be connected to.
+    #[error("{PRIVATE_SOCKET}: {0}")]
+    Socket(#[source] Arc<std::io::Error>),
+    /// The D-Bus handshake or the `Subscribe` call failed (boxed: it is large, and
+    /// every [`SystemdError`] would carry two).
+    #[error(transparent)]
+    Bus(Box<zbus::Error>),
+    /// Only the private socket was asked for.
+    #[error("not tried")]
+    NotTried,
+}
+
+impl From<zbus::Error> for ConnectError {
+    fn from(e: zbus::Error) -> Self {
+        ConnectError::Bus(Box::new(e))
+    }
 }
 
 /// How a job ended, and what state the unit is in afterwards.
@@ -179,14 +204,11 @@ impl Systemd {
         }
     }
 
-    async fn connect_bus() -> Result<Systemd, String> {
+    async fn connect_bus() -> Result<Systemd, ConnectError> {
         let conn = zbus::connection::Builder::address(format!("unix:path={SYSTEM_BUS}").as_str())
             .build()
-            .await
-            .map_err(|e| e.to_string())?;
-        Self::with_connection(conn, true)
-            .await
-            .map_err(|e| e.to_string())
+            .await?;
+        Ok(Self::with_connection(conn, true).await?)
     }
 
     /// Connect peer-to-peer to `/run/systemd/private` (root only).
@@ -194,24 +216,21 @@ impl Systemd {
         Self::private_inner()
             .await
             .map_err(|private| SystemdError::Connect {
-                bus: "not tried".into(),
+                bus: ConnectError::NotTried,
                 private,
             })
     }
 
-    async fn private_inner() -> Result<Systemd, String> {
+    async fn private_inner() -> Result<Systemd, ConnectError> {
         let stream = tokio::net::UnixStream::connect(PRIVATE_SOCKET)
             .await
-            .map_err(|e| format!("{PRIVATE_SOCKET}: {e}"))?;
+            .map_err(|e| ConnectError::Socket(Arc::new(e)))?;
         // systemd's messages there carry a sender zbus refuses; see `private_socket`.
         let conn = zbus::connection::Builder::socket(private_socket::PrivateSocket(stream))
             .p2p()
             .build()
-            .await
-            .map_err(|e| e.to_string())?;
-        Self::with_connection(conn, false)
-            .await
-            .map_err(|e| e.to_string())
+            .await?;
+        Ok(Self::with_connection(conn, false).await?)
     }
 
     async fn with_connection(conn: Connection, via_bus: bool) -> zbus::Result<Systemd> {

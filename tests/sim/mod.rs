@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use hbd::cluster::{
     Action, Cluster, Command, CommandError, CommandOutcome, Event, FenceResult, Found, GroupEvent,
-    GroupId, LinkId, LocalGroupState, NodeId, Reject, ReloadError, Reloaded,
+    GroupId, LinkId, LocalGroupState, NodeId, Reject, ReloadError, Reloaded, Retirement,
 };
 use hbd::config::{self, Algorithm, Config, KeySet};
 use hbd::proto::wire::DecodeError;
@@ -620,10 +620,10 @@ impl Sim {
             for (_, i, u) in due {
                 // Scripted like any stop: a failure leaves the resources up.
                 let result = match self.nodes[i].stop_outcome[u].pop_front() {
-                    Some(Outcome::Fail | Outcome::Blocked) => Err("scripted".to_string()),
+                    Some(Outcome::Fail | Outcome::Blocked) => Retirement::StopFailed,
                     _ => {
                         self.nodes[i].up[u] = false;
-                        Ok(())
+                        Retirement::Stopped
                     }
                 };
                 let name = self.names[u].clone();

@@ -20,7 +20,7 @@ mod status;
 
 pub use command::{Admin, Command, CommandError, CommandOutcome, Until, Wait};
 pub use fence::{FenceResult, FenceStatus};
-pub use reload::Reloaded;
+pub use reload::{Reloaded, Retirement};
 pub use status::{
     GroupStatus, LinkStatus, PeerStatus, Quorum, RemovedStatus, Status, Transition,
     peer_state_name, state_name,

@@ -64,6 +64,18 @@ impl Retiring {
     }
 }
 
+/// How the stop of a group a reload removed ended, reported with
+/// [`Cluster::retired`] (the shell logs why a stop failed; the core needs only
+/// whether it did).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Retirement {
+    /// Every resource is down here: the group is forgotten.
+    Stopped,
+    /// The stop failed: the group may still be partly up here, so it stays claimed
+    /// as blocked until `hbd unblock NAME`.
+    StopFailed,
+}
+
 /// What an accepted reload asks of the shell.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Reloaded {
@@ -303,16 +315,16 @@ impl Cluster {
     }
 
     /// The shell's report on a group a reload removed while it ran here (see
-    /// [`Reloaded::release`]): stopped (`Ok`), it is forgotten; a failed stop leaves it
+    /// [`Reloaded::release`]): stopped, it is forgotten; a failed stop leaves it
     /// claimed as blocked here until `hbd unblock NAME`.
-    pub fn retired(&mut self, now: Instant, name: &str, result: Result<(), String>) {
+    pub fn retired(&mut self, now: Instant, name: &str, result: Retirement) {
         self.note_input(now);
         if let Some(i) = self.retiring.iter().position(|r| r.name == name) {
             match result {
-                Ok(()) => {
+                Retirement::Stopped => {
                     self.retiring.remove(i);
                 }
-                Err(_) => self.retiring[i].blocked = true,
+                Retirement::StopFailed => self.retiring[i].blocked = true,
             }
             self.send_heartbeat();
             if self.shutting_down {

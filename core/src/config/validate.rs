@@ -265,7 +265,7 @@ fn fencing(c: &Config, out: &mut Vec<Diagnostic>) {
             ),
             (Some(u), true) => {
                 if let Err(e) = check_unit_name(u) {
-                    out.push(Diagnostic::error(format!("{key}.unit"), e));
+                    out.push(Diagnostic::error(format!("{key}.unit"), e.to_string()));
                 }
             }
             (None, false) => {
@@ -726,7 +726,7 @@ fn groups(c: &Config, out: &mut Vec<Diagnostic>) {
                 }
                 Resource::Unit(u) => {
                     if let Err(why) = check_unit_name(&u.unit) {
-                        out.push(Diagnostic::error(format!("{rkey}.unit"), why));
+                        out.push(Diagnostic::error(format!("{rkey}.unit"), why.to_string()));
                     }
                     if let Some(prev) = units.insert(u.unit.clone(), g.name.clone()) {
                         out.push(Diagnostic::error(
@@ -786,21 +786,41 @@ const UNIT_SUFFIXES: &[&str] = &[
     "slice",
 ];
 
+/// Why a name is not a full systemd unit name (the message of its diagnostic).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum UnitNameError {
+    #[error("\"{0}\" is not a full unit name: write \"{0}.service\"")]
+    NoSuffix(String),
+    #[error("\"{name}\" has unknown unit type \".{suffix}\": did you mean \"{stem}.{near}\"?")]
+    UnknownTypeNear {
+        name: String,
+        stem: String,
+        suffix: String,
+        near: &'static str,
+    },
+    #[error(
+        "\"{name}\" has unknown unit type \".{suffix}\" (expected .service, .socket, .target, ...)"
+    )]
+    UnknownType { name: String, suffix: String },
+    #[error("\"{0}\" is not a valid systemd unit name")]
+    Invalid(String),
+}
+
 /// Whether `name` is a full systemd unit name (`nginx.service`, `getty@tty1.service`).
-pub fn check_unit_name(name: &str) -> Result<(), String> {
+pub fn check_unit_name(name: &str) -> Result<(), UnitNameError> {
     let Some((stem, suffix)) = name.rsplit_once('.') else {
-        return Err(format!(
-            "\"{name}\" is not a full unit name: write \"{name}.service\""
-        ));
+        return Err(UnitNameError::NoSuffix(name.to_string()));
     };
     if !UNIT_SUFFIXES.contains(&suffix) {
-        return Err(match did_you_mean(suffix, UNIT_SUFFIXES.iter().copied()) {
-            Some(s) => format!(
-                "\"{name}\" has unknown unit type \".{suffix}\": did you mean \"{stem}.{s}\"?"
-            ),
-            None => format!(
-                "\"{name}\" has unknown unit type \".{suffix}\" (expected .service, .socket, .target, ...)"
-            ),
+        let (name, suffix) = (name.to_string(), suffix.to_string());
+        return Err(match did_you_mean(&suffix, UNIT_SUFFIXES.iter().copied()) {
+            Some(near) => UnitNameError::UnknownTypeNear {
+                name,
+                stem: stem.to_string(),
+                suffix,
+                near,
+            },
+            None => UnitNameError::UnknownType { name, suffix },
         });
     }
     if stem.is_empty()
@@ -809,7 +829,34 @@ pub fn check_unit_name(name: &str) -> Result<(), String> {
             .chars()
             .all(|c| c.is_ascii_alphanumeric() || ":-_.\\@".contains(c))
     {
-        return Err(format!("\"{name}\" is not a valid systemd unit name"));
+        return Err(UnitNameError::Invalid(name.to_string()));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unit_name_reasons_read_as_before() {
+        let why = |n: &str| check_unit_name(n).unwrap_err().to_string();
+        assert_eq!(
+            why("nginx"),
+            "\"nginx\" is not a full unit name: write \"nginx.service\""
+        );
+        assert_eq!(
+            why("nginx.servce"),
+            "\"nginx.servce\" has unknown unit type \".servce\": did you mean \"nginx.service\"?"
+        );
+        assert_eq!(
+            why("nginx.zzzzzzzz"),
+            "\"nginx.zzzzzzzz\" has unknown unit type \".zzzzzzzz\" (expected .service, .socket, .target, ...)"
+        );
+        assert_eq!(
+            why("ng inx.service"),
+            "\"ng inx.service\" is not a valid systemd unit name"
+        );
+        assert_eq!(check_unit_name("getty@tty1.service"), Ok(()));
+    }
 }
