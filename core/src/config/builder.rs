@@ -260,6 +260,14 @@ impl Link {
         })
     }
 
+    /// This serial link at another speed (a UDP link is returned as is).
+    pub fn baud(mut self, baud: u32) -> Self {
+        if let Link::Serial(l) = &mut self {
+            l.baud = baud;
+        }
+        self
+    }
+
     /// This UDP link on another port (a serial link has none and is returned as is).
     pub fn port(mut self, port: u16) -> Self {
         match &mut self {
@@ -472,7 +480,7 @@ mod tests {
             .link(Link::udp_unicast("uni").port(7000))
             .link(Link::udp_broadcast("bc", "eth1"))
             .link(Link::udp_multicast("mc", "eth2", "239.0.0.9".parse().unwrap()).port(7001))
-            .link(Link::serial("ser", "/dev/ttyS0"))
+            .link(Link::serial("ser", "/dev/ttyS0").baud(115200))
             .node_with(
                 Node::new("alpha")
                     .address("uni", ip("10.0.0.1"))
