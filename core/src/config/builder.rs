@@ -260,6 +260,18 @@ impl Link {
         })
     }
 
+    /// This UDP link on another interface (a unicast link binds to it); a serial link
+    /// is returned as is.
+    pub fn interface(mut self, interface: impl Into<String>) -> Self {
+        match &mut self {
+            Link::UdpUnicast(l) => l.interface = Some(interface.into()),
+            Link::UdpBroadcast(l) => l.interface = interface.into(),
+            Link::UdpMulticast(l) => l.interface = interface.into(),
+            Link::Serial(_) => {}
+        }
+        self
+    }
+
     /// This serial link at another speed (a UDP link is returned as is).
     pub fn baud(mut self, baud: u32) -> Self {
         if let Link::Serial(l) = &mut self {
@@ -477,7 +489,7 @@ mod tests {
                 protocol: Protocol::Hbd,
                 authkeys: Some("/etc/ha.d/authkeys".into()),
             })
-            .link(Link::udp_unicast("uni").port(7000))
+            .link(Link::udp_unicast("uni").port(7000).interface("eth0"))
             .link(Link::udp_broadcast("bc", "eth1"))
             .link(Link::udp_multicast("mc", "eth2", "239.0.0.9".parse().unwrap()).port(7001))
             .link(Link::serial("ser", "/dev/ttyS0").baud(115200))
