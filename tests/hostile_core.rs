@@ -114,7 +114,7 @@ fn talk(nodes: &mut [&mut Node], now: &mut Instant, d: Duration) {
 
 /// Two nodes (n0 incarnation 10, n1 incarnation 20) that have talked for `ms`.
 fn talking_pair(groups: &[(&str, usize)], ms: u64) -> (Config, Instant, Node, Node) {
-    let c = config(2, 1, groups, "");
+    let c = config(2, 1, groups);
     let mut now = Instant::now();
     let mut a = Node::new(&c, 0, 10, now);
     let mut b = Node::new(&c, 1, 20, now);
@@ -361,8 +361,8 @@ fn nodes_with_different_configs_agree_on_one_holder() {
         (1, 0),
     ];
     for (pa, pb) in both_ways {
-        let ca = config(2, 1, &[("web", pa), ("db", 0)], "");
-        let cb = config(2, 1, &[("web", pb)], "");
+        let ca = config(2, 1, &[("web", pa), ("db", 0)]);
+        let cb = config(2, 1, &[("web", pb)]);
         let mut now = Instant::now();
         let mut a = Node::new(&ca, 0, 10, now);
         let mut b = Node::new(&cb, 1, 20, now);

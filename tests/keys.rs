@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use hbd::config::keys;
+use hbd::config::{Builder, Link, keys};
 
 struct Env {
     dir: tempfile::TempDir,
@@ -29,36 +29,14 @@ impl Env {
     /// A valid cluster.toml whose key file is `key`.
     fn config_for(&self, key: &Path, key_id: u8) -> PathBuf {
         let path = self.dir.path().join("cluster.toml");
-        std::fs::write(
-            &path,
-            format!(
-                r#"[cluster]
-name = "keys"
-
-[auth]
-key_file = "{}"
-key_id = {key_id}
-
-[[link]]
-name = "lan"
-kind = "udp-broadcast"
-interface = "eth1"
-
-[[link]]
-name = "cable"
-kind = "serial"
-device = "/dev/ttyS0"
-
-[[node]]
-name = "alpha"
-
-[[node]]
-name = "beta"
-"#,
-                key.display()
-            ),
-        )
-        .unwrap();
+        let config = Builder::new("keys")
+            .key_file(key)
+            .key_id(key_id)
+            .link(Link::udp_broadcast("lan", "eth1"))
+            .link(Link::serial("cable", "/dev/ttyS0"))
+            .node("alpha")
+            .node("beta");
+        std::fs::write(&path, config.to_toml()).unwrap();
         path
     }
     fn write_key(&self, text: &str, mode: u32) {

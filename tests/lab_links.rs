@@ -14,6 +14,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+use hbd::config::{self, Builder, Group, HumanDuration, IpResource, Link, Resource};
 use lab::{Lab, Node, stdout, wait_until};
 
 /// Lab timings: veths on one machine, but a shared two-core machine too.
@@ -32,28 +33,56 @@ fn serial() -> MutexGuard<'static, ()> {
     LOCK.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-fn timing() -> String {
-    format!(
-        "[timing]\nkeepalive = \"{KEEPALIVE_MS}ms\"\nwarntime = \"1s\"\ndeadtime = \"{}ms\"\n\
-         initdead = \"4s\"\n\n[failover]\nauto_failback = false\nhold_down = \"2s\"\n\n",
-        DEADTIME.as_millis()
-    )
+/// The lab cluster `name` on `links`: lab timing, no failback, hold_down 2s; nodes
+/// n1..=n`nodes`, each given its addresses by `address`.
+fn cluster(
+    name: &str,
+    links: impl IntoIterator<Item = Link>,
+    nodes: usize,
+    address: impl Fn(usize, config::Node) -> config::Node,
+) -> Builder {
+    let ms = Duration::from_millis;
+    let mut b = Builder::new(name)
+        .timing(ms(KEEPALIVE_MS), ms(1000), DEADTIME, ms(4000))
+        .auto_failback(false)
+        .hold_down(Duration::from_secs(2));
+    for l in links {
+        b = b.link(l);
+    }
+    for i in 1..=nodes {
+        b = b.node_with(address(i, config::Node::new(format!("n{i}"))));
+    }
+    b
+}
+
+/// No addresses (broadcast, multicast and serial links).
+fn no_address(_: usize, n: config::Node) -> config::Node {
+    n
 }
 
 /// Group "g", preferred n1: a VIP on `vip_iface` and lab-svc.service.
-fn group(vip: &str, vip_iface: &str) -> String {
-    format!(
-        "[[group]]\nname = \"g\"\npreferred = \"n1\"\n\n\
-         [[group.resource]]\nkind = \"ip\"\naddress = \"{vip}/24\"\ninterface = \"{vip_iface}\"\n\
-         arp_count = 2\narp_interval = \"100ms\"\n\n\
-         [[group.resource]]\nkind = \"unit\"\nunit = \"{SVC}\"\ntimeout = \"10s\"\n"
-    )
+fn group(vip: &str, vip_iface: &str) -> Group {
+    let Resource::Ip(ip) = Resource::ip(format!("{vip}/24").parse().expect("vip")) else {
+        unreachable!()
+    };
+    Group::new("g", "n1")
+        .resource(Resource::Ip(IpResource {
+            interface: Some(vip_iface.into()),
+            arp_count: 2,
+            arp_interval: HumanDuration::from_millis(100),
+            ..ip
+        }))
+        .resource(Resource::unit(SVC).with_timeout(Duration::from_secs(10)))
 }
 
-fn nodes(n: usize, addresses: impl Fn(usize) -> String) -> String {
-    (1..=n)
-        .map(|i| format!("[[node]]\nname = \"n{i}\"\n{}\n", addresses(i)))
-        .collect()
+/// `prefix`.`i`.
+fn at(prefix: [u8; 3], i: usize) -> std::net::IpAddr {
+    let i = u8::try_from(i).expect("node number");
+    std::net::IpAddr::from([prefix[0], prefix[1], prefix[2], i])
+}
+
+fn mcast(name: &str, iface: &str, group: &str) -> Link {
+    Link::udp_multicast(name, iface, group.parse().expect("group"))
 }
 
 /// Install the service unit and hbd on every node, then start hbd everywhere at once
@@ -213,15 +242,13 @@ fn broadcast_and_multicast_links_lose_one_without_failover() {
     let lab = Lab::boot("bmc", 2);
     let (n1, n2) = (lab.node("n1"), lab.node("n2"));
     let vip = "10.98.0.100";
-    let conf = format!(
-        "[cluster]\nname = \"links-bm\"\n\n{}\
-         [[link]]\nname = \"bcast\"\nkind = \"udp-broadcast\"\ninterface = \"eth0\"\n\n\
-         [[link]]\nname = \"mcast\"\nkind = \"udp-multicast\"\ninterface = \"eth1\"\n\
-         group = \"239.192.0.1\"\nttl = 1\n\n{}{}",
-        timing(),
-        nodes(2, |_| String::new()),
-        group(vip, "eth1")
-    );
+    let links = [
+        Link::udp_broadcast("bcast", "eth0"),
+        mcast("mcast", "eth1", "239.192.0.1"),
+    ];
+    let conf = cluster("links-bm", links, 2, no_address)
+        .group(group(vip, "eth1"))
+        .to_toml();
     start_hbd(&lab, &conf);
 
     // Both peers hear each other on both links; n1, the preferred node, owns the group.
@@ -337,16 +364,13 @@ fn three_nodes_over_multicast_hand_over_one_at_a_time() {
     let _s = serial();
     let lab = Lab::boot("mc", 3);
     let vip = "10.99.0.100";
-    let conf = format!(
-        "[cluster]\nname = \"links-mc3\"\n\n{}\
-         [[link]]\nname = \"ma\"\nkind = \"udp-multicast\"\ninterface = \"eth0\"\n\
-         group = \"239.192.0.1\"\n\n\
-         [[link]]\nname = \"mb\"\nkind = \"udp-multicast\"\ninterface = \"eth1\"\n\
-         group = \"239.192.0.1\"\n\n{}{}",
-        timing(),
-        nodes(3, |_| String::new()),
-        group(vip, "eth0")
-    );
+    let links = [
+        mcast("ma", "eth0", "239.192.0.1"),
+        mcast("mb", "eth1", "239.192.0.1"),
+    ];
+    let conf = cluster("links-mc3", links, 3, no_address)
+        .group(group(vip, "eth0"))
+        .to_toml();
     start_hbd(&lab, &conf);
     let (n1, n2, n3) = (lab.node("n1"), lab.node("n2"), lab.node("n3"));
     wait_status(
@@ -532,15 +556,15 @@ fn a_serial_cable_keeps_the_peer_up_when_the_network_link_is_cut() {
     let (n1, n2) = (lab.node("n1"), lab.node("n2"));
     let _cable = Cable::plug(&n1, &n2);
     let vip = "10.98.0.100";
-    let conf = format!(
-        "[cluster]\nname = \"links-ser\"\n\n{}\
-         [[link]]\nname = \"net\"\nkind = \"udp-unicast\"\ninterface = \"eth0\"\n\n\
-         [[link]]\nname = \"ser\"\nkind = \"serial\"\ndevice = \"{}\"\nbaud = 115200\n\n{}{}",
-        timing(),
-        Cable::DEVICE,
-        nodes(2, |i| format!("address.net = \"10.99.0.{i}\"")),
-        group(vip, "eth1")
-    );
+    let links = [
+        Link::udp_unicast("net").interface("eth0"),
+        Link::serial("ser", Cable::DEVICE).baud(115200),
+    ];
+    let conf = cluster("links-ser", links, 2, |i, n| {
+        n.address("net", at([10, 99, 0], i))
+    })
+    .group(group(vip, "eth1"))
+    .to_toml();
     start_hbd(&lab, &conf);
     let t = wait_status(&lab, &n1, Duration::from_secs(20), "n2 up on 2/2", |s| {
         s.contains("peers: n2 up (2/2 links)") && owned(s) == ["g"]
@@ -743,16 +767,17 @@ fn journal_has_structured_fields_and_foreign_packets_do_not_flood_it() {
     let lab = Lab::boot("jnl", 2);
     let (n1, n2) = (lab.node("n1"), lab.node("n2"));
     let vip = "10.99.0.100";
-    let conf = format!(
-        "[cluster]\nname = \"links-jnl\"\nid = 4242\n\n{}\
-         [[link]]\nname = \"a\"\nkind = \"udp-unicast\"\ninterface = \"eth0\"\n\n\
-         [[link]]\nname = \"b\"\nkind = \"udp-unicast\"\ninterface = \"eth1\"\n\n{}{}",
-        timing(),
-        nodes(2, |i| {
-            format!("address.a = \"10.99.0.{i}\"\naddress.b = \"10.98.0.{i}\"")
-        }),
-        group(vip, "eth0")
-    );
+    let links = [
+        Link::udp_unicast("a").interface("eth0"),
+        Link::udp_unicast("b").interface("eth1"),
+    ];
+    let conf = cluster("links-jnl", links, 2, |i, n| {
+        n.address("a", at([10, 99, 0], i))
+            .address("b", at([10, 98, 0], i))
+    })
+    .cluster_id(4242)
+    .group(group(vip, "eth0"))
+    .to_toml();
     start_hbd(&lab, &conf);
     wait_status(&lab, &n1, Duration::from_secs(20), "owner, n2 up", |s| {
         s.contains("peers: n2 up (2/2 links)") && owned(s) == ["g"]
@@ -902,15 +927,13 @@ fn broadcast_and_multicast_on_one_interface_are_two_links() {
     let vip = "10.98.0.100";
     // Both links on eth0 and port 694: the broadcast socket (bound to 0.0.0.0:694) must not
     // take the multicast link's packets for its own.
-    let conf = format!(
-        "[cluster]\nname = \"links-bmi\"\n\n{}\
-         [[link]]\nname = \"bcast\"\nkind = \"udp-broadcast\"\ninterface = \"eth0\"\n\n\
-         [[link]]\nname = \"mcast\"\nkind = \"udp-multicast\"\ninterface = \"eth0\"\n\
-         group = \"239.192.0.1\"\n\n{}{}",
-        timing(),
-        nodes(2, |_| String::new()),
-        group(vip, "eth1")
-    );
+    let links = [
+        Link::udp_broadcast("bcast", "eth0"),
+        mcast("mcast", "eth0", "239.192.0.1"),
+    ];
+    let conf = cluster("links-bmi", links, 2, no_address)
+        .group(group(vip, "eth1"))
+        .to_toml();
     start_hbd(&lab, &conf);
     wait_status(&lab, &n1, Duration::from_secs(20), "n2 up on 2/2", |s| {
         s.contains("peers: n2 up (2/2 links)") && owned(s) == ["g"]
@@ -960,15 +983,13 @@ fn a_group_without_resources_is_not_adopted_at_start() {
     // Issue 3 tests membership with groups that have no resources: such a group is
     // "fully up" on every node (all of its zero resources are active), which must not
     // make every starting node adopt it.
-    let conf = format!(
-        "[cluster]\nname = \"links-emp\"\n\n{}\
-         [[link]]\nname = \"bcast\"\nkind = \"udp-broadcast\"\ninterface = \"eth0\"\n\n\
-         [[link]]\nname = \"mcast\"\nkind = \"udp-multicast\"\ninterface = \"eth1\"\n\
-         group = \"239.192.0.1\"\n\n{}\
-         [[group]]\nname = \"empty\"\npreferred = \"n1\"\n",
-        timing(),
-        nodes(2, |_| String::new()),
-    );
+    let links = [
+        Link::udp_broadcast("bcast", "eth0"),
+        mcast("mcast", "eth1", "239.192.0.1"),
+    ];
+    let conf = cluster("links-emp", links, 2, no_address)
+        .group(Group::new("empty", "n1"))
+        .to_toml();
     start_hbd(&lab, &conf);
     let start = Instant::now();
     let mut both = Vec::new();
@@ -1033,15 +1054,13 @@ fn a_link_whose_interface_is_replaced_comes_back() {
     let lab = Lab::boot("nic", 2);
     let (n1, n2) = (lab.node("n1"), lab.node("n2"));
     let vip = "10.98.0.100";
-    let conf = format!(
-        "[cluster]\nname = \"links-nic\"\n\n{}\
-         [[link]]\nname = \"bcast\"\nkind = \"udp-broadcast\"\ninterface = \"eth0\"\n\n\
-         [[link]]\nname = \"mcast\"\nkind = \"udp-multicast\"\ninterface = \"eth1\"\n\
-         group = \"239.192.0.1\"\n\n{}{}",
-        timing(),
-        nodes(2, |_| String::new()),
-        group(vip, "eth1")
-    );
+    let links = [
+        Link::udp_broadcast("bcast", "eth0"),
+        mcast("mcast", "eth1", "239.192.0.1"),
+    ];
+    let conf = cluster("links-nic", links, 2, no_address)
+        .group(group(vip, "eth1"))
+        .to_toml();
     start_hbd(&lab, &conf);
     wait_status(&lab, &n1, Duration::from_secs(20), "n2 up on 2/2", |s| {
         s.contains("peers: n2 up (2/2 links)") && owned(s) == ["g"]
@@ -1089,15 +1108,13 @@ fn a_reload_moves_the_multicast_link_to_another_group() {
     let (n1, n2) = (lab.node("n1"), lab.node("n2"));
     let vip = "10.98.0.100";
     let conf = |mgroup: &str| {
-        format!(
-            "[cluster]\nname = \"links-rld\"\n\n{}\
-             [[link]]\nname = \"bcast\"\nkind = \"udp-broadcast\"\ninterface = \"eth0\"\n\n\
-             [[link]]\nname = \"mcast\"\nkind = \"udp-multicast\"\ninterface = \"eth1\"\n\
-             group = \"{mgroup}\"\n\n{}{}",
-            timing(),
-            nodes(2, |_| String::new()),
-            group(vip, "eth1")
-        )
+        let links = [
+            Link::udp_broadcast("bcast", "eth0"),
+            mcast("mcast", "eth1", mgroup),
+        ];
+        cluster("links-rld", links, 2, no_address)
+            .group(group(vip, "eth1"))
+            .to_toml()
     };
     start_hbd(&lab, &conf("239.192.0.1"));
     wait_status(&lab, &n1, Duration::from_secs(20), "n2 up on 2/2", |s| {

@@ -325,10 +325,14 @@ fn binaries_from_tmp_run_in_nodes_and_waits_fail_fast_when_hbd_exits() {
     );
 
     // A cluster without this node: `hbd run` exits 1 at once (and again on each restart).
-    let cluster = "[cluster]\nname = \"ff\"\n[[link]]\nname = \"a\"\nkind = \"udp-unicast\"\n\
-                   [[node]]\nname = \"x\"\naddress.a = \"10.99.0.1\"\n\
-                   [[node]]\nname = \"y\"\naddress.a = \"10.99.0.2\"\n";
-    n1.install_hbd(cluster, "1 0123456789abcdef0123456789abcdef\n");
+    use hbd::config::{Builder, Link, Node};
+    let at = |n: u8| std::net::IpAddr::from([10, 99, 0, n]);
+    let cluster = Builder::new("ff")
+        .link(Link::udp_unicast("a"))
+        .node_with(Node::new("x").address("a", at(1)))
+        .node_with(Node::new("y").address("a", at(2)))
+        .to_toml();
+    n1.install_hbd(&cluster, "1 0123456789abcdef0123456789abcdef\n");
     n1.exec_ok(&["systemctl", "start", "--no-block", "hbd"]);
     let waited = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         wait_until(Duration::from_secs(60), Duration::from_millis(100), || {

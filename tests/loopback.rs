@@ -11,6 +11,7 @@
 
 use std::collections::BTreeSet;
 use std::io::Write;
+use std::net::IpAddr;
 use std::os::unix::fs::OpenOptionsExt;
 use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
@@ -20,6 +21,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use hbd::config::{self, Builder, Group, Link};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 
@@ -226,48 +228,21 @@ fn free_port() -> u16 {
         .expect("ephemeral port")
 }
 
+/// Nodes a, b, c at 127.0.0.1, .2, .3 on one unicast link "lo"; web prefers a, db
+/// b (neither has resources).
 fn config_text(port: u16, key: &Path) -> String {
-    format!(
-        r#"
-[cluster]
-name = "loopback"
-
-[timing]
-keepalive = "100ms"
-warntime = "300ms"
-deadtime = "600ms"
-initdead = "1200ms"
-
-[auth]
-key_file = "{key}"
-
-[[link]]
-name = "lo"
-kind = "udp-unicast"
-port = {port}
-
-[[node]]
-name = "a"
-address.lo = "127.0.0.1"
-
-[[node]]
-name = "b"
-address.lo = "127.0.0.2"
-
-[[node]]
-name = "c"
-address.lo = "127.0.0.3"
-
-[[group]]
-name = "web"
-preferred = "a"
-
-[[group]]
-name = "db"
-preferred = "b"
-"#,
-        key = key.display()
-    )
+    let ms = Duration::from_millis;
+    let lo = |n: u8| IpAddr::from([127, 0, 0, n]);
+    Builder::new("loopback")
+        .timing(ms(100), ms(300), ms(600), ms(1200))
+        .key_file(key)
+        .link(Link::udp_unicast("lo").port(port))
+        .node_with(config::Node::new("a").address("lo", lo(1)))
+        .node_with(config::Node::new("b").address("lo", lo(2)))
+        .node_with(config::Node::new("c").address("lo", lo(3)))
+        .group(Group::new("web", "a"))
+        .group(Group::new("db", "b"))
+        .to_toml()
 }
 
 fn spawn_node(dir: &Path, config: &Path, name: &str) -> Node {
@@ -554,6 +529,7 @@ fn sighup_keeps_running_on_a_broken_config_and_reopens_moved_links() {
     let c = TestCluster::start();
     c.wait_settled(Duration::from_secs(15), Duration::from_millis(500));
     let good = std::fs::read_to_string(&c.config).expect("config");
+    assert!(good.contains("deadtime = \"600ms\""), "{good}");
     let before = c.node("a").owned();
 
     std::fs::write(
@@ -657,32 +633,15 @@ fn two_nodes_over_a_serial_line() {
     let mut nodes = Vec::new();
     for (name, pty) in ["a", "b"].iter().zip(&ptys) {
         let config = dir.path().join(format!("cluster-{name}.toml"));
-        let text = format!(
-            r#"
-[cluster]
-name = "serial"
-[timing]
-keepalive = "100ms"
-warntime = "300ms"
-deadtime = "600ms"
-initdead = "1200ms"
-[auth]
-key_file = "{}"
-[[link]]
-name = "cable"
-kind = "serial"
-device = "{pty}"
-baud = 115200
-[[node]]
-name = "a"
-[[node]]
-name = "b"
-[[group]]
-name = "web"
-preferred = "b"
-"#,
-            key.display()
-        );
+        let ms = Duration::from_millis;
+        let text = Builder::new("serial")
+            .timing(ms(100), ms(300), ms(600), ms(1200))
+            .key_file(&key)
+            .link(Link::serial("cable", pty).baud(115200))
+            .node("a")
+            .node("b")
+            .group(Group::new("web", "b"))
+            .to_toml();
         std::fs::write(&config, text).expect("write config");
         nodes.push(spawn_node(dir.path(), &config, name));
     }

@@ -44,14 +44,13 @@ use std::collections::BTreeSet;
 use std::fmt::{self, Write as _};
 use std::hash::{DefaultHasher, Hash, Hasher};
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::path::Path;
 use std::sync::{Arc, LazyLock};
 use std::time::{Duration, Instant};
 
 use hbd::cluster::{
     Action, Cluster, Command, Found, GroupEvent, GroupId, LinkId, LocalGroupState, NodeId,
 };
-use hbd::config::{self, Algorithm, Config, KeySet};
+use hbd::config::{Algorithm, Builder, Config, Group, KeySet, Link};
 use stateright::{Checker, Model, Property};
 
 const KEEPALIVE_MS: u64 = 1000;
@@ -66,21 +65,21 @@ fn at(ms: u64) -> Instant {
 }
 
 fn model_config(nodes: usize, groups: usize) -> Config {
-    let mut t = format!(
-        "[cluster]\nname = \"model\"\n[timing]\nkeepalive = \"{KEEPALIVE_MS}ms\"\nwarntime = \"2s\"\ndeadtime = \"{DEADTIME_MS}ms\"\ninitdead = \"8s\"\n[[link]]\nname = \"l0\"\nkind = \"udp-broadcast\"\ninterface = \"eth0\"\n"
-    );
+    let ms = Duration::from_millis;
+    let mut b = Builder::new("model")
+        .timing(ms(KEEPALIVE_MS), ms(2000), ms(DEADTIME_MS), ms(8000))
+        .link(Link::udp_broadcast("l0", "eth0"));
     for n in 0..nodes {
-        t += &format!("[[node]]\nname = \"n{n}\"\n");
+        b = b.node(format!("n{n}"));
     }
     for g in 0..groups {
-        t += &format!(
-            "[[group]]\nname = \"g{g}\"\npreferred = \"n{}\"\n[[group.resource]]\nkind = \"unit\"\nunit = \"g{g}.service\"\n",
-            g % nodes
+        b = b.group(
+            Group::new(format!("g{g}"), format!("n{}", g % nodes)).unit(format!("g{g}.service")),
         );
     }
-    match config::parse_str(&t, Path::new("model.toml")) {
-        Ok(l) => l.config,
-        Err(e) => panic!("model config: {e}\n{t}"),
+    match b.build() {
+        Ok(c) => c,
+        Err(e) => panic!("model config: {e}"),
     }
 }
 

@@ -9,6 +9,9 @@ mod lab;
 
 use std::time::{Duration, Instant};
 
+use hbd::config::{
+    Builder, Group, HumanDuration, IpResource, MountResource, Resource, ScriptResource,
+};
 use lab::{Lab, Node, stdout, wait_until};
 
 // The resctl example, compiled into this test binary: the binary runs itself inside a
@@ -129,32 +132,59 @@ fn logging_unit(name: &str) -> String {
 /// A legacy script that records its actions in ORDER.
 const SCRIPT: &str = "#!/bin/sh\necho \"script $*\" >> /run/hbd-test-order\necho \"legacy script called with $*\"\nexit 0\n";
 
-fn header(max_restarts: u32) -> String {
-    format!(
-        "[cluster]\nname = \"lab\"\n[[node]]\nname = \"n1\"\n[[group]]\nname = \"g\"\n\
-         preferred = \"n1\"\nmax_restarts = {max_restarts}\nrestart_window = \"60s\"\n"
-    )
+/// The group "g" of one node "n1" (no link: resctl reads the file without the
+/// cluster checks), restarting in place `max_restarts` times within 60s.
+fn conf<const N: usize>(max_restarts: u32, resources: [Resource; N]) -> String {
+    let mut g = Group::new("g", "n1").restarts(max_restarts, Duration::from_secs(60));
+    for r in resources {
+        g = g.resource(r);
+    }
+    Builder::new("lab").node("n1").group(g).to_toml()
 }
 
-fn ip_res() -> String {
-    format!(
-        "[[group.resource]]\nkind = \"ip\"\naddress = \"{VIP}\"\narp_count = 3\narp_interval = \"100ms\"\n"
-    )
+/// An ip resource announced 3 times, 100ms apart.
+fn ip_res_with(address: &str, f: impl FnOnce(&mut IpResource)) -> Resource {
+    let mut r = IpResource {
+        arp_count: 3,
+        arp_interval: HumanDuration::from_millis(100),
+        ..ip(address)
+    };
+    f(&mut r);
+    Resource::Ip(r)
 }
 
-fn unit_res(unit: &str) -> String {
-    format!("[[group.resource]]\nkind = \"unit\"\nunit = \"{unit}\"\ntimeout = \"10s\"\n")
+/// The defaults of an ip resource on `address`.
+fn ip(address: &str) -> IpResource {
+    match Resource::ip(address.parse().expect("address")) {
+        Resource::Ip(r) => r,
+        _ => unreachable!(),
+    }
 }
 
-fn mount_res() -> String {
-    "[[group.resource]]\nkind = \"mount\"\nwhat = \"tmpfs\"\nwhere = \"/srv/hbd data\"\n\
-     type = \"tmpfs\"\noptions = \"size=1m,mode=0750\"\ntimeout = \"10s\"\n"
-        .to_string()
+fn ip_res() -> Resource {
+    ip_res_with(VIP, |_| {})
 }
 
-fn script_res() -> String {
-    "[[group.resource]]\nkind = \"script\"\npath = \"/etc/hbd-test/legacy\"\nargs = [\"r0\"]\ntimeout = \"10s\"\n"
-        .to_string()
+fn unit_res(unit: &str) -> Resource {
+    Resource::unit(unit).with_timeout(Duration::from_secs(10))
+}
+
+fn mount_res() -> Resource {
+    Resource::Mount(MountResource {
+        what: "tmpfs".into(),
+        r#where: "/srv/hbd data".into(),
+        fstype: Some("tmpfs".into()),
+        options: Some("size=1m,mode=0750".into()),
+        timeout: HumanDuration::from_secs(10),
+    })
+}
+
+fn script_res() -> Resource {
+    Resource::Script(ScriptResource {
+        path: "/etc/hbd-test/legacy".into(),
+        args: vec!["r0".into()],
+        timeout: HumanDuration::from_secs(10),
+    })
 }
 
 const MOUNT_UNIT: &str = "srv-hbd\\x20data.mount";
@@ -204,14 +234,15 @@ fn group_starts_in_order_and_stops_in_reverse() {
     }
     let lab = Lab::boot("rgo", 1);
     let n1 = lab.node("n1");
-    let config = format!(
-        "{}{}{}{}{}{}",
-        header(3),
-        ip_res(),
-        unit_res("a.service"),
-        mount_res(),
-        unit_res("b.service"),
-        script_res()
+    let config = conf(
+        3,
+        [
+            ip_res(),
+            unit_res("a.service"),
+            mount_res(),
+            unit_res("b.service"),
+            script_res(),
+        ],
     );
     setup(&n1, &config);
 
@@ -274,14 +305,15 @@ fn start_failure_rolls_back_in_reverse() {
     }
     let lab = Lab::boot("rrb", 1);
     let n1 = lab.node("n1");
-    let config = format!(
-        "{}{}{}{}{}{}",
-        header(3),
-        ip_res(),
-        unit_res("a.service"),
-        script_res(),
-        unit_res("bad.service"),
-        unit_res("b.service")
+    let config = conf(
+        3,
+        [
+            ip_res(),
+            unit_res("a.service"),
+            script_res(),
+            unit_res("bad.service"),
+            unit_res("b.service"),
+        ],
     );
     setup(&n1, &config);
     let (code, out, err) = ctl(&n1, "start");
@@ -307,7 +339,7 @@ fn vip_is_announced_and_refused_when_in_use() {
     }
     let lab = Lab::boot("rip", 2);
     let (n1, n2) = (lab.node("n1"), lab.node("n2"));
-    let config = format!("{}{}", header(3), ip_res());
+    let config = conf(3, [ip_res()]);
     setup(&n1, &config);
     setup(&n2, &config);
 
@@ -361,12 +393,12 @@ fn probe_wait_zero_adds_without_asking() {
     }
     let lab = Lab::boot("rpw", 2);
     let (n1, n2) = (lab.node("n1"), lab.node("n2"));
-    setup(&n1, &format!("{}{}", header(3), ip_res()));
+    setup(&n1, &conf(3, [ip_res()]));
     let (code, out, err) = ctl(&n1, "start");
     assert_eq!(code, 0, "{out}\n{err}");
 
     // Default probe_wait: refused, the holder named.
-    setup(&n2, &format!("{}{}", header(3), ip_res()));
+    setup(&n2, &conf(3, [ip_res()]));
     let t0 = Instant::now();
     let (code, out, _) = ctl(&n2, "start");
     eprintln!(
@@ -380,7 +412,12 @@ fn probe_wait_zero_adds_without_asking() {
     // probe_wait = "0s": added although n1 holds it (no probe went out).
     setup(
         &n2,
-        &format!("{}{}probe_wait = \"0s\"\n", header(3), ip_res()),
+        &conf(
+            3,
+            [ip_res_with(VIP, |r| {
+                r.probe_wait = HumanDuration::from_secs(0)
+            })],
+        ),
     );
     let t0 = Instant::now();
     let (code, out, err) = ctl(&n2, "start");
@@ -416,13 +453,7 @@ fn monitoring_restarts_in_place_then_reports_failure() {
     }
     let lab = Lab::boot("rmo", 1);
     let n1 = lab.node("n1");
-    let config = format!(
-        "{}{}{}{}",
-        header(2),
-        ip_res(),
-        unit_res("a.service"),
-        mount_res()
-    );
+    let config = conf(2, [ip_res(), unit_res("a.service"), mount_res()]);
     setup(&n1, &config);
     run_in_background(&n1, "rctl");
     let pid0 = n1.unit_property("a.service", "MainPID");
@@ -487,13 +518,9 @@ fn stop_is_not_a_failure_and_active_groups_are_adopted() {
     }
     let lab = Lab::boot("rad", 1);
     let n1 = lab.node("n1");
-    let config = format!(
-        "{}{}{}{}{}",
-        header(3),
-        ip_res(),
-        unit_res("a.service"),
-        mount_res(),
-        script_res()
+    let config = conf(
+        3,
+        [ip_res(), unit_res("a.service"), mount_res(), script_res()],
     );
     setup(&n1, &config);
     let (code, out, err) = ctl(&n1, "start");
@@ -541,7 +568,7 @@ fn works_over_the_private_socket_without_a_bus() {
     }
     let lab = Lab::boot("rps", 1);
     let n1 = lab.node("n1");
-    let config = format!("{}{}", header(3), unit_res("a.service"));
+    let config = conf(3, [unit_res("a.service")]);
     setup(&n1, &config);
     n1.exec_ok(&["systemctl", "stop", "dbus.socket", "dbus.service"]);
     assert!(!n1.exec(&["busctl", "--system", "status"]).status.success());
@@ -572,7 +599,7 @@ fn enabled_or_before_hbd_unit_is_warned_about() {
     }
     let lab = Lab::boot("ren", 1);
     let n1 = lab.node("n1");
-    let config = format!("{}{}", header(3), unit_res("en.service"));
+    let config = conf(3, [unit_res("en.service")]);
     setup(&n1, &config);
     n1.write_file(
         "/etc/systemd/system/en.service",
@@ -604,10 +631,11 @@ fn ipv6_vip_moves_with_unsolicited_neighbour_advertisements() {
     }
     let lab = Lab::boot("rsx", 2);
     let (n1, n2) = (lab.node("n1"), lab.node("n2"));
-    let config = format!(
-        "{}[[group.resource]]\nkind = \"ip\"\naddress = \"fd00::100/64\"\ninterface = \"eth0\"\n\
-         arp_count = 3\narp_interval = \"100ms\"\n",
-        header(3)
+    let config = conf(
+        3,
+        [ip_res_with("fd00::100/64", |r| {
+            r.interface = Some("eth0".into())
+        })],
     );
     setup(&n1, &config);
     setup(&n2, &config);
@@ -660,10 +688,13 @@ fn ipv6_vip_is_refused_when_in_use() {
     let lab = Lab::boot("rsd", 2);
     let (n1, n2) = (lab.node("n1"), lab.node("n2"));
     let vip = "fd00::100";
-    let config = format!(
-        "{}[[group.resource]]\nkind = \"ip\"\naddress = \"{vip}/64\"\ninterface = \"eth0\"\n\
-         arp_count = 1\n",
-        header(3)
+    let config = conf(
+        3,
+        [Resource::Ip(IpResource {
+            interface: Some("eth0".into()),
+            arp_count: 1,
+            ..ip(&format!("{vip}/64"))
+        })],
     );
     setup(&n1, &config);
     setup(&n2, &config);
@@ -740,11 +771,8 @@ fn start_timeout_rolls_back_and_stops_the_slow_unit() {
     }
     let lab = Lab::boot("rto", 1);
     let n1 = lab.node("n1");
-    let config = format!(
-        "{}{}[[group.resource]]\nkind = \"unit\"\nunit = \"slow.service\"\ntimeout = \"1s\"\n",
-        header(3),
-        unit_res("a.service")
-    );
+    let slow = Resource::unit("slow.service").with_timeout(Duration::from_secs(1));
+    let config = conf(3, [unit_res("a.service"), slow]);
     setup(&n1, &config);
     n1.install_unit(
         "slow.service",
@@ -794,13 +822,9 @@ fn works_inside_the_hbd_service_sandbox() {
     }
     let lab = Lab::boot("rsb", 1);
     let n1 = lab.node("n1");
-    let config = format!(
-        "{}{}{}{}{}",
-        header(3),
-        ip_res(),
-        unit_res("a.service"),
-        mount_res(),
-        script_res()
+    let config = conf(
+        3,
+        [ip_res(), unit_res("a.service"), mount_res(), script_res()],
     );
     setup(&n1, &config);
     let mut argv: Vec<String> = vec!["systemd-run".into(), "--wait".into(), "-q".into()];
@@ -826,10 +850,7 @@ fn announcements_stop_when_the_vip_leaves() {
     let lab = Lab::boot("ran", 2);
     let (n1, n2) = (lab.node("n1"), lab.node("n2"));
     // Long announcement trains: 30 rounds, 100 ms apart.
-    let config = format!(
-        "{}[[group.resource]]\nkind = \"ip\"\naddress = \"{VIP}\"\narp_count = 30\narp_interval = \"100ms\"\n",
-        header(3)
-    );
+    let config = conf(3, [ip_res_with(VIP, |r| r.arp_count = 30)]);
     setup(&n1, &config);
     setup(&n2, &config);
     // n1 holds the VIP and the client talks to it.

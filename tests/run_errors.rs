@@ -2,9 +2,12 @@
 //! when it cannot be a useful member of the cluster.
 
 use std::io::Write;
+use std::net::IpAddr;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 use std::process::{Command, Output};
+
+use hbd::config::{Builder, Link, Node};
 
 fn setup(dir: &Path, port: u16) -> std::path::PathBuf {
     let key = dir.join("authkey");
@@ -16,29 +19,14 @@ fn setup(dir: &Path, port: u16) -> std::path::PathBuf {
         .expect("key");
     writeln!(f, "1 {}", "ab12".repeat(16)).expect("write key");
     let config = dir.join("cluster.toml");
-    std::fs::write(
-        &config,
-        format!(
-            r#"
-[cluster]
-name = "t"
-[auth]
-key_file = "{}"
-[[link]]
-name = "lo"
-kind = "udp-unicast"
-port = {port}
-[[node]]
-name = "alpha"
-address.lo = "127.0.0.1"
-[[node]]
-name = "beta"
-address.lo = "127.0.0.2"
-"#,
-            key.display()
-        ),
-    )
-    .expect("config");
+    let lo = |n: u8| IpAddr::from([127, 0, 0, n]);
+    let text = Builder::new("t")
+        .key_file(&key)
+        .link(Link::udp_unicast("lo").port(port))
+        .node_with(Node::new("alpha").address("lo", lo(1)))
+        .node_with(Node::new("beta").address("lo", lo(2)))
+        .to_toml();
+    std::fs::write(&config, text).expect("config");
     config
 }
 

@@ -9,13 +9,22 @@ use std::time::Duration;
 use hbd::cluster::{
     Admin, Command, CommandError, Event, GroupEvent, LocalGroupState, Status, Until,
 };
-use sim::{Outcome, Sim, config, keys};
+use hbd::config::Builder;
+use sim::{Outcome, Sim, build, builder, config, keys};
 
 const MS: fn(u64) -> Duration = Duration::from_millis;
-const FAILBACK: &str = "[failover]\nauto_failback = true\nhold_down = \"1s\"\n";
+/// auto_failback with a hold-down of 1s.
+fn failback(b: Builder) -> Builder {
+    b.auto_failback(true).hold_down(Duration::from_secs(1))
+}
 
-fn two(extra: &str) -> Sim {
-    let mut s = Sim::new(config(2, 2, &[("web", 0)], extra));
+/// Two nodes, two links, web preferring n0 (and held there); [`failback`] if asked.
+fn two(with_failback: bool) -> Sim {
+    let mut b = builder(2, 2, &[("web", 0)]);
+    if with_failback {
+        b = failback(b);
+    }
+    let mut s = Sim::new(build(b));
     s.run_for(MS(500));
     assert_eq!(s.owner(0), 0);
     s
@@ -57,7 +66,7 @@ fn refused(r: Option<Result<hbd::cluster::CommandOutcome, CommandError>>) -> Com
 
 #[test]
 fn standby_hands_the_group_over_and_keeps_it_away_even_with_failback() {
-    let mut s = two(FAILBACK);
+    let mut s = two(true);
     let out = ok(s.op(0, standby(Some("web"))));
     assert_eq!(out.wait.len(), 1);
     assert_eq!(out.wait[0].until, Until::Away);
@@ -103,7 +112,7 @@ fn clear_forgets_standby_and_takeover_without_moving_anything() {
         group: g.map(str::to_string),
     };
     // Without failback: standby on n0, the group moves to n1; clear moves nothing back.
-    let mut s = two("");
+    let mut s = two(false);
     ok(s.op(0, standby(Some("web"))));
     s.run_for(MS(400));
     assert_eq!(s.owner(0), 1);
@@ -124,7 +133,7 @@ fn clear_forgets_standby_and_takeover_without_moving_anything() {
     assert_eq!(s.worst_overlap, Duration::ZERO);
 
     // A takeover's wish is forgotten too; a second clear has nothing to do.
-    let mut s = two("");
+    let mut s = two(false);
     ok(s.op(1, takeover(Some("web"), false)));
     s.run_for(MS(400));
     assert_eq!(s.owner(0), 1);
@@ -145,7 +154,7 @@ fn clear_forgets_standby_and_takeover_without_moving_anything() {
     ));
 
     // With auto_failback, a cleared standby on the preferred node lets it fail back.
-    let mut s = two(FAILBACK);
+    let mut s = two(true);
     ok(s.op(0, standby(Some("web"))));
     s.run_for(MS(400));
     assert_eq!(s.owner(0), 1);
@@ -161,7 +170,7 @@ fn clear_forgets_standby_and_takeover_without_moving_anything() {
 
 #[test]
 fn standby_of_every_group_and_standby_where_nothing_runs() {
-    let mut s = Sim::new(config(2, 1, &[("web", 0), ("db", 0), ("mail", 1)], ""));
+    let mut s = Sim::new(config(2, 1, &[("web", 0), ("db", 0), ("mail", 1)]));
     s.run_for(MS(500));
     assert_eq!((s.owner(0), s.owner(1), s.owner(2)), (0, 0, 1));
     let out = ok(s.op(0, standby(None)));
@@ -185,7 +194,7 @@ fn standby_of_every_group_and_standby_where_nothing_runs() {
 
 #[test]
 fn standby_is_refused_when_no_peer_could_take_the_group() {
-    let mut s = two("");
+    let mut s = two(false);
     s.crash(1);
     s.run_for(Duration::from_secs(2));
     let e = refused(s.op(0, standby(Some("web"))));
@@ -200,7 +209,7 @@ fn standby_is_refused_when_no_peer_could_take_the_group() {
 
 #[test]
 fn takeover_moves_the_group_here_without_overlap_and_it_stays() {
-    let mut s = two(FAILBACK);
+    let mut s = two(true);
     let out = ok(s.op(1, takeover(Some("web"), false)));
     assert_eq!(
         out.message,
@@ -236,7 +245,7 @@ fn takeover_moves_the_group_here_without_overlap_and_it_stays() {
 
 #[test]
 fn the_latest_takeover_wins() {
-    let mut s = Sim::new(config(3, 1, &[("web", 0)], ""));
+    let mut s = Sim::new(config(3, 1, &[("web", 0)]));
     s.run_for(MS(500));
     ok(s.op(1, takeover(Some("web"), false)));
     s.run_for(MS(500));
@@ -256,7 +265,7 @@ fn the_latest_takeover_wins() {
 
 #[test]
 fn a_failed_start_after_takeover_lets_the_group_run_elsewhere() {
-    let mut s = two("");
+    let mut s = two(false);
     s.nodes[1].start_outcome[0].push_back(Outcome::Fail);
     ok(s.op(1, takeover(Some("web"), false)));
     s.run_for(MS(800));
@@ -276,7 +285,7 @@ fn a_failed_start_after_takeover_lets_the_group_run_elsewhere() {
 
 #[test]
 fn takeover_of_a_group_blocked_on_the_holder_is_refused_until_unblocked() {
-    let mut s = Sim::new(config(2, 1, &[("web", 0)], ""));
+    let mut s = Sim::new(config(2, 1, &[("web", 0)]));
     s.nodes[0].start_outcome[0].push_back(Outcome::Blocked);
     s.run_for(MS(600));
     assert_eq!(
@@ -326,7 +335,7 @@ fn takeover_of_a_group_blocked_on_the_holder_is_refused_until_unblocked() {
 
 #[test]
 fn refusals_say_why_and_change_nothing() {
-    let mut s = two("");
+    let mut s = two(false);
     let e = refused(s.op(0, standby(Some("nope"))));
     assert_eq!(e.to_string(), "no group is named \"nope\" in cluster.toml");
     let e = refused(s.op(1, takeover(Some("nope"), false)));
@@ -342,7 +351,7 @@ fn refusals_say_why_and_change_nothing() {
         "group web is not blocked or failed here (it is running)"
     );
     // Before ready: commands that move groups wait for the peers to be heard.
-    let mut fresh = Sim::new(config(2, 1, &[("web", 0)], ""));
+    let mut fresh = Sim::new(config(2, 1, &[("web", 0)]));
     fresh.crash(1);
     let e = refused(fresh.op(0, takeover(None, false)));
     assert_eq!(e, CommandError::NotReady);
@@ -353,7 +362,7 @@ fn refusals_say_why_and_change_nothing() {
 
 #[test]
 fn maintenance_leaves_everything_as_it_is_and_peers_keep_off() {
-    let mut s = two("");
+    let mut s = two(false);
     ok(s.op(0, Command::Maintenance(true)));
     s.run_for(MS(200));
     assert!(
@@ -412,7 +421,7 @@ fn maintenance_leaves_everything_as_it_is_and_peers_keep_off() {
 
 #[test]
 fn a_node_in_maintenance_starts_nothing() {
-    let mut s = two("");
+    let mut s = two(false);
     ok(s.op(1, Command::Maintenance(true)));
     s.crash(0);
     s.run_for(Duration::from_secs(3));
@@ -428,8 +437,8 @@ fn a_node_in_maintenance_starts_nothing() {
 
 #[test]
 fn a_config_difference_shows_on_both_nodes_within_one_keepalive() {
-    let mut s = two("");
-    let other = config(2, 2, &[("web", 0)], "[failover]\nhold_down = \"7s\"\n");
+    let mut s = two(false);
+    let other = build(builder(2, 2, &[("web", 0)]).hold_down(Duration::from_secs(7)));
     let now = s.now;
     s.nodes[1]
         .core
@@ -485,7 +494,7 @@ fn a_config_difference_shows_on_both_nodes_within_one_keepalive() {
 
 #[test]
 fn status_has_links_transitions_and_round_trips_through_json() {
-    let mut s = two("");
+    let mut s = two(false);
     s.crash(0);
     s.run_for(Duration::from_secs(2));
     let st = status(&s, 1);
@@ -517,7 +526,7 @@ fn status_has_links_transitions_and_round_trips_through_json() {
 
 #[test]
 fn the_transition_list_is_bounded() {
-    let mut s = two("");
+    let mut s = two(false);
     for _ in 0..40 {
         ok(s.op(1, takeover(Some("web"), false)));
         s.run_for(MS(300));
@@ -541,7 +550,7 @@ fn random_commands_never_share_a_group_and_always_settle() {
     let groups = ["web", "db"];
     for seed in 0..16u64 {
         let mut rng = StdRng::seed_from_u64(seed);
-        let mut s = Sim::new(config(3, 2, &[("web", 0), ("db", 1)], FAILBACK));
+        let mut s = Sim::new(build(failback(builder(3, 2, &[("web", 0), ("db", 1)]))));
         s.run_for(MS(500));
         let mut log = Vec::new();
         for _ in 0..40 {
@@ -643,7 +652,7 @@ fn random_commands_never_share_a_group_and_always_settle() {
 
 #[test]
 fn upgrading_one_node_of_two_mid_run_moves_nothing() {
-    let mut s = Sim::new(config(2, 2, &[("web", 0)], ""));
+    let mut s = Sim::new(config(2, 2, &[("web", 0)]));
     // Both nodes start as an older hbd: wire version 1 only.
     for i in 0..2 {
         s.nodes[i].core.as_mut().unwrap().limit_wire_version(1);

@@ -6,18 +6,24 @@ mod sim;
 use std::time::Duration;
 
 use hbd::cluster::Event;
-use sim::{Sim, config};
+use hbd::config::{Builder, NoQuorum};
+use sim::{Sim, build, builder, config};
 
 #[allow(non_snake_case)]
 fn MS(ms: u64) -> Duration {
     Duration::from_millis(ms)
 }
 
-const PING: &str = "[failover]\nping = [\"192.0.2.1\", \"192.0.2.2\"]\nping_dampen = \"500ms\"\n";
+/// Ping nodes 192.0.2.1 and 192.0.2.2, dampened 500ms.
+fn ping(b: Builder) -> Builder {
+    b.ping("192.0.2.1".parse().unwrap())
+        .ping("192.0.2.2".parse().unwrap())
+        .ping_dampen(MS(500))
+}
 
 /// Two nodes that both reach both ping nodes; n0 holds the group.
 fn pinging_two() -> Sim {
-    let mut s = Sim::new(config(2, 1, &[("web", 0)], PING));
+    let mut s = Sim::new(build(ping(builder(2, 1, &[("web", 0)]))));
     s.nodes[0].ping = Some(2);
     s.nodes[1].ping = Some(2);
     s.run_for(MS(500));
@@ -90,7 +96,7 @@ fn a_node_that_reaches_no_ping_node_stops_and_only_the_other_side_holds() {
 
 #[test]
 fn no_ping_report_yet_means_no_start() {
-    let mut s = Sim::new(config(2, 1, &[("web", 0)], PING));
+    let mut s = Sim::new(build(ping(builder(2, 1, &[("web", 0)]))));
     s.run_for(Duration::from_secs(3));
     assert!(s.owners(0).is_empty(), "nobody knows whether it is cut off");
     s.nodes[1].ping = Some(1);
@@ -104,7 +110,7 @@ fn no_ping_report_yet_means_no_start() {
 
 #[test]
 fn three_nodes_isolated_one_stops_its_groups_the_majority_runs_them() {
-    let mut s = Sim::new(config(3, 1, &[("web", 0)], ""));
+    let mut s = Sim::new(config(3, 1, &[("web", 0)]));
     s.run_for(MS(500));
     assert_eq!(s.owner(0), 0);
     s.partition(&[0], &[1, 2]);
@@ -128,8 +134,8 @@ fn three_nodes_isolated_one_stops_its_groups_the_majority_runs_them() {
 
 #[test]
 fn freeze_keeps_what_runs_and_starts_nothing() {
-    let extra = "[failover]\nno_quorum = \"freeze\"\n";
-    let mut s = Sim::new(config(3, 1, &[("web", 0), ("db", 1)], extra));
+    let b = builder(3, 1, &[("web", 0), ("db", 1)]).no_quorum(NoQuorum::Freeze);
+    let mut s = Sim::new(build(b));
     s.run_for(MS(500));
     assert_eq!((s.owner(0), s.owner(1)), (0, 1));
     // n0 and n1 each alone, n2 alone too: nobody has quorum.
@@ -149,7 +155,7 @@ fn freeze_keeps_what_runs_and_starts_nothing() {
 
 #[test]
 fn healed_split_brain_keeps_one_records_both_views_and_reannounces() {
-    let mut s = Sim::new(config(2, 1, &[("web", 0)], ""));
+    let mut s = Sim::new(config(2, 1, &[("web", 0)]));
     s.run_for(MS(500));
     assert_eq!(s.owner(0), 0);
     // Two nodes, no ping node, no quorum rule: both hold it during the partition.
@@ -204,7 +210,7 @@ fn healed_split_brain_keeps_one_records_both_views_and_reannounces() {
 
 #[test]
 fn keeper_reannounces_even_when_the_other_side_heard_first_and_is_already_stopping() {
-    let mut s = Sim::new(config(2, 1, &[("web", 0)], ""));
+    let mut s = Sim::new(config(2, 1, &[("web", 0)]));
     s.run_for(MS(500));
     s.partition(&[0], &[1]);
     s.run_for(Duration::from_secs(2));

@@ -9,23 +9,22 @@ use std::time::Duration;
 
 use hbd::cluster::{Command, CommandError, Event, GroupEvent, LocalGroupState, NodeId};
 use hbd::config::{Config, Fence, HumanDuration};
-use sim::{Outcome, Sim, config};
+use sim::{Outcome, Sim, build, builder};
 
 const MS: fn(u64) -> Duration = Duration::from_millis;
 const DEADTIME: Duration = Duration::from_secs(1);
 
 /// `nodes` nodes, every one fenced by a unit, group web preferring n0.
 fn fenced(nodes: usize, groups: &[(&str, usize)]) -> Config {
-    let mut c = config(nodes, 1, groups, "[failover]\nfence_timeout = \"2s\"\n");
-    for (i, n) in c.nodes.iter_mut().enumerate() {
-        n.fence = Some(Fence {
-            unit: Some(format!("fence-test@n{i}.service")),
-            command: Vec::new(),
-            timeout: None,
-            delay: None,
-        });
-    }
-    c
+    build(
+        builder(nodes, 1, groups)
+            .fence_timeout(Duration::from_secs(2))
+            .with(|c| {
+                for (i, n) in c.nodes.iter_mut().enumerate() {
+                    n.fence = Some(Fence::unit(format!("fence-test@n{i}.service")));
+                }
+            }),
+    )
 }
 
 fn settled(c: Config) -> Sim {

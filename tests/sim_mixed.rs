@@ -9,14 +9,24 @@ mod sim;
 use std::time::Duration;
 
 use hbd::cluster::{Command, CommandError, Event};
-use sim::{Sim, config};
+use hbd::config::{Config, Migration, Protocol};
+use sim::{Sim, build, builder};
 
-const MIGRATION: &str =
-    "[migration]\nprotocol = \"heartbeat\"\nauthkeys = \"/etc/ha.d/authkeys\"\n";
+/// Two nodes and two links speaking Heartbeat's protocol (authkeys
+/// /etc/ha.d/authkeys), web preferring n0 and db n1.
+fn migrating(auto_failback: bool) -> Config {
+    build(
+        builder(2, 2, &[("web", 0), ("db", 1)])
+            .migration(Migration {
+                protocol: Protocol::Heartbeat,
+                authkeys: Some("/etc/ha.d/authkeys".into()),
+            })
+            .auto_failback(auto_failback),
+    )
+}
 
 fn mixed(auto_failback: bool) -> Sim {
-    let extra = format!("{MIGRATION}[failover]\nauto_failback = {auto_failback}\n");
-    let mut s = Sim::new(config(2, 2, &[("web", 0), ("db", 1)], &extra));
+    let mut s = Sim::new(migrating(auto_failback));
     s.boot(0);
     s.boot(1);
     // Both starting at once: neither is stable until Heartbeat's RQSTDELAY passes.
@@ -252,8 +262,7 @@ proptest::proptest! {
     ) {
         use hbd::cluster::LinkId;
         use hbd::proto::heartbeat::Message;
-        let extra = format!("{MIGRATION}[failover]\nauto_failback = true\n");
-        let mut s = Sim::new(config(2, 2, &[("web", 0), ("db", 1)], &extra));
+        let mut s = Sim::new(migrating(true));
         s.crash(0);
         s.boot(1);
         let mut peer = speaker_as_n0(s.heartbeat.clone().unwrap(), 5);
@@ -329,8 +338,7 @@ fn statuses_after_a_shutdown_notice_are_no_sign_of_life() {
 fn packets_in_the_peer_s_name_that_fail_authentication_hold_a_takeover_back() {
     use hbd::cluster::LinkId;
     use hbd::proto::heartbeat::{Keyring, Method};
-    let extra = format!("{MIGRATION}[failover]\nauto_failback = false\n");
-    let mut s = Sim::new(config(2, 2, &[("web", 0), ("db", 1)], &extra));
+    let mut s = Sim::new(migrating(false));
     // n0 runs with another authkeys: its packets arrive, none authenticates.
     let wrong = Keyring::new(1, vec![(1, Method::Sha1(b"another secret".to_vec()))]).unwrap();
     let mut n0 = speaker_as_n0(wrong, 1_000_001);

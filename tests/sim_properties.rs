@@ -7,9 +7,10 @@ mod sim;
 use std::time::{Duration, Instant};
 
 use hbd::cluster::{Cluster, Command, GroupEvent, LinkId, NodeId};
+use hbd::config::{Builder, Fence};
 use hbd::proto::wire;
 use proptest::prelude::*;
-use sim::{Outcome, Sim, config, keys};
+use sim::{Outcome, Sim, build, builder, config, keys};
 
 /// Longest tolerated overlap between connected nodes: a heartbeat interval (100ms)
 /// to hear the rival, plus a stop (50ms), plus slack for delivery.
@@ -131,25 +132,23 @@ fn settle_and_check(s: &mut Sim) {
     }
 }
 
-/// The config of the three-node cluster the properties run (two links; web prefers
-/// n0, db n1; hold_down 3s), with `failover` added to its [failover] table.
-fn config3(failover: &str) -> hbd::config::Config {
-    config(
-        3,
-        2,
-        &[("web", 0), ("db", 1)],
-        &format!("[failover]\nhold_down = \"3s\"\n{failover}"),
-    )
+/// The three-node cluster the properties run (two links; web prefers n0, db n1;
+/// hold_down 3s).
+fn builder3() -> Builder {
+    builder(3, 2, &[("web", 0), ("db", 1)]).hold_down(Duration::from_secs(3))
 }
 
 fn sim3() -> Sim {
-    Sim::new(config3(""))
+    Sim::new(build(builder3()))
 }
 
 /// The three-node cluster with two ping nodes that every node reaches at first.
 fn sim3_ping() -> Sim {
-    let mut s = Sim::new(config3(
-        "ping = [\"192.0.2.1\", \"192.0.2.2\"]\nping_dampen = \"300ms\"\n",
+    let mut s = Sim::new(build(
+        builder3()
+            .ping("192.0.2.1".parse().unwrap())
+            .ping("192.0.2.2".parse().unwrap())
+            .ping_dampen(Duration::from_millis(300)),
     ));
     for n in &mut s.nodes {
         n.ping = Some(2);
@@ -166,16 +165,13 @@ fn fault_or_ping() -> impl Strategy<Value = Fault> {
 
 /// `sim3` with every node fenced (a fence powers the node off, as in the sim).
 fn sim3_fenced() -> Sim {
-    let mut c = config3("fence_timeout = \"2s\"\n");
-    for (i, n) in c.nodes.iter_mut().enumerate() {
-        n.fence = Some(hbd::config::Fence {
-            unit: Some(format!("fence-sim@n{i}.service")),
-            command: Vec::new(),
-            timeout: None,
-            delay: None,
-        });
-    }
-    Sim::new(c)
+    Sim::new(build(
+        builder3().fence_timeout(Duration::from_secs(2)).with(|c| {
+            for (i, n) in c.nodes.iter_mut().enumerate() {
+                n.fence = Some(Fence::unit(format!("fence-sim@n{i}.service")));
+            }
+        }),
+    ))
 }
 
 /// The fault sequences of the overlap property (without ping faults).
@@ -235,7 +231,7 @@ proptest! {
 
     #[test]
     fn any_mutation_of_a_signed_packet_is_rejected(pos in 0usize..200, bit in 0u8..8, cut in 0usize..200) {
-        let c = config(2, 1, &[("web", 0)], "");
+        let c = config(2, 1, &[("web", 0)]);
         let mut core = Cluster::new(&c, NodeId(0), keys(), 7, Instant::now());
         core.handle_timeout(Instant::now());
         let packet = std::iter::from_fn(|| core.poll_action())

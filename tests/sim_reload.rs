@@ -5,12 +5,11 @@
 
 mod sim;
 
-use std::path::Path;
 use std::time::Duration;
 
 use hbd::cluster::{Event, GroupEvent, LocalGroupState, ReloadError, Status};
-use hbd::config::{self, Config};
-use sim::{Outcome, Sim, config};
+use hbd::config::{Builder, Config, Group};
+use sim::{Outcome, Sim, build, builder, config};
 
 const MS: fn(u64) -> Duration = Duration::from_millis;
 
@@ -18,30 +17,18 @@ fn status(s: &Sim, i: usize) -> Status {
     s.nodes[i].core.as_ref().expect("node runs").status()
 }
 
-/// Two nodes, two links; groups (name, preferred node, unit).
-fn two_nodes(timing: &str, groups: &[(&str, usize, &str)]) -> Config {
-    let mut t = format!("[cluster]\nname = \"sim\"\n[timing]\n{timing}");
-    for l in 0..2 {
-        t += &format!(
-            "[[link]]\nname = \"l{l}\"\nkind = \"udp-broadcast\"\ninterface = \"eth{l}\"\n"
-        );
-    }
-    for n in 0..2 {
-        t += &format!("[[node]]\nname = \"n{n}\"\n");
-    }
+/// Two nodes, two links, the usual timing; groups (name, preferred node, unit).
+fn builder2(groups: &[(&str, usize, &str)]) -> Builder {
+    let mut b = builder(2, 2, &[]);
     for (g, pref, unit) in groups {
-        t += &format!(
-            "[[group]]\nname = \"{g}\"\npreferred = \"n{pref}\"\n[[group.resource]]\nkind = \"unit\"\nunit = \"{unit}\"\n"
-        );
+        b = b.group(Group::new(*g, format!("n{pref}")).unit(*unit));
     }
-    match config::parse_str(&t, Path::new("sim.toml")) {
-        Ok(l) => l.config,
-        Err(e) => panic!("sim config: {e}\n{t}"),
-    }
+    b
 }
 
-const FAST: &str =
-    "keepalive = \"100ms\"\nwarntime = \"300ms\"\ndeadtime = \"1s\"\ninitdead = \"2s\"\n";
+fn two_nodes(groups: &[(&str, usize, &str)]) -> Config {
+    build(builder2(groups))
+}
 
 fn moves(s: &Sim, i: usize) -> usize {
     s.events(i)
@@ -64,7 +51,7 @@ fn a_rolling_reload_adds_and_removes_groups_and_moves_nothing_else() {
         ("db", 1, "db.service"),
         ("mail", 0, "mail.service"),
     ];
-    let mut s = Sim::new(two_nodes(FAST, &before));
+    let mut s = Sim::new(two_nodes(&before));
     s.run_for(MS(2500));
     let (web, db, mail) = (s.group("web"), s.group("db"), s.group("mail"));
     assert_eq!((s.owner(web), s.owner(db), s.owner(mail)), (0, 1, 0));
@@ -72,14 +59,11 @@ fn a_rolling_reload_adds_and_removes_groups_and_moves_nothing_else() {
     let (starts_before, moves_before) = (starts(&s), moves(&s, 0) + moves(&s, 1));
 
     // db (in the middle, held by n1) goes, queue (preferring n1) comes.
-    let after = two_nodes(
-        FAST,
-        &[
-            ("web", 0, "web.service"),
-            ("mail", 0, "mail.service"),
-            ("queue", 1, "queue.service"),
-        ],
-    );
+    let after = two_nodes(&[
+        ("web", 0, "web.service"),
+        ("mail", 0, "mail.service"),
+        ("queue", 1, "queue.service"),
+    ]);
     // n0 first: it did not hold db, so it forgets it; n1 does not know queue yet, so
     // n0 places it (different files: no deferring to n1's rank).
     let r = s.reload(0, after.clone()).expect("reload on n0");
@@ -140,15 +124,12 @@ fn a_rolling_reload_adds_and_removes_groups_and_moves_nothing_else() {
 
 #[test]
 fn a_group_whose_resources_changed_restarts_in_place_on_its_holder() {
-    let mut s = Sim::new(two_nodes(
-        FAST,
-        &[("web", 0, "web.service"), ("db", 1, "db.service")],
-    ));
+    let mut s = Sim::new(two_nodes(&[
+        ("web", 0, "web.service"),
+        ("db", 1, "db.service"),
+    ]));
     s.run_for(MS(2500));
-    let changed = two_nodes(
-        FAST,
-        &[("web", 0, "web2.service"), ("db", 1, "db2.service")],
-    );
+    let changed = two_nodes(&[("web", 0, "web2.service"), ("db", 1, "db2.service")]);
     let r = s.reload(0, changed.clone()).expect("reload n0");
     // Held here: restarted in place from the first resource that differs.
     assert_eq!(r.restart.len(), 1);
@@ -168,9 +149,9 @@ fn a_group_whose_resources_changed_restarts_in_place_on_its_holder() {
 #[test]
 fn reloads_that_cannot_be_applied_say_why_and_change_nothing() {
     let groups = [("web", 0, "web.service"), ("db", 0, "db.service")];
-    let mut s = Sim::new(two_nodes(FAST, &groups));
+    let mut s = Sim::new(two_nodes(&groups));
     s.run_for(MS(2500));
-    let only_web = two_nodes(FAST, &[("web", 0, "web.service")]);
+    let only_web = two_nodes(&[("web", 0, "web.service")]);
     let digest = status(&s, 0).digest;
 
     // db blocked here: removing it is refused.
@@ -193,7 +174,7 @@ fn reloads_that_cannot_be_applied_say_why_and_change_nothing() {
     assert_eq!(status(&s, 0).groups.len(), 2);
 
     // A group starting here: reload once it has settled.
-    let mut s = Sim::new(two_nodes(FAST, &groups));
+    let mut s = Sim::new(two_nodes(&groups));
     s.nodes[0].start_outcome[1].push_back(Outcome::Hang);
     s.run_for(MS(2500));
     let e = s.reload(0, only_web.clone()).unwrap_err();
@@ -213,7 +194,7 @@ fn reloads_that_cannot_be_applied_say_why_and_change_nothing() {
     );
 
     // Nodes and links still need a restart.
-    let three = config(3, 2, &[("web", 0)], "");
+    let three = config(3, 2, &[("web", 0)]);
     let e = s.reload(1, three).unwrap_err();
     assert_eq!(
         e.to_string(),
@@ -224,16 +205,16 @@ fn reloads_that_cannot_be_applied_say_why_and_change_nothing() {
 
 #[test]
 fn a_removed_group_whose_stop_fails_stays_claimed_until_unblocked() {
-    let mut s = Sim::new(two_nodes(
-        FAST,
-        &[("web", 0, "web.service"), ("db", 0, "db.service")],
-    ));
+    let mut s = Sim::new(two_nodes(&[
+        ("web", 0, "web.service"),
+        ("db", 0, "db.service"),
+    ]));
     s.run_for(MS(2500));
     let db = s.group("db");
     assert_eq!(s.owner(db), 0);
     s.nodes[0].stop_outcome[db].push_back(Outcome::Fail);
     let r = s
-        .reload(0, two_nodes(FAST, &[("web", 0, "web.service")]))
+        .reload(0, two_nodes(&[("web", 0, "web.service")]))
         .unwrap();
     assert_eq!(r.release.len(), 1);
     s.run_for(MS(2000));
@@ -264,9 +245,10 @@ fn a_removed_group_whose_stop_fails_stays_claimed_until_unblocked() {
 #[test]
 fn nodes_with_different_timing_never_flap_or_share_a_group() {
     // n1 beats every 1.5s (deadtime 5s); n0 would call it dead after 1s of silence.
-    let slow = "keepalive = \"1500ms\"\nwarntime = \"3s\"\ndeadtime = \"5s\"\ninitdead = \"10s\"\n";
+    let secs = Duration::from_secs;
     let groups = [("web", 0, "web.service"), ("db", 1, "db.service")];
-    let mut s = Sim::with_configs(vec![two_nodes(FAST, &groups), two_nodes(slow, &groups)]);
+    let slow = build(builder2(&groups).timing(MS(1500), secs(3), secs(5), secs(10)));
+    let mut s = Sim::with_configs(vec![two_nodes(&groups), slow]);
     s.run_for(Duration::from_secs(120));
     for i in 0..2 {
         let flaps = s
@@ -306,7 +288,7 @@ fn nodes_with_different_timing_never_flap_or_share_a_group() {
 
 #[test]
 fn standby_kept_by_the_shell_stands_after_a_restart_of_hbd() {
-    let mut s = Sim::new(two_nodes(FAST, &[("web", 0, "web.service")]));
+    let mut s = Sim::new(two_nodes(&[("web", 0, "web.service")]));
     s.run_for(MS(2500));
     s.command(
         0,
@@ -343,9 +325,9 @@ fn standby_kept_by_the_shell_stands_after_a_restart_of_hbd() {
 
 #[test]
 fn crossed_preferred_nodes_in_different_files_settle_on_one_holder_with_failback() {
-    let failback = format!("{FAST}[failover]\nauto_failback = true\nhold_down = \"1s\"\n");
-    let a = two_nodes(&failback, &[("web", 1, "web.service")]);
-    let b = two_nodes(&failback, &[("web", 0, "web.service")]);
+    let failback = |b: Builder| b.auto_failback(true).hold_down(Duration::from_secs(1));
+    let a = build(failback(builder2(&[("web", 1, "web.service")])));
+    let b = build(failback(builder2(&[("web", 0, "web.service")])));
     let mut s = Sim::with_configs(vec![a, b]);
     s.run_for(Duration::from_secs(30));
     s.owner(0);

@@ -6,20 +6,20 @@ mod sim;
 use std::time::Duration;
 
 use hbd::cluster::{Command, Event, Found, GroupEvent, LocalGroupState, PeerState};
-use sim::{Outcome, Sim, config};
+use sim::{Outcome, Sim, build, builder, config};
 
 const MS: fn(u64) -> Duration = Duration::from_millis;
 const DEADTIME: Duration = Duration::from_secs(1);
 
 fn settled_two() -> Sim {
-    let mut s = Sim::new(config(2, 2, &[("web", 0)], ""));
+    let mut s = Sim::new(config(2, 2, &[("web", 0)]));
     s.run_for(MS(500));
     s
 }
 
 #[test]
 fn cold_start_gives_each_group_to_its_preferred_node() {
-    let mut s = Sim::new(config(3, 2, &[("web", 0), ("db", 1), ("mail", 2)], ""));
+    let mut s = Sim::new(config(3, 2, &[("web", 0), ("db", 1), ("mail", 2)]));
     s.run_for(MS(500));
     assert_eq!(s.owner(0), 0);
     assert_eq!(s.owner(1), 1);
@@ -38,7 +38,7 @@ fn cold_start_gives_each_group_to_its_preferred_node() {
 
 #[test]
 fn a_lone_node_waits_initdead_then_takes_everything() {
-    let mut s = Sim::new(config(2, 1, &[("web", 1)], ""));
+    let mut s = Sim::new(config(2, 1, &[("web", 1)]));
     s.crash(1);
     s.run_for(MS(1900));
     assert!(s.owners(0).is_empty(), "nothing may start before initdead");
@@ -172,7 +172,7 @@ fn partition_heal_leaves_exactly_one_owner() {
 fn three_nodes_fail_over_down_the_rank() {
     // Five nodes, so that three remain after two crashes: a majority (quorum). With
     // three nodes the last one would have no quorum and start nothing (sim_defences).
-    let mut s = Sim::new(config(5, 1, &[("web", 0)], ""));
+    let mut s = Sim::new(config(5, 1, &[("web", 0)]));
     s.run_for(MS(500));
     assert_eq!(s.owner(0), 0);
     s.crash(0);
@@ -186,7 +186,7 @@ fn three_nodes_fail_over_down_the_rank() {
 #[test]
 fn death_of_the_new_owner_while_it_starts_hands_over_again() {
     // Five nodes: the three left after two crashes still have quorum.
-    let mut s = Sim::new(config(5, 1, &[("web", 0)], ""));
+    let mut s = Sim::new(config(5, 1, &[("web", 0)]));
     s.run_for(MS(500));
     s.nodes[1].start_outcome[0].push_back(Outcome::Hang);
     s.crash(0);
@@ -233,7 +233,7 @@ fn clean_shutdown_hands_over_without_waiting_for_deadtime() {
 
 #[test]
 fn shutdown_stops_groups_last_first() {
-    let mut s = Sim::new(config(2, 1, &[("a", 0), ("b", 0), ("c", 0)], ""));
+    let mut s = Sim::new(config(2, 1, &[("a", 0), ("b", 0), ("c", 0)]));
     s.run_for(MS(500));
     s.command(0, Command::Shutdown);
     s.run_for(Duration::from_secs(2));
@@ -254,11 +254,8 @@ fn shutdown_stops_groups_last_first() {
 
 #[test]
 fn start_failure_passes_the_group_on_and_holds_down() {
-    let mut s = Sim::new(config(
-        2,
-        1,
-        &[("web", 0)],
-        "[failover]\nhold_down = \"10s\"\n",
+    let mut s = Sim::new(build(
+        builder(2, 1, &[("web", 0)]).hold_down(Duration::from_secs(10)),
     ));
     s.nodes[0].start_outcome[0].push_back(Outcome::Fail);
     s.run_for(Duration::from_secs(1));
@@ -324,11 +321,10 @@ fn failed_stop_blocks_the_group_everywhere() {
 
 #[test]
 fn auto_failback_waits_for_the_hold_down() {
-    let mut s = Sim::new(config(
-        2,
-        1,
-        &[("web", 0)],
-        "[failover]\nauto_failback = true\nhold_down = \"5s\"\n",
+    let mut s = Sim::new(build(
+        builder(2, 1, &[("web", 0)])
+            .auto_failback(true)
+            .hold_down(Duration::from_secs(5)),
     ));
     s.run_for(MS(500));
     s.crash(0);
@@ -378,7 +374,7 @@ fn status_line_reads_well() {
 
 #[test]
 fn a_start_whose_rollback_fails_blocks_the_group() {
-    let mut s = Sim::new(config(2, 1, &[("web", 0)], ""));
+    let mut s = Sim::new(config(2, 1, &[("web", 0)]));
     s.nodes[0].start_outcome[0].push_back(Outcome::Blocked);
     s.run_for(Duration::from_secs(5));
     assert_eq!(s.owner(0), 0, "partly up on n0: n1 must not start it");
@@ -438,10 +434,14 @@ fn a_group_without_resources_is_never_adopted() {
 }
 
 fn config_with_empty_group() -> hbd::config::Config {
-    let t = "[cluster]\nname = \"e\"\n[[link]]\nname = \"l\"\nkind = \"udp-broadcast\"\ninterface = \"eth0\"\n[[node]]\nname = \"n0\"\n[[node]]\nname = \"n1\"\n[[group]]\nname = \"empty\"\npreferred = \"n0\"\n";
-    hbd::config::parse_str(t, std::path::Path::new("e.toml"))
-        .expect("valid")
-        .config
+    use hbd::config::{Builder, Group, Link};
+    build(
+        Builder::new("e")
+            .link(Link::udp_broadcast("l", "eth0"))
+            .node("n0")
+            .node("n1")
+            .group(Group::new("empty", "n0")),
+    )
 }
 
 #[test]

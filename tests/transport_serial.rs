@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use hbd::config::{self, Config};
+use hbd::config::{Builder, Config, Link};
 use hbd::transport::{self, Source};
 
 /// `socat -d -d pty,raw,echo=0 pty,raw,echo=0`, with the two /dev/pts paths it prints.
@@ -50,26 +50,14 @@ impl Drop for PtyPair {
     }
 }
 
+/// Nodes a and b on one serial link "cable" at 115200 baud.
 fn serial_config(device: &Path) -> Config {
-    let text = format!(
-        r#"
-[cluster]
-name = "t"
-[[link]]
-name = "cable"
-kind = "serial"
-device = "{}"
-baud = 115200
-[[node]]
-name = "a"
-[[node]]
-name = "b"
-"#,
-        device.display()
-    );
-    config::parse_bytes(text.as_bytes(), Path::new("test.toml"))
+    Builder::new("t")
+        .link(Link::serial("cable", device).baud(115200))
+        .node("a")
+        .node("b")
+        .build()
         .unwrap_or_else(|e| panic!("{e}"))
-        .config
 }
 
 async fn recv(rx: &mut transport::Receiver) -> Vec<u8> {

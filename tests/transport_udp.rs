@@ -1,11 +1,10 @@
 //! UDP transports on loopback: unicast between three 127.0.0.x addresses, the
 //! oversize guard, and (where the host allows it) multicast on `lo`.
 
-use std::net::{SocketAddr, UdpSocket};
-use std::path::Path;
+use std::net::{IpAddr, SocketAddr, UdpSocket};
 use std::time::Duration;
 
-use hbd::config::{self, Config};
+use hbd::config::{Builder, Config, Link, Node};
 use hbd::transport::{self, MAX_DATAGRAM, Source};
 
 fn free_port() -> u16 {
@@ -16,32 +15,25 @@ fn free_port() -> u16 {
         .expect("ephemeral port")
 }
 
-fn config(text: &str) -> Config {
-    config::parse_bytes(text.as_bytes(), Path::new("test.toml"))
-        .unwrap_or_else(|e| panic!("{e}"))
-        .config
+fn build(b: Builder) -> Config {
+    b.build().unwrap_or_else(|e| panic!("{e}"))
 }
 
+/// Nodes a, b, c at 127.0.0.1, .2, .3 on one unicast link "lo".
 fn unicast_config(port: u16) -> Config {
-    config(&format!(
-        r#"
-[cluster]
-name = "t"
-[[link]]
-name = "lo"
-kind = "udp-unicast"
-port = {port}
-[[node]]
-name = "a"
-address.lo = "127.0.0.1"
-[[node]]
-name = "b"
-address.lo = "127.0.0.2"
-[[node]]
-name = "c"
-address.lo = "127.0.0.3"
-"#
-    ))
+    let lo = |n: u8| IpAddr::from([127, 0, 0, n]);
+    build(
+        Builder::new("t")
+            .link(Link::udp_unicast("lo").port(port))
+            .node_with(Node::new("a").address("lo", lo(1)))
+            .node_with(Node::new("b").address("lo", lo(2)))
+            .node_with(Node::new("c").address("lo", lo(3))),
+    )
+}
+
+/// Nodes a and b on one link.
+fn two_on(link: Link) -> Config {
+    build(Builder::new("t").link(link).node("a").node("b"))
 }
 
 async fn recv(rx: &mut transport::Receiver) -> transport::Datagram {
@@ -102,22 +94,8 @@ async fn multicast_opens_on_lo() {
     // Sending and receiving multicast through lo depends on the host's routes and
     // lo's MULTICAST flag; what must always work is setting the socket up.
     let port = free_port();
-    let cfg = config(&format!(
-        r#"
-[cluster]
-name = "t"
-[[link]]
-name = "mc"
-kind = "udp-multicast"
-interface = "lo"
-group = "239.255.77.1"
-port = {port}
-[[node]]
-name = "a"
-[[node]]
-name = "b"
-"#
-    ));
+    let group = "239.255.77.1".parse().expect("group");
+    let cfg = two_on(Link::udp_multicast("mc", "lo", group).port(port));
     match transport::open(&cfg, 0, 0) {
         Ok(_) => {}
         // Containers without multicast on lo refuse the join; say so, do not fail.
@@ -128,21 +106,7 @@ name = "b"
 #[tokio::test]
 async fn broadcast_opens_on_lo() {
     let port = free_port();
-    let cfg = config(&format!(
-        r#"
-[cluster]
-name = "t"
-[[link]]
-name = "bc"
-kind = "udp-broadcast"
-interface = "lo"
-port = {port}
-[[node]]
-name = "a"
-[[node]]
-name = "b"
-"#
-    ));
+    let cfg = two_on(Link::udp_broadcast("bc", "lo").port(port));
     let (mut tx, _rx) = transport::open(&cfg, 0, 0).expect("broadcast socket on lo");
     // lo has no broadcast address, so the send may be refused; it must not panic.
     let _ = tx.send(b"x").await;

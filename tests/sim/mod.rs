@@ -9,37 +9,43 @@
 #![allow(dead_code)]
 
 use std::collections::{BTreeMap, VecDeque};
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 use hbd::cluster::{
     Action, Cluster, Command, CommandError, CommandOutcome, Event, FenceResult, Found, GroupEvent,
     GroupId, LinkId, LocalGroupState, NodeId, Reject, ReloadError, Reloaded, Retirement,
 };
-use hbd::config::{self, Algorithm, Config, KeySet};
+use hbd::config::{Algorithm, Builder, Config, Group, KeySet, Link};
 use hbd::proto::wire::DecodeError;
 
-pub fn config(nodes: usize, links: usize, groups: &[(&str, usize)], extra: &str) -> Config {
-    let mut t = String::from(
-        "[cluster]\nname = \"sim\"\n[timing]\nkeepalive = \"100ms\"\nwarntime = \"300ms\"\ndeadtime = \"1s\"\ninitdead = \"2s\"\n",
-    );
-    t += extra;
+/// The simulated cluster "sim": `nodes` nodes n0…, `links` broadcast links l0… on
+/// eth0…, and each group `(name, preferred node)` with one unit `name.service`;
+/// keepalive 100ms, warntime 300ms, deadtime 1s, initdead 2s.
+pub fn builder(nodes: usize, links: usize, groups: &[(&str, usize)]) -> Builder {
+    let ms = Duration::from_millis;
+    let mut b = Builder::new("sim").timing(ms(100), ms(300), ms(1000), ms(2000));
     for l in 0..links {
-        t += &format!(
-            "[[link]]\nname = \"l{l}\"\nkind = \"udp-broadcast\"\ninterface = \"eth{l}\"\n"
-        );
+        b = b.link(Link::udp_broadcast(format!("l{l}"), format!("eth{l}")));
     }
     for n in 0..nodes {
-        t += &format!("[[node]]\nname = \"n{n}\"\n");
+        b = b.node(format!("n{n}"));
     }
     for (g, pref) in groups {
-        t += &format!(
-            "[[group]]\nname = \"{g}\"\npreferred = \"n{pref}\"\n[[group.resource]]\nkind = \"unit\"\nunit = \"{g}.service\"\n"
-        );
+        b = b.group(Group::new(*g, format!("n{pref}")).unit(format!("{g}.service")));
     }
-    match config::parse_str(&t, Path::new("sim.toml")) {
-        Ok(l) => l.config,
-        Err(e) => panic!("sim config: {e}\n{t}"),
+    b
+}
+
+/// [`builder`]'s config as it is.
+pub fn config(nodes: usize, links: usize, groups: &[(&str, usize)]) -> Config {
+    build(builder(nodes, links, groups))
+}
+
+/// A config every node of a simulation can load.
+pub fn build(b: Builder) -> Config {
+    match b.clone().build() {
+        Ok(c) => c,
+        Err(e) => panic!("sim config: {e}\n{}", b.to_toml()),
     }
 }
 

@@ -7,6 +7,7 @@
 //! Every problem becomes a [`Diagnostic`] that names file:line:column and the key;
 //! warnings do not stop a load, errors do.
 
+mod builder;
 mod diagnostic;
 mod duration;
 mod keyset;
@@ -16,6 +17,7 @@ mod validate;
 
 use std::path::{Path, PathBuf};
 
+pub use builder::{BUILDER_PATH, Builder};
 pub use diagnostic::{Diagnostic, Position, Severity, SpanIndex, did_you_mean, position_of};
 pub use duration::{DurationError, HumanDuration};
 pub use keyset::KeySet;
