@@ -45,17 +45,26 @@ pub struct Args {
     pub force: bool,
 }
 
-fn parse_address(s: &str) -> std::result::Result<(String, IpAddr), String> {
+/// Why an `--address` value was refused.
+#[derive(Debug, thiserror::Error)]
+enum AddressError {
+    #[error("\"{0}\" is not LINK=ADDR, e.g. ucast-eth1=10.0.0.1")]
+    NoEquals(String),
+    #[error("\"{0}\" is not an IP address (LINK=ADDR, e.g. ucast-eth1=10.0.0.1)")]
+    NotAnAddress(String),
+    #[error("\"{0}\" names no link (LINK=ADDR, e.g. ucast-eth1=10.0.0.1)")]
+    NoLink(String),
+}
+
+fn parse_address(s: &str) -> std::result::Result<(String, IpAddr), AddressError> {
     let (link, addr) = s
         .split_once('=')
-        .ok_or_else(|| format!("\"{s}\" is not LINK=ADDR, e.g. ucast-eth1=10.0.0.1"))?;
-    let ip: IpAddr = addr.parse().map_err(|_| {
-        format!("\"{addr}\" is not an IP address (LINK=ADDR, e.g. ucast-eth1=10.0.0.1)")
-    })?;
+        .ok_or_else(|| AddressError::NoEquals(s.to_string()))?;
+    let ip: IpAddr = addr
+        .parse()
+        .map_err(|_| AddressError::NotAnAddress(addr.to_string()))?;
     if link.is_empty() {
-        return Err(format!(
-            "\"{s}\" names no link (LINK=ADDR, e.g. ucast-eth1=10.0.0.1)"
-        ));
+        return Err(AddressError::NoLink(s.to_string()));
     }
     Ok((link.to_string(), ip))
 }

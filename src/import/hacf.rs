@@ -280,7 +280,7 @@ pub fn parse(bytes: &[u8], file: &str, report: &mut Report) -> Result<HaCf, Impo
             }
             "keepalive" | "deadtime" | "warntime" | "initdead" => {
                 need(1, "a time in seconds, or with an ms/us suffix")?;
-                let ms = parse_time(args[0]).map_err(err)?;
+                let ms = parse_time(args[0]).map_err(|e| err(e.to_string()))?;
                 let t = Some(Timed { ms, line: n });
                 match dir {
                     "keepalive" => cf.keepalive = t,
@@ -363,7 +363,7 @@ pub fn parse(bytes: &[u8], file: &str, report: &mut Report) -> Result<HaCf, Impo
                 }
                 for iface in args {
                     limits(&cf, file)?;
-                    check_iface(iface).map_err(err)?;
+                    check_iface(iface).map_err(|e| err(e.to_string()))?;
                     let dup = cf.media.iter().find_map(|m| match m {
                         Medium::Bcast { iface: i, line, .. } if i == iface => Some(*line),
                         _ => None,
@@ -385,7 +385,7 @@ pub fn parse(bytes: &[u8], file: &str, report: &mut Report) -> Result<HaCf, Impo
             }
             "ucast" => {
                 need(2, "ucast INTERFACE PEER-ADDRESS")?;
-                check_iface(args[0]).map_err(err)?;
+                check_iface(args[0]).map_err(|e| err(e.to_string()))?;
                 if args.len() > 2 {
                     report.dropped(
                         file,
@@ -474,7 +474,7 @@ pub fn parse(bytes: &[u8], file: &str, report: &mut Report) -> Result<HaCf, Impo
             }
             "deadping" => {
                 need(1, "a time in seconds, or with an ms/us suffix")?;
-                let ms = parse_time(args[0]).map_err(err)?;
+                let ms = parse_time(args[0]).map_err(|e| err(e.to_string()))?;
                 cf.deadping = Some((Timed { ms, line: n }, shown.clone()));
             }
             "hbaping" => report.dropped(
@@ -674,7 +674,7 @@ fn parse_mcast(
     let (Some(iface), Some(group)) = (args.first(), args.get(1)) else {
         return Err(err(usage.into()));
     };
-    check_iface(iface).map_err(err)?;
+    check_iface(iface).map_err(|e| err(e.to_string()))?;
     let group_ip: Ipv4Addr = match group.parse::<IpAddr>() {
         Ok(IpAddr::V4(g)) if g.is_multicast() => g,
         Ok(_) => {
@@ -737,23 +737,27 @@ fn parse_mcast(
     })
 }
 
-fn check_iface(iface: &str) -> Result<(), String> {
+/// A name in ha.cf that cannot be a network interface's.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("\"{0}\" is not a network interface name (at most 15 characters, no '/')")]
+pub struct IfaceError(String);
+
+fn check_iface(iface: &str) -> Result<(), IfaceError> {
     if iface.is_empty() || iface.len() > 15 || iface.contains('/') {
-        Err(format!(
-            "\"{iface}\" is not a network interface name (at most 15 characters, no '/')"
-        ))
+        Err(IfaceError(iface.to_string()))
     } else {
         Ok(())
     }
 }
 
+/// A value in ha.cf that is no Heartbeat time.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("\"{0}\" is not a Heartbeat time: write seconds (\"2\") or milliseconds (\"2000ms\")")]
+pub struct TimeError(String);
+
 /// Heartbeat's time values: seconds (fractions allowed), or with an `ms`/`us` suffix.
-pub fn parse_time(v: &str) -> Result<u64, String> {
-    let bad = || {
-        format!(
-            "\"{v}\" is not a Heartbeat time: write seconds (\"2\") or milliseconds (\"2000ms\")"
-        )
-    };
+pub fn parse_time(v: &str) -> Result<u64, TimeError> {
+    let bad = || TimeError(v.to_string());
     let (num, scale_us) = if let Some(x) = v.strip_suffix("ms") {
         (x, 1000u64)
     } else if let Some(x) = v.strip_suffix("us") {
