@@ -11,7 +11,7 @@ use super::model::*;
 use crate::proto::wire;
 
 /// Upper bounds that keep a heartbeat packet inside one UDP datagram; the wire
-/// module owns the limits, validation enforces them (see also [`heartbeat_fits`]).
+/// module owns the limits, validation enforces them (see also `heartbeat_fits`).
 pub const MAX_NODES: usize = 32;
 pub const MAX_GROUPS: usize = wire::MAX_CLAIMS;
 pub const MAX_NAME: usize = wire::MAX_NAME;
