@@ -16,6 +16,7 @@ mod lab;
 
 use std::time::{Duration, Instant};
 
+use hbd::config::HumanDuration;
 use lab::ctl::{HBD, status};
 use lab::web::*;
 use lab::{Lab, Node, wait_until};
@@ -77,13 +78,14 @@ fn cut_off_holder_without_the_ping_node_yields_and_only_the_other_side_holds() {
     let _s = serial();
     // The ping node is the client on net B; the drop must count (ping_dampen) well
     // before the peer's deadtime, or both would hold the group meanwhile.
-    let cluster = CLUSTER
-        .replace("deadtime = \"1s\"", "deadtime = \"2s\"")
-        .replace("initdead = \"2s\"", "initdead = \"4s\"")
-        .replace(
-            "hold_down = \"2s\"",
-            "hold_down = \"2s\"\nping = [\"10.98.0.254\"]\nping_dampen = \"400ms\"",
-        );
+    let cluster = cluster()
+        .with(|c| {
+            c.timing.deadtime = HumanDuration::from_secs(2);
+            c.timing.initdead = HumanDuration::from_secs(4);
+        })
+        .ping([10, 98, 0, 254].into())
+        .ping_dampen(Duration::from_millis(400))
+        .to_toml();
     let lab = web_lab("png", &cluster, |n| {
         n.write_file("/etc/dbus-1/system.d/org.hbd.Control1.conf", POLICY, 0o644);
         n.exec_ok(&["systemctl", "reload", "dbus.service"]);
@@ -247,13 +249,6 @@ fn two_nodes_without_tie_breaker_run_both_then_heal_to_one_and_reannounce() {
     );
 }
 
-const THREE: &str = r#"
-[[node]]
-name = "n3"
-address.a = "10.99.0.3"
-address.b = "10.98.0.3"
-"#;
-
 #[test]
 #[cfg_attr(
     not(hbd_lab),
@@ -265,8 +260,10 @@ fn three_nodes_the_isolated_one_stops_its_groups_the_majority_runs_them() {
     }
     let _s = serial();
     // The web cluster with a third node (the nodes come before the group in the file).
-    let at = CLUSTER.find("[[group]]").expect("a group");
-    let cluster = format!("{}{THREE}\n{}", &CLUSTER[..at], &CLUSTER[at..]);
+    let n3 = hbd::config::Node::new("n3")
+        .address("a", [10, 99, 0, 3].into())
+        .address("b", [10, 98, 0, 3].into());
+    let cluster = cluster().node_with(n3).to_toml();
     let lab = Lab::boot("quo", 3);
     for n in lab.nodes() {
         n.install_unit(WEB, WEB_UNIT);

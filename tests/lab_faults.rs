@@ -7,6 +7,7 @@ mod lab;
 
 use std::time::{Duration, Instant};
 
+use hbd::config::{Link, Node};
 use lab::web::*;
 use lab::{Lab, wait_until};
 
@@ -189,11 +190,7 @@ fn keys_rotate_across_the_cluster_without_a_failover() {
     reload(&n1);
     reload(&n2);
     // 2. Sign with key 2, one node at a time.
-    let with_key_2 = CLUSTER.replacen("[timing]", "[auth]\nkey_id = 2\n\n[timing]", 1);
-    assert_ne!(
-        with_key_2, CLUSTER,
-        "web/cluster.toml has a [timing] section"
-    );
+    let with_key_2 = cluster().key_id(2).to_toml();
     for n in [&n1, &n2] {
         n.write_file("/etc/hbd/cluster.toml", &with_key_2, 0o644);
         reload(n);
@@ -236,17 +233,15 @@ fn a_cloned_node_is_reported_everywhere_and_moves_nothing() {
     }
     let _s = serial();
     // The web cluster over broadcast links (a clone needs no address of its own).
-    let start = CLUSTER.find("[[link]]").expect("links in web/cluster.toml");
-    let groups = CLUSTER
-        .find("[[group]]")
-        .expect("groups in web/cluster.toml");
-    let cluster = format!(
-        "{}[[link]]\nname = \"a\"\nkind = \"udp-broadcast\"\ninterface = \"eth0\"\n\n\
-         [[link]]\nname = \"b\"\nkind = \"udp-broadcast\"\ninterface = \"eth1\"\n\n\
-         [[node]]\nname = \"n1\"\n\n[[node]]\nname = \"n2\"\n\n{}",
-        &CLUSTER[..start],
-        &CLUSTER[groups..]
-    );
+    let cluster = cluster()
+        .with(|c| {
+            c.links = vec![
+                Link::udp_broadcast("a", "eth0"),
+                Link::udp_broadcast("b", "eth1"),
+            ];
+            c.nodes = vec![Node::new("n1"), Node::new("n2")];
+        })
+        .to_toml();
     let lab = Lab::boot("cln", 3);
     let (n1, n2, n3) = (lab.node("n1"), lab.node("n2"), lab.node("n3"));
     for n in lab.nodes() {

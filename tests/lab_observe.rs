@@ -11,6 +11,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use hbd::config::{Events, HumanDuration, Metrics, Resource};
 use lab::web::*;
 use lab::{Node, wait_until};
 
@@ -29,11 +30,19 @@ echo "$HBD_SEQ $HBD_EVENT ${HBD_PEER:-}${HBD_GROUP:-} ${HBD_STATE:-} ${HBD_REASO
 if [ "$HBD_EVENT" = link-down ]; then exec sleep infinity; fi
 "#;
 
+/// The web cluster with a slow unit last in its group, metrics and an event hook.
 fn cluster() -> String {
-    format!(
-        "{CLUSTER}\n[[group.resource]]\nkind = \"unit\"\nunit = \"lab-slow.service\"\ntimeout = \"10s\"\n\n\
-         [metrics]\nlisten = \"127.0.0.1:9694\"\n\n[events]\nunit = \"lab-event@.service\"\ntimeout = \"2s\"\n"
-    )
+    let slow = Resource::unit("lab-slow.service").with_timeout(Duration::from_secs(10));
+    lab::web::cluster()
+        .with(|c| c.groups[0].resources.push(slow))
+        .metrics(Metrics {
+            listen: Some(([127, 0, 0, 1], 9694).into()),
+        })
+        .events(Events {
+            unit: Some("lab-event@.service".into()),
+            timeout: HumanDuration::from_secs(2),
+        })
+        .to_toml()
 }
 
 fn scrape(n: &Node) -> Option<String> {

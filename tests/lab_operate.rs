@@ -180,8 +180,7 @@ fn operator_commands_between_two_nodes() {
     wait_served_by(&lab, "n1", Duration::from_secs(5)).expect("n1 serves again");
 
     // A config that differs shows on both nodes within one keepalive (200 ms).
-    let other = CLUSTER.replace("hold_down = \"2s\"", "hold_down = \"3s\"");
-    assert_ne!(other, CLUSTER);
+    let other = cluster().hold_down(Duration::from_secs(3)).to_toml();
     n2.write_file("/etc/hbd/cluster.toml", &other, 0o644);
     hbd_ok(&n2, &["reload"]);
     let t0 = Instant::now();

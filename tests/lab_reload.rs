@@ -8,6 +8,7 @@ mod lab;
 
 use std::time::Duration;
 
+use hbd::config::{Group, HumanDuration, Resource};
 use lab::ctl::{hbd_ok, wait_json};
 use lab::web::*;
 use lab::{Node, wait_until};
@@ -37,13 +38,11 @@ fn names(s: &Value) -> Vec<String> {
 
 /// The lab's cluster.toml with the extra group in front of web.
 fn with_extra() -> String {
-    let extra = format!(
-        "[[group]]\nname = \"extra\"\npreferred = \"n2\"\n\n[[group.resource]]\nkind = \"ip\"\naddress = \"{EXTRA_VIP}\"\ninterface = \"eth0\"\n\n[[group.resource]]\nkind = \"unit\"\nunit = \"{EXTRA}\"\n\n"
-    );
-    let at = CLUSTER
-        .find("[[group]]")
-        .expect("the lab config has a group");
-    format!("{}{extra}{}", &CLUSTER[..at], &CLUSTER[at..])
+    let vip = EXTRA_VIP.parse().expect("EXTRA_VIP is an address/prefix");
+    let extra = Group::new("extra", "n2")
+        .resource(Resource::ip_on(vip, "eth0"))
+        .unit(EXTRA);
+    cluster().with(|c| c.groups.insert(0, extra)).to_toml()
 }
 
 fn reload(n: &Node, cluster: &str) -> String {
@@ -163,7 +162,15 @@ fn reload_adds_and_removes_groups_and_standby_survives_a_restart() {
         mono(&n1, WEB, "ExecMainStartTimestampMonotonic"),
         mono(&n1, MOUNT, "ActiveEnterTimestampMonotonic"),
     );
-    let changed = CLUSTER.replace("timeout = \"10s\"", "timeout = \"11s\"");
+    let changed = cluster()
+        .with(|c| {
+            for r in &mut c.groups[0].resources {
+                if let Resource::Unit(u) = r {
+                    u.timeout = HumanDuration::from_secs(11);
+                }
+            }
+        })
+        .to_toml();
     let out = reload(&n2, &changed);
     assert!(
         out.contains("new resources for web from its next start"),

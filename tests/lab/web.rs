@@ -22,6 +22,14 @@ pub const MARGIN: Duration = Duration::from_secs(2);
 
 pub static SERIAL: Mutex<()> = Mutex::new(());
 
+/// [`CLUSTER`] as a builder, for tests that run the lab's cluster with changes.
+pub fn cluster() -> hbd::config::Builder {
+    match hbd::config::parse_str(CLUSTER, std::path::Path::new("tests/lab/web/cluster.toml")) {
+        Ok(loaded) => loaded.config.into(),
+        Err(e) => panic!("{e}"),
+    }
+}
+
 pub fn serial() -> std::sync::MutexGuard<'static, ()> {
     SERIAL.lock().unwrap_or_else(|e| e.into_inner())
 }

@@ -349,6 +349,13 @@ impl Fence {
     }
 }
 
+/// A builder starting from a config (a loaded file, to change in code).
+impl From<Config> for Builder {
+    fn from(config: Config) -> Self {
+        Builder { config }
+    }
+}
+
 impl Group {
     /// A group with no resources and the default restart budget.
     pub fn new(name: impl Into<String>, preferred: impl Into<String>) -> Self {
@@ -398,6 +405,15 @@ impl Resource {
             unit: unit.into(),
             timeout: HumanDuration::from_secs(90),
         })
+    }
+
+    /// An `ip` resource on `interface`, with the default announcements and probe.
+    pub fn ip_on(address: IpCidr, interface: impl Into<String>) -> Self {
+        let mut r = Resource::ip(address);
+        if let Resource::Ip(ip) = &mut r {
+            ip.interface = Some(interface.into());
+        }
+        r
     }
 
     /// An `ip` resource on no named interface, with the default announcements and probe.
@@ -558,6 +574,24 @@ mod tests {
         assert!(built.migration.authkeys.is_some());
         assert_eq!(built.failover.ping.len(), 2);
         assert!(built.fenced(0) && built.fenced(1) && built.fenced(2));
+        // A loaded config, changed in code, is that config with the change.
+        let changed = Builder::from(parse(&text)).key_id(7).build().unwrap();
+        assert_eq!(changed.auth.key_id, 7);
+        assert_eq!(
+            Config {
+                auth: built.auth.clone(),
+                ..changed
+            },
+            built
+        );
+    }
+
+    #[test]
+    fn an_ip_on_an_interface() {
+        let Resource::Ip(ip) = Resource::ip_on("10.0.0.1/24".parse().unwrap(), "eth1") else {
+            panic!("not an ip resource")
+        };
+        assert_eq!(ip.interface.as_deref(), Some("eth1"));
     }
 
     #[test]
